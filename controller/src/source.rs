@@ -1,0 +1,148 @@
+//! The directory source: every `*.yaml`, `*.yml` and `*.json` file under a directory, each a
+//! stream of documents (`---`), a document being an object or a `kind: List`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::objects::{describe_value, Object, ObjectError};
+
+/// One object and where it came from.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// File it was read from.
+    pub file: PathBuf,
+    /// The object.
+    pub object: Object,
+}
+
+/// A document that is not a usable object, or a file that is not YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file.
+    pub file: PathBuf,
+    /// `kind namespace/name` when the document got that far.
+    pub object: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// The kind is one Portico does not read (yet).
+    pub unsupported_kind: bool,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(o) = &self.object {
+            write!(f, ": {o}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Everything read from a directory.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Objects that parsed.
+    pub manifests: Vec<Manifest>,
+    /// Documents or files that did not. A file-level error (`object: None`) means none of that
+    /// file's documents were read.
+    pub errors: Vec<LoadError>,
+}
+
+/// Splits a YAML stream into documents, flattening `kind: List`; nulls (empty documents) dropped.
+///
+/// # Errors
+/// The YAML parser's message (with line and column) for the first bad document.
+pub fn documents(text: &str) -> Result<Vec<Value>, String> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = Value::deserialize(doc).map_err(|e| e.to_string())?;
+        match value {
+            Value::Null => {}
+            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                if let Some(Value::Array(items)) = map.get("items") {
+                    out.extend(items.iter().cloned());
+                }
+            }
+            v => out.push(v),
+        }
+    }
+    Ok(out)
+}
+
+/// Parses documents into objects; the errors name each bad document.
+pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
+    for value in values {
+        let label = describe_value(&value);
+        match Object::from_value(value) {
+            Ok(object) => loaded.manifests.push(Manifest {
+                file: file.to_owned(),
+                object,
+            }),
+            Err(e) => loaded.errors.push(LoadError {
+                file: file.to_owned(),
+                object: Some(label),
+                unsupported_kind: matches!(e, ObjectError::UnsupportedKind { .. }),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Reads every manifest file under `dir` (recursively, sorted by path; dot-files skipped).
+///
+/// # Errors
+/// Only when the directory itself cannot be read; bad files are [`Loaded::errors`].
+pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
+    let mut files = Vec::new();
+    collect(dir, &mut files)?;
+    files.sort();
+    let mut loaded = Loaded::default();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                loaded.errors.push(LoadError {
+                    file,
+                    object: None,
+                    message: e.to_string(),
+                    unsupported_kind: false,
+                });
+                continue;
+            }
+        };
+        match documents(&text) {
+            Ok(values) => parse_values(&file, values, &mut loaded),
+            Err(message) => loaded.errors.push(LoadError {
+                file,
+                object: None,
+                message: format!("not valid YAML: {message}"),
+                unsupported_kind: false,
+            }),
+        }
+    }
+    Ok(loaded)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            collect(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `portico-e2e`: run scenarios on a real Envoy, run the demo, or serve echo backends.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portico's real-Envoy harness.
+#[derive(Debug, Parser)]
+#[command(name = "portico-e2e", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenario files (or folders of them) through a real Envoy.
+    Run {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print translate notes and Envoy's log tail.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Serve the demo manifests on a local Envoy, send a few requests, print a table.
+    Demo {
+        /// Manifests directory.
+        #[arg(long, default_value = "testdata/demo")]
+        manifests: PathBuf,
+        /// Keep running and follow edits of the manifests until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Serve echo backends on the given addresses until Ctrl-C.
+    Echo {
+        /// `ip:port` to listen on (repeatable).
+        #[arg(required = true)]
+        listen: Vec<std::net::SocketAddr>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Run { paths, verbose } => {
+                let summary = portico_e2e::runner::run_paths(&paths, verbose).await?;
+                Ok(summary.failed() == 0)
+            }
+            Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)
+                .await
+                .map(|()| true),
+            Command::Echo { listen } => {
+                let _servers = portico_e2e::echo::start(listen).await?;
+                let _ = tokio::signal::ctrl_c().await;
+                Ok(true)
+            }
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Runs scenario files through a real Envoy: translate the objects, render, start Envoy and an
+//! echo server on every endpoint, send each request, check every expectation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use portico_controller::envoy::{render, RenderOptions, BOOTSTRAP};
+use portico_controller::objects::Object;
+use portico_controller::sink::FileSink;
+use portico_controller::translate::{translate, Options};
+
+use crate::client::{send, Outgoing};
+use crate::proxy::{free_port, routing_wasm, Envoy};
+use crate::scenario::{self, check, endpoint_backends, Scenario, Url};
+
+/// The outcome of one request.
+#[derive(Debug, Clone)]
+pub struct RequestResult {
+    /// Scenario file.
+    pub file: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Request name.
+    pub request: String,
+    /// Unmet expectations (empty: passed).
+    pub failures: Vec<String>,
+}
+
+/// Totals over many scenarios.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Every request's result.
+    pub results: Vec<RequestResult>,
+}
+
+impl Summary {
+    /// Requests that passed.
+    pub fn passed(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.failures.is_empty())
+            .count()
+    }
+
+    /// Requests that failed.
+    pub fn failed(&self) -> usize {
+        self.results.len() - self.passed()
+    }
+
+    /// The closing line every harness prints.
+    pub fn closing_line(&self) -> String {
+        format!("{} passed, {} failed", self.passed(), self.failed())
+    }
+}
+
+fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestResult> {
+    scenario
+        .requests
+        .iter()
+        .map(|r| RequestResult {
+            file: file.to_owned(),
+            scenario: scenario.name.clone(),
+            request: r.name.clone(),
+            failures: vec![reason.to_owned()],
+        })
+        .collect()
+}
+
+/// Runs one scenario file. A file that cannot be read counts as one failed request.
+pub async fn run_file(path: &Path, verbose: bool) -> Vec<RequestResult> {
+    let file = path.display().to_string();
+    let scenario = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![RequestResult {
+                file: file.clone(),
+                scenario: file,
+                request: "(file)".into(),
+                failures: vec![e],
+            }]
+        }
+    };
+    match run_scenario(&file, &scenario, verbose).await {
+        Ok(results) => results,
+        Err(e) => fail_all(&file, &scenario, &e),
+    }
+}
+
+async fn run_scenario(
+    file: &str,
+    scenario: &Scenario,
+    verbose: bool,
+) -> Result<Vec<RequestResult>, String> {
+    let problems = scenario::check_addresses(scenario);
+    if !problems.is_empty() {
+        return Err(format!("scenario rejected: {}", problems.join("; ")));
+    }
+    let mut objects = Vec::new();
+    let mut unsupported = Vec::new();
+    for (i, value) in scenario.objects.iter().enumerate() {
+        let label = portico_controller::objects::describe_value(value);
+        match Object::from_value(value.clone()) {
+            Ok(o) => objects.push(o),
+            Err(e) if e.is_unsupported_kind() => {
+                unsupported.push(format!("objects[{i}] {label}: {e}"))
+            }
+            Err(e) => {
+                if verbose {
+                    eprintln!("  note: {file}: objects[{i}] {label}: {e} (left out)");
+                }
+            }
+        }
+    }
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "translate does not support: {}",
+            unsupported.join("; ")
+        ));
+    }
+    let translation = translate(&objects, &Options::default());
+    if verbose {
+        for e in &translation.errors {
+            eprintln!("  note: {file}: {e}");
+        }
+    }
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut port_map = BTreeMap::new();
+    for l in &translation.snapshot.listeners {
+        port_map.insert(l.port, free_port().map_err(|e| e.to_string())?);
+    }
+    let options = RenderOptions {
+        routing_wasm: routing_wasm(),
+        xds_dir: work.path().join("xds"),
+        listen_address: "127.0.0.1".into(),
+        admin_port: 0,
+        port_map: port_map.clone(),
+    };
+    FileSink::new(options.xds_dir.clone())
+        .write(&render(&translation.snapshot, &options))
+        .map_err(|e| format!("writing config: {e}"))?;
+    let endpoints: Vec<SocketAddr> = scenario::endpoint_addresses(&scenario.objects)
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let _echo = crate::echo::start(endpoints).await?;
+    let listeners: Vec<SocketAddr> = port_map
+        .values()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let bootstrap = options.xds_dir.join(BOOTSTRAP);
+    let envoy = tokio::task::block_in_place(|| Envoy::start(&bootstrap, work.path(), &listeners))?;
+    let backends = endpoint_backends(&scenario.objects);
+
+    let mut results = Vec::new();
+    for request in &scenario.requests {
+        let mut result = RequestResult {
+            file: file.to_owned(),
+            scenario: scenario.name.clone(),
+            request: request.name.clone(),
+            failures: Vec::new(),
+        };
+        if let Some(reason) = scenario::unsupported(request) {
+            result.failures.push(reason);
+            results.push(result);
+            continue;
+        }
+        let url = match Url::parse(&request.url) {
+            Ok(u) => u,
+            Err(e) => {
+                result.failures.push(e);
+                results.push(result);
+                continue;
+            }
+        };
+        let Some(bind) = port_map.get(&url.port) else {
+            result.failures.push(format!(
+                "no listener for port {} in this configuration",
+                url.port
+            ));
+            results.push(result);
+            continue;
+        };
+        let source = match request.source.as_deref().map(|s| s.parse::<IpAddr>()) {
+            Some(Ok(ip)) => Some(ip),
+            Some(Err(_)) => {
+                result
+                    .failures
+                    .push(format!("source {:?} is not an IP address", request.source));
+                results.push(result);
+                continue;
+            }
+            None => None,
+        };
+        let out = Outgoing {
+            target: SocketAddr::from(([127, 0, 0, 1], *bind)),
+            source,
+            method: request.method.clone().unwrap_or_else(|| "GET".into()),
+            authority: url.authority(),
+            path: url.path.clone(),
+            headers: request.headers.clone(),
+            http2: request.http_version.as_deref() == Some("2"),
+            timeout: Duration::from_secs(10),
+        };
+        let mut observed = Vec::new();
+        for _ in 0..request.repeat.unwrap_or(1).max(1) {
+            observed.push(send(&out).await);
+        }
+        result.failures = check(&request.expect, &observed, &backends);
+        results.push(result);
+    }
+    if verbose {
+        eprintln!(
+            "  envoy pid {} log tail:\n{}",
+            envoy.pid(),
+            envoy.log_tail()
+        );
+    }
+    drop(envoy);
+    Ok(results)
+}
+
+/// Runs every scenario under `paths`, printing failures as they come, and returns the totals.
+pub async fn run_paths(paths: &[std::path::PathBuf], verbose: bool) -> Result<Summary, String> {
+    let files = scenario::expand(paths)?;
+    let mut summary = Summary::default();
+    for f in files {
+        let results = run_file(&f, verbose).await;
+        let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+        println!(
+            "{} {}: {} requests, {} failed",
+            if failed == 0 { "ok  " } else { "FAIL" },
+            f.display(),
+            results.len(),
+            failed
+        );
+        for r in results.iter().filter(|r| !r.failures.is_empty()) {
+            println!("  FAIL {} / {}", r.scenario, r.request);
+            for m in &r.failures {
+                println!("       {m}");
+            }
+        }
+        summary.results.extend(results);
+    }
+    let distinct: BTreeSet<_> = summary.results.iter().map(|r| r.file.clone()).collect();
+    println!("{} scenario files", distinct.len());
+    println!("{}", summary.closing_line());
+    Ok(summary)
+}

@@ -1,0 +1,780 @@
+//! The scenario format of `DESIGN.md`, shared by every test host: parsing, validation, and the
+//! check of what a host observed against what a request expects.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name.
+    pub name: String,
+    /// What it pins.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Kubernetes objects, as a user would apply them.
+    #[serde(default)]
+    pub objects: Vec<Value>,
+    /// Requests and their expectations.
+    #[serde(default)]
+    pub requests: Vec<Request>,
+}
+
+/// Where a request enters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The ingress listeners.
+    #[default]
+    Gateway,
+    /// The sidecar's outbound listener.
+    Sidecar,
+}
+
+/// `null` and absent are different for `sni`: absent means "the URL host", null means "none".
+fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A YAML scalar (string, number or bool) read as a string, as header values are.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            Value::Number(n) => Ok((k, n.to_string())),
+            Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "{k}: {other} is not a scalar"
+            ))),
+        })
+        .collect()
+}
+
+/// One request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Name.
+    pub name: String,
+    /// Entry point.
+    #[serde(default)]
+    pub via: Via,
+    /// `scheme://host[:port]/path?query`.
+    pub url: String,
+    /// `tls` or `tcp` for a raw connection instead of HTTP.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Destination `ip:port` for sidecar or raw requests.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// SNI override (`null`: send none).
+    #[serde(default, deserialize_with = "double_option")]
+    pub sni: Option<Option<String>>,
+    /// Method (GET).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Request headers; `host` replaces the URL's host.
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub headers: BTreeMap<String, String>,
+    /// Client source address.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Client certificate (Secret name).
+    #[serde(default)]
+    pub client_certificate: Option<String>,
+    /// Send this many times (for distributions and stickiness).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// `"1.1"` or `"2"`.
+    #[serde(default)]
+    pub http_version: Option<String>,
+    /// Highest TLS version offered.
+    #[serde(default)]
+    pub tls_max_version: Option<String>,
+    /// What must happen.
+    pub expect: Expect,
+}
+
+/// What must happen to a request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Backend that served it: `FQDN:port`.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Endpoint that served it: `ip:port`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// One of these endpoints served it.
+    #[serde(default)]
+    pub endpoint_in: Option<Vec<String>>,
+    /// Response status.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `Location` response header.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Exact response body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// What the backend received.
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
+    /// Response headers (exact values).
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub response_headers: BTreeMap<String, String>,
+    /// Certificate served by the handshake.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// `closed`.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// A copy also reached this backend.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// Share of `repeat` requests per backend (or endpoint).
+    #[serde(default)]
+    pub distribution: Option<BTreeMap<String, f64>>,
+    /// Allowed deviation for `distribution` (0.05).
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// Every `repeat` request went to one endpoint.
+    #[serde(default)]
+    pub same_endpoint: Option<bool>,
+}
+
+/// What the backend must have received.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// Path (with query).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Host header.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Headers (exact values).
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub headers: BTreeMap<String, String>,
+    /// Headers that must not be there.
+    #[serde(default)]
+    pub absent_headers: Vec<String>,
+}
+
+/// What the echo backend reports about a request it received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Echo {
+    /// `ip:port` the backend listens on.
+    pub endpoint: String,
+    /// Method.
+    pub method: String,
+    /// Path with query.
+    pub path: String,
+    /// Host header (or `:authority`).
+    pub host: String,
+    /// Headers, names lower-case, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Echo {
+    /// First value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a host observed for one request (one of a `repeat`).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Status, if there was a response.
+    pub status: Option<u16>,
+    /// Response headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: Vec<u8>,
+    /// The echo report, when a backend answered.
+    pub echo: Option<Echo>,
+    /// Why there is no response (connection refused, timeout…).
+    pub error: Option<String>,
+}
+
+impl Observed {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A one-line summary for failure messages.
+    pub fn summary(&self) -> String {
+        match (&self.error, self.status, &self.echo) {
+            (Some(e), _, _) => format!("no response ({e})"),
+            (None, Some(s), Some(echo)) => format!("{s} from endpoint {}", echo.endpoint),
+            (None, Some(s), None) => {
+                let body = String::from_utf8_lossy(&self.body);
+                let body: String = body.chars().take(80).collect();
+                format!("{s} {body:?}")
+            }
+            (None, None, _) => "nothing".into(),
+        }
+    }
+}
+
+/// Loads a scenario file.
+///
+/// # Errors
+/// A message naming the file and the field at fault.
+pub fn load(path: &Path) -> Result<Scenario, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value = serde_yaml::from_str(&text)
+        .map_err(|e| format!("{}: not valid YAML: {e}", path.display()))?;
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| format!("{}: {}: {}", path.display(), e.path(), e.inner()))
+}
+
+/// Expands paths (files or folders, searched recursively) into sorted scenario files.
+///
+/// # Errors
+/// A path that does not exist.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = BTreeSet::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries =
+                    std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if matches!(
+                        path.extension().and_then(|e| e.to_str()),
+                        Some("yaml" | "yml")
+                    ) {
+                        out.insert(path);
+                    }
+                }
+            }
+        } else if p.is_file() {
+            out.insert(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// A parsed request URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// `http`, `https` or `tcp`.
+    pub scheme: String,
+    /// Host as written.
+    pub host: String,
+    /// Port (scheme default when absent).
+    pub port: u16,
+    /// Whether the URL spelled the port.
+    pub explicit_port: bool,
+    /// Path and query (`/` when absent).
+    pub path: String,
+}
+
+impl Url {
+    /// Parses `scheme://host[:port][/path]`.
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn parse(url: &str) -> Result<Url, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("url {url:?}: no scheme"))?;
+        let default_port = match scheme {
+            "http" => 80,
+            "https" => 443,
+            "tcp" => 0,
+            other => {
+                return Err(format!(
+                    "url {url:?}: scheme {other:?} is not http, https or tcp"
+                ))
+            }
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_owned()),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("url {url:?}: bad port {p:?}"))?;
+                (h.to_owned(), Some(port))
+            }
+            _ => (authority.to_owned(), None),
+        };
+        if host.is_empty() {
+            return Err(format!("url {url:?}: no host"));
+        }
+        let port_num = port.unwrap_or(default_port);
+        if port_num == 0 {
+            return Err(format!("url {url:?}: a tcp url needs a port"));
+        }
+        Ok(Url {
+            scheme: scheme.to_owned(),
+            host,
+            port: port_num,
+            explicit_port: port.is_some(),
+            path,
+        })
+    }
+
+    /// The Host header a client sends for this URL.
+    pub fn authority(&self) -> String {
+        if self.explicit_port {
+            format!("{}:{}", self.host, self.port)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+fn is_loopback(addr: &str) -> bool {
+    let ip = addr
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| addr.parse::<std::net::IpAddr>());
+    matches!(ip, Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback())
+}
+
+/// Every `ip:port` in EndpointSlices mapped to the backends (`FQDN:port`) it serves, from the
+/// raw objects (independently of `translate`, which is what is being tested).
+pub fn endpoint_backends(objects: &[Value]) -> HashMap<String, BTreeSet<String>> {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let ns_of = |o: &Value| {
+        let ns = o
+            .get("metadata")
+            .map(|m| s(m, "namespace"))
+            .unwrap_or_default();
+        if ns.is_empty() {
+            "default".to_owned()
+        } else {
+            ns
+        }
+    };
+    // (ns, service, port name) -> service port
+    let mut ports: HashMap<(String, String, String), u64> = HashMap::new();
+    for o in objects.iter().filter(|o| s(o, "kind") == "Service") {
+        let name = o.get("metadata").map(|m| s(m, "name")).unwrap_or_default();
+        for p in o
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(port) = p.get("port").and_then(Value::as_u64) {
+                ports.insert((ns_of(o), name.clone(), s(p, "name")), port);
+            }
+        }
+    }
+    let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for o in objects.iter().filter(|o| s(o, "kind") == "EndpointSlice") {
+        let Some(svc) = o
+            .pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        for p in o
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(target) = p.get("port").and_then(Value::as_u64) else {
+                continue;
+            };
+            let Some(port) = ports.get(&(ns_of(o), svc.to_owned(), s(p, "name"))) else {
+                continue;
+            };
+            for ep in o
+                .get("endpoints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for a in ep
+                    .get("addresses")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(a) = a.as_str() {
+                        out.entry(format!("{a}:{target}"))
+                            .or_default()
+                            .insert(format!("{svc}.{}.svc.cluster.local:{port}", ns_of(o)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every loopback `ip:port` the objects name as an endpoint (where a harness runs an echo server).
+pub fn endpoint_addresses(objects: &[Value]) -> BTreeSet<String> {
+    endpoint_backends(objects).into_keys().collect()
+}
+
+/// Checks the scenario-wide rules: every address loopback. Returns the problems.
+pub fn check_addresses(scenario: &Scenario) -> Vec<String> {
+    let mut problems = Vec::new();
+    for o in scenario
+        .objects
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("EndpointSlice"))
+    {
+        for a in o
+            .pointer("/endpoints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for addr in a
+                .get("addresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let addr = addr.as_str().unwrap_or("");
+                if !is_loopback(addr) {
+                    problems.push(format!(
+                        "endpoint address {addr:?} is not loopback (127.0.0.0/8)"
+                    ));
+                }
+            }
+        }
+    }
+    for r in &scenario.requests {
+        for (what, addr) in [("address", &r.address), ("source", &r.source)] {
+            if let Some(a) = addr {
+                if !is_loopback(a) {
+                    problems.push(format!(
+                        "request {:?}: {what} {a:?} is not loopback (127.0.0.0/8)",
+                        r.name
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// What a harness cannot do yet for this request; `None` when it can run it.
+pub fn unsupported(request: &Request) -> Option<String> {
+    let e = &request.expect;
+    let mut missing = Vec::new();
+    if request.via == Via::Sidecar {
+        missing.push("via: sidecar");
+    }
+    if request.protocol.is_some() {
+        missing.push("protocol (raw TLS/TCP)");
+    }
+    if request.url.starts_with("https://") || request.url.starts_with("tcp://") {
+        missing.push("https/tcp urls");
+    }
+    if request.sni.is_some()
+        || request.client_certificate.is_some()
+        || request.tls_max_version.is_some()
+    {
+        missing.push("TLS client options");
+    }
+    if request.address.is_some() {
+        missing.push("address");
+    }
+    if e.certificate.is_some() || e.connection.is_some() {
+        missing.push("certificate/connection expectations");
+    }
+    if e.mirror.is_some() {
+        missing.push("mirror expectations");
+    }
+    if missing.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "not supported by this harness yet: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// Checks every observation of one request (one, or `repeat` of them) against its expectations.
+/// Returns one message per unmet expectation, each with expected vs got.
+pub fn check(
+    expect: &Expect,
+    observed: &[Observed],
+    backends: &HashMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let backend_of = |o: &Observed| -> Result<String, String> {
+        let echo = o.echo.as_ref().ok_or_else(|| o.summary())?;
+        match backends.get(&echo.endpoint) {
+            Some(set) if set.len() == 1 => Ok(set.iter().next().cloned().unwrap_or_default()),
+            Some(set) => Err(format!(
+                "endpoint {} serves several backends {set:?}; give them distinct addresses",
+                echo.endpoint
+            )),
+            None => Err(format!("endpoint {} is in no EndpointSlice", echo.endpoint)),
+        }
+    };
+    let forwarded = expect.backend.is_some()
+        || expect.endpoint.is_some()
+        || expect.endpoint_in.is_some()
+        || expect.upstream.is_some();
+    for (i, o) in observed.iter().enumerate() {
+        let at = if observed.len() > 1 {
+            format!("[{i}] ")
+        } else {
+            String::new()
+        };
+        let mut fail = |m: String| failures.push(format!("{at}{m}"));
+        let want_status = expect.status.or(if forwarded { Some(200) } else { None });
+        if let Some(want) = want_status {
+            if o.status != Some(want) {
+                fail(format!("status: expected {want}, got {}", o.summary()));
+            }
+        }
+        if let Some(want) = &expect.backend {
+            match backend_of(o) {
+                Ok(got) if &got == want => {}
+                Ok(got) => fail(format!("backend: expected {want}, got {got}")),
+                Err(e) => fail(format!("backend: expected {want}, got {e}")),
+            }
+        }
+        let endpoint = o.echo.as_ref().map(|e| e.endpoint.clone());
+        if let Some(want) = &expect.endpoint {
+            if endpoint.as_ref() != Some(want) {
+                fail(format!(
+                    "endpoint: expected {want}, got {}",
+                    endpoint.clone().unwrap_or_else(|| o.summary())
+                ));
+            }
+        }
+        if let Some(set) = &expect.endpoint_in {
+            if !endpoint.as_ref().is_some_and(|e| set.contains(e)) {
+                fail(format!(
+                    "endpoint_in: expected one of {set:?}, got {}",
+                    endpoint.clone().unwrap_or_else(|| o.summary())
+                ));
+            }
+        }
+        if let Some(want) = &expect.location {
+            let got = o.header("location");
+            if got != Some(want.as_str()) {
+                fail(format!("location: expected {want:?}, got {got:?}"));
+            }
+        }
+        if let Some(want) = &expect.body {
+            let got = String::from_utf8_lossy(&o.body);
+            if got != *want {
+                fail(format!("body: expected {want:?}, got {got:?}"));
+            }
+        }
+        for (k, want) in &expect.response_headers {
+            let got = o.header(k);
+            if got != Some(want.as_str()) {
+                fail(format!(
+                    "response header {k}: expected {want:?}, got {got:?}"
+                ));
+            }
+        }
+        if let Some(up) = &expect.upstream {
+            match &o.echo {
+                None => fail(format!(
+                    "upstream: expected the request at a backend, got {}",
+                    o.summary()
+                )),
+                Some(echo) => {
+                    if let Some(want) = &up.path {
+                        if &echo.path != want {
+                            fail(format!(
+                                "upstream path: expected {want:?}, got {:?}",
+                                echo.path
+                            ));
+                        }
+                    }
+                    if let Some(want) = &up.host {
+                        if &echo.host != want {
+                            fail(format!(
+                                "upstream host: expected {want:?}, got {:?}",
+                                echo.host
+                            ));
+                        }
+                    }
+                    for (k, want) in &up.headers {
+                        let got = echo.header(k);
+                        if got != Some(want.as_str()) {
+                            fail(format!(
+                                "upstream header {k}: expected {want:?}, got {got:?}"
+                            ));
+                        }
+                    }
+                    for k in &up.absent_headers {
+                        if let Some(got) = echo.header(k) {
+                            fail(format!("upstream header {k}: expected absent, got {got:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if expect.same_endpoint == Some(true) {
+        let set: BTreeSet<_> = observed
+            .iter()
+            .map(|o| o.echo.as_ref().map(|e| e.endpoint.clone()))
+            .collect();
+        if set.len() != 1 || set.contains(&None) {
+            failures.push(format!(
+                "same_endpoint: expected one endpoint for all {}, got {set:?}",
+                observed.len()
+            ));
+        }
+    }
+    if let Some(dist) = &expect.distribution {
+        let tolerance = expect.tolerance.unwrap_or(0.05);
+        let by_endpoint = dist.keys().all(|k| backends.contains_key(k));
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for o in observed {
+            let key = if by_endpoint {
+                o.echo
+                    .as_ref()
+                    .map(|e| e.endpoint.clone())
+                    .unwrap_or_else(|| o.summary())
+            } else {
+                backend_of(o).unwrap_or_else(|e| e)
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+        let n = observed.len().max(1) as f64;
+        for (k, want) in dist {
+            let got = counts.get(k).copied().unwrap_or(0) as f64 / n;
+            if (got - want).abs() > tolerance {
+                failures.push(format!("distribution {k}: expected {want:.3}±{tolerance}, got {got:.3} (all: {counts:?})"));
+            }
+        }
+        let stray: Vec<_> = counts.keys().filter(|k| !dist.contains_key(*k)).collect();
+        if !stray.is_empty() {
+            failures.push(format!(
+                "distribution: requests outside the expected keys: {counts:?}"
+            ));
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("http://shop.example.com/cart/items?id=3").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str(), u.authority()),
+            (
+                "shop.example.com",
+                80,
+                "/cart/items?id=3",
+                "shop.example.com".to_owned()
+            )
+        );
+        let u = Url::parse("http://a.test:8080").unwrap();
+        assert_eq!(
+            (u.port, u.path.as_str(), u.authority()),
+            (8080, "/", "a.test:8080".to_owned())
+        );
+        let u = Url::parse("http://a.test?x=1").unwrap();
+        assert_eq!(u.path, "/?x=1");
+        assert!(Url::parse("ftp://a/").is_err());
+        assert!(Url::parse("http:///x").is_err());
+        assert!(Url::parse("tcp://a.test").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let yaml =
+            "name: x\nrequests:\n- name: r\n  url: http://a/\n  expect: {status: 200, stauts: 1}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let err = load(&p).unwrap_err();
+        assert!(
+            err.contains("requests[0].expect") && err.contains("stauts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sni_null_differs_from_absent() {
+        let r: Request =
+            serde_yaml::from_str("name: r\nurl: https://a/\nsni: null\nexpect: {}\n").unwrap();
+        assert_eq!(r.sni, Some(None));
+        let r: Request = serde_yaml::from_str("name: r\nurl: https://a/\nexpect: {}\n").unwrap();
+        assert_eq!(r.sni, None);
+    }
+
+    #[test]
+    fn checks_report_expected_and_got() {
+        let backends: HashMap<_, _> = [(
+            "127.0.0.2:80".to_owned(),
+            BTreeSet::from(["a.default.svc.cluster.local:80".to_owned()]),
+        )]
+        .into();
+        let echo = Echo {
+            endpoint: "127.0.0.2:80".into(),
+            method: "GET".into(),
+            path: "/x".into(),
+            host: "h".into(),
+            headers: vec![],
+        };
+        let ok = Observed {
+            status: Some(200),
+            echo: Some(echo),
+            ..Observed::default()
+        };
+        let expect = Expect {
+            backend: Some("a.default.svc.cluster.local:80".into()),
+            ..Expect::default()
+        };
+        assert!(check(&expect, &[ok.clone()], &backends).is_empty());
+        let expect = Expect {
+            backend: Some("b.default.svc.cluster.local:80".into()),
+            ..Expect::default()
+        };
+        let f = check(&expect, &[ok.clone()], &backends);
+        assert_eq!(f, ["backend: expected b.default.svc.cluster.local:80, got a.default.svc.cluster.local:80"]);
+        let not_found = Observed {
+            status: Some(404),
+            body: b"nope".to_vec(),
+            ..Observed::default()
+        };
+        let f = check(
+            &Expect {
+                status: Some(200),
+                ..Expect::default()
+            },
+            &[not_found],
+            &backends,
+        );
+        assert_eq!(f, ["status: expected 200, got 404 \"nope\""]);
+    }
+}
