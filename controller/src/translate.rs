@@ -347,6 +347,8 @@ struct Builder<'a> {
     default_any: Option<String>,
 }
 
+// The error is the typed TranslateError the caller reports; it is built once per bad object.
+#[allow(clippy::result_large_err)]
 impl<'a> Builder<'a> {
     fn new(index: &'a Index<'a>) -> Self {
         Builder {

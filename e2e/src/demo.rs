@@ -98,8 +98,8 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
         envoy.admin
     );
 
-    println!("{:<52} {}", "request", "answer");
-    println!("{:<52} {}", "-------", "------");
+    println!("{:<52} answer", "request");
+    println!("{:<52} ------", "-------");
     for (host, path) in DEMO_REQUESTS {
         let out = Outgoing {
             target: listener,

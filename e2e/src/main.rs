@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use portico_core::config::ForwardMode;
 
 /// Portico's real-Envoy harness.
 #[derive(Debug, Parser)]
@@ -23,6 +24,9 @@ enum Command {
         /// Print translate notes and Envoy's log tail.
         #[arg(short, long)]
         verbose: bool,
+        /// Send to the Service's Envoy cluster instead of straight to a pod endpoint.
+        #[arg(long)]
+        cluster_mode: bool,
     },
     /// Serve the demo manifests on a local Envoy, send a few requests, print a table.
     Demo {
@@ -56,8 +60,18 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Run { paths, verbose } => {
-                let summary = portico_e2e::runner::run_paths(&paths, verbose).await?;
+            Command::Run {
+                paths,
+                verbose,
+                cluster_mode,
+            } => {
+                let forward = if cluster_mode {
+                    ForwardMode::Cluster
+                } else {
+                    ForwardMode::Endpoint
+                };
+                let options = portico_e2e::runner::RunOptions { verbose, forward };
+                let summary = portico_e2e::runner::run_paths(&paths, &options).await?;
                 Ok(summary.failed() == 0)
             }
             Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)

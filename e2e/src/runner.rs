@@ -10,6 +10,7 @@ use portico_controller::envoy::{render, RenderOptions, BOOTSTRAP};
 use portico_controller::objects::Object;
 use portico_controller::sink::FileSink;
 use portico_controller::translate::{translate, Options};
+use portico_core::config::ForwardMode;
 
 use crate::client::{send, Outgoing};
 use crate::proxy::{free_port, routing_wasm, Envoy};
@@ -68,8 +69,17 @@ fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestResult>
         .collect()
 }
 
+/// How a harness run is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print translate notes and Envoy's log tail.
+    pub verbose: bool,
+    /// How the filter hands requests to Envoy.
+    pub forward: ForwardMode,
+}
+
 /// Runs one scenario file. A file that cannot be read counts as one failed request.
-pub async fn run_file(path: &Path, verbose: bool) -> Vec<RequestResult> {
+pub async fn run_file(path: &Path, run: &RunOptions) -> Vec<RequestResult> {
     let file = path.display().to_string();
     let scenario = match scenario::load(path) {
         Ok(s) => s,
@@ -82,7 +92,7 @@ pub async fn run_file(path: &Path, verbose: bool) -> Vec<RequestResult> {
             }]
         }
     };
-    match run_scenario(&file, &scenario, verbose).await {
+    match run_scenario(&file, &scenario, run).await {
         Ok(results) => results,
         Err(e) => fail_all(&file, &scenario, &e),
     }
@@ -91,8 +101,9 @@ pub async fn run_file(path: &Path, verbose: bool) -> Vec<RequestResult> {
 async fn run_scenario(
     file: &str,
     scenario: &Scenario,
-    verbose: bool,
+    run: &RunOptions,
 ) -> Result<Vec<RequestResult>, String> {
+    let verbose = run.verbose;
     let problems = scenario::check_addresses(scenario);
     if !problems.is_empty() {
         return Err(format!("scenario rejected: {}", problems.join("; ")));
@@ -119,7 +130,13 @@ async fn run_scenario(
             unsupported.join("; ")
         ));
     }
-    let translation = translate(&objects, &Options::default());
+    let translation = translate(
+        &objects,
+        &Options {
+            forward: run.forward,
+            ..Options::default()
+        },
+    );
     if verbose {
         for e in &translation.errors {
             eprintln!("  note: {file}: {e}");
@@ -222,11 +239,11 @@ async fn run_scenario(
 }
 
 /// Runs every scenario under `paths`, printing failures as they come, and returns the totals.
-pub async fn run_paths(paths: &[std::path::PathBuf], verbose: bool) -> Result<Summary, String> {
+pub async fn run_paths(paths: &[std::path::PathBuf], run: &RunOptions) -> Result<Summary, String> {
     let files = scenario::expand(paths)?;
     let mut summary = Summary::default();
     for f in files {
-        let results = run_file(&f, verbose).await;
+        let results = run_file(&f, run).await;
         let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
         println!(
             "{} {}: {} requests, {} failed",

@@ -755,12 +755,12 @@ mod tests {
             backend: Some("a.default.svc.cluster.local:80".into()),
             ..Expect::default()
         };
-        assert!(check(&expect, &[ok.clone()], &backends).is_empty());
+        assert!(check(&expect, std::slice::from_ref(&ok), &backends).is_empty());
         let expect = Expect {
             backend: Some("b.default.svc.cluster.local:80".into()),
             ..Expect::default()
         };
-        let f = check(&expect, &[ok.clone()], &backends);
+        let f = check(&expect, std::slice::from_ref(&ok), &backends);
         assert_eq!(f, ["backend: expected b.default.svc.cluster.local:80, got a.default.svc.cluster.local:80"]);
         let not_found = Observed {
             status: Some(404),

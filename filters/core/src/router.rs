@@ -387,7 +387,8 @@ mod tests {
 
     #[test]
     fn bad_configs_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut RoutingConfig)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut RoutingConfig)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.api_version = "v0".into()), "apiVersion"),
             (
                 Box::new(|c| c.virtual_hosts[1].routes[0].backend = "zz".into()),

@@ -1,0 +1,171 @@
+//! `DirController`: what a sync writes, and how bad edits keep the last good configuration.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use portico_controller::envoy::{RenderOptions, ECDS_ROUTING};
+use portico_controller::translate::Options;
+use portico_controller::DirController;
+use portico_core::{Decision, Router};
+
+const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a-1, labels: {kubernetes.io/service-name: a}}
+addressType: IPv4
+endpoints: [{addresses: ["127.0.1.1"]}]
+ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: b-1, labels: {kubernetes.io/service-name: b}}
+addressType: IPv4
+endpoints: [{addresses: ["127.0.2.1"]}]
+ports: [{name: http, port: 8080}]
+"#;
+
+fn ingress(service: &str, path_type: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: shop}}\nspec:\n  rules:\n  - host: shop.test\n    http:\n      paths:\n      - {{path: /, pathType: {path_type}, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}\n"
+    )
+}
+
+fn controller(manifests: &Path, xds: &Path) -> DirController {
+    let render = RenderOptions {
+        routing_wasm: "/nonexistent/routing.wasm".into(),
+        xds_dir: xds.to_owned(),
+        listen_address: "127.0.0.1".into(),
+        admin_port: 0,
+        port_map: BTreeMap::from([(80, 18080)]),
+    };
+    DirController::new(manifests.to_owned(), Options::default(), render)
+}
+
+fn served(c: &mut DirController) -> (String, Vec<String>) {
+    let r = c.sync().unwrap();
+    let router = Router::try_from(r.snapshot.unwrap().routing).unwrap();
+    let backend = match router.decide("shop.test", "/") {
+        Decision::Forward { backend, .. } => router.backend(backend).key.clone(),
+        Decision::NoRoute => "404".into(),
+    };
+    (backend, r.written)
+}
+
+#[test]
+fn writes_only_what_changed() {
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(m.path().join("shop.yaml"), ingress("a", "Prefix")).unwrap();
+    let mut c = controller(m.path(), x.path());
+    let (backend, written) = served(&mut c);
+    assert_eq!(backend, "a.default.svc.cluster.local:80");
+    assert_eq!(
+        written,
+        ["envoy.yaml", "cds.yaml", "lds.yaml", "ecds/routing.yaml"]
+    );
+    assert!(
+        served(&mut c).1.is_empty(),
+        "an unchanged directory writes nothing"
+    );
+    std::fs::write(m.path().join("shop.yaml"), ingress("b", "Prefix")).unwrap();
+    let (backend, written) = served(&mut c);
+    assert_eq!(backend, "b.default.svc.cluster.local:80");
+    // The backend set changed, so the clusters did; the listener did not (no drain).
+    assert_eq!(written, ["cds.yaml", ECDS_ROUTING]);
+    assert!(
+        !x.path().join(".tmp/ecds_routing.yaml").exists(),
+        "temporary files are renamed away"
+    );
+}
+
+#[test]
+fn a_file_that_stops_parsing_keeps_its_last_objects() {
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(m.path().join("shop.yaml"), ingress("b", "Prefix")).unwrap();
+    let mut c = controller(m.path(), x.path());
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+    std::fs::write(
+        m.path().join("shop.yaml"),
+        "kind: Ingress\n  spec: [unclosed\n",
+    )
+    .unwrap();
+    let r = c.sync().unwrap();
+    assert_eq!(r.load_errors.len(), 1);
+    let msg = r.load_errors[0].to_string();
+    assert!(
+        msg.contains("shop.yaml") && msg.contains("not valid YAML"),
+        "{msg}"
+    );
+    assert!(
+        r.written.is_empty(),
+        "the last good configuration stays: {:?}",
+        r.written
+    );
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+}
+
+#[test]
+fn an_object_that_turns_bad_keeps_its_last_good_version() {
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(m.path().join("shop.yaml"), ingress("b", "Prefix")).unwrap();
+    let mut c = controller(m.path(), x.path());
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+    // An edit that also switches the backend, with an invalid pathType: nothing of it applies.
+    std::fs::write(m.path().join("shop.yaml"), ingress("a", "Sometimes")).unwrap();
+    let r = c.sync().unwrap();
+    assert!(r.written.is_empty());
+    assert_eq!(r.kept_last_good.len(), 1);
+    assert_eq!(r.kept_last_good[0].to_string(), "Ingress default/shop");
+    let (file, err) = &r.translate_errors[0];
+    assert!(file.as_ref().unwrap().ends_with("shop.yaml"));
+    assert!(
+        err.to_string()
+            .contains("spec.rules[0].http.paths[0].pathType"),
+        "{err}"
+    );
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+    // Fixed: the new version applies.
+    std::fs::write(m.path().join("shop.yaml"), ingress("a", "Exact")).unwrap();
+    assert_eq!(served(&mut c).0, "a.default.svc.cluster.local:80");
+}
+
+#[test]
+fn unknown_kinds_and_unknown_fields_name_file_and_object() {
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(
+        m.path().join("other.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: tools}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: typo}\nspec: {rulez: []}\n",
+    )
+    .unwrap();
+    let r = controller(m.path(), x.path()).sync().unwrap();
+    let msgs: Vec<String> = r.load_errors.iter().map(ToString::to_string).collect();
+    assert_eq!(msgs.len(), 2);
+    assert!(
+        msgs[0].ends_with("other.yaml: ConfigMap tools/cm: v1 ConfigMap is not supported"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].contains("other.yaml: Ingress default/typo: spec.rulez: unknown field `rulez`"),
+        "{}",
+        msgs[1]
+    );
+    assert!(r.load_errors[0].unsupported_kind && !r.load_errors[1].unsupported_kind);
+}
