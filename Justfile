@@ -31,14 +31,21 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration and live-update tests, then every scenario on a real Envoy
+# Unit, integration and live-update tests, then every scenario on a real Envoy (both forward modes)
 test: build
     cargo test --locked --workspace
     just e2e
+    ./target/debug/portico-e2e run --cluster-mode testdata/scenarios/ingress
 
 # Run scenario files or folders through a real Envoy (default: all of testdata/scenarios)
 e2e *PATHS: build
     ./target/debug/portico-e2e run {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
+
+# Criterion benches of the core, then Envoy with and without the routing filter under load (record results in docs/benchmarks.md)
+bench: build
+    cargo bench --locked -p portico-core --bench decide
+    cargo build --locked --release -p portico-e2e
+    ./target/release/portico-e2e bench-envoy --manifests testdata/demo --rounds 3 --seconds 5 --connections 16
 
 # Clippy and rustfmt
 lint:

@@ -5,6 +5,7 @@
 //! - [`echo`]: the echo backend every endpoint runs; [`client`]: the test client;
 //! - [`proxy::Envoy`]: a real Envoy process; [`demo::run`]: `just demo`.
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod echo;

@@ -37,6 +37,21 @@ enum Command {
         #[arg(long)]
         serve: bool,
     },
+    /// Requests/s and Envoy CPU per request with and without the routing filter (demo config).
+    BenchEnvoy {
+        /// Manifests directory.
+        #[arg(long, default_value = "testdata/demo")]
+        manifests: PathBuf,
+        /// Alternating rounds over the three configurations.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds per measured run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
     /// Serve echo backends on the given addresses until Ctrl-C.
     Echo {
         /// `ip:port` to listen on (repeatable).
@@ -77,6 +92,11 @@ fn main() -> ExitCode {
             Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)
                 .await
                 .map(|()| true),
+            Command::BenchEnvoy { manifests, rounds, seconds, connections } => {
+                portico_e2e::bench::run(&manifests, rounds.max(1), seconds.clamp(1, 60), connections.clamp(1, 256))
+                    .await
+                    .map(|_| true)
+            }
             Command::Echo { listen } => {
                 let _servers = portico_e2e::echo::start(listen).await?;
                 let _ = tokio::signal::ctrl_c().await;
