@@ -26,7 +26,7 @@ pub struct Outgoing {
     pub authority: String,
     /// Path and query.
     pub path: String,
-    /// Extra headers (a `host` entry replaces the authority).
+    /// Extra headers (a `host` entry is skipped: `authority` carries it).
     pub headers: BTreeMap<String, String>,
     /// Speak HTTP/2 (prior knowledge) instead of HTTP/1.1.
     pub http2: bool,
@@ -60,12 +60,7 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
         .connect(out.target)
         .await
         .map_err(|e| format!("connect {}: {e}", out.target))?;
-    let authority = out
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| out.authority.clone());
+    let authority = out.authority.clone();
     let uri = if out.http2 {
         format!("http://{authority}{}", out.path)
     } else {

@@ -7,14 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use portico_controller::envoy::{render, RenderOptions, BOOTSTRAP};
-use portico_controller::objects::Object;
 use portico_controller::sink::FileSink;
-use portico_controller::translate::{translate, Options};
 use portico_core::config::ForwardMode;
 
 use crate::client::{send, Outgoing};
 use crate::proxy::{free_port, routing_wasm, Envoy};
-use crate::scenario::{self, check, endpoint_backends, Scenario, Url};
+use crate::scenario::{self, check, Scenario, Url};
 
 /// The outcome of one request.
 #[derive(Debug, Clone)]
@@ -56,7 +54,8 @@ impl Summary {
     }
 }
 
-fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestResult> {
+/// Every request of a scenario failed for one reason.
+pub fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestResult> {
     scenario
         .requests
         .iter()
@@ -104,44 +103,14 @@ async fn run_scenario(
     run: &RunOptions,
 ) -> Result<Vec<RequestResult>, String> {
     let verbose = run.verbose;
-    let problems = scenario::check_addresses(scenario);
-    if !problems.is_empty() {
-        return Err(format!("scenario rejected: {}", problems.join("; ")));
-    }
-    let mut objects = Vec::new();
-    let mut unsupported = Vec::new();
-    for (i, value) in scenario.objects.iter().enumerate() {
-        let label = portico_controller::objects::describe_value(value);
-        match Object::from_value(value.clone()) {
-            Ok(o) => objects.push(o),
-            Err(e) if e.is_unsupported_kind() => {
-                unsupported.push(format!("objects[{i}] {label}: {e}"))
-            }
-            Err(e) => {
-                if verbose {
-                    eprintln!("  note: {file}: objects[{i}] {label}: {e} (left out)");
-                }
-            }
-        }
-    }
-    if !unsupported.is_empty() {
-        return Err(format!(
-            "translate does not support: {}",
-            unsupported.join("; ")
-        ));
-    }
-    let translation = translate(
-        &objects,
-        &Options {
-            forward: run.forward,
-            ..Options::default()
-        },
-    );
+    let mut notes = Vec::new();
+    let prepared = scenario::prepare(scenario, run.forward, &mut notes)?;
     if verbose {
-        for e in &translation.errors {
-            eprintln!("  note: {file}: {e}");
+        for n in &notes {
+            eprintln!("  note: {file}: {n}");
         }
     }
+    let translation = prepared.translation;
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut port_map = BTreeMap::new();
     for l in &translation.snapshot.listeners {
@@ -157,10 +126,7 @@ async fn run_scenario(
     FileSink::new(options.xds_dir.clone())
         .write(&render(&translation.snapshot, &options))
         .map_err(|e| format!("writing config: {e}"))?;
-    let endpoints: Vec<SocketAddr> = scenario::endpoint_addresses(&scenario.objects)
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let endpoints: Vec<SocketAddr> = prepared.backends.keys().filter_map(|a| a.parse().ok()).collect();
     let _echo = crate::echo::start(endpoints).await?;
     let listeners: Vec<SocketAddr> = port_map
         .values()
@@ -168,7 +134,7 @@ async fn run_scenario(
         .collect();
     let bootstrap = options.xds_dir.join(BOOTSTRAP);
     let envoy = tokio::task::block_in_place(|| Envoy::start(&bootstrap, work.path(), &listeners))?;
-    let backends = endpoint_backends(&scenario.objects);
+    let backends = prepared.backends;
 
     let mut results = Vec::new();
     for request in &scenario.requests {
@@ -214,7 +180,7 @@ async fn run_scenario(
             target: SocketAddr::from(([127, 0, 0, 1], *bind)),
             source,
             method: request.method.clone().unwrap_or_else(|| "GET".into()),
-            authority: url.authority(),
+            authority: scenario::authority(&url, &request.headers),
             path: url.path.clone(),
             headers: request.headers.clone(),
             http2: request.http_version.as_deref() == Some("2"),
@@ -238,30 +204,34 @@ async fn run_scenario(
     Ok(results)
 }
 
+/// Prints one file's results: a line for the file, then each failed request with its failures.
+pub fn report_file(path: &Path, results: &[RequestResult]) {
+    let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+    println!("{} {}: {} requests, {} failed", if failed == 0 { "ok  " } else { "FAIL" }, path.display(), results.len(), failed);
+    for r in results.iter().filter(|r| !r.failures.is_empty()) {
+        println!("  FAIL {} / {}", r.scenario, r.request);
+        for m in &r.failures {
+            println!("       {m}");
+        }
+    }
+}
+
+/// Prints the totals: the number of files and the closing line every harness prints.
+pub fn report_summary(summary: &Summary) {
+    let distinct: BTreeSet<_> = summary.results.iter().map(|r| r.file.clone()).collect();
+    println!("{} scenario files", distinct.len());
+    println!("{}", summary.closing_line());
+}
+
 /// Runs every scenario under `paths`, printing failures as they come, and returns the totals.
 pub async fn run_paths(paths: &[std::path::PathBuf], run: &RunOptions) -> Result<Summary, String> {
     let files = scenario::expand(paths)?;
     let mut summary = Summary::default();
     for f in files {
         let results = run_file(&f, run).await;
-        let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
-        println!(
-            "{} {}: {} requests, {} failed",
-            if failed == 0 { "ok  " } else { "FAIL" },
-            f.display(),
-            results.len(),
-            failed
-        );
-        for r in results.iter().filter(|r| !r.failures.is_empty()) {
-            println!("  FAIL {} / {}", r.scenario, r.request);
-            for m in &r.failures {
-                println!("       {m}");
-            }
-        }
+        report_file(&f, &results);
         summary.results.extend(results);
     }
-    let distinct: BTreeSet<_> = summary.results.iter().map(|r| r.file.clone()).collect();
-    println!("{} scenario files", distinct.len());
-    println!("{}", summary.closing_line());
+    report_summary(&summary);
     Ok(summary)
 }

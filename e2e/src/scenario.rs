@@ -430,11 +430,6 @@ pub fn endpoint_backends(objects: &[Value]) -> HashMap<String, BTreeSet<String>>
     out
 }
 
-/// Every loopback `ip:port` the objects name as an endpoint (where a harness runs an echo server).
-pub fn endpoint_addresses(objects: &[Value]) -> BTreeSet<String> {
-    endpoint_backends(objects).into_keys().collect()
-}
-
 /// Checks the scenario-wide rules: every address loopback. Returns the problems.
 pub fn check_addresses(scenario: &Scenario) -> Vec<String> {
     let mut problems = Vec::new();
@@ -477,6 +472,59 @@ pub fn check_addresses(scenario: &Scenario) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A scenario's objects, translated, with what the harnesses need around them.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The translation of the objects.
+    pub translation: portico_controller::translate::Translation,
+    /// Every EndpointSlice `ip:port` → the backends it serves (also: where echo servers run).
+    pub backends: HashMap<String, BTreeSet<String>>,
+}
+
+/// Checks a scenario's addresses, parses its objects and translates them. Objects that do not
+/// parse are left out with a note; a kind `translate` does not read fails the whole scenario.
+///
+/// # Errors
+/// A message saying why no request of the scenario can run.
+pub fn prepare(
+    scenario: &Scenario,
+    forward: portico_core::config::ForwardMode,
+    notes: &mut Vec<String>,
+) -> Result<Prepared, String> {
+    use portico_controller::objects::{describe_value, Object};
+    use portico_controller::translate::{translate, Options};
+    let problems = check_addresses(scenario);
+    if !problems.is_empty() {
+        return Err(format!("scenario rejected: {}", problems.join("; ")));
+    }
+    let mut objects = Vec::new();
+    let mut unsupported = Vec::new();
+    for (i, value) in scenario.objects.iter().enumerate() {
+        let label = describe_value(value);
+        match Object::from_value(value.clone()) {
+            Ok(o) => objects.push(o),
+            Err(e) if e.is_unsupported_kind() => unsupported.push(format!("objects[{i}] {label}: {e}")),
+            Err(e) => notes.push(format!("objects[{i}] {label}: {e} (left out)")),
+        }
+    }
+    if !unsupported.is_empty() {
+        return Err(format!("translate does not support: {}", unsupported.join("; ")));
+    }
+    let translation = translate(&objects, &Options { forward, ..Options::default() });
+    notes.extend(translation.errors.iter().map(ToString::to_string));
+    Ok(Prepared { translation, backends: endpoint_backends(&scenario.objects) })
+}
+
+/// The Host header / `:authority` a request carries: a `host` entry of its headers, else the
+/// URL's.
+pub fn authority(url: &Url, headers: &BTreeMap<String, String>) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| url.authority())
 }
 
 /// What a harness cannot do yet for this request; `None` when it can run it.

@@ -1,0 +1,217 @@
+//! Scenario files on host-runner: the same files, checks and report as the Envoy harness, with
+//! the filters on wasmtime and [`crate::envoy`] standing in for Envoy and the echo backends.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use portico_core::config::ForwardMode;
+use portico_e2e::runner::{fail_all, report_file, report_summary, RequestResult, Summary};
+use portico_e2e::scenario::{self, check, Echo, Observed, Scenario, Url};
+
+use crate::envoy::{normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker};
+use crate::vm::{Module, Runtime};
+
+/// The modules scenarios run, compiled once.
+#[derive(Debug, Clone)]
+pub struct Modules {
+    /// The routing filter.
+    pub routing: Module,
+}
+
+impl Modules {
+    /// Compiles the suite's filters from `wasm_dir`.
+    ///
+    /// # Errors
+    /// A missing or invalid module.
+    pub fn load(runtime: &Runtime, routing: &Path) -> Result<Modules, String> {
+        let bytes = std::fs::read(routing).map_err(|e| format!("{}: {e} (run `just build`)", routing.display()))?;
+        let routing = runtime.compile(&bytes).map_err(|e| format!("{}: {e}", routing.display()))?;
+        Ok(Modules { routing })
+    }
+}
+
+/// How scenarios are run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Print translate notes and every request's trace.
+    pub verbose: bool,
+    /// How the filter hands requests to Envoy.
+    pub forward: ForwardMode,
+}
+
+fn request_id(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+fn run_request(
+    worker: &mut Worker,
+    upstreams: &mut Upstreams,
+    method: &str,
+    authority: &str,
+    path: &str,
+    extra: &BTreeMap<String, String>,
+    n: usize,
+    trace: &mut Trace,
+) -> Observed {
+    let path = normalize_path(path);
+    let mut headers = vec![
+        (":authority".to_owned(), authority.to_owned()),
+        (":path".to_owned(), path),
+        (":method".to_owned(), method.to_owned()),
+        (":scheme".to_owned(), "http".to_owned()),
+    ];
+    for (k, v) in extra {
+        if !k.eq_ignore_ascii_case("host") {
+            headers.push((k.to_ascii_lowercase(), v.clone()));
+        }
+    }
+    // What Envoy's connection manager adds before the filters run.
+    if !headers.iter().any(|(k, _)| k == "x-forwarded-proto") {
+        headers.push(("x-forwarded-proto".into(), "http".into()));
+    }
+    headers.push(("x-request-id".into(), request_id(n)));
+    let (decoded, contexts) = worker.decode(headers, b"", trace);
+    let (response, echo) = match decoded {
+        Decoded::Paused(filter) => {
+            return Observed { error: Some(format!("no response: filter {filter} paused the request")), ..Observed::default() };
+        }
+        Decoded::Reply { response, .. } => (response, None),
+        Decoded::Forward(headers) => match upstreams.route(&headers) {
+            Routed::Reply(r) => {
+                trace.push(format!("router: {} (no filter steering, or no upstream)", r.status));
+                (r, None)
+            }
+            Routed::Endpoint(endpoint) => {
+                trace.push(format!("router: endpoint {endpoint}"));
+                let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+                let mut upstream: Vec<(String, String)> =
+                    headers.iter().filter(|(k, _)| !k.starts_with(':')).cloned().collect();
+                upstream.insert(0, ("host".into(), get(":authority")));
+                upstream.push(("x-envoy-expected-rq-timeout-ms".into(), "30000".into()));
+                let echo = Echo { endpoint: endpoint.clone(), method: get(":method"), path: get(":path"), host: get(":authority"), headers: upstream };
+                let body = serde_json::to_vec(&echo).unwrap_or_default();
+                let response = Response {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "application/json".into()),
+                        (portico_e2e::echo::ECHO_HEADER.into(), endpoint),
+                        ("content-length".into(), body.len().to_string()),
+                    ],
+                    body,
+                };
+                (response, Some(echo))
+            }
+        },
+    };
+    let response = worker.encode(response, &contexts, trace);
+    let mut headers = response.headers;
+    if !headers.iter().any(|(k, _)| k == "content-length") {
+        headers.push(("content-length".into(), response.body.len().to_string()));
+    }
+    headers.push(("server".into(), "envoy".into()));
+    Observed { status: Some(response.status), headers, body: response.body, echo, error: None }
+}
+
+fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Modules, options: &Options) -> Result<Vec<RequestResult>, String> {
+    let mut notes = Vec::new();
+    let prepared = scenario::prepare(scenario, options.forward, &mut notes)?;
+    if options.verbose {
+        for n in &notes {
+            eprintln!("  note: {file}: {n}");
+        }
+    }
+    let snapshot = &prepared.translation.snapshot;
+    let spec = FilterSpec {
+        name: "portico-routing".into(),
+        module: modules.routing.clone(),
+        code_id: "routing".into(),
+        vm_id: "portico-routing".into(),
+        root_id: "portico-routing".into(),
+        configuration: snapshot.routing.to_json().into_bytes(),
+        failure_policy: FailurePolicy::FailReload,
+    };
+    let mut worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| format!("starting the routing filter: {e}"))?;
+    let clusters = snapshot.clusters.iter().map(|c| (c.name.clone(), c.endpoints.clone())).collect();
+    let mut upstreams = Upstreams::new(clusters, prepared.backends.keys().cloned().collect());
+    let listeners: Vec<u16> = snapshot.listeners.iter().map(|l| l.port).collect();
+    let mut results = Vec::new();
+    let mut n = 0;
+    for request in &scenario.requests {
+        let mut result = RequestResult { file: file.to_owned(), scenario: scenario.name.clone(), request: request.name.clone(), failures: Vec::new() };
+        if let Some(reason) = scenario::unsupported(request) {
+            result.failures.push(reason);
+            results.push(result);
+            continue;
+        }
+        let url = match Url::parse(&request.url) {
+            Ok(u) => u,
+            Err(e) => {
+                result.failures.push(e);
+                results.push(result);
+                continue;
+            }
+        };
+        if !listeners.contains(&url.port) {
+            result.failures.push(format!("no listener for port {} in this configuration", url.port));
+            results.push(result);
+            continue;
+        }
+        if let Some(source) = &request.source {
+            if source.parse::<std::net::IpAddr>().is_err() {
+                result.failures.push(format!("source {source:?} is not an IP address"));
+                results.push(result);
+                continue;
+            }
+        }
+        let authority = scenario::authority(&url, &request.headers);
+        let method = request.method.clone().unwrap_or_else(|| "GET".into());
+        let mut observed = Vec::new();
+        let mut trace = Vec::new();
+        for _ in 0..request.repeat.unwrap_or(1).max(1) {
+            n += 1;
+            trace.clear();
+            observed.push(run_request(&mut worker, &mut upstreams, &method, &authority, &url.path, &request.headers, n, &mut trace));
+        }
+        result.failures = check(&request.expect, &observed, &prepared.backends);
+        if options.verbose {
+            for t in &trace {
+                eprintln!("  {}: {t}", request.name);
+            }
+        }
+        if !result.failures.is_empty() {
+            // The decision trace of the last attempt.
+            result.failures.extend(trace.iter().map(|t| format!("trace: {t}")));
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Runs one scenario file; a file that cannot be read counts as one failed request.
+pub fn run_file(path: &Path, runtime: &Runtime, modules: &Modules, options: &Options) -> Vec<RequestResult> {
+    let file = path.display().to_string();
+    let scenario = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => return vec![RequestResult { file: file.clone(), scenario: file, request: "(file)".into(), failures: vec![e] }],
+    };
+    match run_scenario(&file, &scenario, runtime, modules, options) {
+        Ok(r) => r,
+        Err(e) => fail_all(&file, &scenario, &e),
+    }
+}
+
+/// Runs every scenario under `paths` and prints the same report as the Envoy harness.
+///
+/// # Errors
+/// A path that does not exist.
+pub fn run_paths(paths: &[PathBuf], runtime: &Runtime, modules: &Modules, options: &Options) -> Result<Summary, String> {
+    let files = scenario::expand(paths)?;
+    let mut summary = Summary::default();
+    for f in files {
+        let results = run_file(&f, runtime, modules, options);
+        report_file(&f, &results);
+        summary.results.extend(results);
+    }
+    report_summary(&summary);
+    Ok(summary)
+}

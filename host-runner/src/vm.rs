@@ -98,7 +98,9 @@ impl Runtime {
     /// # Errors
     /// [`HostError::Compile`], [`HostError::Abi`] or [`HostError::MissingExport`].
     pub fn compile(&self, bytes: &[u8]) -> Result<Module, HostError> {
-        let module = wasmtime::Module::new(&self.engine, bytes).map_err(|e| HostError::Compile(format!("{e:#}")))?;
+        // wasmtime's first line says what is wrong; the rest is a hex dump.
+        let module = wasmtime::Module::new(&self.engine, bytes)
+            .map_err(|e| HostError::Compile(format!("{e:#}").lines().next().unwrap_or_default().trim_end_matches(" - expected=[").to_owned()))?;
         let exports: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();
         let has = |n: &str| exports.iter().any(|e| e == n);
         let abi = if has("proxy_abi_version_0_2_1") {
