@@ -23,19 +23,25 @@ setup:
 
 # Build the filters (release, wasm32-wasip1) and the native crates
 build: setup
-    cargo build --locked -p portico-filter-routing --target wasm32-wasip1 --profile wasm
-    cargo build --locked -p portico-controller -p portico-e2e
+    cargo build --locked -p portico-filter-routing -p portico-host-runner-probe --target wasm32-wasip1 --profile wasm
+    cargo build --locked -p portico-controller -p portico-e2e -p portico-host-runner
     @ls -l {{PORTICO_ROUTING_WASM}} | awk '{print "routing filter: " $5 " bytes"}'
 
 # The demo manifests on a local Envoy: a table of requests and answers. `just demo serve` keeps it running and follows edits.
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration and live-update tests, then every scenario on a real Envoy (both forward modes)
+# Unit, integration and live-update tests, then every scenario on host-runner and on a real Envoy (both forward modes)
 test: build
     cargo test --locked --workspace
+    ./target/debug/host-runner scenario testdata/scenarios
+    ./target/debug/host-runner scenario --cluster-mode testdata/scenarios
     just e2e
-    ./target/debug/portico-e2e run --cluster-mode testdata/scenarios/ingress
+    ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
+
+# Run scenario files or folders on host-runner (default: all of testdata/scenarios)
+scenario *PATHS: build
+    ./target/debug/host-runner scenario {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
 
 # Run scenario files or folders through a real Envoy (default: all of testdata/scenarios)
 e2e *PATHS: build
@@ -51,4 +57,4 @@ bench: build
 lint:
     cargo fmt --all --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
-    cargo clippy --locked -p portico-filter-routing --target wasm32-wasip1 -- -D warnings
+    cargo clippy --locked -p portico-filter-routing -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings

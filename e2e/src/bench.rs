@@ -55,14 +55,23 @@ fn cpu_time(pid: u32) -> Duration {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
     // USER_HZ is 100 on Linux.
     Duration::from_millis(ticks * 10)
 }
 
 /// Sends keep-alive requests on `connections` connections for `duration` (bounded), counting
 /// successes.
-pub async fn load(target: SocketAddr, host: &str, path: &str, connections: usize, duration: Duration, envoy_pid: u32) -> LoadResult {
+pub async fn load(
+    target: SocketAddr,
+    host: &str,
+    path: &str,
+    connections: usize,
+    duration: Duration,
+    envoy_pid: u32,
+) -> LoadResult {
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -79,13 +88,18 @@ pub async fn load(target: SocketAddr, host: &str, path: &str, connections: usize
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
-                let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+                let Ok((mut sender, conn)) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+                else {
                     errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 tokio::spawn(conn);
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(req) = hyper::Request::get(path.as_str()).header("host", host.as_str()).body(Empty::<Bytes>::new()) else {
+                    let Ok(req) = hyper::Request::get(path.as_str())
+                        .header("host", host.as_str())
+                        .body(Empty::<Bytes>::new())
+                    else {
                         return;
                     };
                     match sender.send_request(req).await {
@@ -122,9 +136,16 @@ pub async fn load(target: SocketAddr, host: &str, path: &str, connections: usize
 
 /// The baseline: the filter's static bootstrap with the wasm filter removed and a native route
 /// for the benchmarked host and path straight to the Service's cluster.
-fn baseline(static_yaml: &str, port: u16, host: &str, prefix: &str, cluster: &str) -> Result<String, String> {
+fn baseline(
+    static_yaml: &str,
+    port: u16,
+    host: &str,
+    prefix: &str,
+    cluster: &str,
+) -> Result<String, String> {
     let mut doc: Value = serde_yaml::from_str(static_yaml).map_err(|e| e.to_string())?;
-    doc["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] = port.into();
+    doc["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
+        port.into();
     let hcm = doc
         .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
         .ok_or("no HTTP connection manager in the rendered config")?;
@@ -141,7 +162,12 @@ fn baseline(static_yaml: &str, port: u16, host: &str, prefix: &str, cluster: &st
 ///
 /// # Errors
 /// Setup failures (Envoy, ports, manifests).
-pub async fn run(manifests: &Path, rounds: usize, seconds: u64, connections: usize) -> Result<String, String> {
+pub async fn run(
+    manifests: &Path,
+    rounds: usize,
+    seconds: u64,
+    connections: usize,
+) -> Result<String, String> {
     let loaded = portico_controller::source::load_dir(manifests).map_err(|e| e.to_string())?;
     let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
     let (host, path, prefix) = ("shop.example.com", "/cart/items", "/cart");
@@ -149,8 +175,18 @@ pub async fn run(manifests: &Path, rounds: usize, seconds: u64, connections: usi
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut configs = Vec::new();
     let mut base = None;
-    for (label, forward) in [("endpoint", ForwardMode::Endpoint), ("cluster", ForwardMode::Cluster)] {
-        let snapshot = translate(&objects, &Options { forward, ..Options::default() }).snapshot;
+    for (label, forward) in [
+        ("endpoint", ForwardMode::Endpoint),
+        ("cluster", ForwardMode::Cluster),
+    ] {
+        let snapshot = translate(
+            &objects,
+            &Options {
+                forward,
+                ..Options::default()
+            },
+        )
+        .snapshot;
         let port = free_port().map_err(|e| e.to_string())?;
         let options = RenderOptions {
             routing_wasm: routing_wasm(),
@@ -162,9 +198,21 @@ pub async fn run(manifests: &Path, rounds: usize, seconds: u64, connections: usi
         let yaml = render_static(&snapshot, &options);
         if forward == ForwardMode::Cluster {
             let port = free_port().map_err(|e| e.to_string())?;
-            base = Some(("no filter (native route)", baseline(&yaml, port, host, prefix, cluster)?, port));
+            base = Some((
+                "no filter (native route)",
+                baseline(&yaml, port, host, prefix, cluster)?,
+                port,
+            ));
         }
-        configs.push((if label == "endpoint" { "routing filter, endpoint mode" } else { "routing filter, cluster mode" }, yaml, port));
+        configs.push((
+            if label == "endpoint" {
+                "routing filter, endpoint mode"
+            } else {
+                "routing filter, cluster mode"
+            },
+            yaml,
+            port,
+        ));
     }
     // The baseline goes first: every ratio is against it.
     configs.insert(0, base.ok_or("no baseline")?);
@@ -176,7 +224,11 @@ pub async fn run(manifests: &Path, rounds: usize, seconds: u64, connections: usi
         })
         .flat_map(|s| {
             let port = s.ports.iter().flatten().find_map(|p| p.port).unwrap_or(0);
-            s.endpoints.iter().flat_map(move |e| e.addresses.iter().filter_map(move |a| format!("{a}:{port}").parse().ok()))
+            s.endpoints.iter().flat_map(move |e| {
+                e.addresses
+                    .iter()
+                    .filter_map(move |a| format!("{a}:{port}").parse().ok())
+            })
         })
         .collect();
     let _echo = crate::echo::start(endpoints).await?;
@@ -194,8 +246,24 @@ pub async fn run(manifests: &Path, rounds: usize, seconds: u64, connections: usi
     for round in 0..rounds {
         for (i, (label, envoy, listener)) in envoys.iter().enumerate() {
             // Warm-up, then the measured run.
-            load(*listener, host, path, connections, Duration::from_millis(500), envoy.pid()).await;
-            let r = load(*listener, host, path, connections, Duration::from_secs(seconds), envoy.pid()).await;
+            load(
+                *listener,
+                host,
+                path,
+                connections,
+                Duration::from_millis(500),
+                envoy.pid(),
+            )
+            .await;
+            let r = load(
+                *listener,
+                host,
+                path,
+                connections,
+                Duration::from_secs(seconds),
+                envoy.pid(),
+            )
+            .await;
             println!(
                 "round {round} {label:<32} {:>9.0} req/s  {:>6.1} µs Envoy CPU/req  ({} ok, {} errors)",
                 r.rps(),
@@ -211,13 +279,27 @@ pub async fn run(manifests: &Path, rounds: usize, seconds: u64, connections: usi
         v[v.len() / 2]
     };
     let base_rps = median(&mut results[0].iter().map(LoadResult::rps).collect());
-    let base_cpu = median(&mut results[0].iter().map(LoadResult::cpu_us_per_request).collect());
+    let base_cpu = median(
+        &mut results[0]
+            .iter()
+            .map(LoadResult::cpu_us_per_request)
+            .collect(),
+    );
     let mut table = String::from("| configuration | req/s (median) | vs no filter | Envoy CPU µs/req (median) | vs no filter | errors |\n|---|---|---|---|---|---|\n");
     for (i, (label, _, _)) in envoys.iter().enumerate() {
         let rps = median(&mut results[i].iter().map(LoadResult::rps).collect());
-        let cpu = median(&mut results[i].iter().map(LoadResult::cpu_us_per_request).collect());
+        let cpu = median(
+            &mut results[i]
+                .iter()
+                .map(LoadResult::cpu_us_per_request)
+                .collect(),
+        );
         let errors: u64 = results[i].iter().map(|r| r.errors).sum();
-        table.push_str(&format!("| {label} | {rps:.0} | {:.2} | {cpu:.1} | {:.2} | {errors} |\n", rps / base_rps, cpu / base_cpu));
+        table.push_str(&format!(
+            "| {label} | {rps:.0} | {:.2} | {cpu:.1} | {:.2} | {errors} |\n",
+            rps / base_rps,
+            cpu / base_cpu
+        ));
     }
     println!("\n{table}");
     Ok(table)

@@ -92,11 +92,19 @@ fn main() -> ExitCode {
             Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)
                 .await
                 .map(|()| true),
-            Command::BenchEnvoy { manifests, rounds, seconds, connections } => {
-                portico_e2e::bench::run(&manifests, rounds.max(1), seconds.clamp(1, 60), connections.clamp(1, 256))
-                    .await
-                    .map(|_| true)
-            }
+            Command::BenchEnvoy {
+                manifests,
+                rounds,
+                seconds,
+                connections,
+            } => portico_e2e::bench::run(
+                &manifests,
+                rounds.max(1),
+                seconds.clamp(1, 60),
+                connections.clamp(1, 256),
+            )
+            .await
+            .map(|_| true),
             Command::Echo { listen } => {
                 let _servers = portico_e2e::echo::start(listen).await?;
                 let _ = tokio::signal::ctrl_c().await;

@@ -126,7 +126,11 @@ async fn run_scenario(
     FileSink::new(options.xds_dir.clone())
         .write(&render(&translation.snapshot, &options))
         .map_err(|e| format!("writing config: {e}"))?;
-    let endpoints: Vec<SocketAddr> = prepared.backends.keys().filter_map(|a| a.parse().ok()).collect();
+    let endpoints: Vec<SocketAddr> = prepared
+        .backends
+        .keys()
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let _echo = crate::echo::start(endpoints).await?;
     let listeners: Vec<SocketAddr> = port_map
         .values()
@@ -207,7 +211,13 @@ async fn run_scenario(
 /// Prints one file's results: a line for the file, then each failed request with its failures.
 pub fn report_file(path: &Path, results: &[RequestResult]) {
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
-    println!("{} {}: {} requests, {} failed", if failed == 0 { "ok  " } else { "FAIL" }, path.display(), results.len(), failed);
+    println!(
+        "{} {}: {} requests, {} failed",
+        if failed == 0 { "ok  " } else { "FAIL" },
+        path.display(),
+        results.len(),
+        failed
+    );
     for r in results.iter().filter(|r| !r.failures.is_empty()) {
         println!("  FAIL {} / {}", r.scenario, r.request);
         for m in &r.failures {

@@ -505,16 +505,30 @@ pub fn prepare(
         let label = describe_value(value);
         match Object::from_value(value.clone()) {
             Ok(o) => objects.push(o),
-            Err(e) if e.is_unsupported_kind() => unsupported.push(format!("objects[{i}] {label}: {e}")),
+            Err(e) if e.is_unsupported_kind() => {
+                unsupported.push(format!("objects[{i}] {label}: {e}"))
+            }
             Err(e) => notes.push(format!("objects[{i}] {label}: {e} (left out)")),
         }
     }
     if !unsupported.is_empty() {
-        return Err(format!("translate does not support: {}", unsupported.join("; ")));
+        return Err(format!(
+            "translate does not support: {}",
+            unsupported.join("; ")
+        ));
     }
-    let translation = translate(&objects, &Options { forward, ..Options::default() });
+    let translation = translate(
+        &objects,
+        &Options {
+            forward,
+            ..Options::default()
+        },
+    );
     notes.extend(translation.errors.iter().map(ToString::to_string));
-    Ok(Prepared { translation, backends: endpoint_backends(&scenario.objects) })
+    Ok(Prepared {
+        translation,
+        backends: endpoint_backends(&scenario.objects),
+    })
 }
 
 /// The Host header / `:authority` a request carries: a `host` entry of its headers, else the

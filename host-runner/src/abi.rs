@@ -283,7 +283,10 @@ pub fn deserialize_map(bytes: &[u8]) -> Option<Vec<(String, String)>> {
         pos += klen + 1;
         let value = bytes.get(pos..pos + vlen)?;
         pos += vlen + 1;
-        out.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
+        out.push((
+            String::from_utf8_lossy(key).into_owned(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
     }
     Some(out)
 }
@@ -294,7 +297,10 @@ mod tests {
 
     #[test]
     fn map_round_trip() {
-        let pairs = vec![(":path".to_owned(), "/a".to_owned()), ("x".to_owned(), String::new())];
+        let pairs = vec![
+            (":path".to_owned(), "/a".to_owned()),
+            ("x".to_owned(), String::new()),
+        ];
         assert_eq!(deserialize_map(&serialize_map(&pairs)), Some(pairs));
         assert_eq!(deserialize_map(&[]), Some(vec![]));
         assert_eq!(deserialize_map(&[1, 0, 0, 0, 5, 0, 0, 0]), None);

@@ -115,7 +115,9 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("filters", &self.filters.len()).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("filters", &self.filters.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -134,26 +136,50 @@ impl Worker {
     /// A VM that fails to start or a plugin that refuses its configuration (Envoy refuses such
     /// a config too).
     pub fn new(runtime: Runtime, specs: Vec<FilterSpec>) -> Result<Worker, StartError> {
-        let mut worker = Worker { runtime, slots: Vec::new(), filters: Vec::new() };
+        let mut worker = Worker {
+            runtime,
+            slots: Vec::new(),
+            filters: Vec::new(),
+        };
         for spec in specs {
-            let slot = match worker.slots.iter().position(|s| s.vm_id == spec.vm_id && s.code_id == spec.code_id) {
+            let slot = match worker
+                .slots
+                .iter()
+                .position(|s| s.vm_id == spec.vm_id && s.code_id == spec.code_id)
+            {
                 Some(i) => i,
                 None => {
                     let vm = worker
                         .runtime
                         .start_vm(&spec.module, &spec.vm_id, b"")
-                        .map_err(|error| StartError { filter: spec.name.clone(), error, logs: Vec::new() })?;
-                    worker.slots.push(Slot { vm_id: spec.vm_id.clone(), code_id: spec.code_id.clone(), module: spec.module.clone(), vm });
+                        .map_err(|error| StartError {
+                            filter: spec.name.clone(),
+                            error,
+                            logs: Vec::new(),
+                        })?;
+                    worker.slots.push(Slot {
+                        vm_id: spec.vm_id.clone(),
+                        code_id: spec.code_id.clone(),
+                        module: spec.module.clone(),
+                        vm,
+                    });
                     worker.slots.len() - 1
                 }
             };
             let vm = &mut worker.slots[slot].vm;
-            let root = vm.start_plugin(&spec.root_id, &spec.configuration).map_err(|error| StartError {
-                filter: spec.name.clone(),
-                error,
-                logs: vm.state().logs.clone(),
-            })?;
-            worker.filters.push(Filter { spec, slot, root, skipped: false });
+            let root = vm
+                .start_plugin(&spec.root_id, &spec.configuration)
+                .map_err(|error| StartError {
+                    filter: spec.name.clone(),
+                    error,
+                    logs: vm.state().logs.clone(),
+                })?;
+            worker.filters.push(Filter {
+                spec,
+                slot,
+                root,
+                skipped: false,
+            });
         }
         Ok(worker)
     }
@@ -182,7 +208,12 @@ impl Worker {
     /// Runs a request through the chain and the encoder side of whatever answers locally.
     /// Returns the decode outcome, the contexts (to encode the upstream's response later) and a
     /// trace.
-    pub fn decode(&mut self, headers: Headers, body: &[u8], trace: &mut Trace) -> (Decoded, Vec<Option<u32>>) {
+    pub fn decode(
+        &mut self,
+        headers: Headers,
+        body: &[u8],
+        trace: &mut Trace,
+    ) -> (Decoded, Vec<Option<u32>>) {
         // Envoy creates every filter of the chain for the stream up front.
         let mut contexts = Vec::with_capacity(self.filters.len());
         for f in 0..self.filters.len() {
@@ -192,7 +223,9 @@ impl Worker {
                 contexts.push(None);
                 continue;
             }
-            if self.slots[slot].vm.poisoned().is_some() && filter.spec.failure_policy == FailurePolicy::FailReload {
+            if self.slots[slot].vm.poisoned().is_some()
+                && filter.spec.failure_policy == FailurePolicy::FailReload
+            {
                 trace.push(format!("{}: VM reloaded after a trap", filter.spec.name));
                 if let Err(e) = self.reload(slot) {
                     trace.push(format!("{}: reload failed: {e}", self.filters[f].spec.name));
@@ -221,7 +254,9 @@ impl Worker {
                     Err(e) => return (self.failed(f, &e, trace), contexts),
                 };
             }
-            let Some(stream) = vm.stream(ctx) else { continue };
+            let Some(stream) = vm.stream(ctx) else {
+                continue;
+            };
             for edit in &stream.request_edits {
                 trace.push(format!("{name}: request header {edit:?}"));
             }
@@ -231,11 +266,25 @@ impl Worker {
                 if !reply.body.is_empty() && !h.iter().any(|(k, _)| k == "content-type") {
                     h.push(("content-type".into(), "text/plain".into()));
                 }
-                let response = Response { status: reply.status as u16, headers: h, body: reply.body.clone() };
-                return (Decoded::Reply { filter: Some(name), response }, contexts);
+                let response = Response {
+                    status: reply.status as u16,
+                    headers: h,
+                    body: reply.body.clone(),
+                };
+                return (
+                    Decoded::Reply {
+                        filter: Some(name),
+                        response,
+                    },
+                    contexts,
+                );
             }
             headers = stream.request_headers.clone();
-            if action == Action::Pause && !stream.continued.contains(&crate::abi::StreamType::HttpRequest) {
+            if action == Action::Pause
+                && !stream
+                    .continued
+                    .contains(&crate::abi::StreamType::HttpRequest)
+            {
                 trace.push(format!("{name}: paused"));
                 return (Decoded::Paused(name), contexts);
             }
@@ -246,19 +295,29 @@ impl Worker {
     fn failed(&mut self, f: usize, e: &HostError, trace: &mut Trace) -> Decoded {
         let filter = &mut self.filters[f];
         trace.push(format!("{}: {e}", filter.spec.name));
-        if filter.spec.failure_policy == FailurePolicy::FailOpen && matches!(e, HostError::Trap { .. } | HostError::Poisoned { .. }) {
+        if filter.spec.failure_policy == FailurePolicy::FailOpen
+            && matches!(e, HostError::Trap { .. } | HostError::Poisoned { .. })
+        {
             // This request fails; later ones skip the filter. Every filter of the VM is affected.
             let slot = filter.slot;
             for other in self.filters.iter_mut().filter(|o| o.slot == slot) {
                 other.skipped = true;
             }
         }
-        Decoded::Reply { filter: None, response: local_reply(503, "") }
+        Decoded::Reply {
+            filter: None,
+            response: local_reply(503, ""),
+        }
     }
 
     /// Runs the encoder side (reverse order) over a response and finishes every stream
     /// (`on_log`, `on_done`, `on_delete`). Returns the response as the client sees it.
-    pub fn encode(&mut self, mut response: Response, contexts: &[Option<u32>], trace: &mut Trace) -> Response {
+    pub fn encode(
+        &mut self,
+        mut response: Response,
+        contexts: &[Option<u32>],
+        trace: &mut Trace,
+    ) -> Response {
         for f in (0..contexts.len()).rev() {
             let Some(ctx) = contexts[f] else { continue };
             let slot = self.filters[f].slot;
@@ -305,7 +364,8 @@ pub fn normalize_path(path_and_query: &str) -> String {
     };
     let mut out: Vec<&str> = Vec::new();
     let segments: Vec<&str> = path.split('/').collect();
-    let trailing = path.len() > 1 && (path.ends_with('/') || path.ends_with("/.") || path.ends_with("/.."));
+    let trailing =
+        path.len() > 1 && (path.ends_with('/') || path.ends_with("/.") || path.ends_with("/.."));
     for seg in segments {
         match seg {
             "" | "." => {}
@@ -344,18 +404,31 @@ pub enum Routed {
 impl Upstreams {
     /// Upstreams over clusters and the endpoints that answer.
     pub fn new(clusters: BTreeMap<String, Vec<String>>, live: BTreeSet<String>) -> Self {
-        Upstreams { clusters, live, rr: BTreeMap::new() }
+        Upstreams {
+            clusters,
+            live,
+            rr: BTreeMap::new(),
+        }
     }
 
     /// Routes as Portico's listener route table does.
     pub fn route(&mut self, headers: &Headers) -> Routed {
-        let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         let endpoint = if let Some(dst) = get(ORIGINAL_DST_HEADER) {
             dst
         } else if let Some(cluster) = get(CLUSTER_HEADER) {
             let Some(endpoints) = self.clusters.get(&cluster) else {
                 // cluster_header naming an unknown cluster: 503, empty body (measured).
-                return Routed::Reply(Response { status: 503, headers: vec![], body: vec![] });
+                return Routed::Reply(Response {
+                    status: 503,
+                    headers: vec![],
+                    body: vec![],
+                });
             };
             if endpoints.is_empty() {
                 return Routed::Reply(local_reply(503, "no healthy upstream"));

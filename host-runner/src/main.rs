@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use portico_core::config::ForwardMode;
-use portico_host_runner::envoy::{normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Worker};
+use portico_host_runner::envoy::{
+    normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Worker,
+};
 use portico_host_runner::scenario::{run_paths, Modules, Options};
 use portico_host_runner::Runtime;
 
@@ -63,24 +65,47 @@ enum Command {
     },
 }
 
-fn call(module: PathBuf, config: Option<PathBuf>, root_id: String, request: String, headers: Vec<String>, response_status: u16) -> Result<bool, String> {
+fn call(
+    module: PathBuf,
+    config: Option<PathBuf>,
+    root_id: String,
+    request: String,
+    headers: Vec<String>,
+    response_status: u16,
+) -> Result<bool, String> {
     let runtime = Runtime::new().map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&module).map_err(|e| format!("--module {}: {e}", module.display()))?;
-    let compiled = runtime.compile(&bytes).map_err(|e| format!("--module {}: {e}", module.display()))?;
+    let bytes =
+        std::fs::read(&module).map_err(|e| format!("--module {}: {e}", module.display()))?;
+    let compiled = runtime
+        .compile(&bytes)
+        .map_err(|e| format!("--module {}: {e}", module.display()))?;
     let configuration = match &config {
         Some(p) => std::fs::read(p).map_err(|e| format!("--config {}: {e}", p.display()))?,
         None => Vec::new(),
     };
-    let (method, url) = request.split_once(' ').ok_or("--request: expected `METHOD URL`, e.g. `GET http://a.example.com/`")?;
-    let url = portico_e2e::scenario::Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
+    let (method, url) = request
+        .split_once(' ')
+        .ok_or("--request: expected `METHOD URL`, e.g. `GET http://a.example.com/`")?;
+    let url =
+        portico_e2e::scenario::Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
     let mut extra = BTreeMap::new();
     for h in &headers {
-        let (k, v) = h.split_once(':').ok_or_else(|| format!("-H {h:?}: expected `name: value`"))?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("-H {h:?}: expected `name: value`"))?;
         extra.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
     }
-    println!("module {} (ABI {:?}), root id {root_id:?}, {} bytes of configuration", module.display(), compiled.abi, configuration.len());
+    println!(
+        "module {} (ABI {:?}), root id {root_id:?}, {} bytes of configuration",
+        module.display(),
+        compiled.abi,
+        configuration.len()
+    );
     let spec = FilterSpec {
-        name: module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        name: module
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         module: compiled,
         code_id: "call".into(),
         vm_id: "call".into(),
@@ -118,15 +143,27 @@ fn call(module: PathBuf, config: Option<PathBuf>, root_id: String, request: Stri
             for (k, v) in h {
                 println!("  {k}: {v}");
             }
-            Response { status: response_status, headers: vec![("content-length".into(), "0".into())], body: vec![] }
+            Response {
+                status: response_status,
+                headers: vec![("content-length".into(), "0".into())],
+                body: vec![],
+            }
         }
         Decoded::Reply { filter, response } => {
-            println!("decision: local reply {} from {}", response.status, filter.as_deref().unwrap_or("the host"));
+            println!(
+                "decision: local reply {} from {}",
+                response.status,
+                filter.as_deref().unwrap_or("the host")
+            );
             response.clone()
         }
         Decoded::Paused(f) => {
             println!("decision: paused by {f}");
-            Response { status: 0, headers: vec![], body: vec![] }
+            Response {
+                status: 0,
+                headers: vec![],
+                body: vec![],
+            }
         }
     };
     let response = worker.encode(response, &contexts, &mut trace);
@@ -134,12 +171,24 @@ fn call(module: PathBuf, config: Option<PathBuf>, root_id: String, request: Stri
     for t in &trace {
         println!("  {t}");
     }
-    println!("response: {} {:?}", response.status, String::from_utf8_lossy(&response.body));
+    println!(
+        "response: {} {:?}",
+        response.status,
+        String::from_utf8_lossy(&response.body)
+    );
     for (k, v) in &response.headers {
         println!("  {k}: {v}");
     }
     let state = worker.vm(0).state();
-    println!("foreign calls: {}", state.foreign_calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "foreign calls: {}",
+        state
+            .foreign_calls
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("http callouts: {}", state.http_calls.len());
     println!("metrics:");
     for m in worker.runtime().shared().metrics() {
@@ -155,15 +204,31 @@ fn call(module: PathBuf, config: Option<PathBuf>, root_id: String, request: Stri
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scenario { paths, routing_wasm, cluster_mode, verbose } => (|| {
+        Command::Scenario {
+            paths,
+            routing_wasm,
+            cluster_mode,
+            verbose,
+        } => (|| {
             let runtime = Runtime::new().map_err(|e| e.to_string())?;
             let wasm = routing_wasm.unwrap_or_else(portico_e2e::proxy::routing_wasm);
             let modules = Modules::load(&runtime, &wasm)?;
-            let forward = if cluster_mode { ForwardMode::Cluster } else { ForwardMode::Endpoint };
+            let forward = if cluster_mode {
+                ForwardMode::Cluster
+            } else {
+                ForwardMode::Endpoint
+            };
             let summary = run_paths(&paths, &runtime, &modules, &Options { verbose, forward })?;
             Ok(summary.failed() == 0)
         })(),
-        Command::Call { module, config, root_id, request, headers, response_status } => call(module, config, root_id, request, headers, response_status),
+        Command::Call {
+            module,
+            config,
+            root_id,
+            request,
+            headers,
+            response_status,
+        } => call(module, config, root_id, request, headers, response_status),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

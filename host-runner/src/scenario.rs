@@ -8,7 +8,9 @@ use portico_core::config::ForwardMode;
 use portico_e2e::runner::{fail_all, report_file, report_summary, RequestResult, Summary};
 use portico_e2e::scenario::{self, check, Echo, Observed, Scenario, Url};
 
-use crate::envoy::{normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker};
+use crate::envoy::{
+    normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker,
+};
 use crate::vm::{Module, Runtime};
 
 /// The modules scenarios run, compiled once.
@@ -24,8 +26,11 @@ impl Modules {
     /// # Errors
     /// A missing or invalid module.
     pub fn load(runtime: &Runtime, routing: &Path) -> Result<Modules, String> {
-        let bytes = std::fs::read(routing).map_err(|e| format!("{}: {e} (run `just build`)", routing.display()))?;
-        let routing = runtime.compile(&bytes).map_err(|e| format!("{}: {e}", routing.display()))?;
+        let bytes = std::fs::read(routing)
+            .map_err(|e| format!("{}: {e} (run `just build`)", routing.display()))?;
+        let routing = runtime
+            .compile(&bytes)
+            .map_err(|e| format!("{}: {e}", routing.display()))?;
         Ok(Modules { routing })
     }
 }
@@ -43,16 +48,27 @@ fn request_id(n: usize) -> String {
     format!("00000000-0000-4000-8000-{n:012x}")
 }
 
+/// One request as the client sends it.
+struct Outgoing<'a> {
+    method: &'a str,
+    authority: &'a str,
+    path: &'a str,
+    headers: &'a BTreeMap<String, String>,
+}
+
 fn run_request(
     worker: &mut Worker,
     upstreams: &mut Upstreams,
-    method: &str,
-    authority: &str,
-    path: &str,
-    extra: &BTreeMap<String, String>,
+    req: &Outgoing<'_>,
     n: usize,
     trace: &mut Trace,
 ) -> Observed {
+    let Outgoing {
+        method,
+        authority,
+        path,
+        headers: extra,
+    } = *req;
     let path = normalize_path(path);
     let mut headers = vec![
         (":authority".to_owned(), authority.to_owned()),
@@ -73,22 +89,43 @@ fn run_request(
     let (decoded, contexts) = worker.decode(headers, b"", trace);
     let (response, echo) = match decoded {
         Decoded::Paused(filter) => {
-            return Observed { error: Some(format!("no response: filter {filter} paused the request")), ..Observed::default() };
+            return Observed {
+                error: Some(format!("no response: filter {filter} paused the request")),
+                ..Observed::default()
+            };
         }
         Decoded::Reply { response, .. } => (response, None),
         Decoded::Forward(headers) => match upstreams.route(&headers) {
             Routed::Reply(r) => {
-                trace.push(format!("router: {} (no filter steering, or no upstream)", r.status));
+                trace.push(format!(
+                    "router: {} (no filter steering, or no upstream)",
+                    r.status
+                ));
                 (r, None)
             }
             Routed::Endpoint(endpoint) => {
                 trace.push(format!("router: endpoint {endpoint}"));
-                let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-                let mut upstream: Vec<(String, String)> =
-                    headers.iter().filter(|(k, _)| !k.starts_with(':')).cloned().collect();
+                let get = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let mut upstream: Vec<(String, String)> = headers
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with(':'))
+                    .cloned()
+                    .collect();
                 upstream.insert(0, ("host".into(), get(":authority")));
                 upstream.push(("x-envoy-expected-rq-timeout-ms".into(), "30000".into()));
-                let echo = Echo { endpoint: endpoint.clone(), method: get(":method"), path: get(":path"), host: get(":authority"), headers: upstream };
+                let echo = Echo {
+                    endpoint: endpoint.clone(),
+                    method: get(":method"),
+                    path: get(":path"),
+                    host: get(":authority"),
+                    headers: upstream,
+                };
                 let body = serde_json::to_vec(&echo).unwrap_or_default();
                 let response = Response {
                     status: 200,
@@ -109,10 +146,22 @@ fn run_request(
         headers.push(("content-length".into(), response.body.len().to_string()));
     }
     headers.push(("server".into(), "envoy".into()));
-    Observed { status: Some(response.status), headers, body: response.body, echo, error: None }
+    Observed {
+        status: Some(response.status),
+        headers,
+        body: response.body,
+        echo,
+        error: None,
+    }
 }
 
-fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Modules, options: &Options) -> Result<Vec<RequestResult>, String> {
+fn run_scenario(
+    file: &str,
+    scenario: &Scenario,
+    runtime: &Runtime,
+    modules: &Modules,
+    options: &Options,
+) -> Result<Vec<RequestResult>, String> {
     let mut notes = Vec::new();
     let prepared = scenario::prepare(scenario, options.forward, &mut notes)?;
     if options.verbose {
@@ -130,14 +179,24 @@ fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Mo
         configuration: snapshot.routing.to_json().into_bytes(),
         failure_policy: FailurePolicy::FailReload,
     };
-    let mut worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| format!("starting the routing filter: {e}"))?;
-    let clusters = snapshot.clusters.iter().map(|c| (c.name.clone(), c.endpoints.clone())).collect();
+    let mut worker = Worker::new(runtime.clone(), vec![spec])
+        .map_err(|e| format!("starting the routing filter: {e}"))?;
+    let clusters = snapshot
+        .clusters
+        .iter()
+        .map(|c| (c.name.clone(), c.endpoints.clone()))
+        .collect();
     let mut upstreams = Upstreams::new(clusters, prepared.backends.keys().cloned().collect());
     let listeners: Vec<u16> = snapshot.listeners.iter().map(|l| l.port).collect();
     let mut results = Vec::new();
     let mut n = 0;
     for request in &scenario.requests {
-        let mut result = RequestResult { file: file.to_owned(), scenario: scenario.name.clone(), request: request.name.clone(), failures: Vec::new() };
+        let mut result = RequestResult {
+            file: file.to_owned(),
+            scenario: scenario.name.clone(),
+            request: request.name.clone(),
+            failures: Vec::new(),
+        };
         if let Some(reason) = scenario::unsupported(request) {
             result.failures.push(reason);
             results.push(result);
@@ -152,13 +211,18 @@ fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Mo
             }
         };
         if !listeners.contains(&url.port) {
-            result.failures.push(format!("no listener for port {} in this configuration", url.port));
+            result.failures.push(format!(
+                "no listener for port {} in this configuration",
+                url.port
+            ));
             results.push(result);
             continue;
         }
         if let Some(source) = &request.source {
             if source.parse::<std::net::IpAddr>().is_err() {
-                result.failures.push(format!("source {source:?} is not an IP address"));
+                result
+                    .failures
+                    .push(format!("source {source:?} is not an IP address"));
                 results.push(result);
                 continue;
             }
@@ -170,7 +234,19 @@ fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Mo
         for _ in 0..request.repeat.unwrap_or(1).max(1) {
             n += 1;
             trace.clear();
-            observed.push(run_request(&mut worker, &mut upstreams, &method, &authority, &url.path, &request.headers, n, &mut trace));
+            let req = Outgoing {
+                method: &method,
+                authority: &authority,
+                path: &url.path,
+                headers: &request.headers,
+            };
+            observed.push(run_request(
+                &mut worker,
+                &mut upstreams,
+                &req,
+                n,
+                &mut trace,
+            ));
         }
         result.failures = check(&request.expect, &observed, &prepared.backends);
         if options.verbose {
@@ -180,7 +256,9 @@ fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Mo
         }
         if !result.failures.is_empty() {
             // The decision trace of the last attempt.
-            result.failures.extend(trace.iter().map(|t| format!("trace: {t}")));
+            result
+                .failures
+                .extend(trace.iter().map(|t| format!("trace: {t}")));
         }
         results.push(result);
     }
@@ -188,11 +266,23 @@ fn run_scenario(file: &str, scenario: &Scenario, runtime: &Runtime, modules: &Mo
 }
 
 /// Runs one scenario file; a file that cannot be read counts as one failed request.
-pub fn run_file(path: &Path, runtime: &Runtime, modules: &Modules, options: &Options) -> Vec<RequestResult> {
+pub fn run_file(
+    path: &Path,
+    runtime: &Runtime,
+    modules: &Modules,
+    options: &Options,
+) -> Vec<RequestResult> {
     let file = path.display().to_string();
     let scenario = match scenario::load(path) {
         Ok(s) => s,
-        Err(e) => return vec![RequestResult { file: file.clone(), scenario: file, request: "(file)".into(), failures: vec![e] }],
+        Err(e) => {
+            return vec![RequestResult {
+                file: file.clone(),
+                scenario: file,
+                request: "(file)".into(),
+                failures: vec![e],
+            }]
+        }
     };
     match run_scenario(&file, &scenario, runtime, modules, options) {
         Ok(r) => r,
@@ -204,7 +294,12 @@ pub fn run_file(path: &Path, runtime: &Runtime, modules: &Modules, options: &Opt
 ///
 /// # Errors
 /// A path that does not exist.
-pub fn run_paths(paths: &[PathBuf], runtime: &Runtime, modules: &Modules, options: &Options) -> Result<Summary, String> {
+pub fn run_paths(
+    paths: &[PathBuf],
+    runtime: &Runtime,
+    modules: &Modules,
+    options: &Options,
+) -> Result<Summary, String> {
     let files = scenario::expand(paths)?;
     let mut summary = Summary::default();
     for f in files {

@@ -293,7 +293,12 @@ impl std::fmt::Debug for HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(wasi: wasmtime_wasi::p1::WasiP1Ctx, shared: Arc<SharedHost>, vm_id: String, vm_config: Vec<u8>) -> Self {
+    pub(crate) fn new(
+        wasi: wasmtime_wasi::p1::WasiP1Ctx,
+        shared: Arc<SharedHost>,
+        vm_id: String,
+        vm_config: Vec<u8>,
+    ) -> Self {
         HostState {
             wasi,
             shared,
@@ -351,7 +356,12 @@ impl HostState {
         }
         // Properties Envoy derives from the plugin.
         let root = self.root_of(active)?;
-        match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["plugin_root_id"] => Some(self.roots.get(&root)?.root_id.clone().into_bytes()),
             ["plugin_vm_id"] => Some(self.vm_id.clone().into_bytes()),
             _ => None,

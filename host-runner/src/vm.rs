@@ -84,8 +84,13 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
             .map_err(|e| HostError::Instantiate(e.to_string()))?;
-        crate::imports::add_to_linker(&mut linker).map_err(|e| HostError::Instantiate(e.to_string()))?;
-        Ok(Runtime { engine, linker: Arc::new(linker), shared: Arc::new(SharedHost::default()) })
+        crate::imports::add_to_linker(&mut linker)
+            .map_err(|e| HostError::Instantiate(e.to_string()))?;
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            shared: Arc::new(SharedHost::default()),
+        })
     }
 
     /// Process-wide state: metrics, shared data, queues.
@@ -99,8 +104,16 @@ impl Runtime {
     /// [`HostError::Compile`], [`HostError::Abi`] or [`HostError::MissingExport`].
     pub fn compile(&self, bytes: &[u8]) -> Result<Module, HostError> {
         // wasmtime's first line says what is wrong; the rest is a hex dump.
-        let module = wasmtime::Module::new(&self.engine, bytes)
-            .map_err(|e| HostError::Compile(format!("{e:#}").lines().next().unwrap_or_default().trim_end_matches(" - expected=[").to_owned()))?;
+        let module = wasmtime::Module::new(&self.engine, bytes).map_err(|e| {
+            HostError::Compile(
+                format!("{e:#}")
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches(" - expected=[")
+                    .to_owned(),
+            )
+        })?;
         let exports: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();
         let has = |n: &str| exports.iter().any(|e| e == n);
         let abi = if has("proxy_abi_version_0_2_1") {
@@ -108,8 +121,15 @@ impl Runtime {
         } else if has("proxy_abi_version_0_2_0") {
             AbiVersion::V0_2_0
         } else {
-            let found: Vec<&String> = exports.iter().filter(|e| e.starts_with("proxy_abi_version")).collect();
-            return Err(HostError::Abi(if found.is_empty() { "nothing".into() } else { format!("{found:?}") }));
+            let found: Vec<&String> = exports
+                .iter()
+                .filter(|e| e.starts_with("proxy_abi_version"))
+                .collect();
+            return Err(HostError::Abi(if found.is_empty() {
+                "nothing".into()
+            } else {
+                format!("{found:?}")
+            }));
         };
         if !has("memory") {
             return Err(HostError::MissingExport("memory"));
@@ -128,15 +148,35 @@ impl Runtime {
     ///
     /// # Errors
     /// [`HostError::Instantiate`] (an import this host lacks) or a trap in the start function.
-    pub fn start_vm(&self, module: &Module, vm_id: &str, vm_config: &[u8]) -> Result<Vm, HostError> {
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new().inherit_stderr().inherit_stdout().build_p1();
-        let state = HostState::new(wasi, self.shared.clone(), vm_id.to_owned(), vm_config.to_vec());
+    pub fn start_vm(
+        &self,
+        module: &Module,
+        vm_id: &str,
+        vm_config: &[u8],
+    ) -> Result<Vm, HostError> {
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .inherit_stderr()
+            .inherit_stdout()
+            .build_p1();
+        let state = HostState::new(
+            wasi,
+            self.shared.clone(),
+            vm_id.to_owned(),
+            vm_config.to_vec(),
+        );
         let mut store = Store::new(&self.engine, state);
         let instance = self
             .linker
             .instantiate(&mut store, &module.module)
             .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-        let mut vm = Vm { store, instance, abi: module.abi, poisoned: None, next_context: 1, vm_started: false };
+        let mut vm = Vm {
+            store,
+            instance,
+            abi: module.abi,
+            poisoned: None,
+            next_context: 1,
+            vm_started: false,
+        };
         for start in ["_initialize", "_start"] {
             if let Ok(f) = vm.instance.get_typed_func::<(), ()>(&mut vm.store, start) {
                 vm.guard("_start", |store| f.call(store, ()))?;
@@ -159,7 +199,10 @@ pub struct Vm {
 
 impl std::fmt::Debug for Vm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vm").field("state", self.store.data()).field("poisoned", &self.poisoned).finish_non_exhaustive()
+        f.debug_struct("Vm")
+            .field("state", self.store.data())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
     }
 }
 
@@ -194,9 +237,16 @@ impl Vm {
         self.poisoned.as_deref()
     }
 
-    fn guard<T>(&mut self, callback: &'static str, f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>) -> Result<T, HostError> {
+    fn guard<T>(
+        &mut self,
+        callback: &'static str,
+        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, HostError> {
         if let Some(reason) = &self.poisoned {
-            return Err(HostError::Poisoned { vm_id: self.store.data().vm_id.clone(), reason: reason.clone() });
+            return Err(HostError::Poisoned {
+                vm_id: self.store.data().vm_id.clone(),
+                reason: reason.clone(),
+            });
         }
         match f(&mut self.store) {
             Ok(v) => Ok(v),
@@ -208,8 +258,13 @@ impl Vm {
         }
     }
 
-    fn func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str) -> Option<TypedFunc<P, R>> {
-        self.instance.get_typed_func::<P, R>(&mut self.store, name).ok()
+    fn func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+    ) -> Option<TypedFunc<P, R>> {
+        self.instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .ok()
     }
 
     /// Calls an export taking `P` and returning `R`, as context `active`; a missing export is
@@ -220,7 +275,9 @@ impl Vm {
         active: u32,
         params: P,
     ) -> Result<Option<R>, HostError> {
-        let Some(f) = self.func::<P, R>(name) else { return Ok(None) };
+        let Some(f) = self.func::<P, R>(name) else {
+            return Ok(None);
+        };
         self.store.data_mut().active = active;
         self.guard(name, |store| f.call(store, params)).map(Some)
     }
@@ -233,12 +290,22 @@ impl Vm {
     pub fn start_plugin(&mut self, root_id: &str, configuration: &[u8]) -> Result<u32, HostError> {
         let id = self.next_context;
         self.next_context += 1;
-        self.store.data_mut().roots.insert(id, Root { root_id: root_id.to_owned(), ..Root::default() });
+        self.store.data_mut().roots.insert(
+            id,
+            Root {
+                root_id: root_id.to_owned(),
+                ..Root::default()
+            },
+        );
         self.call::<(i32, i32), ()>("proxy_on_context_create", id, (id as i32, 0))?;
         if !self.vm_started {
             let size = self.store.data().vm_config.len() as i32;
-            if self.call::<(i32, i32), i32>("proxy_on_vm_start", id, (id as i32, size))? == Some(0) {
-                return Err(HostError::Rejected { callback: "proxy_on_vm_start", root_id: root_id.to_owned() });
+            if self.call::<(i32, i32), i32>("proxy_on_vm_start", id, (id as i32, size))? == Some(0)
+            {
+                return Err(HostError::Rejected {
+                    callback: "proxy_on_vm_start",
+                    root_id: root_id.to_owned(),
+                });
             }
             self.vm_started = true;
         }
@@ -251,12 +318,21 @@ impl Vm {
     /// # Errors
     /// A trap, or [`HostError::Rejected`] when it returns false.
     pub fn configure(&mut self, root: u32, configuration: &[u8]) -> Result<(), HostError> {
-        let r = self.store.data_mut().roots.get_mut(&root).ok_or(HostError::NoContext(root))?;
+        let r = self
+            .store
+            .data_mut()
+            .roots
+            .get_mut(&root)
+            .ok_or(HostError::NoContext(root))?;
         r.configuration = configuration.to_vec();
         let root_id = r.root_id.clone();
         let size = configuration.len() as i32;
-        if self.call::<(i32, i32), i32>("proxy_on_configure", root, (root as i32, size))? == Some(0) {
-            return Err(HostError::Rejected { callback: "proxy_on_configure", root_id });
+        if self.call::<(i32, i32), i32>("proxy_on_configure", root, (root as i32, size))? == Some(0)
+        {
+            return Err(HostError::Rejected {
+                callback: "proxy_on_configure",
+                root_id,
+            });
         }
         Ok(())
     }
@@ -266,7 +342,8 @@ impl Vm {
     /// # Errors
     /// A trap.
     pub fn tick(&mut self, root: u32) -> Result<(), HostError> {
-        self.call::<i32, ()>("proxy_on_tick", root, root as i32).map(|_| ())
+        self.call::<i32, ()>("proxy_on_tick", root, root as i32)
+            .map(|_| ())
     }
 
     /// Moves a fixed clock forward by `ms` (switching a system clock to fixed at its current
@@ -304,7 +381,13 @@ impl Vm {
         }
         let id = self.next_context;
         self.next_context += 1;
-        self.store.data_mut().streams.insert(id, Stream { root, ..Stream::default() });
+        self.store.data_mut().streams.insert(
+            id,
+            Stream {
+                root,
+                ..Stream::default()
+            },
+        );
         self.call::<(i32, i32), ()>("proxy_on_context_create", id, (id as i32, root as i32))?;
         Ok(id)
     }
@@ -323,22 +406,45 @@ impl Vm {
     /// No such root, or a trap.
     pub fn create_stream_context(&mut self, root: u32) -> Result<(u32, Action), HostError> {
         let id = self.new_context(root)?;
-        let action = self.call::<i32, i32>("proxy_on_new_connection", id, id as i32)?.unwrap_or(0);
+        let action = self
+            .call::<i32, i32>("proxy_on_new_connection", id, id as i32)?
+            .unwrap_or(0);
         Ok((id, Action::from_i32(action)))
     }
 
+    /// Envoy's header maps hold lower-case names whatever the client sent.
+    fn lower(headers: Headers) -> Headers {
+        headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
+    }
+
     fn stream_or(&mut self, context: u32) -> Result<&mut Stream, HostError> {
-        self.store.data_mut().streams.get_mut(&context).ok_or(HostError::NoContext(context))
+        self.store
+            .data_mut()
+            .streams
+            .get_mut(&context)
+            .ok_or(HostError::NoContext(context))
     }
 
     /// Sets the request headers and runs `proxy_on_request_headers`.
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_request_headers(&mut self, context: u32, headers: Headers, end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn on_request_headers(
+        &mut self,
+        context: u32,
+        headers: Headers,
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let n = headers.len() as i32;
-        self.stream_or(context)?.request_headers = headers;
-        let a = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", context, (context as i32, n, end_of_stream as i32))?;
+        self.stream_or(context)?.request_headers = Self::lower(headers);
+        let a = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_request_headers",
+            context,
+            (context as i32, n, end_of_stream as i32),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -346,11 +452,20 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_request_body(&mut self, context: u32, chunk: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn on_request_body(
+        &mut self,
+        context: u32,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let s = self.stream_or(context)?;
         s.request_body.extend_from_slice(chunk);
         let n = s.request_body.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>("proxy_on_request_body", context, (context as i32, n, end_of_stream as i32))?;
+        let a = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_request_body",
+            context,
+            (context as i32, n, end_of_stream as i32),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -358,10 +473,18 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_request_trailers(&mut self, context: u32, trailers: Headers) -> Result<Action, HostError> {
+    pub fn on_request_trailers(
+        &mut self,
+        context: u32,
+        trailers: Headers,
+    ) -> Result<Action, HostError> {
         let n = trailers.len() as i32;
-        self.stream_or(context)?.request_trailers = trailers;
-        let a = self.call::<(i32, i32), i32>("proxy_on_request_trailers", context, (context as i32, n))?;
+        self.stream_or(context)?.request_trailers = Self::lower(trailers);
+        let a = self.call::<(i32, i32), i32>(
+            "proxy_on_request_trailers",
+            context,
+            (context as i32, n),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -369,10 +492,19 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_response_headers(&mut self, context: u32, headers: Headers, end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn on_response_headers(
+        &mut self,
+        context: u32,
+        headers: Headers,
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let n = headers.len() as i32;
-        self.stream_or(context)?.response_headers = headers;
-        let a = self.call::<(i32, i32, i32), i32>("proxy_on_response_headers", context, (context as i32, n, end_of_stream as i32))?;
+        self.stream_or(context)?.response_headers = Self::lower(headers);
+        let a = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_response_headers",
+            context,
+            (context as i32, n, end_of_stream as i32),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -380,11 +512,20 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_response_body(&mut self, context: u32, chunk: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn on_response_body(
+        &mut self,
+        context: u32,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let s = self.stream_or(context)?;
         s.response_body.extend_from_slice(chunk);
         let n = s.response_body.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>("proxy_on_response_body", context, (context as i32, n, end_of_stream as i32))?;
+        let a = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_response_body",
+            context,
+            (context as i32, n, end_of_stream as i32),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -392,10 +533,18 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_response_trailers(&mut self, context: u32, trailers: Headers) -> Result<Action, HostError> {
+    pub fn on_response_trailers(
+        &mut self,
+        context: u32,
+        trailers: Headers,
+    ) -> Result<Action, HostError> {
         let n = trailers.len() as i32;
-        self.stream_or(context)?.response_trailers = trailers;
-        let a = self.call::<(i32, i32), i32>("proxy_on_response_trailers", context, (context as i32, n))?;
+        self.stream_or(context)?.response_trailers = Self::lower(trailers);
+        let a = self.call::<(i32, i32), i32>(
+            "proxy_on_response_trailers",
+            context,
+            (context as i32, n),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -403,11 +552,20 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_downstream_data(&mut self, context: u32, data: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn on_downstream_data(
+        &mut self,
+        context: u32,
+        data: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let s = self.stream_or(context)?;
         s.downstream_data.extend_from_slice(data);
         let n = s.downstream_data.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>("proxy_on_downstream_data", context, (context as i32, n, end_of_stream as i32))?;
+        let a = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_downstream_data",
+            context,
+            (context as i32, n, end_of_stream as i32),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -415,11 +573,20 @@ impl Vm {
     ///
     /// # Errors
     /// No such context, or a trap.
-    pub fn on_upstream_data(&mut self, context: u32, data: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn on_upstream_data(
+        &mut self,
+        context: u32,
+        data: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let s = self.stream_or(context)?;
         s.upstream_data.extend_from_slice(data);
         let n = s.upstream_data.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>("proxy_on_upstream_data", context, (context as i32, n, end_of_stream as i32))?;
+        let a = self.call::<(i32, i32, i32), i32>(
+            "proxy_on_upstream_data",
+            context,
+            (context as i32, n, end_of_stream as i32),
+        )?;
         Ok(Action::from_i32(a.unwrap_or(0)))
     }
 
@@ -428,7 +595,12 @@ impl Vm {
     /// # Errors
     /// A trap.
     pub fn on_downstream_close(&mut self, context: u32, peer: PeerType) -> Result<(), HostError> {
-        self.call::<(i32, i32), ()>("proxy_on_downstream_connection_close", context, (context as i32, peer as i32)).map(|_| ())
+        self.call::<(i32, i32), ()>(
+            "proxy_on_downstream_connection_close",
+            context,
+            (context as i32, peer as i32),
+        )
+        .map(|_| ())
     }
 
     /// Runs `proxy_on_upstream_connection_close`.
@@ -436,7 +608,12 @@ impl Vm {
     /// # Errors
     /// A trap.
     pub fn on_upstream_close(&mut self, context: u32, peer: PeerType) -> Result<(), HostError> {
-        self.call::<(i32, i32), ()>("proxy_on_upstream_connection_close", context, (context as i32, peer as i32)).map(|_| ())
+        self.call::<(i32, i32), ()>(
+            "proxy_on_upstream_connection_close",
+            context,
+            (context as i32, peer as i32),
+        )
+        .map(|_| ())
     }
 
     /// Ends a stream as Envoy does: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete`; the
@@ -455,11 +632,32 @@ impl Vm {
     ///
     /// # Errors
     /// Unknown token, or a trap.
-    pub fn respond_http_call(&mut self, token: u32, headers: Headers, body: &[u8], trailers: Headers) -> Result<(), HostError> {
-        let call = self.store.data().http_calls.iter().find(|c| c.token == token).cloned().ok_or(HostError::NoContext(token))?;
-        let (nh, nb, nt) = (headers.len() as i32, body.len() as i32, trailers.len() as i32);
+    pub fn respond_http_call(
+        &mut self,
+        token: u32,
+        headers: Headers,
+        body: &[u8],
+        trailers: Headers,
+    ) -> Result<(), HostError> {
+        let call = self
+            .store
+            .data()
+            .http_calls
+            .iter()
+            .find(|c| c.token == token)
+            .cloned()
+            .ok_or(HostError::NoContext(token))?;
+        let (nh, nb, nt) = (
+            headers.len() as i32,
+            body.len() as i32,
+            trailers.len() as i32,
+        );
         self.store.data_mut().callout = Some((headers, body.to_vec(), trailers));
-        let r = self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", call.context, (call.context as i32, token as i32, nh, nb, nt));
+        let r = self.call::<(i32, i32, i32, i32, i32), ()>(
+            "proxy_on_http_call_response",
+            call.context,
+            (call.context as i32, token as i32, nh, nb, nt),
+        );
         self.store.data_mut().callout = None;
         r.map(|_| ())
     }
@@ -468,27 +666,59 @@ impl Vm {
     ///
     /// # Errors
     /// Unknown token, or a trap.
-    pub fn respond_grpc(&mut self, token: u32, initial: Headers, messages: &[&[u8]], trailing: Headers, status: u32, message: &str) -> Result<(), HostError> {
-        let call = self.store.data().grpc_calls.iter().find(|c| c.token == token).cloned().ok_or(HostError::NoContext(token))?;
+    pub fn respond_grpc(
+        &mut self,
+        token: u32,
+        initial: Headers,
+        messages: &[&[u8]],
+        trailing: Headers,
+        status: u32,
+        message: &str,
+    ) -> Result<(), HostError> {
+        let call = self
+            .store
+            .data()
+            .grpc_calls
+            .iter()
+            .find(|c| c.token == token)
+            .cloned()
+            .ok_or(HostError::NoContext(token))?;
         let ctx = call.context;
         let n = initial.len() as i32;
         self.store.data_mut().callout = Some((initial, Vec::new(), Vec::new()));
-        let r = self.call::<(i32, i32, i32), ()>("proxy_on_grpc_receive_initial_metadata", ctx, (ctx as i32, token as i32, n));
+        let r = self.call::<(i32, i32, i32), ()>(
+            "proxy_on_grpc_receive_initial_metadata",
+            ctx,
+            (ctx as i32, token as i32, n),
+        );
         self.store.data_mut().callout = None;
         r?;
         for m in messages {
             self.store.data_mut().callout = Some((Vec::new(), m.to_vec(), Vec::new()));
-            let r = self.call::<(i32, i32, i32), ()>("proxy_on_grpc_receive", ctx, (ctx as i32, token as i32, m.len() as i32));
+            let r = self.call::<(i32, i32, i32), ()>(
+                "proxy_on_grpc_receive",
+                ctx,
+                (ctx as i32, token as i32, m.len() as i32),
+            );
             self.store.data_mut().callout = None;
             r?;
         }
         let n = trailing.len() as i32;
         self.store.data_mut().callout = Some((Vec::new(), Vec::new(), trailing));
-        let r = self.call::<(i32, i32, i32), ()>("proxy_on_grpc_receive_trailing_metadata", ctx, (ctx as i32, token as i32, n));
+        let r = self.call::<(i32, i32, i32), ()>(
+            "proxy_on_grpc_receive_trailing_metadata",
+            ctx,
+            (ctx as i32, token as i32, n),
+        );
         self.store.data_mut().callout = None;
         r?;
         self.store.data_mut().grpc_status = (status, message.as_bytes().to_vec());
-        self.call::<(i32, i32, i32), ()>("proxy_on_grpc_close", ctx, (ctx as i32, token as i32, status as i32)).map(|_| ())
+        self.call::<(i32, i32, i32), ()>(
+            "proxy_on_grpc_close",
+            ctx,
+            (ctx as i32, token as i32, status as i32),
+        )
+        .map(|_| ())
     }
 
     /// Delivers pending queue-ready notifications for queues this VM registered; returns how many.
@@ -500,12 +730,17 @@ impl Vm {
         let shared = self.store.data().shared.clone();
         let mine: Vec<(String, u32, u32)> = {
             let mut pending = lock(&shared.queue_ready);
-            let (mine, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(v, _, _)| *v == vm_id);
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                pending.drain(..).partition(|(v, _, _)| *v == vm_id);
             *pending = rest;
             mine
         };
         for (_, root, queue) in &mine {
-            self.call::<(i32, i32), ()>("proxy_on_queue_ready", *root, (*root as i32, *queue as i32))?;
+            self.call::<(i32, i32), ()>(
+                "proxy_on_queue_ready",
+                *root,
+                (*root as i32, *queue as i32),
+            )?;
         }
         Ok(mine.len())
     }
@@ -514,13 +749,29 @@ impl Vm {
     ///
     /// # Errors
     /// A trap.
-    pub fn foreign_function(&mut self, root: u32, function_id: u32, data: &[u8]) -> Result<(), HostError> {
+    pub fn foreign_function(
+        &mut self,
+        root: u32,
+        function_id: u32,
+        data: &[u8],
+    ) -> Result<(), HostError> {
         self.store.data_mut().call_data = data.to_vec();
-        self.call::<(i32, i32, i32), ()>("proxy_on_foreign_function", root, (root as i32, function_id as i32, data.len() as i32)).map(|_| ())
+        self.call::<(i32, i32, i32), ()>(
+            "proxy_on_foreign_function",
+            root,
+            (root as i32, function_id as i32, data.len() as i32),
+        )
+        .map(|_| ())
     }
 
     /// Logs at `level` or above.
     pub fn logs_at(&self, level: LogLevel) -> Vec<String> {
-        self.store.data().logs.iter().filter(|l| l.level >= level).map(|l| l.message.clone()).collect()
+        self.store
+            .data()
+            .logs
+            .iter()
+            .filter(|l| l.level >= level)
+            .map(|l| l.message.clone())
+            .collect()
     }
 }

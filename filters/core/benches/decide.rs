@@ -10,7 +10,13 @@ use portico_core::Router;
 
 fn config(routes: usize) -> RoutingConfig {
     let mut c = RoutingConfig::empty("bench");
-    c.backends.insert("b:80".into(), Backend { cluster: "outbound|80||b".into(), endpoints: vec!["127.0.0.1:80".into()] });
+    c.backends.insert(
+        "b:80".into(),
+        Backend {
+            cluster: "outbound|80||b".into(),
+            endpoints: vec!["127.0.0.1:80".into()],
+        },
+    );
     for h in 0..routes.div_ceil(10) {
         c.virtual_hosts.push(VirtualHost {
             name: format!("h{h}"),
@@ -19,7 +25,11 @@ fn config(routes: usize) -> RoutingConfig {
             routes: (0..10)
                 .map(|p| Route {
                     name: format!("r{h}-{p}"),
-                    path: if p % 2 == 0 { PathMatch::Prefix(format!("/api/v{p}/items")) } else { PathMatch::Exact(format!("/page{p}")) },
+                    path: if p % 2 == 0 {
+                        PathMatch::Prefix(format!("/api/v{p}/items"))
+                    } else {
+                        PathMatch::Exact(format!("/page{p}"))
+                    },
                     backend: "b:80".into(),
                 })
                 .collect(),
@@ -35,7 +45,12 @@ fn linear(c: &RoutingConfig, host: &str, path: &str) -> bool {
         v.hosts.iter().any(|h| h == host)
             && v.routes.iter().any(|r| match &r.path {
                 PathMatch::Exact(p) => p == path,
-                PathMatch::Prefix(p) => path == p || path.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('/')),
+                PathMatch::Prefix(p) => {
+                    path == p
+                        || path
+                            .strip_prefix(p.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                }
             })
     })
 }
@@ -58,7 +73,9 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     for n in [10, 1_000, 10_000] {
         let json = config(n).to_json();
-        group.bench_with_input(BenchmarkId::from_parameter(n), &json, |b, json| b.iter(|| Router::from_json(json.as_bytes()).unwrap()));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &json, |b, json| {
+            b.iter(|| Router::from_json(json.as_bytes()).unwrap())
+        });
     }
     group.finish();
 }

@@ -1,0 +1,297 @@
+//! A proxy-wasm test filter built with the Rust SDK, exercising one ABI area per request header
+//! `x-probe`, so host-runner's tests can assert what the host observed. Configuration (JSON):
+//! `{"kind": "http" | "stream", "tick_ms": N}`.
+//!
+//! | `x-probe` | what the filter does |
+//! |---|---|
+//! | `headers` | adds, replaces and removes request headers; echoes every pair count in a response header |
+//! | `body` | buffers the request body and replaces it upper-cased; appends to the response body |
+//! | `callout` | dispatches an HTTP call to cluster `auth`; on the answer, copies its status and body length into request headers and resumes |
+//! | `grpc` | dispatches a gRPC call; on the answer, resumes with the status and message size |
+//! | `shared` | increments shared-data key `hits` with CAS, and enqueues the request path on queue `paths` |
+//! | `metrics` | bumps a counter, sets a gauge, records a histogram |
+//! | `property` | copies `source.address` and `request.path` into response headers |
+//! | `reply` | answers 418 locally |
+//! | `panic` | panics (a trap) |
+//!
+//! The root context sets a tick (`tick_ms`) whose callback increments shared-data key `ticks`,
+//! and dequeues queue `paths` into shared-data key `last_path` when notified.
+
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
+use serde::Deserialize;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ProbeRoot::default()) });
+}}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+struct Config {
+    kind: String,
+    #[serde(default)]
+    tick_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct ProbeRoot {
+    config: Config,
+    queue: Option<u32>,
+}
+
+impl Context for ProbeRoot {}
+
+fn increment(key: &str) {
+    // CAS loop: retry on a concurrent update.
+    for _ in 0..10 {
+        let (value, cas) = hostcalls::get_shared_data(key).unwrap_or((None, None));
+        let n = value
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        match hostcalls::set_shared_data(key, Some((n + 1).to_string().as_bytes()), cas) {
+            Err(Status::CasMismatch) => continue,
+            _ => return,
+        }
+    }
+}
+
+impl RootContext for ProbeRoot {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        log::info!("probe: vm started");
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let raw = self.get_plugin_configuration().unwrap_or_default();
+        match serde_json::from_slice::<Config>(&raw) {
+            Ok(c) => {
+                if c.tick_ms > 0 {
+                    self.set_tick_period(Duration::from_millis(c.tick_ms));
+                }
+                self.queue = hostcalls::register_shared_queue("paths").ok();
+                self.config = c;
+                true
+            }
+            Err(e) => {
+                log::error!("probe: bad configuration: {e}");
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        increment("ticks");
+    }
+
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        while let Ok(Some(item)) = hostcalls::dequeue_shared_queue(queue_id) {
+            let _ = hostcalls::set_shared_data("last_path", Some(&item), None);
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(ProbeHttp {
+            probe: String::new(),
+        }))
+    }
+
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(ProbeStream))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(if self.config.kind == "stream" {
+            ContextType::StreamContext
+        } else {
+            ContextType::HttpContext
+        })
+    }
+}
+
+struct ProbeHttp {
+    probe: String,
+}
+
+impl Context for ProbeHttp {
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let status = self
+            .get_http_call_response_header(":status")
+            .unwrap_or_default();
+        let body = self
+            .get_http_call_response_body(0, body_size)
+            .unwrap_or_default();
+        self.set_http_request_header("x-callout-status", Some(&status));
+        self.set_http_request_header("x-callout-body", Some(&String::from_utf8_lossy(&body)));
+        self.resume_http_request();
+    }
+
+    fn on_grpc_call_response(&mut self, _token_id: u32, status_code: u32, response_size: usize) {
+        let message = self
+            .get_grpc_call_response_body(0, response_size)
+            .unwrap_or_default();
+        self.set_http_request_header("x-grpc-status", Some(&status_code.to_string()));
+        self.set_http_request_header("x-grpc-message-size", Some(&message.len().to_string()));
+        self.resume_http_request();
+    }
+}
+
+impl HttpContext for ProbeHttp {
+    fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        self.probe = self.get_http_request_header("x-probe").unwrap_or_default();
+        match self.probe.as_str() {
+            "headers" => {
+                self.add_http_request_header("x-added", "1");
+                self.set_http_request_header("x-replaced", Some("new"));
+                self.set_http_request_header("x-removed", None);
+                let pairs = self.get_http_request_headers();
+                self.set_http_request_header(
+                    "x-pairs",
+                    Some(&format!("{num_headers}/{}", pairs.len())),
+                );
+                Action::Continue
+            }
+            "body" if !end_of_stream => Action::Pause,
+            "callout" => {
+                let path = self.get_http_request_header(":path").unwrap_or_default();
+                match self.dispatch_http_call(
+                    "auth",
+                    vec![
+                        (":method", "GET"),
+                        (":path", &path),
+                        (":authority", "auth.internal"),
+                    ],
+                    Some(b"check"),
+                    vec![],
+                    Duration::from_millis(500),
+                ) {
+                    Ok(_) => Action::Pause,
+                    Err(_) => {
+                        self.send_http_response(500, vec![], Some(b"callout refused"));
+                        Action::Pause
+                    }
+                }
+            }
+            "grpc" => match self.dispatch_grpc_call(
+                "grpc-svc",
+                "probe.Check",
+                "Run",
+                vec![("k", b"v")],
+                Some(b"hello"),
+                Duration::from_secs(1),
+            ) {
+                Ok(_) => Action::Pause,
+                Err(_) => Action::Continue,
+            },
+            "shared" => {
+                increment("hits");
+                if let Ok(Some(q)) = hostcalls::resolve_shared_queue("probe", "paths") {
+                    let path = self.get_http_request_header(":path").unwrap_or_default();
+                    let _ = hostcalls::enqueue_shared_queue(q, Some(path.as_bytes()));
+                }
+                Action::Continue
+            }
+            "metrics" => {
+                let c = hostcalls::define_metric(MetricType::Counter, "probe_requests_total");
+                let g = hostcalls::define_metric(MetricType::Gauge, "probe_inflight");
+                let h = hostcalls::define_metric(MetricType::Histogram, "probe_size_bytes");
+                if let (Ok(c), Ok(g), Ok(h)) = (c, g, h) {
+                    let _ = hostcalls::increment_metric(c, 1);
+                    let _ = hostcalls::record_metric(g, 7);
+                    let _ = hostcalls::record_metric(h, 1234);
+                }
+                Action::Continue
+            }
+            "reply" => {
+                self.send_http_response(418, vec![("x-reply", "probe")], Some(b"short and stout"));
+                Action::Pause
+            }
+            "panic" => panic!("probe asked to panic"),
+            _ => Action::Continue,
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.probe != "body" {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        self.set_http_request_body(0, body_size, &body.to_ascii_uppercase());
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.set_http_response_header("x-probe-seen", Some(&self.probe));
+        if self.probe == "property" {
+            let get = |path: Vec<&str>| {
+                self.get_property(path)
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_default()
+            };
+            let source = get(vec!["source", "address"]);
+            let path = get(vec!["request", "path"]);
+            self.set_http_response_header("x-source", Some(&source));
+            self.set_http_response_header("x-request-path", Some(&path));
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.probe == "body" && end_of_stream {
+            self.set_http_response_body(body_size, 0, b"+probe");
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        log::debug!("probe: done with {:?}", self.probe);
+    }
+}
+
+struct ProbeStream;
+
+impl Context for ProbeStream {}
+
+impl StreamContext for ProbeStream {
+    fn on_new_connection(&mut self) -> Action {
+        Action::Continue
+    }
+
+    fn on_downstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
+        let data = self.get_downstream_data(0, data_size).unwrap_or_default();
+        if data.starts_with(b"close") {
+            self.close_downstream();
+            return Action::Pause;
+        }
+        // SetEnvoyFilterStateArguments { path: 1, value: 2 }.
+        let (path, value) = (b"envoy.tcp_proxy.cluster", &data[..data.len().min(32)]);
+        let mut args = vec![0x0a, path.len() as u8];
+        args.extend_from_slice(path);
+        args.push(0x12);
+        args.push(value.len() as u8);
+        args.extend_from_slice(value);
+        let _ = hostcalls::call_foreign_function("set_envoy_filter_state", Some(&args));
+        Action::Continue
+    }
+
+    fn on_upstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
+        self.set_upstream_data(0, data_size, b"rewritten");
+        Action::Continue
+    }
+
+    fn on_downstream_close(&mut self, _peer_type: proxy_wasm::types::PeerType) {
+        increment("closed");
+    }
+}
