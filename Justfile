@@ -47,9 +47,10 @@ scenario *PATHS: build
 e2e *PATHS: build
     ./target/debug/portico-e2e run {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
 
-# Criterion benches of the core, then Envoy with and without the routing filter under load (record results in docs/benchmarks.md)
+# Criterion benches of the core and of host-runner, then Envoy with and without the routing filter under load (record results in docs/benchmarks.md)
 bench: build
     cargo bench --locked -p portico-core --bench decide
+    cargo bench --locked -p portico-host-runner --bench routing
     cargo build --locked --release -p portico-e2e
     ./target/release/portico-e2e bench-envoy --manifests testdata/demo --rounds 3 --seconds 5 --connections 16
 

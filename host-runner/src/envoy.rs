@@ -111,6 +111,40 @@ pub struct Worker {
     runtime: Runtime,
     slots: Vec<Slot>,
     filters: Vec<Filter>,
+    /// Connection-level properties (`source.address`, `destination.address`, …) every stream
+    /// sees, on top of the `request.*` ones derived from its headers.
+    pub connection: BTreeMap<Vec<String>, Vec<u8>>,
+}
+
+/// The `request.*` properties Envoy derives from the request headers.
+pub fn request_properties(headers: &Headers) -> Vec<(Vec<String>, Vec<u8>)> {
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut out = Vec::new();
+    let mut put = |name: &str, v: Option<String>| {
+        if let Some(v) = v {
+            out.push((vec!["request".to_owned(), name.to_owned()], v.into_bytes()));
+        }
+    };
+    let path = get(":path");
+    put(
+        "url_path",
+        path.as_deref()
+            .map(|p| p.split('?').next().unwrap_or("").to_owned()),
+    );
+    put(
+        "query",
+        path.as_deref()
+            .map(|p| p.split_once('?').map_or("", |(_, q)| q).to_owned()),
+    );
+    put("path", path);
+    put("host", get(":authority"));
+    put("method", get(":method"));
+    put("scheme", get(":scheme"));
+    put("id", get("x-request-id"));
+    put("protocol", Some("HTTP/1.1".to_owned()));
+    put("referer", get("referer"));
+    put("useragent", get("user-agent"));
+    out
 }
 
 impl std::fmt::Debug for Worker {
@@ -140,6 +174,7 @@ impl Worker {
             runtime,
             slots: Vec::new(),
             filters: Vec::new(),
+            connection: BTreeMap::new(),
         };
         for spec in specs {
             let slot = match worker
@@ -233,7 +268,13 @@ impl Worker {
             }
             let root = self.filters[f].root;
             match self.slots[slot].vm.create_http_context(root) {
-                Ok(ctx) => contexts.push(Some(ctx)),
+                Ok(ctx) => {
+                    if let Some(stream) = self.slots[slot].vm.stream_mut(ctx) {
+                        stream.properties.extend(self.connection.clone());
+                        stream.properties.extend(request_properties(&headers));
+                    }
+                    contexts.push(Some(ctx));
+                }
                 Err(e) => return (self.failed(f, &e, trace), contexts),
             }
         }
@@ -355,6 +396,14 @@ impl Worker {
     }
 }
 
+/// Envoy's answer when the upstream refuses the connection.
+pub fn connect_failure() -> Response {
+    local_reply(
+        503,
+        "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
+    )
+}
+
 /// Envoy's `normalize_path` + `merge_slashes` on a `:path`: merges slashes and resolves dot
 /// segments (RFC 3986 §5.2.4); the query is kept as is.
 pub fn normalize_path(path_and_query: &str) -> String {
@@ -411,42 +460,42 @@ impl Upstreams {
         }
     }
 
-    /// Routes as Portico's listener route table does.
-    pub fn route(&mut self, headers: &Headers) -> Routed {
+    /// Picks the endpoint as Portico's listener route table does, or Envoy's own answer.
+    pub fn pick(&mut self, headers: &Headers) -> Routed {
         let get = |name: &str| {
             headers
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        let endpoint = if let Some(dst) = get(ORIGINAL_DST_HEADER) {
-            dst
-        } else if let Some(cluster) = get(CLUSTER_HEADER) {
-            let Some(endpoints) = self.clusters.get(&cluster) else {
-                // cluster_header naming an unknown cluster: 503, empty body (measured).
-                return Routed::Reply(Response {
-                    status: 503,
-                    headers: vec![],
-                    body: vec![],
-                });
-            };
-            if endpoints.is_empty() {
-                return Routed::Reply(local_reply(503, "no healthy upstream"));
-            }
-            let n = self.rr.entry(cluster).or_default();
-            let e = endpoints[*n % endpoints.len()].clone();
-            *n += 1;
-            e
-        } else {
+        if let Some(dst) = get(ORIGINAL_DST_HEADER) {
+            return Routed::Endpoint(dst);
+        }
+        let Some(cluster) = get(CLUSTER_HEADER) else {
             return Routed::Reply(local_reply(404, "404 page not found\n"));
         };
-        if self.live.contains(&endpoint) {
-            Routed::Endpoint(endpoint)
-        } else {
-            Routed::Reply(local_reply(
-                503,
-                "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
-            ))
+        let Some(endpoints) = self.clusters.get(&cluster) else {
+            // cluster_header naming an unknown cluster: 503, empty body (measured).
+            return Routed::Reply(Response {
+                status: 503,
+                headers: vec![],
+                body: vec![],
+            });
+        };
+        if endpoints.is_empty() {
+            return Routed::Reply(local_reply(503, "no healthy upstream"));
+        }
+        let n = self.rr.entry(cluster).or_default();
+        let e = endpoints[*n % endpoints.len()].clone();
+        *n += 1;
+        Routed::Endpoint(e)
+    }
+
+    /// [`Upstreams::pick`], then Envoy's 503 for an endpoint with no server behind it.
+    pub fn route(&mut self, headers: &Headers) -> Routed {
+        match self.pick(headers) {
+            Routed::Endpoint(e) if !self.live.contains(&e) => Routed::Reply(connect_failure()),
+            routed => routed,
         }
     }
 }

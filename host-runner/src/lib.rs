@@ -14,6 +14,7 @@ pub mod abi;
 pub mod envoy;
 mod imports;
 pub mod scenario;
+pub mod serve;
 pub mod state;
 mod vm;
 

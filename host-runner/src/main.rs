@@ -42,6 +42,22 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
+    /// A local HTTP proxy: runs the filters on each request and forwards to the endpoint they
+    /// chose; follows the manifests directory and reloads on change ("run host-runner locally").
+    Serve {
+        /// Address to listen on (loopback).
+        #[arg(long, default_value = "127.0.0.1:18000")]
+        listen: std::net::SocketAddr,
+        /// Directory of Kubernetes manifests.
+        #[arg(long)]
+        manifests: PathBuf,
+        /// The routing filter module (default: $PORTICO_ROUTING_WASM, else the one `just build` makes).
+        #[arg(long)]
+        routing_wasm: Option<PathBuf>,
+        /// How often to look for manifest changes, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        interval_ms: u64,
+    },
     /// Run one request through one module and print every action it took.
     Call {
         /// The module.
@@ -229,6 +245,26 @@ fn main() -> ExitCode {
             headers,
             response_status,
         } => call(module, config, root_id, request, headers, response_status),
+        Command::Serve {
+            listen,
+            manifests,
+            routing_wasm,
+            interval_ms,
+        } => {
+            let wasm = routing_wasm.unwrap_or_else(portico_e2e::proxy::routing_wasm);
+            let interval = std::time::Duration::from_millis(interval_ms.max(10));
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| {
+                    rt.block_on(portico_host_runner::serve::serve(
+                        listen, manifests, wasm, interval,
+                    ))
+                })
+                .map(|()| true)
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -50,6 +50,10 @@ fn request_id(n: usize) -> String {
 
 /// One request as the client sends it.
 struct Outgoing<'a> {
+    /// Client address (`ip`); the port is made up.
+    source: &'a str,
+    /// Listener port the client addressed.
+    port: u16,
     method: &'a str,
     authority: &'a str,
     path: &'a str,
@@ -68,6 +72,7 @@ fn run_request(
         authority,
         path,
         headers: extra,
+        ..
     } = *req;
     let path = normalize_path(path);
     let mut headers = vec![
@@ -86,6 +91,25 @@ fn run_request(
         headers.push(("x-forwarded-proto".into(), "http".into()));
     }
     headers.push(("x-request-id".into(), request_id(n)));
+    let prop = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
+    worker.connection = BTreeMap::from([
+        (
+            prop("source", "address"),
+            format!("{}:{}", req.source, 40000 + n % 20000).into_bytes(),
+        ),
+        (
+            prop("source", "port"),
+            ((40000 + n % 20000) as i64).to_le_bytes().to_vec(),
+        ),
+        (
+            prop("destination", "address"),
+            format!("127.0.0.1:{}", req.port).into_bytes(),
+        ),
+        (
+            prop("destination", "port"),
+            i64::from(req.port).to_le_bytes().to_vec(),
+        ),
+    ]);
     let (decoded, contexts) = worker.decode(headers, b"", trace);
     let (response, echo) = match decoded {
         Decoded::Paused(filter) => {
@@ -235,6 +259,8 @@ fn run_scenario(
             n += 1;
             trace.clear();
             let req = Outgoing {
+                source: request.source.as_deref().unwrap_or("127.0.0.1"),
+                port: url.port,
                 method: &method,
                 authority: &authority,
                 path: &url.path,

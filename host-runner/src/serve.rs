@@ -1,0 +1,328 @@
+//! `host-runner serve`: a real local HTTP/1.1 proxy that runs Portico's filters on each request
+//! and forwards to the endpoint they chose — Envoy's job, on a laptop, with the same `.wasm`.
+//! It follows a manifests directory: every change is translated and swapped in; a bad edit keeps
+//! the last good configuration (as `portico-controller run` does).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use portico_controller::envoy::RenderOptions;
+use portico_controller::translate::{Options, Snapshot};
+use portico_controller::DirController;
+
+use crate::envoy::{
+    connect_failure, normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed,
+    Upstreams, Worker,
+};
+use crate::state::lock;
+use crate::vm::{Module, Runtime};
+
+/// Largest request or response body the proxy buffers.
+const MAX_BODY: usize = 8 << 20;
+
+/// One configuration generation: the chain and the router over it.
+struct Generation {
+    worker: Mutex<Worker>,
+    upstreams: Mutex<Upstreams>,
+}
+
+type Current = Arc<Mutex<Arc<Generation>>>;
+
+fn generation(
+    runtime: &Runtime,
+    module: &Module,
+    snapshot: &Snapshot,
+) -> Result<Generation, String> {
+    let spec = FilterSpec {
+        name: "portico-routing".into(),
+        module: module.clone(),
+        code_id: "routing".into(),
+        vm_id: "portico-routing".into(),
+        root_id: "portico-routing".into(),
+        configuration: snapshot.routing.to_json().into_bytes(),
+        failure_policy: FailurePolicy::FailReload,
+    };
+    let worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| e.to_string())?;
+    let clusters = snapshot
+        .clusters
+        .iter()
+        .map(|c| (c.name.clone(), c.endpoints.clone()))
+        .collect();
+    Ok(Generation {
+        worker: Mutex::new(worker),
+        upstreams: Mutex::new(Upstreams::new(clusters, BTreeSet::new())),
+    })
+}
+
+fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        if !k.starts_with(':') && k != "content-length" && k != "transfer-encoding" {
+            b = b.header(k.as_str(), v.as_str());
+        }
+    }
+    b.header("server", "host-runner")
+        .body(Full::new(Bytes::from(r.body)))
+        .unwrap_or_else(|_| {
+            hyper::Response::new(Full::new(Bytes::from_static(b"bad response from filter\n")))
+        })
+}
+
+async fn forward(endpoint: &str, headers: &[(String, String)], body: Vec<u8>) -> Response {
+    let Ok(addr) = endpoint.parse::<SocketAddr>() else {
+        return connect_failure();
+    };
+    let Ok(Ok(stream)) =
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await
+    else {
+        return connect_failure();
+    };
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        return connect_failure();
+    };
+    tokio::spawn(conn);
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let mut b = hyper::Request::builder()
+        .method(get(":method"))
+        .uri(get(":path"))
+        .header("host", get(":authority"));
+    for (k, v) in headers
+        .iter()
+        .filter(|(k, _)| !k.starts_with(':') && k != "host")
+    {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let Ok(req) = b.body(Full::new(Bytes::from(body))) else {
+        return connect_failure();
+    };
+    let Ok(Ok(resp)) =
+        tokio::time::timeout(Duration::from_secs(30), sender.send_request(req)).await
+    else {
+        return Response {
+            status: 504,
+            headers: vec![],
+            body: b"upstream request timeout".to_vec(),
+        };
+    };
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = Limited::new(resp.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn handle(
+    current: Current,
+    peer: SocketAddr,
+    local: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let generation = lock(&current).clone();
+    let authority = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let mut headers = vec![
+        (":authority".to_owned(), authority),
+        (
+            ":path".to_owned(),
+            normalize_path(req.uri().path_and_query().map_or("/", |p| p.as_str())),
+        ),
+        (":method".to_owned(), req.method().to_string()),
+        (":scheme".to_owned(), "http".to_owned()),
+    ];
+    for (k, v) in req
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != hyper::header::HOST)
+    {
+        headers.push((
+            k.as_str().to_owned(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        ));
+    }
+    headers.push(("x-forwarded-for".into(), peer.ip().to_string()));
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => {
+            return to_hyper(Response {
+                status: 413,
+                headers: vec![],
+                body: b"payload too large\n".to_vec(),
+            })
+        }
+    };
+    let mut trace = Vec::new();
+    let (decoded, contexts) = {
+        let mut worker = lock(&generation.worker);
+        let prop = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
+        worker.connection = std::collections::BTreeMap::from([
+            (prop("source", "address"), peer.to_string().into_bytes()),
+            (
+                prop("source", "port"),
+                i64::from(peer.port()).to_le_bytes().to_vec(),
+            ),
+            (
+                prop("destination", "address"),
+                local.to_string().into_bytes(),
+            ),
+            (
+                prop("destination", "port"),
+                i64::from(local.port()).to_le_bytes().to_vec(),
+            ),
+        ]);
+        worker.decode(headers, &body, &mut trace)
+    };
+    let response = match decoded {
+        Decoded::Reply { response, .. } => response,
+        Decoded::Paused(f) => Response {
+            status: 500,
+            headers: vec![],
+            body: format!("filter {f} paused the request\n").into_bytes(),
+        },
+        Decoded::Forward(headers) => {
+            let routed = lock(&generation.upstreams).pick(&headers);
+            match routed {
+                Routed::Reply(r) => r,
+                Routed::Endpoint(e) => forward(&e, &headers, body).await,
+            }
+        }
+    };
+    let response = lock(&generation.worker).encode(response, &contexts, &mut trace);
+    to_hyper(response)
+}
+
+/// Serves until Ctrl-C.
+///
+/// # Errors
+/// The listener cannot be bound, or the module cannot be loaded.
+pub async fn serve(
+    listen: SocketAddr,
+    manifests: PathBuf,
+    routing_wasm: PathBuf,
+    interval: Duration,
+) -> Result<(), String> {
+    let runtime = Runtime::new().map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(&routing_wasm)
+        .map_err(|e| format!("{}: {e} (run `just build`)", routing_wasm.display()))?;
+    let module = runtime
+        .compile(&bytes)
+        .map_err(|e| format!("{}: {e}", routing_wasm.display()))?;
+    // The controller's directory sync, for its last-good handling; its xDS files are not used.
+    let scratch = std::env::temp_dir().join(format!("host-runner-serve-{}", std::process::id()));
+    let render = RenderOptions {
+        routing_wasm: routing_wasm.clone(),
+        xds_dir: scratch.clone(),
+        listen_address: listen.ip().to_string(),
+        admin_port: 0,
+        port_map: Default::default(),
+    };
+    let mut controller = DirController::new(manifests.clone(), Options::default(), render);
+    let report = controller
+        .sync()
+        .map_err(|e| format!("{}: {e}", manifests.display()))?;
+    let snapshot = report.snapshot.ok_or("no snapshot")?;
+    for e in &report.load_errors {
+        eprintln!("error: {e}");
+    }
+    let mut generation_id = snapshot.routing.generation.clone();
+    let current: Current = Arc::new(Mutex::new(Arc::new(generation(
+        &runtime, &module, &snapshot,
+    )?)));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("--listen {listen}: {e}"))?;
+    println!(
+        "host-runner serving {} on http://{listen} (generation {generation_id}); Ctrl-C stops",
+        manifests.display()
+    );
+
+    let watcher = current.clone();
+    let watch = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let report = match controller.sync() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    continue;
+                }
+            };
+            let Some(snapshot) = report.snapshot else {
+                continue;
+            };
+            if snapshot.routing.generation == generation_id {
+                continue;
+            }
+            for e in &report.load_errors {
+                eprintln!("error: {e}");
+            }
+            for (_, e) in &report.translate_errors {
+                eprintln!("error: {e}");
+            }
+            match generation(&runtime, &module, &snapshot) {
+                Ok(g) => {
+                    *lock(&watcher) = Arc::new(g);
+                    generation_id = snapshot.routing.generation.clone();
+                    println!("reloaded: generation {generation_id}");
+                }
+                Err(e) => {
+                    eprintln!("error: new configuration refused, keeping the last good one: {e}")
+                }
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let current = current.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let current = current.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(current, peer, listen, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        }
+    }
+    watch.abort();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
