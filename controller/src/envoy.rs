@@ -47,8 +47,15 @@ pub const BOOTSTRAP: &str = "envoy.yaml";
 pub const LDS: &str = "lds.yaml";
 /// Relative path of the CDS file.
 pub const CDS: &str = "cds.yaml";
-/// Relative path of the routing filter's ECDS file.
-pub const ECDS_ROUTING: &str = "ecds/routing.yaml";
+/// Relative path of the routing filter's ECDS file for the listener on `port`.
+pub fn ecds_routing(port: u16) -> String {
+    format!("ecds/routing-{port}.yaml")
+}
+
+/// Name of the routing filter (and of its ECDS resource) on the listener on `port`.
+pub fn routing_filter_name(port: u16) -> String {
+    format!("{ROUTING_FILTER}-{port}")
+}
 
 fn path_source(dir: &Path, rel: &str) -> Value {
     json!({"resource_api_version": "V3", "path_config_source": {"path": dir.join(rel)}})
@@ -63,24 +70,21 @@ struct Resources {
     bootstrap: Value,
     listeners: Vec<Value>,
     clusters: Vec<Value>,
-    /// The routing filter's `Wasm` typed config.
-    routing: Value,
+    /// Each listener's port and routing filter `Wasm` typed config.
+    routing: Vec<(u16, Value)>,
 }
 
-fn resources(
-    snapshot: &Snapshot,
+/// The routing filter's `Wasm` typed config for one listener. Every listener's plugin runs in one
+/// VM (same `vm_id` and code), each with its own configuration.
+fn routing_config(
+    port: u16,
+    config: &portico_core::config::RoutingConfig,
     options: &RenderOptions,
-    filter: &dyn Fn(&Value) -> Value,
-) -> Resources {
-    let bootstrap = json!({
-        "node": {"id": "portico", "cluster": "portico"},
-        "admin": {"address": {"socket_address": {
-            "address": options.listen_address, "port_value": options.admin_port}}},
-    });
-    let routing = json!({
+) -> Value {
+    json!({
         "@type": WASM_TYPE,
         "config": {
-            "name": ROUTING_FILTER,
+            "name": routing_filter_name(port),
             "root_id": ROUTING_FILTER,
             "vm_config": {
                 "vm_id": ROUTING_FILTER,
@@ -89,22 +93,38 @@ fn resources(
             },
             "configuration": {
                 "@type": "type.googleapis.com/google.protobuf.StringValue",
-                "value": snapshot.routing.to_json(),
+                "value": config.to_json(),
             },
             // A trap answers 503 while the VM is rebuilt, then routing resumes; never skip the
             // filter (requests would lose their routing).
             "failure_policy": "FAIL_RELOAD",
         },
+    })
+}
+
+fn resources(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    filter: &dyn Fn(u16, &Value) -> Value,
+) -> Resources {
+    let bootstrap = json!({
+        "node": {"id": "portico", "cluster": "portico"},
+        "admin": {"address": {"socket_address": {
+            "address": options.listen_address, "port_value": options.admin_port}}},
     });
-    let filter = filter(&routing);
-    let listeners = snapshot
-        .listeners
-        .iter()
-        .map(|l| {
-            let bind = options.port_map.get(&l.port).copied().unwrap_or(l.port);
-            http_listener(l.port, bind, options, filter.clone())
-        })
-        .collect();
+    let mut listeners = Vec::with_capacity(snapshot.listeners.len());
+    let mut routing = Vec::with_capacity(snapshot.listeners.len());
+    for l in &snapshot.listeners {
+        let config = routing_config(l.port, &l.routing, options);
+        let bind = options.port_map.get(&l.port).copied().unwrap_or(l.port);
+        listeners.push(http_listener(
+            l.port,
+            bind,
+            options,
+            filter(l.port, &config),
+        ));
+        routing.push((l.port, config));
+    }
     let mut clusters = vec![json!({
         "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
         "name": ORIGINAL_DST_CLUSTER,
@@ -118,10 +138,7 @@ fn resources(
             .endpoints
             .iter()
             .filter_map(|e| e.parse::<std::net::SocketAddr>().ok())
-            .map(|a| {
-                json!({"endpoint": {"address": {"socket_address": {
-                "address": a.ip().to_string(), "port_value": a.port()}}}})
-            })
+            .map(|a| json!({"endpoint": {"address": {"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}}}}))
             .collect();
         clusters.push(json!({
             "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
@@ -139,40 +156,43 @@ fn resources(
     }
 }
 
-/// Renders every file for a snapshot: a bootstrap reading LDS and CDS from files, and the
-/// routing filter's configuration through ECDS.
+/// Renders every file for a snapshot: a bootstrap reading LDS and CDS from files, and each
+/// listener's routing filter configuration through its own ECDS file.
 pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
     let dir = &options.xds_dir;
-    let ecds_filter = |_: &Value| {
-        json!({"name": ROUTING_FILTER, "config_discovery": {
-            "config_source": path_source(dir, ECDS_ROUTING), "type_urls": [WASM_TYPE]}})
+    let ecds_filter = |port: u16, _: &Value| {
+        json!({"name": routing_filter_name(port), "config_discovery": {
+            "config_source": path_source(dir, &ecds_routing(port)), "type_urls": [WASM_TYPE]}})
     };
     let mut r = resources(snapshot, options, &ecds_filter);
     r.bootstrap["dynamic_resources"] =
         json!({"lds_config": path_source(dir, LDS), "cds_config": path_source(dir, CDS)});
-    let ecds = json!({
-        "version_info": snapshot.routing.generation,
-        "resources": [{
-            "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
-            "name": ROUTING_FILTER,
-            "typed_config": r.routing,
-        }],
-    });
-    Rendered {
-        files: vec![
-            (BOOTSTRAP.to_owned(), to_yaml(&r.bootstrap)),
-            (CDS.to_owned(), to_yaml(&discovery(r.clusters))),
-            (LDS.to_owned(), to_yaml(&discovery(r.listeners))),
-            (ECDS_ROUTING.to_owned(), to_yaml(&ecds)),
-        ],
+    let mut files = vec![
+        (BOOTSTRAP.to_owned(), to_yaml(&r.bootstrap)),
+        (CDS.to_owned(), to_yaml(&discovery(r.clusters))),
+    ];
+    // Filter configurations before the listeners that name them: a new listener's ECDS file
+    // must exist when Envoy reads the listener.
+    for ((port, config), l) in r.routing.into_iter().zip(&snapshot.listeners) {
+        let ecds = json!({
+            "version_info": l.routing.generation,
+            "resources": [{
+                "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+                "name": routing_filter_name(port),
+                "typed_config": config,
+            }],
+        });
+        files.push((ecds_routing(port), to_yaml(&ecds)));
     }
+    files.push((LDS.to_owned(), to_yaml(&discovery(r.listeners))));
+    Rendered { files }
 }
 
 /// Renders one self-contained static bootstrap with the same listeners, clusters and filter
 /// configuration inline: what `envoy --mode validate` checks completely (it runs the filter's
 /// `on_configure`), and a config for an Envoy that is not fed by the controller.
 pub fn render_static(snapshot: &Snapshot, options: &RenderOptions) -> String {
-    let inline = |routing: &Value| json!({"name": ROUTING_FILTER, "typed_config": routing});
+    let inline = |port: u16, routing: &Value| json!({"name": routing_filter_name(port), "typed_config": routing});
     let mut r = resources(snapshot, options, &inline);
     // Static resources are the messages themselves, not `Any`s.
     for resource in r.listeners.iter_mut().chain(r.clusters.iter_mut()) {

@@ -9,6 +9,7 @@
 //!   object and file that turns bad.
 
 pub mod envoy;
+pub mod gateway;
 pub mod objects;
 pub mod sink;
 pub mod source;

@@ -180,8 +180,7 @@ fn main() -> anyhow::Result<()> {
                             last_errors = errors;
                         }
                         if !r.written.is_empty() {
-                            let generation =
-                                r.snapshot.as_ref().map(|s| s.routing.generation.as_str());
+                            let generation = r.snapshot.as_ref().map(|s| s.generation.as_str());
                             println!(
                                 "pushed generation {} ({})",
                                 generation.unwrap_or("?"),

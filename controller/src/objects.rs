@@ -279,6 +279,58 @@ pub struct EndpointPort {
     pub protocol: Option<String>,
 }
 
+/// `v1` Namespace: labels only (Gateway listeners select route namespaces by label).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Namespace {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+}
+
+/// A label selector (`matchLabels`, `matchExpressions`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Labels that must be equal.
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    /// Expressions that must hold.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One selector expression.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabelSelectorRequirement {
+    /// Label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`.
+    pub operator: String,
+    /// Values for `In` / `NotIn`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Whether `labels` satisfy the selector (an empty selector selects everything).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|e| {
+                let v = labels.get(&e.key);
+                match e.operator.as_str() {
+                    "In" => v.is_some_and(|v| e.values.contains(v)),
+                    "NotIn" => !v.is_some_and(|v| e.values.contains(v)),
+                    "Exists" => v.is_some(),
+                    "DoesNotExist" => v.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
 /// One object of a kind Portico reads.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -291,6 +343,16 @@ pub enum Object {
     Service(Service),
     /// EndpointSlice.
     EndpointSlice(EndpointSlice),
+    /// Namespace.
+    Namespace(Namespace),
+    /// Gateway API GatewayClass.
+    GatewayClass(crate::gateway::GatewayClass),
+    /// Gateway API Gateway.
+    Gateway(crate::gateway::Gateway),
+    /// Gateway API HTTPRoute.
+    HttpRoute(crate::gateway::HttpRoute),
+    /// Gateway API ReferenceGrant.
+    ReferenceGrant(crate::gateway::ReferenceGrant),
 }
 
 /// Why a manifest document is not an object Portico can use.
@@ -357,6 +419,21 @@ impl Object {
             ("networking.k8s.io/v1", "IngressClass") => Object::IngressClass(typed(value)?),
             ("v1", "Service") => Object::Service(typed(value)?),
             ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value)?),
+            ("v1", "Namespace") => Object::Namespace(typed(value)?),
+            (
+                "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
+                "GatewayClass",
+            ) => Object::GatewayClass(typed(value)?),
+            ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "Gateway") => {
+                Object::Gateway(typed(value)?)
+            }
+            ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "HTTPRoute") => {
+                Object::HttpRoute(typed(value)?)
+            }
+            (
+                "gateway.networking.k8s.io/v1beta1" | "gateway.networking.k8s.io/v1",
+                "ReferenceGrant",
+            ) => Object::ReferenceGrant(typed(value)?),
             _ => return Err(ObjectError::UnsupportedKind { api_version, kind }),
         };
         if object.meta().name.is_empty() {
@@ -375,6 +452,11 @@ impl Object {
             Object::IngressClass(o) => &o.metadata,
             Object::Service(o) => &o.metadata,
             Object::EndpointSlice(o) => &o.metadata,
+            Object::Namespace(o) => &o.metadata,
+            Object::GatewayClass(o) => &o.metadata,
+            Object::Gateway(o) => &o.metadata,
+            Object::HttpRoute(o) => &o.metadata,
+            Object::ReferenceGrant(o) => &o.metadata,
         }
     }
 
@@ -385,13 +467,20 @@ impl Object {
             Object::IngressClass(_) => "IngressClass",
             Object::Service(_) => "Service",
             Object::EndpointSlice(_) => "EndpointSlice",
+            Object::Namespace(_) => "Namespace",
+            Object::GatewayClass(_) => "GatewayClass",
+            Object::Gateway(_) => "Gateway",
+            Object::HttpRoute(_) => "HTTPRoute",
+            Object::ReferenceGrant(_) => "ReferenceGrant",
         }
     }
 
     /// `kind namespace/name`; cluster-scoped kinds have no namespace.
     pub fn object_ref(&self) -> ObjectRef {
         let namespace = match self {
-            Object::IngressClass(_) => String::new(),
+            Object::IngressClass(_) | Object::Namespace(_) | Object::GatewayClass(_) => {
+                String::new()
+            }
             _ => namespace_of(self.meta()).to_owned(),
         };
         ObjectRef {

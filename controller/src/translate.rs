@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use portico_core::config::{
-    Backend, ForwardMode, PathMatch, Route, RoutingConfig, VirtualHost, WildcardMode,
-    ROUTING_API_VERSION,
+    Backend, ForwardMode, HeaderMods, PathMatch, Route, RouteAction, RouteOrder, RoutingConfig,
+    VirtualHost, WildcardMode, ROUTING_API_VERSION,
 };
 
 use crate::objects::{
@@ -56,11 +56,13 @@ impl Default for Options {
     }
 }
 
-/// A listener the snapshot needs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A listener the snapshot needs, with its routing filter's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     /// Port clients address (80 for Ingress HTTP).
     pub port: u16,
+    /// The routing filter's configuration on this listener.
+    pub routing: RoutingConfig,
 }
 
 /// An Envoy cluster for one backend (used by the `cluster` forward mode).
@@ -75,12 +77,22 @@ pub struct Cluster {
 /// Everything Envoy needs, derived from the objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// The routing filter's configuration.
-    pub routing: RoutingConfig,
-    /// Listeners.
+    /// Listeners by port, each with its routing configuration.
     pub listeners: Vec<Listener>,
     /// Backend clusters.
     pub clusters: Vec<Cluster>,
+    /// A hash of everything above.
+    pub generation: String,
+}
+
+impl Snapshot {
+    /// The routing configuration of the listener on `port`.
+    pub fn routing(&self, port: u16) -> Option<&RoutingConfig> {
+        self.listeners
+            .iter()
+            .find(|l| l.port == port)
+            .map(|l| &l.routing)
+    }
 }
 
 /// What is wrong with an object.
@@ -157,17 +169,17 @@ pub fn backend_key(namespace: &str, service: &str, port: u16) -> String {
     format!("{service}.{namespace}.svc.cluster.local:{port}")
 }
 
-fn cluster_name(namespace: &str, service: &str, port: u16) -> String {
+pub(crate) fn cluster_name(namespace: &str, service: &str, port: u16) -> String {
     format!("outbound|{port}||{service}.{namespace}.svc.cluster.local")
 }
 
-struct Index<'a> {
-    services: HashMap<(&'a str, &'a str), &'a Service>,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+pub(crate) struct Index<'a> {
+    pub(crate) services: HashMap<(&'a str, &'a str), &'a Service>,
+    pub(crate) slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
 }
 
 impl<'a> Index<'a> {
-    fn new(objects: &'a [Object]) -> Self {
+    pub(crate) fn new(objects: &'a [Object]) -> Self {
         let mut services = HashMap::new();
         let mut slices: HashMap<_, Vec<_>> = HashMap::new();
         for object in objects {
@@ -190,7 +202,7 @@ impl<'a> Index<'a> {
     }
 
     /// Ready `ip:port` endpoints of a Service port, sorted.
-    fn endpoints(&self, namespace: &str, service: &str, port_name: &str) -> Vec<String> {
+    pub(crate) fn endpoints(&self, namespace: &str, service: &str, port_name: &str) -> Vec<String> {
         let mut out = BTreeSet::new();
         for slice in self.slices.get(&(namespace, service)).into_iter().flatten() {
             if slice.address_type != "IPv4" && slice.address_type != "IPv6" {
@@ -251,21 +263,41 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             Err(e) => errors.push(e),
         }
     }
-    let mut routing = builder.finish(options.forward);
-    let clusters = routing
-        .backends
+    let mut backends = std::mem::take(&mut builder.backends);
+    let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
+    ports.insert(80, builder.finish(options.forward, 80));
+    crate::gateway::translate_gateways(
+        objects,
+        &index,
+        options.forward,
+        &mut ports,
+        &mut backends,
+        &mut errors,
+    );
+    // Every listener knows every backend, so its clusters stay put when routes move.
+    let mut listeners = Vec::with_capacity(ports.len());
+    for (port, mut routing) in ports {
+        routing.backends = backends.clone();
+        routing.generation = generation(&routing);
+        listeners.push(Listener { port, routing });
+    }
+    let clusters = backends
         .values()
         .map(|b| Cluster {
             name: b.cluster.clone(),
             endpoints: b.endpoints.clone(),
         })
         .collect();
-    routing.generation = generation(&routing);
+    let all: Vec<&str> = listeners
+        .iter()
+        .map(|l| l.routing.generation.as_str())
+        .collect();
+    let generation = content_hash(&all.join(","));
     Translation {
         snapshot: Snapshot {
-            routing,
-            listeners: vec![Listener { port: 80 }],
+            listeners,
             clusters,
+            generation,
         },
         errors,
     }
@@ -435,7 +467,12 @@ impl<'a> Builder<'a> {
                 routes.push(Route {
                     name: format!("{object} {field}"),
                     path: path_match,
-                    backend,
+                    headers: vec![],
+                    query: vec![],
+                    method: None,
+                    action: RouteAction::to(backend),
+                    request_headers: HeaderMods::default(),
+                    response_headers: HeaderMods::default(),
                 });
             }
             per_host.push((host, routes));
@@ -454,6 +491,7 @@ impl<'a> Builder<'a> {
                     },
                     hosts: vec![host.clone()],
                     wildcard: WildcardMode::SingleLabel,
+                    order: RouteOrder::LongestPath,
                     routes: Vec::new(),
                     // The Ingress that first names a host gives its unmatched paths a backend.
                     default_backend: default_backend.clone(),
@@ -540,7 +578,8 @@ impl<'a> Builder<'a> {
         Ok(key)
     }
 
-    fn finish(mut self, forward: ForwardMode) -> RoutingConfig {
+    /// The Ingresses' configuration for `port` (the caller fills in the backends).
+    fn finish(mut self, forward: ForwardMode, port: u16) -> RoutingConfig {
         let default_backend = self.default_no_rules.take().or(self.default_any.take());
         let virtual_hosts = self
             .order
@@ -551,9 +590,10 @@ impl<'a> Builder<'a> {
             api_version: ROUTING_API_VERSION.to_owned(),
             generation: String::new(),
             forward,
+            port,
             virtual_hosts,
             default_backend,
-            backends: self.backends,
+            backends: BTreeMap::new(),
         }
     }
 }

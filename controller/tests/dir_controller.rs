@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use portico_controller::envoy::{RenderOptions, ECDS_ROUTING};
+use portico_controller::envoy::{ecds_routing, RenderOptions};
 use portico_controller::translate::Options;
 use portico_controller::DirController;
-use portico_core::{Decision, Router};
+use portico_core::Router;
 
 const SERVICES: &str = r#"
 apiVersion: v1
@@ -53,10 +53,10 @@ fn controller(manifests: &Path, xds: &Path) -> DirController {
 
 fn served(c: &mut DirController) -> (String, Vec<String>) {
     let r = c.sync().unwrap();
-    let router = Router::try_from(r.snapshot.unwrap().routing).unwrap();
-    let backend = match router.decide("shop.test", "/") {
-        Decision::Forward { backend, .. } => router.backend(backend).key.clone(),
-        Decision::NoRoute => "404".into(),
+    let router = Router::try_from(r.snapshot.unwrap().routing(80).unwrap().clone()).unwrap();
+    let backend = match router.single_backend(&router.decide_path("shop.test", "/")) {
+        Some(backend) => router.backend(backend).key.clone(),
+        None => "404".into(),
     };
     (backend, r.written)
 }
@@ -72,7 +72,7 @@ fn writes_only_what_changed() {
     assert_eq!(backend, "a.default.svc.cluster.local:80");
     assert_eq!(
         written,
-        ["envoy.yaml", "cds.yaml", "lds.yaml", "ecds/routing.yaml"]
+        ["envoy.yaml", "cds.yaml", "ecds/routing-80.yaml", "lds.yaml"]
     );
     assert!(
         served(&mut c).1.is_empty(),
@@ -82,7 +82,7 @@ fn writes_only_what_changed() {
     let (backend, written) = served(&mut c);
     assert_eq!(backend, "b.default.svc.cluster.local:80");
     // The backend set changed, so the clusters did; the listener did not (no drain).
-    assert_eq!(written, ["cds.yaml", ECDS_ROUTING]);
+    assert_eq!(written, ["cds.yaml".to_owned(), ecds_routing(80)]);
     assert!(
         !x.path().join(".tmp/ecds_routing.yaml").exists(),
         "temporary files are renamed away"

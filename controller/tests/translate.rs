@@ -4,7 +4,7 @@ use portico_controller::objects::Object;
 use portico_controller::source::documents;
 use portico_controller::translate::{translate, ErrorKind, Options, Translation};
 use portico_core::config::PathMatch;
-use portico_core::{Decision, Router};
+use portico_core::Router;
 
 fn objects(yaml: &str) -> Vec<Object> {
     documents(yaml)
@@ -52,10 +52,10 @@ fn with_services(yaml: &str) -> Translation {
 }
 
 fn route(t: &Translation, host: &str, path: &str) -> String {
-    let router = Router::try_from(t.snapshot.routing.clone()).unwrap();
-    match router.decide(host, path) {
-        Decision::Forward { backend, .. } => router.backend(backend).key.clone(),
-        Decision::NoRoute => "404".into(),
+    let router = Router::try_from(t.snapshot.routing(80).unwrap().clone()).unwrap();
+    match router.single_backend(&router.decide_path(host, path)) {
+        Some(backend) => router.backend(backend).key.clone(),
+        None => "404".into(),
     }
 }
 
@@ -76,7 +76,7 @@ spec:
 "#,
     );
     assert!(t.errors.is_empty(), "{:?}", t.errors);
-    let b = &t.snapshot.routing.backends;
+    let b = &t.snapshot.routing(80).unwrap().backends;
     assert_eq!(
         b["a.default.svc.cluster.local:80"].endpoints,
         ["127.0.1.1:8080", "127.0.1.3:8080"]
@@ -123,8 +123,8 @@ spec:
 "#,
     );
     assert!(t.errors.is_empty(), "{:?}", t.errors);
-    assert_eq!(t.snapshot.routing.virtual_hosts.len(), 1);
-    let vh = &t.snapshot.routing.virtual_hosts[0];
+    assert_eq!(t.snapshot.routing(80).unwrap().virtual_hosts.len(), 1);
+    let vh = &t.snapshot.routing(80).unwrap().virtual_hosts[0];
     assert_eq!(vh.hosts, ["shop.example.com"]);
     assert_eq!(vh.routes[0].path, PathMatch::Prefix("/x/".into()));
     assert!(vh.routes[0].name.starts_with("Ingress default/old"));
@@ -197,7 +197,8 @@ spec:
     assert!(t.errors.iter().all(|e| !e.object_dropped()));
     assert!(t
         .snapshot
-        .routing
+        .routing(80)
+        .unwrap()
         .backends
         .values()
         .all(|b| b.endpoints.is_empty()));
@@ -237,7 +238,11 @@ fn bad_ingresses_are_left_out_with_the_field_named() {
             route(&t, "good.example.com", "/"),
             "b.default.svc.cluster.local:80"
         );
-        assert_eq!(t.snapshot.routing.virtual_hosts.len(), 1, "{spec}");
+        assert_eq!(
+            t.snapshot.routing(80).unwrap().virtual_hosts.len(),
+            1,
+            "{spec}"
+        );
     }
 }
 
@@ -253,14 +258,14 @@ fn unknown_fields_are_errors_naming_them() {
         "{err}"
     );
     let v = documents(
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n",
     )
     .unwrap();
     let err = Object::from_value(v[0].clone()).unwrap_err();
     assert!(err.is_unsupported_kind());
     assert_eq!(
         err.to_string(),
-        "gateway.networking.k8s.io/v1 HTTPRoute is not supported"
+        "networking.istio.io/v1 VirtualService is not supported"
     );
 }
 
@@ -279,7 +284,8 @@ fn ingress_class_selection() {
     let hosts = |t: &Translation| -> Vec<String> {
         let mut h: Vec<String> = t
             .snapshot
-            .routing
+            .routing(80)
+            .unwrap()
             .virtual_hosts
             .iter()
             .flat_map(|v| v.hosts.clone())
@@ -329,7 +335,10 @@ fn same_objects_any_order_same_snapshot() {
     objs.reverse();
     let b = translate(&objs, &Options::default());
     assert_eq!(a.snapshot, b.snapshot);
-    assert_eq!(a.snapshot.routing.to_json(), b.snapshot.routing.to_json());
+    assert_eq!(
+        a.snapshot.routing(80).unwrap().to_json(),
+        b.snapshot.routing(80).unwrap().to_json()
+    );
     assert!(matches!(
         ErrorKind::UnsupportedKind,
         ErrorKind::UnsupportedKind

@@ -154,7 +154,7 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
                     let generation = r
                         .snapshot
                         .as_ref()
-                        .map(|s| s.routing.generation.clone())
+                        .map(|s| s.generation.clone())
                         .unwrap_or_default();
                     println!("pushed generation {generation} ({})", r.written.join(", "));
                     print_report(&r);

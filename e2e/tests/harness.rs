@@ -92,12 +92,12 @@ async fn what_cannot_run_fails_with_a_reason() {
 
     let with_route = OBJECTS.replace(
         "objects:\n",
-        "objects:\n  - {apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, metadata: {name: r}, spec: {}}\n",
+        "objects:\n  - {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: r}, spec: {}}\n",
     );
     let results = run_yaml(&format!("name: kinds\n{with_route}requests:\n- {{name: r, url: http://shop.example.com/, expect: {{status: 200}}}}\n")).await;
     assert_eq!(
         results[0].1,
-        ["translate does not support: objects[0] HTTPRoute default/r: gateway.networking.k8s.io/v1 HTTPRoute is not supported"]
+        ["translate does not support: objects[0] VirtualService default/r: networking.istio.io/v1 VirtualService is not supported"]
     );
 
     let remote = OBJECTS.replace("127.0.31.1", "10.0.0.1");
@@ -195,7 +195,8 @@ fn envoy_validates_every_rendered_config() {
 fn envoy_validate_runs_the_filters_on_configure() {
     let dir = tempfile::tempdir().unwrap();
     let mut snapshot = translate(&[], &Options::default()).snapshot;
-    snapshot.routing.default_backend = Some("missing.default.svc.cluster.local:80".into());
+    snapshot.listeners[0].routing.default_backend =
+        Some("missing.default.svc.cluster.local:80".into());
     let path = dir.path().join("static.yaml");
     std::fs::write(&path, render_static(&snapshot, &options(dir.path()))).unwrap();
     let err = validate(&path).unwrap_err();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portico_controller::envoy::{RenderOptions, BOOTSTRAP, ECDS_ROUTING};
+use portico_controller::envoy::{ecds_routing, RenderOptions, BOOTSTRAP};
 use portico_controller::translate::Options;
 use portico_controller::DirController;
 use portico_e2e::client::{send, Outgoing};
@@ -221,7 +221,7 @@ async fn twenty_edits_under_load_none_fails() {
 }
 
 fn rewrite_ecds(xds: &Path, edit: impl Fn(&mut serde_json::Value)) {
-    let path = xds.join(ECDS_ROUTING);
+    let path = xds.join(ecds_routing(80));
     let mut doc: serde_json::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let config = doc

@@ -51,6 +51,9 @@ enum Command {
         /// Directory of Kubernetes manifests.
         #[arg(long)]
         manifests: PathBuf,
+        /// The listener port whose routes to serve (80: Ingress; a Gateway listener's port).
+        #[arg(long, default_value_t = 80)]
+        port: u16,
         /// The routing filter module (default: $PORTICO_ROUTING_WASM, else the one `just build` makes).
         #[arg(long)]
         routing_wasm: Option<PathBuf>,
@@ -248,6 +251,7 @@ fn main() -> ExitCode {
         Command::Serve {
             listen,
             manifests,
+            port,
             routing_wasm,
             interval_ms,
         } => {
@@ -260,7 +264,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|rt| {
                     rt.block_on(portico_host_runner::serve::serve(
-                        listen, manifests, wasm, interval,
+                        listen, port, manifests, wasm, interval,
                     ))
                 })
                 .map(|()| true)

@@ -194,24 +194,20 @@ fn run_scenario(
         }
     }
     let snapshot = &prepared.translation.snapshot;
-    let spec = FilterSpec {
-        name: "portico-routing".into(),
-        module: modules.routing.clone(),
-        code_id: "routing".into(),
-        vm_id: "portico-routing".into(),
-        root_id: "portico-routing".into(),
-        configuration: snapshot.routing.to_json().into_bytes(),
-        failure_policy: FailurePolicy::FailReload,
-    };
-    let mut worker = Worker::new(runtime.clone(), vec![spec])
-        .map_err(|e| format!("starting the routing filter: {e}"))?;
+    // One chain per listener, as Envoy has one filter chain per listener.
+    let mut workers = BTreeMap::new();
+    for l in &snapshot.listeners {
+        let spec = routing_filter(&modules.routing, &l.routing);
+        let worker = Worker::new(runtime.clone(), vec![spec])
+            .map_err(|e| format!("starting the routing filter on port {}: {e}", l.port))?;
+        workers.insert(l.port, worker);
+    }
     let clusters = snapshot
         .clusters
         .iter()
         .map(|c| (c.name.clone(), c.endpoints.clone()))
         .collect();
     let mut upstreams = Upstreams::new(clusters, prepared.backends.keys().cloned().collect());
-    let listeners: Vec<u16> = snapshot.listeners.iter().map(|l| l.port).collect();
     let mut results = Vec::new();
     let mut n = 0;
     for request in &scenario.requests {
@@ -234,14 +230,14 @@ fn run_scenario(
                 continue;
             }
         };
-        if !listeners.contains(&url.port) {
+        let Some(worker) = workers.get_mut(&url.port) else {
             result.failures.push(format!(
                 "no listener for port {} in this configuration",
                 url.port
             ));
             results.push(result);
             continue;
-        }
+        };
         if let Some(source) = &request.source {
             if source.parse::<std::net::IpAddr>().is_err() {
                 result
@@ -266,13 +262,7 @@ fn run_scenario(
                 path: &url.path,
                 headers: &request.headers,
             };
-            observed.push(run_request(
-                &mut worker,
-                &mut upstreams,
-                &req,
-                n,
-                &mut trace,
-            ));
+            observed.push(run_request(worker, &mut upstreams, &req, n, &mut trace));
         }
         result.failures = check(&request.expect, &observed, &prepared.backends);
         if options.verbose {
@@ -289,6 +279,19 @@ fn run_scenario(
         results.push(result);
     }
     Ok(results)
+}
+
+/// The routing filter on one listener, as the controller configures it for Envoy.
+pub fn routing_filter(module: &Module, config: &portico_core::config::RoutingConfig) -> FilterSpec {
+    FilterSpec {
+        name: format!("portico-routing-{}", config.port),
+        module: module.clone(),
+        code_id: "routing".into(),
+        vm_id: "portico-routing".into(),
+        root_id: "portico-routing".into(),
+        configuration: config.to_json().into_bytes(),
+        failure_policy: FailurePolicy::FailReload,
+    }
 }
 
 /// Runs one scenario file; a file that cannot be read counts as one failed request.

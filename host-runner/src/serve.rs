@@ -18,10 +18,7 @@ use portico_controller::envoy::RenderOptions;
 use portico_controller::translate::{Options, Snapshot};
 use portico_controller::DirController;
 
-use crate::envoy::{
-    connect_failure, normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed,
-    Upstreams, Worker,
-};
+use crate::envoy::{connect_failure, normalize_path, Decoded, Response, Routed, Upstreams, Worker};
 use crate::state::lock;
 use crate::vm::{Module, Runtime};
 
@@ -36,20 +33,18 @@ struct Generation {
 
 type Current = Arc<Mutex<Arc<Generation>>>;
 
+/// The chain for the listener on `port` (an empty configuration when the snapshot has none).
 fn generation(
     runtime: &Runtime,
     module: &Module,
     snapshot: &Snapshot,
+    port: u16,
 ) -> Result<Generation, String> {
-    let spec = FilterSpec {
-        name: "portico-routing".into(),
-        module: module.clone(),
-        code_id: "routing".into(),
-        vm_id: "portico-routing".into(),
-        root_id: "portico-routing".into(),
-        configuration: snapshot.routing.to_json().into_bytes(),
-        failure_policy: FailurePolicy::FailReload,
+    let empty = portico_core::config::RoutingConfig {
+        port,
+        ..portico_core::config::RoutingConfig::empty("none")
     };
+    let spec = crate::scenario::routing_filter(module, snapshot.routing(port).unwrap_or(&empty));
     let worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| e.to_string())?;
     let clusters = snapshot
         .clusters
@@ -232,6 +227,7 @@ async fn handle(
 /// The listener cannot be bound, or the module cannot be loaded.
 pub async fn serve(
     listen: SocketAddr,
+    port: u16,
     manifests: PathBuf,
     routing_wasm: PathBuf,
     interval: Duration,
@@ -259,9 +255,9 @@ pub async fn serve(
     for e in &report.load_errors {
         eprintln!("error: {e}");
     }
-    let mut generation_id = snapshot.routing.generation.clone();
+    let mut generation_id = snapshot.generation.clone();
     let current: Current = Arc::new(Mutex::new(Arc::new(generation(
-        &runtime, &module, &snapshot,
+        &runtime, &module, &snapshot, port,
     )?)));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -285,7 +281,7 @@ pub async fn serve(
             let Some(snapshot) = report.snapshot else {
                 continue;
             };
-            if snapshot.routing.generation == generation_id {
+            if snapshot.generation == generation_id {
                 continue;
             }
             for e in &report.load_errors {
@@ -294,10 +290,10 @@ pub async fn serve(
             for (_, e) in &report.translate_errors {
                 eprintln!("error: {e}");
             }
-            match generation(&runtime, &module, &snapshot) {
+            match generation(&runtime, &module, &snapshot, port) {
                 Ok(g) => {
                     *lock(&watcher) = Arc::new(g);
-                    generation_id = snapshot.routing.generation.clone();
+                    generation_id = snapshot.generation.clone();
                     println!("reloaded: generation {generation_id}");
                 }
                 Err(e) => {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The `apiVersion` every routing configuration carries; a filter refuses any other.
-pub const ROUTING_API_VERSION: &str = "routing.portico.dev/v1alpha1";
+pub const ROUTING_API_VERSION: &str = "routing.portico.dev/v1alpha2";
 
 /// Request header the filter sets to an `ip:port` to send a request straight to one pod endpoint
 /// through Envoy's `ORIGINAL_DST` cluster (`use_http_header: true`). The filter always removes a
@@ -33,6 +33,9 @@ pub struct RoutingConfig {
     /// How a chosen backend is reached.
     #[serde(default)]
     pub forward: ForwardMode,
+    /// Port clients addressed on this listener (redirects derive their port from it).
+    #[serde(default = "default_port")]
+    pub port: u16,
     /// Virtual hosts in the order the controller emitted them.
     #[serde(default)]
     pub virtual_hosts: Vec<VirtualHost>,
@@ -42,6 +45,10 @@ pub struct RoutingConfig {
     /// Every backend a route or default may name, by key (`name.namespace.svc.cluster.local:port`).
     #[serde(default)]
     pub backends: BTreeMap<String, Backend>,
+}
+
+fn default_port() -> u16 {
+    80
 }
 
 /// How the filter hands a request to Envoy.
@@ -66,12 +73,28 @@ pub struct VirtualHost {
     /// What `*.` covers.
     #[serde(default)]
     pub wildcard: WildcardMode,
-    /// Routes; precedence is decided by the matcher, not by order, except between equals.
+    /// How routes are chosen.
+    #[serde(default)]
+    pub order: RouteOrder,
+    /// Routes.
     #[serde(default)]
     pub routes: Vec<Route>,
     /// Backend for requests this host takes but no route matches; falls back to the global one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<String>,
+}
+
+/// How a virtual host chooses among its routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RouteOrder {
+    /// The longest matching path wins, `Exact` over `Prefix` on a tie (Kubernetes Ingress).
+    /// Routes may match on the path only.
+    #[default]
+    LongestPath,
+    /// The first route in list order whose whole match holds (the controller lists them in the
+    /// precedence order of their API: Gateway API, Istio, regex Ingress).
+    Listed,
 }
 
 /// What a `*.` host label covers.
@@ -85,7 +108,7 @@ pub enum WildcardMode {
     MultiLabel,
 }
 
-/// One route: a match and the backend it sends to.
+/// One route: a match, what to do, and header changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Route {
@@ -93,8 +116,23 @@ pub struct Route {
     pub name: String,
     /// Path match.
     pub path: PathMatch,
-    /// Key into [`RoutingConfig::backends`].
-    pub backend: String,
+    /// Header matches (all must hold).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatch>,
+    /// Query parameter matches (all must hold).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<QueryMatch>,
+    /// Method match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// What to do.
+    pub action: RouteAction,
+    /// Request header changes, applied before forwarding.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub request_headers: HeaderMods,
+    /// Response header changes.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub response_headers: HeaderMods,
 }
 
 /// A path match.
@@ -111,6 +149,169 @@ pub enum PathMatch {
     /// The path's `/`-separated elements start with the value's elements; a trailing `/` in the
     /// value is ignored, so `/foo` matches `/foo`, `/foo/` and `/foo/bar` but not `/foobar`.
     Prefix(String),
+    /// The whole path matches the regular expression (RE2 syntax).
+    Regex(String),
+}
+
+/// A header match; names are case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HeaderMatch {
+    /// Header name.
+    pub name: String,
+    /// How the value must look.
+    pub value: StringMatch,
+    /// Match when the header does *not* match instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invert: bool,
+}
+
+/// A query parameter match; names are case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct QueryMatch {
+    /// Parameter name.
+    pub name: String,
+    /// How the value must look.
+    pub value: StringMatch,
+}
+
+/// How a string must look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    tag = "type",
+    content = "value"
+)]
+pub enum StringMatch {
+    /// Equal.
+    Exact(String),
+    /// Starts with.
+    Prefix(String),
+    /// The whole value matches the regular expression.
+    Regex(String),
+    /// Present, any value.
+    Present,
+}
+
+/// What a matched route does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", tag = "type")]
+pub enum RouteAction {
+    /// Send to one of the backends, by weight.
+    #[serde(rename_all = "camelCase")]
+    Forward {
+        /// Weighted backends; `backend: null` is an invalid reference (500 when picked).
+        backends: Vec<WeightedBackend>,
+        /// Host and path rewrite before forwarding.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rewrite: Option<Rewrite>,
+    },
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed status and body.
+    #[serde(rename_all = "camelCase")]
+    Respond {
+        /// Status code.
+        status: u16,
+        /// Body.
+        #[serde(default)]
+        body: String,
+    },
+}
+
+impl RouteAction {
+    /// Forward to one backend.
+    pub fn to(backend: impl Into<String>) -> Self {
+        RouteAction::Forward {
+            backends: vec![WeightedBackend {
+                backend: Some(backend.into()),
+                weight: 1,
+            }],
+            rewrite: None,
+        }
+    }
+}
+
+/// A backend and its weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WeightedBackend {
+    /// Key into [`RoutingConfig::backends`]; `None` for a reference that could not be resolved.
+    pub backend: Option<String>,
+    /// Weight (0: never picked).
+    pub weight: u32,
+}
+
+/// A request rewrite.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rewrite {
+    /// New Host / `:authority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// New path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+}
+
+/// How a path is rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    tag = "type",
+    content = "value"
+)]
+pub enum PathRewrite {
+    /// Replace the whole path (the query is kept).
+    Full(String),
+    /// Replace the part the route's `Prefix` path matched.
+    Prefix(String),
+}
+
+/// A redirect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Redirect {
+    /// Scheme (`http`, `https`); default: the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// Host; default: the request's, without its port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Port; default: the scheme's well-known port when the scheme is set, else the listener's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Path; default: the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+    /// Status code (302 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// Header changes: set (replace), add (append to an existing value with a comma), remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HeaderMods {
+    /// Replace or create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<(String, String)>,
+    /// Append.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<(String, String)>,
+    /// Remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+impl HeaderMods {
+    /// No change at all.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
 }
 
 /// Where a backend's traffic goes.
@@ -131,6 +332,7 @@ impl RoutingConfig {
             api_version: ROUTING_API_VERSION.to_owned(),
             generation: generation.into(),
             forward: ForwardMode::default(),
+            port: default_port(),
             virtual_hosts: Vec::new(),
             default_backend: None,
             backends: BTreeMap::new(),

@@ -2,9 +2,11 @@
 //! compiled matchers that make every routing decision. No proxy-wasm, no wasmtime, no I/O.
 //!
 //! Entry point: [`Router::from_json`] (parse, then compile) and [`Router::decide`].
+//! [`lb`] picks endpoints and weighted backends.
 //!
 //! ```
-//! use portico_core::{config::*, Decision, Router};
+//! use portico_core::config::*;
+//! use portico_core::{Decision, Router};
 //! let mut cfg = RoutingConfig::empty("g1");
 //! cfg.backends.insert("cart.default.svc.cluster.local:80".into(), Backend {
 //!     cluster: "outbound|80||cart.default.svc.cluster.local".into(),
@@ -14,16 +16,22 @@
 //!     name: "Ingress default/shop".into(),
 //!     hosts: vec!["shop.example.com".into()],
 //!     wildcard: WildcardMode::SingleLabel,
+//!     order: RouteOrder::LongestPath,
 //!     routes: vec![Route {
 //!         name: "Ingress default/shop rules[0].http.paths[0]".into(),
 //!         path: PathMatch::Prefix("/cart".into()),
-//!         backend: "cart.default.svc.cluster.local:80".into(),
+//!         headers: vec![],
+//!         query: vec![],
+//!         method: None,
+//!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
+//!         request_headers: HeaderMods::default(),
+//!         response_headers: HeaderMods::default(),
 //!     }],
 //!     default_backend: None,
 //! });
 //! let router = Router::from_json(cfg.to_json().as_bytes()).unwrap();
-//! assert!(matches!(router.decide("Shop.Example.com:80", "/cart/items?id=3"), Decision::Forward { .. }));
-//! assert_eq!(router.decide("shop.example.com", "/cartoon"), Decision::NoRoute);
+//! assert!(matches!(router.decide_path("Shop.Example.com:80", "/cart/items?id=3"), Decision::Route { .. }));
+//! assert_eq!(router.decide_path("shop.example.com", "/cartoon"), Decision::NoRoute);
 //! ```
 #![cfg_attr(
     not(test),
@@ -36,7 +44,7 @@ pub mod lb;
 pub mod path;
 pub mod router;
 
-pub use router::{BackendId, Decision, Router, Via};
+pub use router::{BackendId, Decision, HeaderSource, NoHeaders, Request, Router};
 
 /// Why a configuration was refused. Every variant names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

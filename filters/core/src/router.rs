@@ -2,12 +2,17 @@
 
 use std::collections::HashMap;
 
-use crate::config::{ForwardMode, PathMatch, RoutingConfig, ROUTING_API_VERSION};
+use regex::Regex;
+
+use crate::config::{
+    ForwardMode, HeaderMods, PathMatch, Redirect, Rewrite, RouteAction, RouteOrder, RoutingConfig,
+    StringMatch, ROUTING_API_VERSION,
+};
 use crate::host::{normalize_host, HostTable};
-use crate::path::{path_only, PathKind, PathTable};
+use crate::path::{path_only, prefix_key, PathKind, PathTable};
 use crate::ConfigError;
 
-/// Index of a backend in [`Router::backends`].
+/// Index of a backend in the router.
 pub type BackendId = usize;
 
 /// A backend ready for requests.
@@ -22,14 +27,129 @@ pub struct CompiledBackend {
 }
 
 #[derive(Debug, Clone)]
-struct CompiledRoute {
-    name: String,
-    backend: BackendId,
+enum CompiledPath {
+    Exact(String),
+    /// Without its trailing `/`.
+    Prefix(String),
+    Regex(Regex),
+}
+
+impl CompiledPath {
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            CompiledPath::Exact(p) => p == path,
+            CompiledPath::Prefix(p) => path
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            CompiledPath::Regex(r) => r.is_match(path),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Exact(String),
+    Prefix(String),
+    Regex(Regex),
+    Present,
+}
+
+impl Matcher {
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Matcher::Exact(v) => v == value,
+            Matcher::Prefix(v) => value.starts_with(v.as_str()),
+            Matcher::Regex(r) => r.is_match(value),
+            Matcher::Present => true,
+        }
+    }
+}
+
+/// What a compiled route does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Forward to a backend picked by weight; `None` entries are invalid references.
+    Forward {
+        /// `(backend, weight)`.
+        backends: Vec<(Option<BackendId>, u32)>,
+        /// Rewrite before forwarding.
+        rewrite: Option<Rewrite>,
+    },
+    /// Redirect.
+    Redirect(Redirect),
+    /// Fixed answer.
+    Respond {
+        /// Status.
+        status: u16,
+        /// Body.
+        body: String,
+    },
+}
+
+/// A route ready for requests.
+#[derive(Debug, Clone)]
+pub struct CompiledRoute {
+    /// Diagnostic name.
+    pub name: String,
+    path: CompiledPath,
+    headers: Vec<(String, Matcher, bool)>,
+    query: Vec<(String, Matcher)>,
+    method: Option<String>,
+    /// What to do.
+    pub action: Action,
+    /// Request header changes.
+    pub request_headers: HeaderMods,
+    /// Response header changes.
+    pub response_headers: HeaderMods,
+}
+
+impl CompiledRoute {
+    /// The `Prefix` value (without trailing `/`) when the route matches by prefix.
+    pub fn prefix(&self) -> Option<&str> {
+        match &self.path {
+            CompiledPath::Prefix(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn matches(&self, req: &Request<'_>, path: &str) -> bool {
+        if !self.path.matches(path) {
+            return false;
+        }
+        if let Some(m) = &self.method {
+            if m != req.method {
+                return false;
+            }
+        }
+        for (name, m, invert) in &self.headers {
+            let ok = req.headers.header(name).is_some_and(|v| m.matches(&v));
+            if ok == *invert {
+                return false;
+            }
+        }
+        for (name, m) in &self.query {
+            if !query_values(req.path, name).any(|v| m.matches(v)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The values of a query parameter, in order (no percent-decoding).
+fn query_values<'a>(path_and_query: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    query.split('&').filter_map(move |pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name && !pair.is_empty()).then_some(v)
+    })
 }
 
 #[derive(Debug, Clone)]
 struct CompiledVhost {
     name: String,
+    order: RouteOrder,
     paths: PathTable<usize>,
     routes: Vec<CompiledRoute>,
     default_backend: Option<BackendId>,
@@ -40,42 +160,95 @@ struct CompiledVhost {
 pub struct Router {
     generation: String,
     forward: ForwardMode,
+    port: u16,
     hosts: HostTable<usize>,
     vhosts: Vec<CompiledVhost>,
     default_backend: Option<BackendId>,
     backends: Vec<CompiledBackend>,
 }
 
-/// What took a forwarded request. Cheap to produce; [`Router::describe`] turns it into text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// A route of a virtual host.
-    Route {
-        /// Virtual host index.
-        vhost: usize,
-        /// Route index within it.
-        route: usize,
-        /// Exact or Prefix.
-        kind: PathKind,
-    },
-    /// A virtual host's default backend.
-    VhostDefault(usize),
-    /// The global default backend.
-    Default,
+/// Request headers, read on demand (each read may be a host call).
+pub trait HeaderSource {
+    /// The value of a header (name lower-case), if present.
+    fn header(&self, name: &str) -> Option<String>;
+}
+
+/// No headers at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHeaders;
+
+impl HeaderSource for NoHeaders {
+    fn header(&self, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+impl HeaderSource for Vec<(String, String)> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// What the router looks at.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// `:authority`.
+    pub authority: &'a str,
+    /// `:path`, query included.
+    pub path: &'a str,
+    /// `:method`.
+    pub method: &'a str,
+    /// Other headers.
+    pub headers: &'a dyn HeaderSource,
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("authority", &self.authority)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the router decided for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Send to this backend.
-    Forward {
+    /// A route matched.
+    Route {
+        /// Virtual host index.
+        vhost: usize,
+        /// Route index.
+        route: usize,
+    },
+    /// No route matched; a default backend takes the request.
+    Default {
         /// The backend.
         backend: BackendId,
-        /// What took the request; [`Router::describe`] names it.
-        via: Via,
+        /// The virtual host whose default it is (`None`: the global one).
+        vhost: Option<usize>,
     },
     /// Nothing takes the request: 404.
     NoRoute,
+}
+
+fn compile_regex(field: String, re: &str) -> Result<Regex, ConfigError> {
+    // Anchored: the whole value must match, as in Envoy's safe_regex and the Gateway API.
+    Regex::new(&format!("^(?:{re})$")).map_err(|e| ConfigError::Invalid {
+        field,
+        message: format!("regex {re:?} does not compile: {e}"),
+    })
+}
+
+fn compile_matcher(field: String, m: &StringMatch) -> Result<Matcher, ConfigError> {
+    Ok(match m {
+        StringMatch::Exact(v) => Matcher::Exact(v.clone()),
+        StringMatch::Prefix(v) => Matcher::Prefix(v.clone()),
+        StringMatch::Regex(r) => Matcher::Regex(compile_regex(field, r)?),
+        StringMatch::Present => Matcher::Present,
+    })
 }
 
 impl TryFrom<RoutingConfig> for Router {
@@ -135,22 +308,99 @@ impl TryFrom<RoutingConfig> for Router {
             let mut paths = PathTable::default();
             let mut routes = Vec::with_capacity(vhost.routes.len());
             for (ri, route) in vhost.routes.into_iter().enumerate() {
-                let backend = resolve(at(&format!(".routes[{ri}].backend")), &route.backend)?;
-                let inserted = match &route.path {
-                    PathMatch::Exact(p) => paths.insert_exact(p, routes.len()),
-                    PathMatch::Prefix(p) => paths.insert_prefix(p, routes.len()),
+                let field = |rest: &str| at(&format!(".routes[{ri}]{rest}"));
+                let path = match &route.path {
+                    PathMatch::Exact(p) => CompiledPath::Exact(p.clone()),
+                    PathMatch::Prefix(p) => CompiledPath::Prefix(prefix_key(p).to_owned()),
+                    PathMatch::Regex(r) => CompiledPath::Regex(compile_regex(field(".path"), r)?),
+                };
+                if let PathMatch::Exact(p) | PathMatch::Prefix(p) = &route.path {
+                    if !p.starts_with('/') {
+                        return Err(ConfigError::Invalid {
+                            field: field(".path"),
+                            message: format!("path {p:?} must start with '/'"),
+                        });
+                    }
                 }
-                .map_err(|e| ConfigError::Invalid {
-                    field: at(&format!(".routes[{ri}].path")),
-                    message: e.to_string(),
-                })?;
-                // A later route with the same path is shadowed; keep it out of the table.
-                if inserted {
-                    routes.push(CompiledRoute {
-                        name: route.name,
-                        backend,
-                    });
+                let action = match route.action {
+                    RouteAction::Forward {
+                        backends: bs,
+                        rewrite,
+                    } => {
+                        let mut out = Vec::with_capacity(bs.len());
+                        for (bi, b) in bs.iter().enumerate() {
+                            let id = match &b.backend {
+                                Some(key) => Some(resolve(
+                                    field(&format!(".action.backends[{bi}].backend")),
+                                    key,
+                                )?),
+                                None => None,
+                            };
+                            out.push((id, b.weight));
+                        }
+                        Action::Forward {
+                            backends: out,
+                            rewrite,
+                        }
+                    }
+                    RouteAction::Redirect(r) => Action::Redirect(r),
+                    RouteAction::Respond { status, body } => Action::Respond { status, body },
+                };
+                let mut headers = Vec::with_capacity(route.headers.len());
+                for (hi, h) in route.headers.iter().enumerate() {
+                    headers.push((
+                        h.name.to_ascii_lowercase(),
+                        compile_matcher(field(&format!(".headers[{hi}]")), &h.value)?,
+                        h.invert,
+                    ));
                 }
+                let mut query = Vec::with_capacity(route.query.len());
+                for (qi, q) in route.query.iter().enumerate() {
+                    query.push((
+                        q.name.clone(),
+                        compile_matcher(field(&format!(".query[{qi}]")), &q.value)?,
+                    ));
+                }
+                let compiled = CompiledRoute {
+                    name: route.name,
+                    path,
+                    headers,
+                    query,
+                    method: route.method,
+                    action,
+                    request_headers: route.request_headers,
+                    response_headers: route.response_headers,
+                };
+                if vhost.order == RouteOrder::LongestPath {
+                    if !compiled.headers.is_empty()
+                        || !compiled.query.is_empty()
+                        || compiled.method.is_some()
+                    {
+                        return Err(ConfigError::Invalid {
+                            field: field(""),
+                            message: "a longestPath virtual host matches on the path only".into(),
+                        });
+                    }
+                    let inserted = match &route.path {
+                        PathMatch::Exact(p) => paths.insert_exact(p, routes.len()),
+                        PathMatch::Prefix(p) => paths.insert_prefix(p, routes.len()),
+                        PathMatch::Regex(_) => {
+                            return Err(ConfigError::Invalid {
+                                field: field(".path"),
+                                message: "regex paths need a listed virtual host".into(),
+                            })
+                        }
+                    }
+                    .map_err(|e| ConfigError::Invalid {
+                        field: field(".path"),
+                        message: e.to_string(),
+                    })?;
+                    // A later route with the same path is shadowed; keep it out of the table.
+                    if !inserted {
+                        continue;
+                    }
+                }
+                routes.push(compiled);
             }
             let default_backend = match &vhost.default_backend {
                 Some(key) => Some(resolve(at(".defaultBackend"), key)?),
@@ -158,6 +408,7 @@ impl TryFrom<RoutingConfig> for Router {
             };
             vhosts.push(CompiledVhost {
                 name: vhost.name,
+                order: vhost.order,
                 paths,
                 routes,
                 default_backend,
@@ -166,6 +417,7 @@ impl TryFrom<RoutingConfig> for Router {
         Ok(Router {
             generation: config.generation,
             forward: config.forward,
+            port: config.port,
             hosts,
             vhosts,
             default_backend,
@@ -195,7 +447,7 @@ impl Router {
     ///
     /// # Errors
     /// Any [`ConfigError`]: bad JSON (with the field path), wrong API version, a route naming an
-    /// unknown backend, an invalid path, host or endpoint.
+    /// unknown backend, an invalid path, host, regex or endpoint.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         Router::try_from(RoutingConfig::from_json(bytes)?)
     }
@@ -210,6 +462,11 @@ impl Router {
         self.forward
     }
 
+    /// The listener port clients addressed.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A backend by id.
     pub fn backend(&self, id: BackendId) -> &CompiledBackend {
         &self.backends[id]
@@ -220,63 +477,119 @@ impl Router {
         self.backends.len()
     }
 
-    /// Decides where a request goes from its `:authority` and `:path` (query allowed).
+    /// A route by its indices (from [`Decision::Route`]).
+    pub fn route(&self, vhost: usize, route: usize) -> &CompiledRoute {
+        &self.vhosts[vhost].routes[route]
+    }
+
+    /// Decides where a request goes.
     ///
-    /// Host first (exact, then wildcard, then catch-all); within the host the longest path wins
-    /// and `Exact` beats `Prefix` on a tie; then the host's default backend, then the global one;
-    /// else [`Decision::NoRoute`]. A host no virtual host takes goes to the global default.
-    pub fn decide(&self, authority: &str, path_and_query: &str) -> Decision {
-        let host = normalize_host(authority);
-        let path = path_only(path_and_query);
+    /// Host first (exact, then the longest wildcard, then the catch-all). Within the host, a
+    /// `longestPath` host takes the longest matching path (`Exact` over `Prefix` on a tie); a
+    /// `listed` host takes the first route whose whole match holds. Then the host's default
+    /// backend, then the global one; else [`Decision::NoRoute`]. A host no virtual host takes
+    /// goes to the global default.
+    pub fn decide(&self, req: &Request<'_>) -> Decision {
+        let host = normalize_host(req.authority);
+        let path = path_only(req.path);
         if let Some(&vi) = self.hosts.get(&host) {
             let vhost = &self.vhosts[vi];
-            if let Some(hit) = vhost.paths.lookup(path) {
-                let route = *hit.value;
-                return Decision::Forward {
-                    backend: vhost.routes[route].backend,
-                    via: Via::Route {
-                        vhost: vi,
-                        route,
-                        kind: hit.kind,
-                    },
-                };
+            let hit = match vhost.order {
+                RouteOrder::LongestPath => vhost.paths.lookup(path).map(|h| *h.value),
+                RouteOrder::Listed => vhost.routes.iter().position(|r| r.matches(req, path)),
+            };
+            if let Some(route) = hit {
+                return Decision::Route { vhost: vi, route };
             }
             if let Some(backend) = vhost.default_backend {
-                return Decision::Forward {
+                return Decision::Default {
                     backend,
-                    via: Via::VhostDefault(vi),
+                    vhost: Some(vi),
                 };
             }
         }
         match self.default_backend {
-            Some(backend) => Decision::Forward {
+            Some(backend) => Decision::Default {
                 backend,
-                via: Via::Default,
+                vhost: None,
             },
             None => Decision::NoRoute,
         }
     }
 
-    /// Names what took a request: `Ingress default/shop rules[0].http.paths[1] (prefix path)`.
-    pub fn describe(&self, via: Via) -> String {
-        match via {
-            Via::Route { vhost, route, kind } => {
-                let kind = match kind {
-                    PathKind::Exact => "exact",
-                    PathKind::Prefix => "prefix",
-                };
-                format!("{} ({kind} path)", self.vhosts[vhost].routes[route].name)
-            }
-            Via::VhostDefault(vhost) => format!("{}: default backend", self.vhosts[vhost].name),
-            Via::Default => "default backend".to_owned(),
+    /// [`Router::decide`] for a GET without headers.
+    pub fn decide_path(&self, authority: &str, path: &str) -> Decision {
+        self.decide(&Request {
+            authority,
+            path,
+            method: "GET",
+            headers: &NoHeaders,
+        })
+    }
+
+    /// The backend a decision forwards to when it has exactly one candidate (defaults, and routes
+    /// with one weighted backend); `None` otherwise.
+    pub fn single_backend(&self, decision: &Decision) -> Option<BackendId> {
+        match *decision {
+            Decision::Default { backend, .. } => Some(backend),
+            Decision::Route { vhost, route } => match &self.route(vhost, route).action {
+                Action::Forward { backends, .. } => match backends.as_slice() {
+                    [(b, _)] => *b,
+                    _ => None,
+                },
+                _ => None,
+            },
+            Decision::NoRoute => None,
         }
     }
+
+    /// Names what took a request: `Ingress default/shop rules[0].http.paths[1]`.
+    pub fn describe(&self, decision: &Decision) -> String {
+        match *decision {
+            Decision::Route { vhost, route } => {
+                let v = &self.vhosts[vhost];
+                let kind = match (&v.order, &v.routes[route].path) {
+                    (_, CompiledPath::Exact(_)) => PathKind::Exact,
+                    _ => PathKind::Prefix,
+                };
+                let kind = if kind == PathKind::Exact {
+                    "exact"
+                } else {
+                    "prefix/regex"
+                };
+                format!("{} ({kind} path, host {})", v.routes[route].name, v.name)
+            }
+            Decision::Default { vhost: Some(v), .. } => {
+                format!("{}: default backend", self.vhosts[v].name)
+            }
+            Decision::Default { vhost: None, .. } => "default backend".to_owned(),
+            Decision::NoRoute => "no route".to_owned(),
+        }
+    }
+}
+
+/// Replaces the part of `path` a `Prefix` match took (`prefix`, without its trailing `/`) with
+/// `replacement`, as the Gateway API's `ReplacePrefixMatch` does: `/foo/bar` with prefix `/foo`
+/// and replacement `/xyz` becomes `/xyz/bar`; an empty result is `/`. The query is kept.
+pub fn replace_prefix(path_and_query: &str, prefix: &str, replacement: &str) -> String {
+    let (path, query) = match path_and_query.find('?') {
+        Some(i) => path_and_query.split_at(i),
+        None => (path_and_query, ""),
+    };
+    let rest = path.get(prefix.len()..).unwrap_or("");
+    let head = replacement.trim_end_matches('/');
+    let mut out = format!("{head}{rest}");
+    if !out.starts_with('/') {
+        out.insert(0, '/');
+    }
+    out.push_str(query);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Backend, Route, VirtualHost, WildcardMode};
+    use crate::config::{Backend, HeaderMatch, QueryMatch, Route, VirtualHost, WildcardMode};
 
     fn backend(name: &str) -> Backend {
         Backend {
@@ -290,13 +603,19 @@ mod tests {
             name: format!("vh {hosts:?}"),
             hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
             wildcard: WildcardMode::SingleLabel,
+            order: RouteOrder::LongestPath,
             routes: routes
                 .iter()
                 .enumerate()
                 .map(|(i, (path, b))| Route {
                     name: format!("r{i}"),
                     path: path.clone(),
-                    backend: (*b).to_owned(),
+                    headers: vec![],
+                    query: vec![],
+                    method: None,
+                    action: RouteAction::to(*b),
+                    request_headers: HeaderMods::default(),
+                    response_headers: HeaderMods::default(),
                 })
                 .collect(),
             default_backend: default.map(str::to_owned),
@@ -335,9 +654,10 @@ mod tests {
     }
 
     fn decide(router: &Router, host: &str, path: &str) -> String {
-        match router.decide(host, path) {
-            Decision::Forward { backend, .. } => router.backend(backend).key.clone(),
-            Decision::NoRoute => "404".into(),
+        let d = router.decide_path(host, path);
+        match router.single_backend(&d) {
+            Some(b) => router.backend(b).key.clone(),
+            None => "404".into(),
         }
     }
 
@@ -375,14 +695,13 @@ mod tests {
     #[test]
     fn describe_names_the_route() {
         let router = Router::try_from(config()).unwrap();
-        let Decision::Forward { via, .. } = router.decide("foo.bar.com", "/x") else {
-            panic!()
-        };
-        assert_eq!(router.describe(via), "r1 (exact path)");
-        let Decision::Forward { via, .. } = router.decide("q.bar.com", "/") else {
-            panic!()
-        };
-        assert_eq!(router.describe(via), "vh [\"*.bar.com\"]: default backend");
+        let d = router.decide_path("foo.bar.com", "/x");
+        assert_eq!(
+            router.describe(&d),
+            "r1 (exact path, host vh [\"foo.bar.com\"])"
+        );
+        let d = router.decide_path("q.bar.com", "/");
+        assert_eq!(router.describe(&d), "vh [\"*.bar.com\"]: default backend");
     }
 
     #[test]
@@ -391,8 +710,8 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.api_version = "v0".into()), "apiVersion"),
             (
-                Box::new(|c| c.virtual_hosts[1].routes[0].backend = "zz".into()),
-                "virtualHosts[1].routes[0].backend",
+                Box::new(|c| c.virtual_hosts[1].routes[0].action = RouteAction::to("zz")),
+                "virtualHosts[1].routes[0].action.backends[0].backend",
             ),
             (
                 Box::new(|c| c.virtual_hosts[0].routes[1].path = PathMatch::Exact("x".into())),
@@ -436,18 +755,136 @@ mod tests {
     #[test]
     fn json_errors_name_the_path() {
         let mut v: serde_json::Value = serde_json::from_str(&config().to_json()).unwrap();
-        v["virtualHosts"][0]["routes"][1]["path"]["type"] = "Regex".into();
+        v["virtualHosts"][0]["routes"][1]["path"]["type"] = "Glob".into();
         let err = Router::from_json(v.to_string().as_bytes()).unwrap_err();
         assert!(
             err.to_string().contains("virtualHosts[0].routes[1].path"),
             "{err}"
         );
-        v["virtualHosts"][0]["routes"][1]["path"]["type"] = "Exact".into();
+        v["virtualHosts"][0]["routes"][1]["path"]["type"] = "exact".into();
         v["virtualHosts"][0]["extra"] = true.into();
         let err = Router::from_json(v.to_string().as_bytes()).unwrap_err();
         assert!(err.to_string().contains("extra"), "{err}");
         for junk in [&b""[..], b"{", b"[]", b"null", b"\xff\xfe"] {
             assert!(Router::from_json(junk).is_err());
+        }
+    }
+
+    fn listed(routes: Vec<Route>) -> Router {
+        let mut c = RoutingConfig::empty("t");
+        for b in ["a", "b", "c"] {
+            c.backends.insert(b.into(), backend(b));
+        }
+        c.virtual_hosts = vec![VirtualHost {
+            name: "gw".into(),
+            hosts: vec!["*.example.com".into()],
+            wildcard: WildcardMode::MultiLabel,
+            order: RouteOrder::Listed,
+            routes,
+            default_backend: None,
+        }];
+        Router::try_from(c).unwrap()
+    }
+
+    fn route(name: &str, path: PathMatch, backend: &str) -> Route {
+        Route {
+            name: name.into(),
+            path,
+            headers: vec![],
+            query: vec![],
+            method: None,
+            action: RouteAction::to(backend),
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+        }
+    }
+
+    #[test]
+    fn listed_routes_match_every_condition_first_wins() {
+        let mut with_header = route("h", PathMatch::Prefix("/".into()), "a");
+        with_header.headers = vec![HeaderMatch {
+            name: "X-Version".into(),
+            value: StringMatch::Regex("v[12]".into()),
+            invert: false,
+        }];
+        let mut with_query = route("q", PathMatch::Prefix("/".into()), "b");
+        with_query.query = vec![QueryMatch {
+            name: "animal".into(),
+            value: StringMatch::Exact("whale".into()),
+        }];
+        with_query.method = Some("POST".into());
+        let regex = route("r", PathMatch::Regex("/r/[0-9]+".into()), "c");
+        let router = listed(vec![with_header, with_query, regex]);
+        let go = |path: &str, method: &str, headers: &Vec<(String, String)>| {
+            let d = router.decide(&Request {
+                authority: "a.b.example.com",
+                path,
+                method,
+                headers,
+            });
+            router
+                .single_backend(&d)
+                .map(|b| router.backend(b).key.clone())
+        };
+        let h = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        assert_eq!(go("/x", "GET", &h("x-version", "v2")).as_deref(), Some("a"));
+        assert_eq!(go("/x", "GET", &h("x-version", "v3")), None);
+        assert_eq!(
+            go("/x", "GET", &h("x-version", "v22")),
+            None,
+            "regexes are anchored"
+        );
+        assert_eq!(go("/x?animal=whale", "POST", &vec![]).as_deref(), Some("b"));
+        assert_eq!(
+            go("/x?a=1&animal=whale", "POST", &vec![]).as_deref(),
+            Some("b")
+        );
+        assert_eq!(go("/x?animal=whale", "GET", &vec![]), None);
+        assert_eq!(go("/x?animal=whales", "POST", &vec![]), None);
+        assert_eq!(go("/r/42", "GET", &vec![]).as_deref(), Some("c"));
+        assert_eq!(go("/r/42/x", "GET", &vec![]), None);
+        assert_eq!(
+            router.decide_path("example.com", "/r/1"),
+            Decision::NoRoute,
+            "a wildcard never takes the apex"
+        );
+    }
+
+    #[test]
+    fn bad_regexes_and_mixed_orders_are_refused() {
+        let mut c = config();
+        c.virtual_hosts[0].routes[0].path = PathMatch::Regex("(".into());
+        let err = Router::try_from(c).unwrap_err().to_string();
+        assert!(
+            err.contains("virtualHosts[0].routes[0].path") && err.contains("does not compile"),
+            "{err}"
+        );
+        let mut c = config();
+        c.virtual_hosts[0].routes[0].method = Some("GET".into());
+        let err = Router::try_from(c).unwrap_err().to_string();
+        assert!(err.contains("matches on the path only"), "{err}");
+    }
+
+    #[test]
+    fn prefix_replacement_follows_the_gateway_api_table() {
+        for (path, prefix, repl, want) in [
+            ("/foo/bar", "/foo", "/xyz", "/xyz/bar"),
+            ("/foo/bar", "/foo", "/xyz/", "/xyz/bar"),
+            ("/foo", "/foo", "/xyz", "/xyz"),
+            ("/foo/", "/foo", "/xyz", "/xyz/"),
+            ("/foo/bar", "/foo", "", "/bar"),
+            ("/foo/", "/foo", "", "/"),
+            ("/foo", "/foo", "", "/"),
+            ("/foo/", "/foo", "/", "/"),
+            ("/foo", "/foo", "/", "/"),
+            ("/foo/bar?x=1", "/foo", "/y", "/y/bar?x=1"),
+            ("/anything", "", "/pre", "/pre/anything"),
+        ] {
+            assert_eq!(
+                replace_prefix(path, prefix, repl),
+                want,
+                "{path} {prefix} {repl}"
+            );
         }
     }
 }

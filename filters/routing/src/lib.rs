@@ -21,9 +21,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use portico_core::config::{ForwardMode, CLUSTER_HEADER, ORIGINAL_DST_HEADER};
-use portico_core::lb::RoundRobin;
-use portico_core::{Decision, Router};
+use portico_core::config::{
+    ForwardMode, HeaderMods, PathRewrite, Redirect, CLUSTER_HEADER, ORIGINAL_DST_HEADER,
+};
+use portico_core::host::normalize_host;
+use portico_core::lb::{RoundRobin, WeightedRoundRobin};
+use portico_core::router::{replace_prefix, Action as RouteAction, CompiledRoute};
+use portico_core::{BackendId, Decision, HeaderSource, Request, Router};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
@@ -42,12 +46,18 @@ enum Outcome {
     Forwarded = 0,
     NoRoute = 1,
     NoEndpoints = 2,
+    Redirected = 3,
+    Responded = 4,
+    NoBackend = 5,
 }
 
-const METRIC_NAMES: [&str; 3] = [
+const METRIC_NAMES: [&str; 6] = [
     "portico_routing_forwarded_total",
     "portico_routing_no_route_total",
     "portico_routing_no_endpoints_total",
+    "portico_routing_redirected_total",
+    "portico_routing_direct_response_total",
+    "portico_routing_no_backend_total",
 ];
 
 /// State shared by every HTTP context of one VM (one Envoy worker): the compiled router, the
@@ -56,7 +66,8 @@ const METRIC_NAMES: [&str; 3] = [
 struct Shared {
     router: Router,
     rr: RefCell<RoundRobin>,
-    metrics: [Option<u32>; 3],
+    wrr: RefCell<WeightedRoundRobin>,
+    metrics: [Option<u32>; 6],
 }
 
 impl Shared {
@@ -96,6 +107,7 @@ impl RootContext for RoutingRoot {
         self.shared = Some(Rc::new(Shared {
             router,
             rr: RefCell::default(),
+            wrr: RefCell::default(),
             metrics,
         }));
         true
@@ -104,6 +116,7 @@ impl RootContext for RoutingRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(RoutingHttp {
             shared: self.shared.clone(),
+            route: None,
         }))
     }
 
@@ -116,9 +129,62 @@ impl RootContext for RoutingRoot {
 #[derive(Debug)]
 pub struct RoutingHttp {
     shared: Option<Rc<Shared>>,
+    /// The matched route, for its response header changes.
+    route: Option<(usize, usize)>,
 }
 
 impl Context for RoutingHttp {}
+
+/// Request headers read through the host, on demand.
+struct HostHeaders<'a>(&'a RoutingHttp);
+
+impl HeaderSource for HostHeaders<'_> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.0.get_http_request_header(name)
+    }
+}
+
+fn well_known_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// The `Location` of a redirect: each part from the redirect, else from the request; the port
+/// is left out when it is the scheme's own.
+fn location(
+    r: &Redirect,
+    route: &CompiledRoute,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    listener_port: u16,
+) -> String {
+    let scheme = r.scheme.as_deref().unwrap_or(scheme);
+    let host = match &r.host {
+        Some(h) => h.clone(),
+        None => normalize_host(authority).into_owned(),
+    };
+    let port = r.port.unwrap_or_else(|| match &r.scheme {
+        Some(s) => well_known_port(s).unwrap_or(listener_port),
+        None => listener_port,
+    });
+    let path = match &r.path {
+        None => path.to_owned(),
+        Some(PathRewrite::Full(p)) => match path.split_once('?') {
+            Some((_, q)) if !p.contains('?') => format!("{p}?{q}"),
+            _ => p.clone(),
+        },
+        Some(PathRewrite::Prefix(p)) => replace_prefix(path, route.prefix().unwrap_or(""), p),
+    };
+    if well_known_port(scheme) == Some(port) {
+        format!("{scheme}://{host}{path}")
+    } else {
+        format!("{scheme}://{host}:{port}{path}")
+    }
+}
 
 impl RoutingHttp {
     fn reply(&self, status: u32, body: &str) -> Action {
@@ -129,29 +195,27 @@ impl RoutingHttp {
         );
         Action::Pause
     }
-}
 
-impl HttpContext for RoutingHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // Steering headers are ours alone: drop whatever the client sent before anything else.
-        self.set_http_request_header(ORIGINAL_DST_HEADER, None);
-        self.set_http_request_header(CLUSTER_HEADER, None);
-        let Some(shared) = self.shared.clone() else {
-            // on_configure never succeeded; Envoy would not run us, but never forward unrouted.
-            return self.reply(500, "routing not configured\n");
-        };
-        let authority = self
-            .get_http_request_header(":authority")
-            .unwrap_or_default();
-        let path = self.get_http_request_header(":path").unwrap_or_default();
+    fn apply_request_mods(&self, mods: &HeaderMods) {
+        for name in &mods.remove {
+            self.set_http_request_header(name, None);
+        }
+        for (name, value) in &mods.set {
+            self.set_http_request_header(name, Some(value));
+        }
+        for (name, value) in &mods.add {
+            let joined = match self.get_http_request_header(name) {
+                Some(old) => format!("{old},{value}"),
+                None => value.clone(),
+            };
+            self.set_http_request_header(name, Some(&joined));
+        }
+    }
+
+    /// Hands the request to Envoy for `backend`: one ready endpoint, or its cluster.
+    fn forward(&self, shared: &Shared, id: BackendId) -> Action {
         let router = &shared.router;
-        let (id, backend) = match router.decide(&authority, &path) {
-            Decision::Forward { backend, .. } => (backend, router.backend(backend)),
-            Decision::NoRoute => {
-                shared.count(Outcome::NoRoute);
-                return self.reply(404, "404 page not found\n");
-            }
-        };
+        let backend = router.backend(id);
         match router.forward_mode() {
             ForwardMode::Endpoint => {
                 let pick = shared.rr.borrow_mut().pick(id, backend.endpoints.len());
@@ -170,6 +234,114 @@ impl HttpContext for RoutingHttp {
             }
         }
         shared.count(Outcome::Forwarded);
+        Action::Continue
+    }
+}
+
+impl HttpContext for RoutingHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Steering headers are ours alone: drop whatever the client sent before anything else.
+        self.set_http_request_header(ORIGINAL_DST_HEADER, None);
+        self.set_http_request_header(CLUSTER_HEADER, None);
+        let Some(shared) = self.shared.clone() else {
+            // on_configure never succeeded; Envoy would not run us, but never forward unrouted.
+            return self.reply(500, "routing not configured\n");
+        };
+        let authority = self
+            .get_http_request_header(":authority")
+            .unwrap_or_default();
+        let path = self.get_http_request_header(":path").unwrap_or_default();
+        let method = self.get_http_request_header(":method").unwrap_or_default();
+        let router = &shared.router;
+        let decision = router.decide(&Request {
+            authority: &authority,
+            path: &path,
+            method: &method,
+            headers: &HostHeaders(self),
+        });
+        let (vhost, index) = match decision {
+            Decision::NoRoute => {
+                shared.count(Outcome::NoRoute);
+                return self.reply(404, "404 page not found\n");
+            }
+            Decision::Default { backend, .. } => return self.forward(&shared, backend),
+            Decision::Route { vhost, route } => (vhost, route),
+        };
+        let route = router.route(vhost, index);
+        self.route = Some((vhost, index));
+        match &route.action {
+            RouteAction::Respond { status, body } => {
+                shared.count(Outcome::Responded);
+                self.reply(u32::from(*status), body)
+            }
+            RouteAction::Redirect(r) => {
+                shared.count(Outcome::Redirected);
+                let scheme = self
+                    .get_http_request_header(":scheme")
+                    .unwrap_or_else(|| "http".into());
+                let location = location(r, route, &scheme, &authority, &path, router.port());
+                self.send_http_response(
+                    u32::from(r.status.unwrap_or(302)),
+                    vec![("location", &location)],
+                    None,
+                );
+                Action::Pause
+            }
+            RouteAction::Forward { backends, rewrite } => {
+                let weights: Vec<u32> = backends.iter().map(|(_, w)| *w).collect();
+                let picked = shared
+                    .wrr
+                    .borrow_mut()
+                    .pick((vhost, index), &weights)
+                    .and_then(|i| backends[i].0);
+                let Some(id) = picked else {
+                    // Every weight is 0, or the pick is a reference that did not resolve.
+                    shared.count(Outcome::NoBackend);
+                    return self.reply(500, "500 no usable backend\n");
+                };
+                self.apply_request_mods(&route.request_headers);
+                if let Some(rw) = rewrite {
+                    if let Some(host) = &rw.host {
+                        self.set_http_request_header(":authority", Some(host));
+                    }
+                    match &rw.path {
+                        Some(PathRewrite::Full(p)) => {
+                            let new = match path.split_once('?') {
+                                Some((_, q)) if !p.contains('?') => format!("{p}?{q}"),
+                                _ => p.clone(),
+                            };
+                            self.set_http_request_header(":path", Some(&new));
+                        }
+                        Some(PathRewrite::Prefix(p)) => {
+                            let new = replace_prefix(&path, route.prefix().unwrap_or(""), p);
+                            self.set_http_request_header(":path", Some(&new));
+                        }
+                        None => {}
+                    }
+                }
+                self.forward(&shared, id)
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let (Some(shared), Some((vhost, route))) = (self.shared.as_ref(), self.route) else {
+            return Action::Continue;
+        };
+        let mods = &shared.router.route(vhost, route).response_headers;
+        for name in &mods.remove {
+            self.set_http_response_header(name, None);
+        }
+        for (name, value) in &mods.set {
+            self.set_http_response_header(name, Some(value));
+        }
+        for (name, value) in &mods.add {
+            let joined = match self.get_http_response_header(name) {
+                Some(old) => format!("{old},{value}"),
+                None => value.clone(),
+            };
+            self.set_http_response_header(name, Some(&joined));
+        }
         Action::Continue
     }
 }

@@ -1,0 +1,1174 @@
+//! Gateway API (`gateway.networking.k8s.io/v1`): GatewayClass, Gateway, HTTPRoute and
+//! ReferenceGrant, translated into per-listener routing configurations.
+//!
+//! # Semantics (from the Gateway API specification)
+//! - A route attaches to a Gateway listener through `parentRefs` (`sectionName`, `port`), if the
+//!   listener's `allowedRoutes` admits its namespace (`Same` by default, `All`, `Selector`) and
+//!   kind. Its effective hostnames are the intersection of its `hostnames` with the listener's
+//!   `hostname`; a route with hostnames and no intersection does not attach.
+//! - `*.example.com` covers one or more labels, never `example.com`. A request takes the most
+//!   specific hostname (exact, then the longest wildcard, then none); within it, matches are
+//!   tried in the spec's precedence: exact path, longest prefix, method, most headers, most
+//!   query parameters, oldest route, `namespace/name`, rule order. Regex paths come after exact
+//!   paths and before prefixes (the spec leaves their place to implementations).
+//! - A rule without `matches` matches `PathPrefix /`. Backend weights default to 1; weight 0
+//!   never receives traffic; an unresolvable reference (missing Service, other kinds, another
+//!   namespace without a ReferenceGrant) answers 500 for its share.
+
+use std::collections::{BTreeMap, HashMap};
+
+use portico_core::config::{
+    Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, QueryMatch, Redirect,
+    Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
+    WeightedBackend, WildcardMode, ROUTING_API_VERSION,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::objects::{namespace_of, LabelSelector, Object, ObjectMeta, ObjectRef};
+use crate::translate::{backend_key, cluster_name, ErrorKind, Index, TranslateError};
+
+/// GatewayClass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayClass {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec (not interpreted: Portico serves every Gateway it is given).
+    #[serde(default)]
+    pub spec: Value,
+}
+
+/// Gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gateway {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: GatewaySpec,
+}
+
+/// Gateway spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewaySpec {
+    /// Class.
+    pub gateway_class_name: String,
+    /// Listeners.
+    pub listeners: Vec<GatewayListener>,
+    /// Requested addresses (not interpreted: Envoy binds where the controller is told).
+    #[serde(default)]
+    pub addresses: Option<Value>,
+    /// Infrastructure labels and annotations (not interpreted).
+    #[serde(default)]
+    pub infrastructure: Option<Value>,
+}
+
+/// A Gateway listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewayListener {
+    /// Name (what `sectionName` refers to).
+    pub name: String,
+    /// Hostname the listener takes.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Port.
+    pub port: u16,
+    /// `HTTP`, `HTTPS`, `TLS`, `TCP`, `UDP`.
+    pub protocol: String,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: Option<Value>,
+    /// Which routes may attach.
+    #[serde(default)]
+    pub allowed_routes: Option<AllowedRoutes>,
+}
+
+/// `allowedRoutes`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedRoutes {
+    /// Namespaces.
+    #[serde(default)]
+    pub namespaces: Option<RouteNamespaces>,
+    /// Kinds.
+    #[serde(default)]
+    pub kinds: Option<Vec<RouteGroupKind>>,
+}
+
+/// `allowedRoutes.namespaces`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteNamespaces {
+    /// `All`, `Same` (default) or `Selector`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// For `Selector`.
+    #[serde(default)]
+    pub selector: Option<LabelSelector>,
+}
+
+/// A route kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteGroupKind {
+    /// Group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Kind.
+    pub kind: String,
+}
+
+/// HTTPRoute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRoute {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: HttpRouteSpec,
+}
+
+/// HTTPRoute spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteSpec {
+    /// Gateways (and listeners) to attach to.
+    #[serde(default)]
+    pub parent_refs: Vec<ParentRef>,
+    /// Hostnames.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// Rules.
+    #[serde(default)]
+    pub rules: Vec<HttpRouteRule>,
+}
+
+/// A parent reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ParentRef {
+    /// Group (default `gateway.networking.k8s.io`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Kind (default `Gateway`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Namespace (default: the route's).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Listener name.
+    #[serde(default)]
+    pub section_name: Option<String>,
+    /// Listener port.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// A rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteRule {
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Matches (any); none means `PathPrefix /`.
+    #[serde(default)]
+    pub matches: Vec<HttpRouteMatch>,
+    /// Filters.
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+    /// Backends.
+    #[serde(default)]
+    pub backend_refs: Vec<HttpBackendRef>,
+    /// Timeouts (not supported).
+    #[serde(default)]
+    pub timeouts: Option<Value>,
+    /// Retry (not supported).
+    #[serde(default)]
+    pub retry: Option<Value>,
+    /// Session persistence (not supported).
+    #[serde(default)]
+    pub session_persistence: Option<Value>,
+}
+
+/// A match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteMatch {
+    /// Path.
+    #[serde(default)]
+    pub path: Option<HttpPathMatch>,
+    /// Headers.
+    #[serde(default)]
+    pub headers: Vec<NameValueMatch>,
+    /// Query parameters.
+    #[serde(default)]
+    pub query_params: Vec<NameValueMatch>,
+    /// Method.
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// A path match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpPathMatch {
+    /// `Exact`, `PathPrefix` (default), `RegularExpression`.
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+    /// Value (default `/`).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A header or query parameter match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NameValueMatch {
+    /// `Exact` (default) or `RegularExpression`.
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// A filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteFilter {
+    /// Filter type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `RequestHeaderModifier`.
+    #[serde(default)]
+    pub request_header_modifier: Option<HeaderModifier>,
+    /// `ResponseHeaderModifier`.
+    #[serde(default)]
+    pub response_header_modifier: Option<HeaderModifier>,
+    /// `RequestRedirect`.
+    #[serde(default)]
+    pub request_redirect: Option<RequestRedirect>,
+    /// `URLRewrite`.
+    #[serde(default)]
+    pub url_rewrite: Option<UrlRewrite>,
+    /// `RequestMirror` (not supported yet).
+    #[serde(default)]
+    pub request_mirror: Option<Value>,
+    /// `ExtensionRef` (not supported).
+    #[serde(default)]
+    pub extension_ref: Option<Value>,
+    /// `CORS` (not supported).
+    #[serde(default)]
+    pub cors: Option<Value>,
+}
+
+/// Header changes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HeaderModifier {
+    /// Replace.
+    #[serde(default)]
+    pub set: Vec<NameValue>,
+    /// Append.
+    #[serde(default)]
+    pub add: Vec<NameValue>,
+    /// Remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// A header.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NameValue {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `requestRedirect`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestRedirect {
+    /// Scheme.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    /// Hostname.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Path.
+    #[serde(default)]
+    pub path: Option<HttpPathModifier>,
+    /// Port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Status code (302 by default).
+    #[serde(default)]
+    pub status_code: Option<u16>,
+}
+
+/// `urlRewrite`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UrlRewrite {
+    /// Hostname.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Path.
+    #[serde(default)]
+    pub path: Option<HttpPathModifier>,
+}
+
+/// A path modifier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpPathModifier {
+    /// `ReplaceFullPath` or `ReplacePrefixMatch`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// For `ReplaceFullPath`.
+    #[serde(default)]
+    pub replace_full_path: Option<String>,
+    /// For `ReplacePrefixMatch`.
+    #[serde(default)]
+    pub replace_prefix_match: Option<String>,
+}
+
+/// A backend reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpBackendRef {
+    /// Group (default core).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Kind (default `Service`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Namespace (default: the route's).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Port (required for a Service).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Weight (default 1).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Per-backend filters (not supported).
+    #[serde(default)]
+    pub filters: Option<Value>,
+}
+
+/// ReferenceGrant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceGrant {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: ReferenceGrantSpec,
+}
+
+/// ReferenceGrant spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReferenceGrantSpec {
+    /// Who may refer.
+    pub from: Vec<GrantFrom>,
+    /// To what.
+    pub to: Vec<GrantTo>,
+}
+
+/// `from` of a ReferenceGrant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GrantFrom {
+    /// Group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+}
+
+/// `to` of a ReferenceGrant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GrantTo {
+    /// Group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Name (any when absent).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+const GROUP: &str = "gateway.networking.k8s.io";
+
+/// The intersection of a route hostname and a listener hostname (`None`: no intersection).
+pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
+    let Some(listener) = listener else {
+        return Some(route.to_owned());
+    };
+    let covers = |wild: &str, name: &str| {
+        wild.strip_prefix('*')
+            .is_some_and(|suffix| name.len() > suffix.len() && name.ends_with(suffix))
+    };
+    if route == listener {
+        Some(route.to_owned())
+    } else if covers(listener, route) {
+        Some(route.to_owned())
+    } else if covers(route, listener) {
+        Some(listener.to_owned())
+    } else {
+        None
+    }
+}
+
+/// Sort key of one match, in the spec's precedence order (smaller first).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Precedence {
+    path_kind: u8,
+    path_len: std::cmp::Reverse<usize>,
+    no_method: bool,
+    headers: std::cmp::Reverse<usize>,
+    query: std::cmp::Reverse<usize>,
+    created: String,
+    route: String,
+    rule: usize,
+    matched: usize,
+}
+
+struct Attached<'a> {
+    route: &'a HttpRoute,
+    hostnames: Vec<String>,
+}
+
+fn listener_admits(
+    gateway: &Gateway,
+    listener: &GatewayListener,
+    route: &HttpRoute,
+    namespaces: &HashMap<&str, &ObjectMeta>,
+) -> bool {
+    let allowed = listener.allowed_routes.clone().unwrap_or_default();
+    if let Some(kinds) = &allowed.kinds {
+        if !kinds
+            .iter()
+            .any(|k| k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP)
+        {
+            return false;
+        }
+    }
+    let gw_ns = namespace_of(&gateway.metadata);
+    let route_ns = namespace_of(&route.metadata);
+    let from = allowed
+        .namespaces
+        .as_ref()
+        .and_then(|n| n.from.clone())
+        .unwrap_or_else(|| "Same".into());
+    match from.as_str() {
+        "All" => true,
+        "Selector" => {
+            let selector = allowed
+                .namespaces
+                .as_ref()
+                .and_then(|n| n.selector.clone())
+                .unwrap_or_default();
+            let mut labels = namespaces
+                .get(route_ns)
+                .map(|m| m.labels.clone())
+                .unwrap_or_default();
+            labels
+                .entry("kubernetes.io/metadata.name".into())
+                .or_insert_with(|| route_ns.to_owned());
+            selector.matches(&labels)
+        }
+        _ => gw_ns == route_ns,
+    }
+}
+
+fn string_match(type_: Option<&str>, value: &str) -> Result<StringMatch, String> {
+    match type_.unwrap_or("Exact") {
+        "Exact" => Ok(StringMatch::Exact(value.to_owned())),
+        "RegularExpression" => Ok(StringMatch::Regex(value.to_owned())),
+        other => Err(format!("type {other:?} is not Exact or RegularExpression")),
+    }
+}
+
+fn header_mods(m: &HeaderModifier) -> HeaderMods {
+    HeaderMods {
+        set: m
+            .set
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
+            .collect(),
+        add: m
+            .add
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
+            .collect(),
+        remove: m.remove.iter().map(|h| h.to_ascii_lowercase()).collect(),
+    }
+}
+
+fn path_modifier(m: &HttpPathModifier, field: &str) -> Result<PathRewrite, (String, ErrorKind)> {
+    match (
+        m.type_.as_str(),
+        &m.replace_full_path,
+        &m.replace_prefix_match,
+    ) {
+        ("ReplaceFullPath", Some(p), _) => Ok(PathRewrite::Full(p.clone())),
+        ("ReplacePrefixMatch", _, Some(p)) => Ok(PathRewrite::Prefix(p.clone())),
+        (t, _, _) => Err((
+            format!("{field}.type"),
+            ErrorKind::Invalid(format!("{t:?} needs its matching replace field")),
+        )),
+    }
+}
+
+/// Everything one rule does besides matching.
+struct RuleAction {
+    action: RouteAction,
+    request: HeaderMods,
+    response: HeaderMods,
+}
+
+/// Translates one rule's filters and backends. Errors name the field.
+fn rule_action(
+    route: &HttpRoute,
+    ri: usize,
+    rule: &HttpRouteRule,
+    objects: &[Object],
+    index: &Index<'_>,
+    backends: &mut BTreeMap<String, Backend>,
+    warnings: &mut Vec<(String, ErrorKind)>,
+) -> Result<RuleAction, (String, ErrorKind)> {
+    let at = |rest: &str| format!("spec.rules[{ri}]{rest}");
+    let unsupported =
+        |field: String, what: &str| Err((field, ErrorKind::Unsupported(what.to_owned())));
+    if rule.timeouts.is_some() {
+        return unsupported(at(".timeouts"), "timeouts");
+    }
+    if rule.retry.is_some() {
+        return unsupported(at(".retry"), "retry");
+    }
+    if rule.session_persistence.is_some() {
+        return unsupported(at(".sessionPersistence"), "session persistence");
+    }
+    let mut request = HeaderMods::default();
+    let mut response = HeaderMods::default();
+    let mut redirect = None;
+    let mut rewrite: Option<Rewrite> = None;
+    for (fi, f) in rule.filters.iter().enumerate() {
+        let field = at(&format!(".filters[{fi}]"));
+        match f.type_.as_str() {
+            "RequestHeaderModifier" => {
+                let m = f.request_header_modifier.as_ref().ok_or((
+                    format!("{field}.requestHeaderModifier"),
+                    ErrorKind::Invalid("required".into()),
+                ))?;
+                request = header_mods(m);
+            }
+            "ResponseHeaderModifier" => {
+                let m = f.response_header_modifier.as_ref().ok_or((
+                    format!("{field}.responseHeaderModifier"),
+                    ErrorKind::Invalid("required".into()),
+                ))?;
+                response = header_mods(m);
+            }
+            "RequestRedirect" => {
+                let r = f.request_redirect.as_ref().ok_or((
+                    format!("{field}.requestRedirect"),
+                    ErrorKind::Invalid("required".into()),
+                ))?;
+                let path = match &r.path {
+                    Some(p) => Some(path_modifier(p, &format!("{field}.requestRedirect.path"))?),
+                    None => None,
+                };
+                if let Some(code) = r.status_code {
+                    if ![301, 302, 303, 307, 308].contains(&code) {
+                        return Err((
+                            format!("{field}.requestRedirect.statusCode"),
+                            ErrorKind::Invalid(format!("{code} is not 301, 302, 303, 307 or 308")),
+                        ));
+                    }
+                }
+                redirect = Some(Redirect {
+                    scheme: r.scheme.clone(),
+                    host: r.hostname.clone(),
+                    port: r.port,
+                    path,
+                    status: r.status_code,
+                });
+            }
+            "URLRewrite" => {
+                let r = f.url_rewrite.as_ref().ok_or((
+                    format!("{field}.urlRewrite"),
+                    ErrorKind::Invalid("required".into()),
+                ))?;
+                let path = match &r.path {
+                    Some(p) => Some(path_modifier(p, &format!("{field}.urlRewrite.path"))?),
+                    None => None,
+                };
+                rewrite = Some(Rewrite {
+                    host: r.hostname.clone(),
+                    path,
+                });
+            }
+            "RequestMirror" => {
+                return unsupported(format!("{field}.requestMirror"), "RequestMirror (not yet)")
+            }
+            "ExtensionRef" => {
+                return unsupported(format!("{field}.extensionRef"), "ExtensionRef filters")
+            }
+            other => {
+                return unsupported(format!("{field}.type"), &format!("filter type {other:?}"))
+            }
+        }
+    }
+    if let Some(r) = redirect {
+        if !rule.backend_refs.is_empty() {
+            // The spec forbids both; the redirect answers and the backends would never be used.
+            warnings.push((
+                at(".backendRefs"),
+                ErrorKind::Invalid("ignored: the rule redirects".into()),
+            ));
+        }
+        return Ok(RuleAction {
+            action: RouteAction::Redirect(r),
+            request,
+            response,
+        });
+    }
+    if rule.backend_refs.is_empty() {
+        // No backend and nothing answering: every request gets 500.
+        return Ok(RuleAction {
+            action: RouteAction::Forward {
+                backends: vec![WeightedBackend {
+                    backend: None,
+                    weight: 1,
+                }],
+                rewrite,
+            },
+            request,
+            response,
+        });
+    }
+    let route_ns = namespace_of(&route.metadata);
+    let mut out = Vec::with_capacity(rule.backend_refs.len());
+    for (bi, b) in rule.backend_refs.iter().enumerate() {
+        let field = at(&format!(".backendRefs[{bi}]"));
+        if b.filters.is_some() {
+            return unsupported(format!("{field}.filters"), "per-backend filters");
+        }
+        let weight = b.weight.unwrap_or(1);
+        let group = b.group.as_deref().unwrap_or("");
+        let kind = b.kind.as_deref().unwrap_or("Service");
+        let ns = b.namespace.as_deref().unwrap_or(route_ns);
+        let resolved = if group != "" || kind != "Service" {
+            warnings.push((
+                format!("{field}.kind"),
+                ErrorKind::MissingReference(format!(
+                    "{group}/{kind} is not a supported backend kind"
+                )),
+            ));
+            None
+        } else if ns != route_ns && !granted(objects, route_ns, ns, &b.name) {
+            warnings.push((
+                format!("{field}.namespace"),
+                ErrorKind::MissingReference(format!(
+                    "no ReferenceGrant in {ns} lets HTTPRoutes of {route_ns} refer to Service {}",
+                    b.name
+                )),
+            ));
+            None
+        } else if let Some(port) = b.port {
+            match index.services.get(&(ns, b.name.as_str())) {
+                None => {
+                    warnings.push((
+                        format!("{field}.name"),
+                        ErrorKind::MissingReference(format!("Service {ns}/{} not found", b.name)),
+                    ));
+                    None
+                }
+                Some(svc) => {
+                    let key = backend_key(ns, &b.name, port);
+                    let port_name = svc
+                        .spec
+                        .ports
+                        .iter()
+                        .find(|p| p.port == port)
+                        .map(|p| p.name.clone().unwrap_or_default());
+                    if port_name.is_none() {
+                        warnings.push((
+                            format!("{field}.port"),
+                            ErrorKind::MissingReference(format!(
+                                "Service {ns}/{} has no port {port}",
+                                b.name
+                            )),
+                        ));
+                    }
+                    let endpoints = port_name
+                        .map(|n| index.endpoints(ns, &b.name, &n))
+                        .unwrap_or_default();
+                    backends.entry(key.clone()).or_insert(Backend {
+                        cluster: cluster_name(ns, &b.name, port),
+                        endpoints,
+                    });
+                    Some(key)
+                }
+            }
+        } else {
+            warnings.push((
+                format!("{field}.port"),
+                ErrorKind::Invalid("required for a Service".into()),
+            ));
+            None
+        };
+        out.push(WeightedBackend {
+            backend: resolved,
+            weight,
+        });
+    }
+    Ok(RuleAction {
+        action: RouteAction::Forward {
+            backends: out,
+            rewrite,
+        },
+        request,
+        response,
+    })
+}
+
+/// Whether a ReferenceGrant in `to_ns` lets HTTPRoutes of `from_ns` refer to Service `name`.
+fn granted(objects: &[Object], from_ns: &str, to_ns: &str, name: &str) -> bool {
+    objects.iter().any(|o| match o {
+        Object::ReferenceGrant(g) => {
+            namespace_of(&g.metadata) == to_ns
+                && g.spec
+                    .from
+                    .iter()
+                    .any(|f| f.group == GROUP && f.kind == "HTTPRoute" && f.namespace == from_ns)
+                && g.spec.to.iter().any(|t| {
+                    t.group.is_empty()
+                        && t.kind == "Service"
+                        && t.name.as_deref().is_none_or(|n| n == name)
+                })
+        }
+        _ => false,
+    })
+}
+
+/// The candidates of one route for one hostname: every (rule, match) with its precedence.
+fn candidates(
+    route: &HttpRoute,
+    actions: &[RuleAction],
+) -> Result<Vec<(Precedence, Route)>, (String, ErrorKind)> {
+    let object = format!(
+        "HTTPRoute {}/{}",
+        namespace_of(&route.metadata),
+        route.metadata.name
+    );
+    let mut out = Vec::new();
+    for (ri, rule) in route.spec.rules.iter().enumerate() {
+        let default_match = [HttpRouteMatch::default()];
+        let matches: &[HttpRouteMatch] = if rule.matches.is_empty() {
+            &default_match
+        } else {
+            &rule.matches
+        };
+        for (mi, m) in matches.iter().enumerate() {
+            let field = format!("spec.rules[{ri}].matches[{mi}]");
+            let (kind, value) = match &m.path {
+                None => ("PathPrefix".to_owned(), "/".to_owned()),
+                Some(p) => (
+                    p.type_.clone().unwrap_or_else(|| "PathPrefix".into()),
+                    p.value.clone().unwrap_or_else(|| "/".into()),
+                ),
+            };
+            let (path, path_kind, path_len) = match kind.as_str() {
+                "Exact" => (PathMatch::Exact(value.clone()), 0, value.len()),
+                "RegularExpression" => (PathMatch::Regex(value.clone()), 1, value.len()),
+                "PathPrefix" => {
+                    let len = value.trim_end_matches('/').len();
+                    (PathMatch::Prefix(value.clone()), 2, len)
+                }
+                other => {
+                    return Err((
+                        format!("{field}.path.type"),
+                        ErrorKind::Invalid(format!(
+                            "{other:?} is not Exact, PathPrefix or RegularExpression"
+                        )),
+                    ))
+                }
+            };
+            if kind != "RegularExpression" && !value.starts_with('/') {
+                return Err((
+                    format!("{field}.path.value"),
+                    ErrorKind::Invalid(format!("{value:?} must start with '/'")),
+                ));
+            }
+            if kind == "RegularExpression" {
+                regex::Regex::new(&value).map_err(|e| {
+                    (
+                        format!("{field}.path.value"),
+                        ErrorKind::Invalid(format!("regex does not compile: {e}")),
+                    )
+                })?;
+            }
+            // Only the first match of a header name counts (the spec's rule for duplicates).
+            let mut headers: Vec<HeaderMatch> = Vec::new();
+            for (hi, h) in m.headers.iter().enumerate() {
+                if headers.iter().any(|x| x.name.eq_ignore_ascii_case(&h.name)) {
+                    continue;
+                }
+                let value = string_match(h.type_.as_deref(), &h.value)
+                    .map_err(|e| (format!("{field}.headers[{hi}].type"), ErrorKind::Invalid(e)))?;
+                if let StringMatch::Regex(r) = &value {
+                    regex::Regex::new(r).map_err(|e| {
+                        (
+                            format!("{field}.headers[{hi}].value"),
+                            ErrorKind::Invalid(format!("regex does not compile: {e}")),
+                        )
+                    })?;
+                }
+                headers.push(HeaderMatch {
+                    name: h.name.to_ascii_lowercase(),
+                    value,
+                    invert: false,
+                });
+            }
+            let mut query: Vec<QueryMatch> = Vec::new();
+            for (qi, q) in m.query_params.iter().enumerate() {
+                if query.iter().any(|x| x.name == q.name) {
+                    continue;
+                }
+                let value = string_match(q.type_.as_deref(), &q.value).map_err(|e| {
+                    (
+                        format!("{field}.queryParams[{qi}].type"),
+                        ErrorKind::Invalid(e),
+                    )
+                })?;
+                if let StringMatch::Regex(r) = &value {
+                    regex::Regex::new(r).map_err(|e| {
+                        (
+                            format!("{field}.queryParams[{qi}].value"),
+                            ErrorKind::Invalid(format!("regex does not compile: {e}")),
+                        )
+                    })?;
+                }
+                query.push(QueryMatch {
+                    name: q.name.clone(),
+                    value,
+                });
+            }
+            let a = &actions[ri];
+            let precedence = Precedence {
+                path_kind,
+                path_len: std::cmp::Reverse(path_len),
+                no_method: m.method.is_none(),
+                headers: std::cmp::Reverse(headers.len()),
+                query: std::cmp::Reverse(query.len()),
+                created: route
+                    .metadata
+                    .creation_timestamp
+                    .clone()
+                    .unwrap_or_default(),
+                route: format!("{}/{}", namespace_of(&route.metadata), route.metadata.name),
+                rule: ri,
+                matched: mi,
+            };
+            out.push((
+                precedence,
+                Route {
+                    name: format!("{object} {field}"),
+                    path,
+                    headers,
+                    query,
+                    method: m.method.clone(),
+                    action: a.action.clone(),
+                    request_headers: a.request.clone(),
+                    response_headers: a.response.clone(),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Translates every Gateway and HTTPRoute into the per-port configurations.
+pub(crate) fn translate_gateways(
+    objects: &[Object],
+    index: &Index<'_>,
+    forward: ForwardMode,
+    ports: &mut BTreeMap<u16, RoutingConfig>,
+    backends: &mut BTreeMap<String, Backend>,
+    errors: &mut Vec<TranslateError>,
+) {
+    let gateways: Vec<&Gateway> = objects
+        .iter()
+        .filter_map(|o| {
+            if let Object::Gateway(g) = o {
+                Some(g)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut routes: Vec<&HttpRoute> = objects
+        .iter()
+        .filter_map(|o| {
+            if let Object::HttpRoute(r) = o {
+                Some(r)
+            } else {
+                None
+            }
+        })
+        .collect();
+    if gateways.is_empty() && routes.is_empty() {
+        return;
+    }
+    let namespaces: HashMap<&str, &ObjectMeta> = objects
+        .iter()
+        .filter_map(|o| {
+            if let Object::Namespace(n) = o {
+                Some((n.metadata.name.as_str(), &n.metadata))
+            } else {
+                None
+            }
+        })
+        .collect();
+    routes.sort_by_key(|r| {
+        (
+            r.metadata.creation_timestamp.clone().unwrap_or_default(),
+            namespace_of(&r.metadata).to_owned(),
+            r.metadata.name.clone(),
+        )
+    });
+    let route_ref = |r: &HttpRoute| ObjectRef {
+        kind: "HTTPRoute".into(),
+        namespace: namespace_of(&r.metadata).to_owned(),
+        name: r.metadata.name.clone(),
+    };
+
+    // Listeners by port.
+    let mut listeners: BTreeMap<u16, Vec<(&Gateway, &GatewayListener)>> = BTreeMap::new();
+    for g in &gateways {
+        for (li, l) in g.spec.listeners.iter().enumerate() {
+            if l.protocol != "HTTP" {
+                errors.push(TranslateError {
+                    object: ObjectRef {
+                        kind: "Gateway".into(),
+                        namespace: namespace_of(&g.metadata).to_owned(),
+                        name: g.metadata.name.clone(),
+                    },
+                    field: format!("spec.listeners[{li}].protocol"),
+                    kind: ErrorKind::Unsupported(format!(
+                        "{} listeners (HTTP only for now)",
+                        l.protocol
+                    )),
+                });
+                continue;
+            }
+            listeners.entry(l.port).or_default().push((g, l));
+        }
+    }
+
+    // Each route's actions, once.
+    let mut per_route: Vec<(&HttpRoute, Vec<RuleAction>)> = Vec::new();
+    for r in &routes {
+        let mut warnings = Vec::new();
+        let mut actions = Vec::new();
+        let mut failed = None;
+        for (ri, rule) in r.spec.rules.iter().enumerate() {
+            match rule_action(r, ri, rule, objects, index, backends, &mut warnings) {
+                Ok(a) => actions.push(a),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        for (field, kind) in warnings {
+            errors.push(TranslateError {
+                object: route_ref(r),
+                field,
+                kind,
+            });
+        }
+        match failed {
+            Some((field, kind)) => errors.push(TranslateError {
+                object: route_ref(r),
+                field,
+                kind,
+            }),
+            None => per_route.push((r, actions)),
+        }
+    }
+
+    for (port, port_listeners) in listeners {
+        // hostname pattern → candidates
+        let mut vhosts: BTreeMap<String, Vec<(Precedence, Route)>> = BTreeMap::new();
+        for (r, actions) in &per_route {
+            let mut attached: Option<Attached<'_>> = None;
+            for (pi, parent) in r.spec.parent_refs.iter().enumerate() {
+                if parent.group.as_deref().unwrap_or(GROUP) != GROUP
+                    || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway"
+                {
+                    continue;
+                }
+                let parent_ns = parent
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(namespace_of(&r.metadata));
+                for (g, l) in &port_listeners {
+                    if g.metadata.name != parent.name || namespace_of(&g.metadata) != parent_ns {
+                        continue;
+                    }
+                    if parent.section_name.as_deref().is_some_and(|s| s != l.name)
+                        || parent.port.is_some_and(|p| p != l.port)
+                    {
+                        continue;
+                    }
+                    if !listener_admits(g, l, r, &namespaces) {
+                        continue;
+                    }
+                    let names: Vec<String> = if r.spec.hostnames.is_empty() {
+                        vec![l.hostname.clone().unwrap_or_else(|| "*".into())]
+                    } else {
+                        r.spec
+                            .hostnames
+                            .iter()
+                            .filter_map(|h| {
+                                intersect(&h.to_ascii_lowercase(), l.hostname.as_deref())
+                            })
+                            .collect()
+                    };
+                    if names.is_empty() {
+                        errors.push(TranslateError {
+                            object: route_ref(r),
+                            field: format!("spec.parentRefs[{pi}]"),
+                            kind: ErrorKind::MissingReference(format!(
+                                "no hostname intersects listener {} of Gateway {}/{}",
+                                l.name, parent_ns, g.metadata.name
+                            )),
+                        });
+                        continue;
+                    }
+                    let a = attached.get_or_insert(Attached {
+                        route: r,
+                        hostnames: Vec::new(),
+                    });
+                    for n in names {
+                        if !a.hostnames.contains(&n) {
+                            a.hostnames.push(n);
+                        }
+                    }
+                }
+            }
+            let Some(a) = attached else { continue };
+            let cands = match candidates(a.route, actions) {
+                Ok(c) => c,
+                Err((field, kind)) => {
+                    errors.push(TranslateError {
+                        object: route_ref(r),
+                        field,
+                        kind,
+                    });
+                    continue;
+                }
+            };
+            for h in &a.hostnames {
+                vhosts
+                    .entry(h.clone())
+                    .or_default()
+                    .extend(cands.iter().cloned());
+            }
+        }
+        let config = ports.entry(port).or_insert_with(|| RoutingConfig {
+            api_version: ROUTING_API_VERSION.to_owned(),
+            generation: String::new(),
+            forward,
+            port,
+            virtual_hosts: Vec::new(),
+            default_backend: None,
+            backends: BTreeMap::new(),
+        });
+        for (host, mut cands) in vhosts {
+            cands.sort_by(|a, b| a.0.cmp(&b.0));
+            config.virtual_hosts.push(VirtualHost {
+                name: format!("Gateway API host {host} (port {port})"),
+                hosts: vec![host],
+                wildcard: WildcardMode::MultiLabel,
+                order: RouteOrder::Listed,
+                routes: cands.into_iter().map(|(_, r)| r).collect(),
+                default_backend: None,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_intersection() {
+        for (route, listener, want) in [
+            ("foo.example.com", None, Some("foo.example.com")),
+            (
+                "foo.example.com",
+                Some("foo.example.com"),
+                Some("foo.example.com"),
+            ),
+            (
+                "foo.example.com",
+                Some("*.example.com"),
+                Some("foo.example.com"),
+            ),
+            (
+                "a.b.example.com",
+                Some("*.example.com"),
+                Some("a.b.example.com"),
+            ),
+            ("example.com", Some("*.example.com"), None),
+            (
+                "*.example.com",
+                Some("foo.example.com"),
+                Some("foo.example.com"),
+            ),
+            (
+                "*.example.com",
+                Some("*.example.com"),
+                Some("*.example.com"),
+            ),
+            (
+                "*.foo.example.com",
+                Some("*.example.com"),
+                Some("*.foo.example.com"),
+            ),
+            (
+                "*.example.com",
+                Some("*.foo.example.com"),
+                Some("*.foo.example.com"),
+            ),
+            ("bar.test", Some("foo.test"), None),
+        ] {
+            assert_eq!(
+                intersect(route, listener).as_deref(),
+                want,
+                "{route} ∩ {listener:?}"
+            );
+        }
+    }
+}
