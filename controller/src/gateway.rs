@@ -424,9 +424,7 @@ pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
         wild.strip_prefix('*')
             .is_some_and(|suffix| name.len() > suffix.len() && name.ends_with(suffix))
     };
-    if route == listener {
-        Some(route.to_owned())
-    } else if covers(listener, route) {
+    if route == listener || covers(listener, route) {
         Some(route.to_owned())
     } else if covers(route, listener) {
         Some(listener.to_owned())
@@ -675,7 +673,7 @@ fn rule_action(
         let group = b.group.as_deref().unwrap_or("");
         let kind = b.kind.as_deref().unwrap_or("Service");
         let ns = b.namespace.as_deref().unwrap_or(route_ns);
-        let resolved = if group != "" || kind != "Service" {
+        let resolved = if !group.is_empty() || kind != "Service" {
             warnings.push((
                 format!("{field}.kind"),
                 ErrorKind::MissingReference(format!(

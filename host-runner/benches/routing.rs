@@ -6,7 +6,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use portico_core::config::{Backend, PathMatch, Route, RoutingConfig, VirtualHost, WildcardMode};
+use portico_core::config::{
+    Backend, HeaderMods, PathMatch, Route, RouteAction, RouteOrder, RoutingConfig, VirtualHost,
+    WildcardMode,
+};
 use portico_host_runner::Runtime;
 
 fn config(routes: usize) -> Vec<u8> {
@@ -23,11 +26,17 @@ fn config(routes: usize) -> Vec<u8> {
             name: format!("h{h}"),
             hosts: vec![format!("host{h}.example.com")],
             wildcard: WildcardMode::SingleLabel,
+            order: RouteOrder::LongestPath,
             routes: (0..10)
                 .map(|p| Route {
                     name: format!("r{h}-{p}"),
                     path: PathMatch::Prefix(format!("/api/v{p}/items")),
-                    backend: "b:80".into(),
+                    headers: vec![],
+                    query: vec![],
+                    method: None,
+                    action: RouteAction::to("b:80"),
+                    request_headers: HeaderMods::default(),
+                    response_headers: HeaderMods::default(),
                 })
                 .collect(),
             default_backend: None,

@@ -5,7 +5,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use portico_core::config::{Backend, PathMatch, Route, RoutingConfig, VirtualHost, WildcardMode};
+use portico_core::config::{
+    Backend, HeaderMods, PathMatch, Route, RouteAction, RouteOrder, RoutingConfig, VirtualHost,
+    WildcardMode,
+};
 use portico_core::Router;
 
 fn config(routes: usize) -> RoutingConfig {
@@ -22,6 +25,7 @@ fn config(routes: usize) -> RoutingConfig {
             name: format!("h{h}"),
             hosts: vec![format!("host{h}.example.com")],
             wildcard: WildcardMode::SingleLabel,
+            order: RouteOrder::LongestPath,
             routes: (0..10)
                 .map(|p| Route {
                     name: format!("r{h}-{p}"),
@@ -30,7 +34,12 @@ fn config(routes: usize) -> RoutingConfig {
                     } else {
                         PathMatch::Exact(format!("/page{p}"))
                     },
-                    backend: "b:80".into(),
+                    headers: vec![],
+                    query: vec![],
+                    method: None,
+                    action: RouteAction::to("b:80"),
+                    request_headers: HeaderMods::default(),
+                    response_headers: HeaderMods::default(),
                 })
                 .collect(),
             default_backend: None,
@@ -51,6 +60,7 @@ fn linear(c: &RoutingConfig, host: &str, path: &str) -> bool {
                             .strip_prefix(p.as_str())
                             .is_some_and(|rest| rest.starts_with('/'))
                 }
+                PathMatch::Regex(_) => false,
             })
     })
 }
@@ -62,7 +72,7 @@ fn bench(c: &mut Criterion) {
         let router = Router::try_from(cfg.clone()).unwrap();
         let host = format!("host{}.example.com", n / 20);
         group.bench_with_input(BenchmarkId::new("indexed", n), &n, |b, _| {
-            b.iter(|| router.decide(black_box(&host), black_box("/api/v4/items/42?x=1")))
+            b.iter(|| router.decide_path(black_box(&host), black_box("/api/v4/items/42?x=1")))
         });
         group.bench_with_input(BenchmarkId::new("linear", n), &n, |b, _| {
             b.iter(|| linear(&cfg, black_box(&host), black_box("/api/v4/items/42")))
