@@ -269,12 +269,26 @@ pub enum PathRewrite {
     Full(String),
     /// Replace the part the route's `Prefix` path matched.
     Prefix(String),
+    /// Match the path (query excluded) against `regex` and replace the whole path with
+    /// `substitution`, where `$1`, `${name}` are the captures (nginx `rewrite`, Istio
+    /// `regexRewrite`); the query is kept.
+    #[serde(rename_all = "camelCase")]
+    Regex {
+        /// Regular expression (RE2 syntax), matched anywhere unless anchored.
+        regex: String,
+        /// Replacement with `$n` captures.
+        substitution: String,
+    },
 }
 
 /// A redirect.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Redirect {
+    /// A whole `Location`, used as is (nginx's `permanent-redirect`); the other fields are then
+    /// ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Scheme (`http`, `https`); default: the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,

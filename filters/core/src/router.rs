@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::config::{
-    ForwardMode, HeaderMods, PathMatch, Redirect, Rewrite, RouteAction, RouteOrder, RoutingConfig,
+    ForwardMode, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite, RouteAction, RouteOrder, RoutingConfig,
     StringMatch, ROUTING_API_VERSION,
 };
 use crate::host::{normalize_host, HostTable};
@@ -92,6 +92,8 @@ pub struct CompiledRoute {
     /// Diagnostic name.
     pub name: String,
     path: CompiledPath,
+    /// The compiled regex of a `PathRewrite::Regex` (in the rewrite or the redirect).
+    rewrite_regex: Option<Regex>,
     headers: Vec<(String, Matcher, bool)>,
     query: Vec<(String, Matcher)>,
     method: Option<String>,
@@ -109,6 +111,69 @@ impl CompiledRoute {
         match &self.path {
             CompiledPath::Prefix(p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// The path (query kept) after a rewrite, or `None` when `rewrite` leaves it alone.
+    pub fn rewrite_path(&self, rewrite: &PathRewrite, path_and_query: &str) -> String {
+        let (path, query) = match path_and_query.find('?') {
+            Some(i) => path_and_query.split_at(i),
+            None => (path_and_query, ""),
+        };
+        match rewrite {
+            PathRewrite::Full(p) => {
+                if p.contains('?') {
+                    p.clone()
+                } else {
+                    format!("{p}{query}")
+                }
+            }
+            PathRewrite::Prefix(p) => replace_prefix(path_and_query, self.prefix().unwrap_or(""), p),
+            PathRewrite::Regex { substitution, .. } => {
+                let Some(re) = &self.rewrite_regex else { return path_and_query.to_owned() };
+                let Some(caps) = re.captures(path) else { return path_and_query.to_owned() };
+                let mut out = String::new();
+                caps.expand(substitution, &mut out);
+                if !out.starts_with('/') {
+                    out.insert(0, '/');
+                }
+                // nginx keeps the query unless the replacement has its own.
+                if !out.contains('?') {
+                    out.push_str(query);
+                }
+                out
+            }
+        }
+    }
+
+    /// The `Location` of a redirect: each part from the redirect, else from the request; the
+    /// port is left out when it is the scheme's own.
+    pub fn redirect_location(&self, r: &Redirect, scheme: &str, authority: &str, path: &str, listener_port: u16) -> String {
+        if let Some(url) = &r.url {
+            return url.clone();
+        }
+        let well_known = |s: &str| match s {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        };
+        let scheme = r.scheme.as_deref().unwrap_or(scheme);
+        let host = match &r.host {
+            Some(h) => h.clone(),
+            None => normalize_host(authority).into_owned(),
+        };
+        let port = r.port.unwrap_or_else(|| match &r.scheme {
+            Some(s) => well_known(s).unwrap_or(listener_port),
+            None => listener_port,
+        });
+        let path = match &r.path {
+            None => path.to_owned(),
+            Some(rw) => self.rewrite_path(rw, path),
+        };
+        if well_known(scheme) == Some(port) {
+            format!("{scheme}://{host}{path}")
+        } else {
+            format!("{scheme}://{host}:{port}{path}")
         }
     }
 
@@ -361,9 +426,22 @@ impl TryFrom<RoutingConfig> for Router {
                         compile_matcher(field(&format!(".query[{qi}]")), &q.value)?,
                     ));
                 }
+                let rewrite_source = match &action {
+                    Action::Forward { rewrite: Some(Rewrite { path: Some(PathRewrite::Regex { regex, .. }), .. }), .. } => Some(regex),
+                    Action::Redirect(Redirect { path: Some(PathRewrite::Regex { regex, .. }), .. }) => Some(regex),
+                    _ => None,
+                };
+                let rewrite_regex = match rewrite_source {
+                    Some(re) => Some(Regex::new(re).map_err(|e| ConfigError::Invalid {
+                        field: field(".action"),
+                        message: format!("rewrite regex {re:?} does not compile: {e}"),
+                    })?),
+                    None => None,
+                };
                 let compiled = CompiledRoute {
                     name: route.name,
                     path,
+                    rewrite_regex,
                     headers,
                     query,
                     method: route.method,
@@ -886,5 +964,70 @@ mod tests {
                 "{path} {prefix} {repl}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::*;
+    use crate::config::{Backend, Route, VirtualHost, WildcardMode};
+
+    fn one_route(path: PathMatch, action: RouteAction) -> Router {
+        let mut c = RoutingConfig::empty("t");
+        c.backends.insert("a".into(), Backend { cluster: "c".into(), endpoints: vec![] });
+        c.virtual_hosts = vec![VirtualHost {
+            name: "v".into(),
+            hosts: vec!["*".into()],
+            wildcard: WildcardMode::SingleLabel,
+            order: RouteOrder::Listed,
+            routes: vec![Route {
+                name: "r".into(),
+                path,
+                headers: vec![],
+                query: vec![],
+                method: None,
+                action,
+                request_headers: HeaderMods::default(),
+                response_headers: HeaderMods::default(),
+            }],
+            default_backend: None,
+        }];
+        Router::try_from(c).unwrap()
+    }
+
+    #[test]
+    fn regex_rewrites_expand_captures_and_keep_the_query() {
+        let rw = PathRewrite::Regex { regex: "(?i)^/something(/|$)(.*)".into(), substitution: "/$2".into() };
+        let router = one_route(
+            PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
+            RouteAction::Forward { backends: vec![], rewrite: Some(Rewrite { host: None, path: Some(rw.clone()) }) },
+        );
+        let r = router.route(0, 0);
+        for (input, want) in [
+            ("/something", "/"),
+            ("/something/", "/"),
+            ("/something/new", "/new"),
+            ("/SOMETHING/new?x=1", "/new?x=1"),
+            ("/other", "/other"),
+        ] {
+            assert_eq!(r.rewrite_path(&rw, input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn redirect_locations() {
+        let router = one_route(PathMatch::Prefix("/old".into()), RouteAction::Respond { status: 200, body: String::new() });
+        let r = router.route(0, 0);
+        let loc = |red: Redirect, scheme: &str, port: u16| r.redirect_location(&red, scheme, "Shop.Example.com:8080", "/old/x?q=1", port);
+        assert_eq!(loc(Redirect::default(), "http", 80), "http://shop.example.com/old/x?q=1");
+        assert_eq!(loc(Redirect::default(), "http", 8080), "http://shop.example.com:8080/old/x?q=1");
+        assert_eq!(loc(Redirect { scheme: Some("https".into()), ..Redirect::default() }, "http", 8080), "https://shop.example.com/old/x?q=1");
+        assert_eq!(loc(Redirect { port: Some(8443), scheme: Some("https".into()), ..Redirect::default() }, "http", 80), "https://shop.example.com:8443/old/x?q=1");
+        assert_eq!(
+            loc(Redirect { host: Some("new.test".into()), path: Some(PathRewrite::Prefix("/new".into())), ..Redirect::default() }, "http", 80),
+            "http://new.test/new/x?q=1"
+        );
+        assert_eq!(loc(Redirect { path: Some(PathRewrite::Full("/f".into())), ..Redirect::default() }, "http", 80), "http://shop.example.com/f?q=1");
+        assert_eq!(loc(Redirect { url: Some("https://x.test/y".into()), ..Redirect::default() }, "http", 80), "https://x.test/y");
     }
 }

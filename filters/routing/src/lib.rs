@@ -22,11 +22,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portico_core::config::{
-    ForwardMode, HeaderMods, PathRewrite, Redirect, CLUSTER_HEADER, ORIGINAL_DST_HEADER,
+    ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST_HEADER,
 };
-use portico_core::host::normalize_host;
 use portico_core::lb::{RoundRobin, WeightedRoundRobin};
-use portico_core::router::{replace_prefix, Action as RouteAction, CompiledRoute};
+use portico_core::router::Action as RouteAction;
 use portico_core::{BackendId, Decision, HeaderSource, Request, Router};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -144,48 +143,6 @@ impl HeaderSource for HostHeaders<'_> {
     }
 }
 
-fn well_known_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    }
-}
-
-/// The `Location` of a redirect: each part from the redirect, else from the request; the port
-/// is left out when it is the scheme's own.
-fn location(
-    r: &Redirect,
-    route: &CompiledRoute,
-    scheme: &str,
-    authority: &str,
-    path: &str,
-    listener_port: u16,
-) -> String {
-    let scheme = r.scheme.as_deref().unwrap_or(scheme);
-    let host = match &r.host {
-        Some(h) => h.clone(),
-        None => normalize_host(authority).into_owned(),
-    };
-    let port = r.port.unwrap_or_else(|| match &r.scheme {
-        Some(s) => well_known_port(s).unwrap_or(listener_port),
-        None => listener_port,
-    });
-    let path = match &r.path {
-        None => path.to_owned(),
-        Some(PathRewrite::Full(p)) => match path.split_once('?') {
-            Some((_, q)) if !p.contains('?') => format!("{p}?{q}"),
-            _ => p.clone(),
-        },
-        Some(PathRewrite::Prefix(p)) => replace_prefix(path, route.prefix().unwrap_or(""), p),
-    };
-    if well_known_port(scheme) == Some(port) {
-        format!("{scheme}://{host}{path}")
-    } else {
-        format!("{scheme}://{host}:{port}{path}")
-    }
-}
-
 impl RoutingHttp {
     fn reply(&self, status: u32, body: &str) -> Action {
         self.send_http_response(
@@ -279,7 +236,7 @@ impl HttpContext for RoutingHttp {
                 let scheme = self
                     .get_http_request_header(":scheme")
                     .unwrap_or_else(|| "http".into());
-                let location = location(r, route, &scheme, &authority, &path, router.port());
+                let location = route.redirect_location(r, &scheme, &authority, &path, router.port());
                 self.send_http_response(
                     u32::from(r.status.unwrap_or(302)),
                     vec![("location", &location)],
@@ -304,19 +261,8 @@ impl HttpContext for RoutingHttp {
                     if let Some(host) = &rw.host {
                         self.set_http_request_header(":authority", Some(host));
                     }
-                    match &rw.path {
-                        Some(PathRewrite::Full(p)) => {
-                            let new = match path.split_once('?') {
-                                Some((_, q)) if !p.contains('?') => format!("{p}?{q}"),
-                                _ => p.clone(),
-                            };
-                            self.set_http_request_header(":path", Some(&new));
-                        }
-                        Some(PathRewrite::Prefix(p)) => {
-                            let new = replace_prefix(&path, route.prefix().unwrap_or(""), p);
-                            self.set_http_request_header(":path", Some(&new));
-                        }
-                        None => {}
+                    if let Some(p) = &rw.path {
+                        self.set_http_request_header(":path", Some(&route.rewrite_path(p, &path)));
                     }
                 }
                 self.forward(&shared, id)
