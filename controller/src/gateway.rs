@@ -602,6 +602,7 @@ fn rule_action(
                     }
                 }
                 redirect = Some(Redirect {
+                    url: None,
                     scheme: r.scheme.clone(),
                     host: r.hostname.clone(),
                     port: r.port,

@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use portico_core::config::{
-    Backend, ForwardMode, HeaderMods, PathMatch, Route, RouteAction, RouteOrder, RoutingConfig,
-    VirtualHost, WildcardMode, ROUTING_API_VERSION,
+    Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite,
+    Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost, WeightedBackend,
+    WildcardMode, ROUTING_API_VERSION,
 };
 
 use crate::objects::{
@@ -108,6 +109,9 @@ pub enum ErrorKind {
     MissingReference(String),
     /// A kind `translate` does not read; the object is left out.
     UnsupportedKind,
+    /// A setting Portico does not implement (an unknown annotation); the object is kept and the
+    /// setting has no effect.
+    Ignored(String),
 }
 
 /// One object `translate` could not use (fully).
@@ -124,7 +128,10 @@ pub struct TranslateError {
 impl TranslateError {
     /// Whether the object was left out of the snapshot.
     pub fn object_dropped(&self) -> bool {
-        !matches!(self.kind, ErrorKind::MissingReference(_))
+        !matches!(
+            self.kind,
+            ErrorKind::MissingReference(_) | ErrorKind::Ignored(_)
+        )
     }
 
     /// A short, fixed label for metrics.
@@ -134,6 +141,7 @@ impl TranslateError {
             ErrorKind::Unsupported(_) => "unsupported",
             ErrorKind::MissingReference(_) => "missing_reference",
             ErrorKind::UnsupportedKind => "unsupported_kind",
+            ErrorKind::Ignored(_) => "ignored",
         }
     }
 }
@@ -149,6 +157,7 @@ impl fmt::Display for TranslateError {
             ErrorKind::Unsupported(m) => write!(f, ": not supported: {m}"),
             ErrorKind::MissingReference(m) => write!(f, ": {m}"),
             ErrorKind::UnsupportedKind => write!(f, ": this kind is not supported"),
+            ErrorKind::Ignored(m) => write!(f, ": ignored: {m}"),
         }
     }
 }
@@ -256,9 +265,36 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         key(a).cmp(&key(b))
     });
 
-    let mut builder = Builder::new(&index);
-    for ingress in ingresses {
+    // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
+    let mut regex_hosts = BTreeSet::new();
+    for i in &ingresses {
+        if crate::nginx::parse(&i.metadata.annotations).0.wants_regex() {
+            for r in &i.spec.rules {
+                regex_hosts.insert(
+                    r.host
+                        .clone()
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| "*".into())
+                        .to_ascii_lowercase(),
+                );
+            }
+        }
+    }
+    let mut builder = Builder::new(&index, regex_hosts);
+    let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses.into_iter().partition(|i| {
+        crate::nginx::parse(&i.metadata.annotations)
+            .0
+            .canary
+            .is_some()
+    });
+    for ingress in mains {
         match builder.add_ingress(ingress) {
+            Ok(mut warnings) => errors.append(&mut warnings),
+            Err(e) => errors.push(e),
+        }
+    }
+    for ingress in canaries {
+        match builder.add_canary(ingress) {
             Ok(mut warnings) => errors.append(&mut warnings),
             Err(e) => errors.push(e),
         }
@@ -377,12 +413,18 @@ struct Builder<'a> {
     backends: BTreeMap<String, Backend>,
     default_no_rules: Option<String>,
     default_any: Option<String>,
+    /// Hosts whose paths are all nginx regexes.
+    regex_hosts: BTreeSet<String>,
+    /// Per host, each route's sort key: path length (longest first) and exact-first rank.
+    keys: BTreeMap<String, Vec<(usize, u8)>>,
+    /// Hosts that need a listed order (regex paths, canaries, app-root).
+    listed: BTreeSet<String>,
 }
 
 // The error is the typed TranslateError the caller reports; it is built once per bad object.
 #[allow(clippy::result_large_err)]
 impl<'a> Builder<'a> {
-    fn new(index: &'a Index<'a>) -> Self {
+    fn new(index: &'a Index<'a>, regex_hosts: BTreeSet<String>) -> Self {
         Builder {
             index,
             vhosts: BTreeMap::new(),
@@ -390,10 +432,84 @@ impl<'a> Builder<'a> {
             backends: BTreeMap::new(),
             default_no_rules: None,
             default_any: None,
+            regex_hosts,
+            keys: BTreeMap::new(),
+            listed: BTreeSet::new(),
         }
     }
 
-    /// Adds one Ingress, all or nothing. Returns the warnings (missing references).
+    /// The host key of a rule (`*` for a rule without host), validated.
+    fn rule_host(
+        rule: &crate::objects::IngressRule,
+        ri: usize,
+    ) -> Result<String, (String, ErrorKind)> {
+        match rule.host.as_deref() {
+            None | Some("") => Ok("*".to_owned()),
+            Some(h) => {
+                validate_ingress_host(h)
+                    .map_err(|m| (format!("spec.rules[{ri}].host"), ErrorKind::Invalid(m)))?;
+                Ok(h.to_ascii_lowercase())
+            }
+        }
+    }
+
+    /// The path match and sort key of an Ingress path on `host`.
+    fn path_match(
+        &self,
+        host: &str,
+        path: &str,
+        path_type: &str,
+        field: &str,
+    ) -> Result<(PathMatch, (usize, u8)), (String, ErrorKind)> {
+        if self.regex_hosts.contains(host) {
+            regex::Regex::new(&crate::nginx::regex_path(path)).map_err(|e| {
+                (
+                    format!("{field}.path"),
+                    ErrorKind::Invalid(format!("regex does not compile: {e}")),
+                )
+            })?;
+            return Ok((
+                PathMatch::Regex(crate::nginx::regex_path(path)),
+                (path.len(), 1),
+            ));
+        }
+        match path_type {
+            "Exact" => Ok((PathMatch::Exact(path.to_owned()), (path.len(), 0))),
+            "Prefix" | "ImplementationSpecific" => Ok((
+                PathMatch::Prefix(path.to_owned()),
+                (path.trim_end_matches('/').len(), 1),
+            )),
+            other => Err((
+                format!("{field}.pathType"),
+                ErrorKind::Invalid(format!(
+                    "{other:?}: must be Exact, Prefix or ImplementationSpecific"
+                )),
+            )),
+        }
+    }
+
+    fn vhost(&mut self, host: &str, default_backend: Option<String>) -> &mut VirtualHost {
+        let order = &mut self.order;
+        self.vhosts.entry(host.to_owned()).or_insert_with(|| {
+            order.push(host.to_owned());
+            VirtualHost {
+                name: if host == "*" {
+                    "Ingress rules without host".into()
+                } else {
+                    format!("host {host}")
+                },
+                hosts: vec![host.to_owned()],
+                wildcard: WildcardMode::SingleLabel,
+                order: RouteOrder::LongestPath,
+                routes: Vec::new(),
+                // The Ingress that first names a host gives its unmatched paths a backend.
+                default_backend,
+            }
+        })
+    }
+
+    /// Adds one Ingress, all or nothing. Returns the warnings (missing references, ignored
+    /// annotations).
     fn add_ingress(&mut self, ingress: &Ingress) -> Result<Vec<TranslateError>, TranslateError> {
         let ns = namespace_of(&ingress.metadata);
         let object = ObjectRef {
@@ -406,7 +522,15 @@ impl<'a> Builder<'a> {
             field,
             kind,
         };
+        let (nginx, problems) = crate::nginx::parse(&ingress.metadata.annotations);
         let mut warnings = Vec::new();
+        for (field, kind) in problems {
+            if matches!(kind, ErrorKind::Ignored(_)) {
+                warnings.push(err(field, kind));
+            } else {
+                return Err(err(field, kind));
+            }
+        }
         let mut backends = Vec::new();
         let spec = &ingress.spec;
         if spec.rules.is_empty() && spec.default_backend.is_none() {
@@ -426,36 +550,46 @@ impl<'a> Builder<'a> {
             )?),
             None => None,
         };
-        // host pattern → routes, validated before anything is merged.
-        let mut per_host: Vec<(String, Vec<Route>)> = Vec::new();
+        let tls_hosts: Vec<&str> = spec
+            .tls
+            .iter()
+            .flat_map(|t| t.hosts.iter().map(String::as_str))
+            .collect();
+        let tls_all = spec.tls.iter().any(|t| t.hosts.is_empty());
+        // host → routes with their sort keys, validated before anything is merged.
+        let mut per_host: Vec<(String, Vec<((usize, u8), Route)>)> = Vec::new();
         for (ri, rule) in spec.rules.iter().enumerate() {
-            let host = match rule.host.as_deref() {
-                None | Some("") => "*".to_owned(),
-                Some(h) => {
-                    validate_ingress_host(h).map_err(|m| {
-                        err(format!("spec.rules[{ri}].host"), ErrorKind::Invalid(m))
-                    })?;
-                    h.to_ascii_lowercase()
-                }
-            };
+            let host = Self::rule_host(rule, ri).map_err(|(f, k)| err(f, k))?;
+            let ssl_redirect = nginx.force_ssl_redirect
+                || (nginx.ssl_redirect != Some(false)
+                    && (tls_all || tls_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))));
             let mut routes = Vec::new();
+            if let Some(root) = &nginx.app_root {
+                // ingress-nginx: a request for `/` is sent to the application root.
+                let redirect = Redirect {
+                    path: Some(PathRewrite::Full(root.clone())),
+                    status: Some(302),
+                    ..Redirect::default()
+                };
+                routes.push((
+                    (1, 0),
+                    self.route(
+                        format!("{object} metadata.annotations[app-root]"),
+                        PathMatch::Exact("/".into()),
+                        RouteAction::Redirect(redirect),
+                    ),
+                ));
+            }
             for (pi, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let field = format!("spec.rules[{ri}].http.paths[{pi}]");
                 let path = p.path.clone().unwrap_or_else(|| "/".to_owned());
-                let path_match = match p.path_type.as_str() {
-                    "Exact" => PathMatch::Exact(path.clone()),
-                    "Prefix" | "ImplementationSpecific" => PathMatch::Prefix(path.clone()),
-                    other => {
-                        return Err(err(
-                            format!("{field}.pathType"),
-                            ErrorKind::Invalid(format!(
-                                "{other:?}: must be Exact, Prefix or ImplementationSpecific"
-                            )),
-                        ))
-                    }
-                };
-                validate_ingress_path(&path, &p.path_type)
-                    .map_err(|m| err(format!("{field}.path"), ErrorKind::Invalid(m)))?;
+                if !self.regex_hosts.contains(&host) {
+                    validate_ingress_path(&path, &p.path_type)
+                        .map_err(|m| err(format!("{field}.path"), ErrorKind::Invalid(m)))?;
+                }
+                let (path_match, key) = self
+                    .path_match(&host, &path, &p.path_type, &field)
+                    .map_err(|(f, k)| err(f, k))?;
                 let backend = self.backend(
                     ns,
                     &p.backend,
@@ -464,16 +598,44 @@ impl<'a> Builder<'a> {
                     &mut warnings,
                     &mut backends,
                 )?;
-                routes.push(Route {
-                    name: format!("{object} {field}"),
-                    path: path_match,
-                    headers: vec![],
-                    query: vec![],
-                    method: None,
-                    action: RouteAction::to(backend),
-                    request_headers: HeaderMods::default(),
-                    response_headers: HeaderMods::default(),
-                });
+                let action = if let Some((url, code)) = &nginx.permanent_redirect {
+                    RouteAction::Redirect(Redirect {
+                        url: Some(url.clone()),
+                        status: Some(*code),
+                        ..Redirect::default()
+                    })
+                } else if let Some((url, code)) = &nginx.temporal_redirect {
+                    RouteAction::Redirect(Redirect {
+                        url: Some(url.clone()),
+                        status: Some(*code),
+                        ..Redirect::default()
+                    })
+                } else if ssl_redirect {
+                    RouteAction::Redirect(Redirect {
+                        scheme: Some("https".into()),
+                        status: Some(308),
+                        ..Redirect::default()
+                    })
+                } else {
+                    let rewrite = nginx.rewrite_target.as_ref().map(|target| Rewrite {
+                        host: None,
+                        path: Some(PathRewrite::Regex {
+                            regex: crate::nginx::rewrite_regex(&path),
+                            substitution: target.clone(),
+                        }),
+                    });
+                    RouteAction::Forward {
+                        backends: vec![WeightedBackend {
+                            backend: Some(backend),
+                            weight: 1,
+                        }],
+                        rewrite,
+                    }
+                };
+                routes.push((
+                    key,
+                    self.route(format!("{object} {field}"), path_match, action),
+                ));
             }
             per_host.push((host, routes));
         }
@@ -481,29 +643,200 @@ impl<'a> Builder<'a> {
             self.backends.entry(key).or_insert(backend);
         }
         for (host, routes) in per_host {
-            let vhost = self.vhosts.entry(host.clone()).or_insert_with(|| {
-                self.order.push(host.clone());
-                VirtualHost {
-                    name: if host == "*" {
-                        "Ingress rules without host".into()
-                    } else {
-                        format!("host {host}")
-                    },
-                    hosts: vec![host.clone()],
-                    wildcard: WildcardMode::SingleLabel,
-                    order: RouteOrder::LongestPath,
-                    routes: Vec::new(),
-                    // The Ingress that first names a host gives its unmatched paths a backend.
-                    default_backend: default_backend.clone(),
-                }
-            });
-            vhost.routes.extend(routes);
+            if nginx.app_root.is_some() || self.regex_hosts.contains(&host) {
+                self.listed.insert(host.clone());
+            }
+            let vhost = self.vhost(&host, default_backend.clone());
+            let mut keys = Vec::with_capacity(routes.len());
+            for (key, route) in routes {
+                vhost.routes.push(route);
+                keys.push(key);
+            }
+            self.keys.entry(host).or_default().extend(keys);
         }
         if let Some(b) = default_backend {
             if spec.rules.is_empty() && self.default_no_rules.is_none() {
                 self.default_no_rules = Some(b.clone());
             }
             self.default_any.get_or_insert(b);
+        }
+        Ok(warnings)
+    }
+
+    fn route(&self, name: String, path: PathMatch, action: RouteAction) -> Route {
+        Route {
+            name,
+            path,
+            headers: vec![],
+            query: vec![],
+            method: None,
+            action,
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+        }
+    }
+
+    /// Adds a canary Ingress: for each of its host and path pairs that a non-canary Ingress
+    /// defines, routes by header, cookie and weight go before the main route.
+    fn add_canary(&mut self, ingress: &Ingress) -> Result<Vec<TranslateError>, TranslateError> {
+        let ns = namespace_of(&ingress.metadata);
+        let object = ObjectRef {
+            kind: "Ingress".into(),
+            namespace: ns.to_owned(),
+            name: ingress.metadata.name.clone(),
+        };
+        let err = |field: String, kind: ErrorKind| TranslateError {
+            object: object.clone(),
+            field,
+            kind,
+        };
+        let (nginx, problems) = crate::nginx::parse(&ingress.metadata.annotations);
+        let mut warnings = Vec::new();
+        for (field, kind) in problems {
+            if matches!(kind, ErrorKind::Ignored(_)) {
+                warnings.push(err(field, kind));
+            } else {
+                return Err(err(field, kind));
+            }
+        }
+        let Some(canary) = nginx.canary else {
+            return Ok(warnings);
+        };
+        let mut backends = Vec::new();
+        let mut inserts: Vec<(String, PathMatch, String, usize)> = Vec::new();
+        for (ri, rule) in ingress.spec.rules.iter().enumerate() {
+            let host = Self::rule_host(rule, ri).map_err(|(f, k)| err(f, k))?;
+            for (pi, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                let field = format!("spec.rules[{ri}].http.paths[{pi}]");
+                let path = p.path.clone().unwrap_or_else(|| "/".to_owned());
+                let (path_match, _) = self
+                    .path_match(&host, &path, &p.path_type, &field)
+                    .map_err(|(f, k)| err(f, k))?;
+                let backend = self.backend(
+                    ns,
+                    &p.backend,
+                    &format!("{field}.backend"),
+                    &err,
+                    &mut warnings,
+                    &mut backends,
+                )?;
+                let main = self.vhosts.get(&host).and_then(|v| {
+                    v.routes
+                        .iter()
+                        .position(|r| r.path == path_match && r.headers.is_empty())
+                });
+                match main {
+                    Some(i) => inserts.push((host.clone(), path_match, backend, i)),
+                    None => warnings.push(err(field, ErrorKind::MissingReference(format!("no non-canary Ingress serves host {host} path {path}; the canary has no effect")))),
+                }
+            }
+        }
+        for (key, backend) in backends {
+            self.backends.entry(key).or_insert(backend);
+        }
+        for (host, path, canary_backend, i) in inserts {
+            let Some(vhost) = self.vhosts.get_mut(&host) else {
+                continue;
+            };
+            let main = vhost.routes[i].clone();
+            let RouteAction::Forward {
+                backends: main_backends,
+                rewrite,
+            } = &main.action
+            else {
+                continue;
+            };
+            let Some(main_backend) = main_backends.first().and_then(|b| b.backend.clone()) else {
+                continue;
+            };
+            let to = |b: &str| RouteAction::Forward {
+                backends: vec![WeightedBackend {
+                    backend: Some(b.to_owned()),
+                    weight: 1,
+                }],
+                rewrite: rewrite.clone(),
+            };
+            let conditional =
+                |name: &str, header: &str, value: StringMatch, action: RouteAction| Route {
+                    name: format!("{object} canary {name}"),
+                    path: path.clone(),
+                    headers: vec![HeaderMatch {
+                        name: header.to_ascii_lowercase(),
+                        value,
+                        invert: false,
+                    }],
+                    query: vec![],
+                    method: None,
+                    action,
+                    request_headers: HeaderMods::default(),
+                    response_headers: HeaderMods::default(),
+                };
+            let mut extra = Vec::new();
+            if let Some(h) = &canary.header {
+                if let Some(v) = &canary.header_value {
+                    extra.push(conditional(
+                        "by header value",
+                        h,
+                        StringMatch::Exact(v.clone()),
+                        to(&canary_backend),
+                    ));
+                } else if let Some(p) = &canary.header_pattern {
+                    extra.push(conditional(
+                        "by header pattern",
+                        h,
+                        StringMatch::Regex(format!(".*(?:{p}).*")),
+                        to(&canary_backend),
+                    ));
+                } else {
+                    extra.push(conditional(
+                        "by header always",
+                        h,
+                        StringMatch::Exact("always".into()),
+                        to(&canary_backend),
+                    ));
+                    extra.push(conditional(
+                        "by header never",
+                        h,
+                        StringMatch::Exact("never".into()),
+                        to(&main_backend),
+                    ));
+                }
+            }
+            if let Some(c) = &canary.cookie {
+                extra.push(conditional(
+                    "by cookie always",
+                    "cookie",
+                    StringMatch::Regex(crate::nginx::cookie_regex(c, "always")),
+                    to(&canary_backend),
+                ));
+                extra.push(conditional(
+                    "by cookie never",
+                    "cookie",
+                    StringMatch::Regex(crate::nginx::cookie_regex(c, "never")),
+                    to(&main_backend),
+                ));
+            }
+            if let Some(w) = canary.weight {
+                vhost.routes[i].action = RouteAction::Forward {
+                    backends: vec![
+                        WeightedBackend {
+                            backend: Some(main_backend.clone()),
+                            weight: canary.weight_total - w,
+                        },
+                        WeightedBackend {
+                            backend: Some(canary_backend.clone()),
+                            weight: w,
+                        },
+                    ],
+                    rewrite: rewrite.clone(),
+                };
+            }
+            let keys = self.keys.entry(host.clone()).or_default();
+            let key = keys.get(i).copied().unwrap_or((0, 1));
+            let n = extra.len();
+            vhost.routes.splice(i..i, extra);
+            keys.splice(i..i, std::iter::repeat_n(key, n));
+            self.listed.insert(host);
         }
         Ok(warnings)
     }
@@ -581,6 +914,18 @@ impl<'a> Builder<'a> {
     /// The Ingresses' configuration for `port` (the caller fills in the backends).
     fn finish(mut self, forward: ForwardMode, port: u16) -> RoutingConfig {
         let default_backend = self.default_no_rules.take().or(self.default_any.take());
+        // Listed hosts try routes longest path first (Exact before Prefix on a tie), as nginx
+        // orders its locations; the sort is stable, so canary conditions stay before their route.
+        for host in &self.listed {
+            let (Some(vhost), Some(keys)) = (self.vhosts.get_mut(host), self.keys.get(host)) else {
+                continue;
+            };
+            let mut paired: Vec<((usize, u8), Route)> =
+                keys.iter().copied().zip(vhost.routes.drain(..)).collect();
+            paired.sort_by_key(|(k, _)| (std::cmp::Reverse(k.0), k.1));
+            vhost.routes = paired.into_iter().map(|(_, r)| r).collect();
+            vhost.order = RouteOrder::Listed;
+        }
         let virtual_hosts = self
             .order
             .iter()

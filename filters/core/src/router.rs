@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::config::{
-    ForwardMode, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite, RouteAction, RouteOrder, RoutingConfig,
-    StringMatch, ROUTING_API_VERSION,
+    ForwardMode, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite, RouteAction, RouteOrder,
+    RoutingConfig, StringMatch, ROUTING_API_VERSION,
 };
 use crate::host::{normalize_host, HostTable};
 use crate::path::{path_only, prefix_key, PathKind, PathTable};
@@ -128,10 +128,16 @@ impl CompiledRoute {
                     format!("{p}{query}")
                 }
             }
-            PathRewrite::Prefix(p) => replace_prefix(path_and_query, self.prefix().unwrap_or(""), p),
+            PathRewrite::Prefix(p) => {
+                replace_prefix(path_and_query, self.prefix().unwrap_or(""), p)
+            }
             PathRewrite::Regex { substitution, .. } => {
-                let Some(re) = &self.rewrite_regex else { return path_and_query.to_owned() };
-                let Some(caps) = re.captures(path) else { return path_and_query.to_owned() };
+                let Some(re) = &self.rewrite_regex else {
+                    return path_and_query.to_owned();
+                };
+                let Some(caps) = re.captures(path) else {
+                    return path_and_query.to_owned();
+                };
                 let mut out = String::new();
                 caps.expand(substitution, &mut out);
                 if !out.starts_with('/') {
@@ -148,7 +154,14 @@ impl CompiledRoute {
 
     /// The `Location` of a redirect: each part from the redirect, else from the request; the
     /// port is left out when it is the scheme's own.
-    pub fn redirect_location(&self, r: &Redirect, scheme: &str, authority: &str, path: &str, listener_port: u16) -> String {
+    pub fn redirect_location(
+        &self,
+        r: &Redirect,
+        scheme: &str,
+        authority: &str,
+        path: &str,
+        listener_port: u16,
+    ) -> String {
         if let Some(url) = &r.url {
             return url.clone();
         }
@@ -427,8 +440,18 @@ impl TryFrom<RoutingConfig> for Router {
                     ));
                 }
                 let rewrite_source = match &action {
-                    Action::Forward { rewrite: Some(Rewrite { path: Some(PathRewrite::Regex { regex, .. }), .. }), .. } => Some(regex),
-                    Action::Redirect(Redirect { path: Some(PathRewrite::Regex { regex, .. }), .. }) => Some(regex),
+                    Action::Forward {
+                        rewrite:
+                            Some(Rewrite {
+                                path: Some(PathRewrite::Regex { regex, .. }),
+                                ..
+                            }),
+                        ..
+                    } => Some(regex),
+                    Action::Redirect(Redirect {
+                        path: Some(PathRewrite::Regex { regex, .. }),
+                        ..
+                    }) => Some(regex),
                     _ => None,
                 };
                 let rewrite_regex = match rewrite_source {
@@ -974,7 +997,13 @@ mod rewrite_tests {
 
     fn one_route(path: PathMatch, action: RouteAction) -> Router {
         let mut c = RoutingConfig::empty("t");
-        c.backends.insert("a".into(), Backend { cluster: "c".into(), endpoints: vec![] });
+        c.backends.insert(
+            "a".into(),
+            Backend {
+                cluster: "c".into(),
+                endpoints: vec![],
+            },
+        );
         c.virtual_hosts = vec![VirtualHost {
             name: "v".into(),
             hosts: vec!["*".into()],
@@ -997,10 +1026,19 @@ mod rewrite_tests {
 
     #[test]
     fn regex_rewrites_expand_captures_and_keep_the_query() {
-        let rw = PathRewrite::Regex { regex: "(?i)^/something(/|$)(.*)".into(), substitution: "/$2".into() };
+        let rw = PathRewrite::Regex {
+            regex: "(?i)^/something(/|$)(.*)".into(),
+            substitution: "/$2".into(),
+        };
         let router = one_route(
             PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
-            RouteAction::Forward { backends: vec![], rewrite: Some(Rewrite { host: None, path: Some(rw.clone()) }) },
+            RouteAction::Forward {
+                backends: vec![],
+                rewrite: Some(Rewrite {
+                    host: None,
+                    path: Some(rw.clone()),
+                }),
+            },
         );
         let r = router.route(0, 0);
         for (input, want) in [
@@ -1016,18 +1054,81 @@ mod rewrite_tests {
 
     #[test]
     fn redirect_locations() {
-        let router = one_route(PathMatch::Prefix("/old".into()), RouteAction::Respond { status: 200, body: String::new() });
+        let router = one_route(
+            PathMatch::Prefix("/old".into()),
+            RouteAction::Respond {
+                status: 200,
+                body: String::new(),
+            },
+        );
         let r = router.route(0, 0);
-        let loc = |red: Redirect, scheme: &str, port: u16| r.redirect_location(&red, scheme, "Shop.Example.com:8080", "/old/x?q=1", port);
-        assert_eq!(loc(Redirect::default(), "http", 80), "http://shop.example.com/old/x?q=1");
-        assert_eq!(loc(Redirect::default(), "http", 8080), "http://shop.example.com:8080/old/x?q=1");
-        assert_eq!(loc(Redirect { scheme: Some("https".into()), ..Redirect::default() }, "http", 8080), "https://shop.example.com/old/x?q=1");
-        assert_eq!(loc(Redirect { port: Some(8443), scheme: Some("https".into()), ..Redirect::default() }, "http", 80), "https://shop.example.com:8443/old/x?q=1");
+        let loc = |red: Redirect, scheme: &str, port: u16| {
+            r.redirect_location(&red, scheme, "Shop.Example.com:8080", "/old/x?q=1", port)
+        };
         assert_eq!(
-            loc(Redirect { host: Some("new.test".into()), path: Some(PathRewrite::Prefix("/new".into())), ..Redirect::default() }, "http", 80),
+            loc(Redirect::default(), "http", 80),
+            "http://shop.example.com/old/x?q=1"
+        );
+        assert_eq!(
+            loc(Redirect::default(), "http", 8080),
+            "http://shop.example.com:8080/old/x?q=1"
+        );
+        assert_eq!(
+            loc(
+                Redirect {
+                    scheme: Some("https".into()),
+                    ..Redirect::default()
+                },
+                "http",
+                8080
+            ),
+            "https://shop.example.com/old/x?q=1"
+        );
+        assert_eq!(
+            loc(
+                Redirect {
+                    port: Some(8443),
+                    scheme: Some("https".into()),
+                    ..Redirect::default()
+                },
+                "http",
+                80
+            ),
+            "https://shop.example.com:8443/old/x?q=1"
+        );
+        assert_eq!(
+            loc(
+                Redirect {
+                    host: Some("new.test".into()),
+                    path: Some(PathRewrite::Prefix("/new".into())),
+                    ..Redirect::default()
+                },
+                "http",
+                80
+            ),
             "http://new.test/new/x?q=1"
         );
-        assert_eq!(loc(Redirect { path: Some(PathRewrite::Full("/f".into())), ..Redirect::default() }, "http", 80), "http://shop.example.com/f?q=1");
-        assert_eq!(loc(Redirect { url: Some("https://x.test/y".into()), ..Redirect::default() }, "http", 80), "https://x.test/y");
+        assert_eq!(
+            loc(
+                Redirect {
+                    path: Some(PathRewrite::Full("/f".into())),
+                    ..Redirect::default()
+                },
+                "http",
+                80
+            ),
+            "http://shop.example.com/f?q=1"
+        );
+        assert_eq!(
+            loc(
+                Redirect {
+                    url: Some("https://x.test/y".into()),
+                    ..Redirect::default()
+                },
+                "http",
+                80
+            ),
+            "https://x.test/y"
+        );
     }
 }

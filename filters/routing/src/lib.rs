@@ -21,9 +21,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use portico_core::config::{
-    ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST_HEADER,
-};
+use portico_core::config::{ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST_HEADER};
 use portico_core::lb::{RoundRobin, WeightedRoundRobin};
 use portico_core::router::Action as RouteAction;
 use portico_core::{BackendId, Decision, HeaderSource, Request, Router};
@@ -236,7 +234,8 @@ impl HttpContext for RoutingHttp {
                 let scheme = self
                     .get_http_request_header(":scheme")
                     .unwrap_or_else(|| "http".into());
-                let location = route.redirect_location(r, &scheme, &authority, &path, router.port());
+                let location =
+                    route.redirect_location(r, &scheme, &authority, &path, router.port());
                 self.send_http_response(
                     u32::from(r.status.unwrap_or(302)),
                     vec![("location", &location)],
