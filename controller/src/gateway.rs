@@ -898,6 +898,7 @@ fn candidates(
                     action: a.action.clone(),
                     request_headers: a.request.clone(),
                     response_headers: a.response.clone(),
+                    abort: None,
                 },
             ));
         }

@@ -10,6 +10,7 @@
 
 pub mod envoy;
 pub mod gateway;
+pub mod istio;
 pub mod nginx;
 pub mod objects;
 pub mod sink;

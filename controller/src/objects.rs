@@ -353,6 +353,14 @@ pub enum Object {
     HttpRoute(crate::gateway::HttpRoute),
     /// Gateway API ReferenceGrant.
     ReferenceGrant(crate::gateway::ReferenceGrant),
+    /// Istio Gateway.
+    IstioGateway(crate::istio::IstioGateway),
+    /// Istio VirtualService.
+    VirtualService(crate::istio::VirtualService),
+    /// Istio DestinationRule.
+    DestinationRule(crate::istio::DestinationRule),
+    /// Pod (labels and IPs).
+    Pod(crate::istio::Pod),
 }
 
 /// Why a manifest document is not an object Portico can use.
@@ -420,6 +428,25 @@ impl Object {
             ("v1", "Service") => Object::Service(typed(value)?),
             ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value)?),
             ("v1", "Namespace") => Object::Namespace(typed(value)?),
+            ("v1", "Pod") => Object::Pod(typed(value)?),
+            (
+                "networking.istio.io/v1"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1alpha3",
+                "Gateway",
+            ) => Object::IstioGateway(typed(value)?),
+            (
+                "networking.istio.io/v1"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1alpha3",
+                "VirtualService",
+            ) => Object::VirtualService(typed(value)?),
+            (
+                "networking.istio.io/v1"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1alpha3",
+                "DestinationRule",
+            ) => Object::DestinationRule(typed(value)?),
             (
                 "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
                 "GatewayClass",
@@ -457,6 +484,10 @@ impl Object {
             Object::Gateway(o) => &o.metadata,
             Object::HttpRoute(o) => &o.metadata,
             Object::ReferenceGrant(o) => &o.metadata,
+            Object::IstioGateway(o) => &o.metadata,
+            Object::VirtualService(o) => &o.metadata,
+            Object::DestinationRule(o) => &o.metadata,
+            Object::Pod(o) => &o.metadata,
         }
     }
 
@@ -472,6 +503,10 @@ impl Object {
             Object::Gateway(_) => "Gateway",
             Object::HttpRoute(_) => "HTTPRoute",
             Object::ReferenceGrant(_) => "ReferenceGrant",
+            Object::IstioGateway(_) => "Gateway",
+            Object::VirtualService(_) => "VirtualService",
+            Object::DestinationRule(_) => "DestinationRule",
+            Object::Pod(_) => "Pod",
         }
     }
 

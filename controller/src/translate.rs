@@ -310,6 +310,14 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         &mut backends,
         &mut errors,
     );
+    crate::istio::translate_istio(
+        objects,
+        &index,
+        options.forward,
+        &mut ports,
+        &mut backends,
+        &mut errors,
+    );
     // Every listener knows every backend, so its clusters stay put when routes move.
     let mut listeners = Vec::with_capacity(ports.len());
     for (port, mut routing) in ports {
@@ -402,6 +410,9 @@ impl fmt::Display for PortRef<'_> {
         }
     }
 }
+
+/// A route with its sort key: path length (longest first) and exact-first rank.
+type Keyed = ((usize, u8), Route);
 
 /// Accumulates virtual hosts and backends over Ingresses, oldest first.
 struct Builder<'a> {
@@ -557,7 +568,7 @@ impl<'a> Builder<'a> {
             .collect();
         let tls_all = spec.tls.iter().any(|t| t.hosts.is_empty());
         // host → routes with their sort keys, validated before anything is merged.
-        let mut per_host: Vec<(String, Vec<((usize, u8), Route)>)> = Vec::new();
+        let mut per_host: Vec<(String, Vec<Keyed>)> = Vec::new();
         for (ri, rule) in spec.rules.iter().enumerate() {
             let host = Self::rule_host(rule, ri).map_err(|(f, k)| err(f, k))?;
             let ssl_redirect = nginx.force_ssl_redirect
@@ -673,6 +684,7 @@ impl<'a> Builder<'a> {
             action,
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
+            abort: None,
         }
     }
 
@@ -770,6 +782,7 @@ impl<'a> Builder<'a> {
                     action,
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
+                    abort: None,
                 };
             let mut extra = Vec::new();
             if let Some(h) = &canary.header {

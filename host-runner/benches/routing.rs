@@ -37,6 +37,7 @@ fn config(routes: usize) -> Vec<u8> {
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
+                    abort: None,
                 })
                 .collect(),
             default_backend: None,

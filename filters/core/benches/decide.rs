@@ -40,6 +40,7 @@ fn config(routes: usize) -> RoutingConfig {
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
+                    abort: None,
                 })
                 .collect(),
             default_backend: None,

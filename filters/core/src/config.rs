@@ -133,7 +133,22 @@ pub struct Route {
     /// Response header changes.
     #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
     pub response_headers: HeaderMods,
+    /// Fault injection: answer this share of requests with a status instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<Abort>,
 }
+
+/// An injected fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Abort {
+    /// Status answered.
+    pub status: u16,
+    /// Share of requests, in percent (0–100).
+    pub percent: f64,
+}
+
+impl Eq for Abort {}
 
 /// A path match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,7 @@
 //!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
 //!         request_headers: HeaderMods::default(),
 //!         response_headers: HeaderMods::default(),
+//!         abort: None,
 //!     }],
 //!     default_backend: None,
 //! });

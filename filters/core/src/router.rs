@@ -103,6 +103,8 @@ pub struct CompiledRoute {
     pub request_headers: HeaderMods,
     /// Response header changes.
     pub response_headers: HeaderMods,
+    /// Injected fault: status and the weights `[abort, pass]` out of 10 000.
+    pub abort: Option<(u16, [u32; 2])>,
 }
 
 impl CompiledRoute {
@@ -471,6 +473,10 @@ impl TryFrom<RoutingConfig> for Router {
                     action,
                     request_headers: route.request_headers,
                     response_headers: route.response_headers,
+                    abort: route.abort.map(|a| {
+                        let share = (a.percent.clamp(0.0, 100.0) * 100.0).round() as u32;
+                        (a.status, [share, 10_000 - share])
+                    }),
                 };
                 if vhost.order == RouteOrder::LongestPath {
                     if !compiled.headers.is_empty()
@@ -717,6 +723,7 @@ mod tests {
                     action: RouteAction::to(*b),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
+                    abort: None,
                 })
                 .collect(),
             default_backend: default.map(str::to_owned),
@@ -897,6 +904,7 @@ mod tests {
             action: RouteAction::to(backend),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
+            abort: None,
         }
     }
 
@@ -1018,6 +1026,7 @@ mod rewrite_tests {
                 action,
                 request_headers: HeaderMods::default(),
                 response_headers: HeaderMods::default(),
+                abort: None,
             }],
             default_backend: None,
         }];

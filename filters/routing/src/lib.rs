@@ -224,6 +224,18 @@ impl HttpContext for RoutingHttp {
         };
         let route = router.route(vhost, index);
         self.route = Some((vhost, index));
+        if let Some((status, weights)) = route.abort {
+            // Deterministic share: over every 10 000 requests, exactly the configured number abort.
+            if shared
+                .wrr
+                .borrow_mut()
+                .pick((vhost, usize::MAX - index), &weights)
+                == Some(0)
+            {
+                shared.count(Outcome::Responded);
+                return self.reply(u32::from(status), "fault filter abort");
+            }
+        }
         match &route.action {
             RouteAction::Respond { status, body } => {
                 shared.count(Outcome::Responded);

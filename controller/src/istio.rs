@@ -1,0 +1,1111 @@
+//! Istio (`networking.istio.io/v1`): Gateway, VirtualService and DestinationRule at the ingress
+//! gateway, translated into per-listener routing configurations.
+//!
+//! # Semantics (from the Istio API reference)
+//! - A VirtualService applies to the Gateways named in `gateways` (`name` or `namespace/name`;
+//!   absent means `mesh` only, which the ingress gateway does not serve). Its `hosts` must be
+//!   admitted by a server of the Gateway (`host`, `*.suffix`, `*`, optionally `namespace/` first).
+//! - HTTP routes are tried in order, first match wins; the conditions of one `match` entry all
+//!   hold, any entry may. `uri` / `authority` / `headers` / `method` / `scheme` / `queryParams`
+//!   match `exact`, `prefix` (a plain string prefix) or `regex` (RE2, whole value);
+//!   `withoutHeaders` negates; `ignoreUriCase` makes `uri` case-insensitive; `port` picks the
+//!   listener.
+//! - `route` destinations are weighted (a lone destination takes everything); `subset` selects
+//!   the pods of a DestinationRule subset by label. `redirect` answers 301 by default;
+//!   `rewrite.uri` replaces the matched prefix (or the whole path after an exact or regex
+//!   match), `uriRegexRewrite` substitutes `\1` captures; `directResponse`; `headers`; and
+//!   `fault.abort` with a percentage.
+
+use std::collections::{BTreeMap, HashMap};
+
+use portico_core::config::{
+    Abort, Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, QueryMatch,
+    Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
+    WeightedBackend, WildcardMode, ROUTING_API_VERSION,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::objects::{namespace_of, Object, ObjectMeta, ObjectRef};
+use crate::translate::{ErrorKind, Index, TranslateError};
+
+/// Istio Gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioGateway {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: IstioGatewaySpec,
+}
+
+/// Istio Gateway spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IstioGatewaySpec {
+    /// Servers.
+    #[serde(default)]
+    pub servers: Vec<Server>,
+    /// Workload selector (not interpreted: this gateway is the one selected).
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+}
+
+/// A server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Server {
+    /// Port.
+    pub port: ServerPort,
+    /// Hosts (`[namespace/]host`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: Option<Value>,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Bind address (not interpreted).
+    #[serde(default)]
+    pub bind: Option<String>,
+    /// Default endpoint (not interpreted).
+    #[serde(default)]
+    pub default_endpoint: Option<String>,
+}
+
+/// A server port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerPort {
+    /// Number.
+    pub number: u16,
+    /// Protocol.
+    pub protocol: String,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Target port (not interpreted).
+    #[serde(default)]
+    pub target_port: Option<u16>,
+}
+
+/// VirtualService.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualService {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: VirtualServiceSpec,
+}
+
+/// VirtualService spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VirtualServiceSpec {
+    /// Hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Gateways.
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    /// HTTP routes.
+    #[serde(default)]
+    pub http: Vec<HttpRoute>,
+    /// TLS routes (not supported).
+    #[serde(default)]
+    pub tls: Option<Value>,
+    /// TCP routes (not supported).
+    #[serde(default)]
+    pub tcp: Option<Value>,
+    /// Export scope (not interpreted).
+    #[serde(default)]
+    pub export_to: Option<Value>,
+}
+
+/// An HTTP route.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRoute {
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Match conditions (any).
+    #[serde(rename = "match", default)]
+    pub matches: Vec<HttpMatch>,
+    /// Destinations.
+    #[serde(default)]
+    pub route: Vec<RouteDestination>,
+    /// Redirect.
+    #[serde(default)]
+    pub redirect: Option<HttpRedirect>,
+    /// Direct response.
+    #[serde(default)]
+    pub direct_response: Option<DirectResponse>,
+    /// Rewrite.
+    #[serde(default)]
+    pub rewrite: Option<HttpRewrite>,
+    /// Header changes.
+    #[serde(default)]
+    pub headers: Option<Headers>,
+    /// Fault injection.
+    #[serde(default)]
+    pub fault: Option<Fault>,
+    /// Timeout (not supported).
+    #[serde(default)]
+    pub timeout: Option<Value>,
+    /// Retries (not supported).
+    #[serde(default)]
+    pub retries: Option<Value>,
+    /// Mirror (not supported yet).
+    #[serde(default)]
+    pub mirror: Option<Value>,
+    /// Mirror percentage (not supported yet).
+    #[serde(default)]
+    pub mirror_percentage: Option<Value>,
+    /// Mirrors (not supported yet).
+    #[serde(default)]
+    pub mirrors: Option<Value>,
+    /// CORS (not supported).
+    #[serde(default)]
+    pub cors_policy: Option<Value>,
+}
+
+/// A match block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpMatch {
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// URI.
+    #[serde(default)]
+    pub uri: Option<StringMatchSpec>,
+    /// Scheme.
+    #[serde(default)]
+    pub scheme: Option<StringMatchSpec>,
+    /// Method.
+    #[serde(default)]
+    pub method: Option<StringMatchSpec>,
+    /// Authority.
+    #[serde(default)]
+    pub authority: Option<StringMatchSpec>,
+    /// Headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, StringMatchSpec>,
+    /// Headers that must not match.
+    #[serde(default)]
+    pub without_headers: BTreeMap<String, StringMatchSpec>,
+    /// Query parameters.
+    #[serde(default)]
+    pub query_params: BTreeMap<String, StringMatchSpec>,
+    /// Port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Case-insensitive `uri`.
+    #[serde(default)]
+    pub ignore_uri_case: bool,
+    /// Gateways this match applies to.
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    /// Source labels (sidecars only; not supported).
+    #[serde(default)]
+    pub source_labels: Option<Value>,
+    /// Source namespace (sidecars only; not supported).
+    #[serde(default)]
+    pub source_namespace: Option<String>,
+}
+
+/// Istio's StringMatch: one of exact, prefix, regex.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StringMatchSpec {
+    /// Exact.
+    #[serde(default)]
+    pub exact: Option<String>,
+    /// Prefix.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Regex.
+    #[serde(default)]
+    pub regex: Option<String>,
+}
+
+/// A weighted destination.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteDestination {
+    /// Destination.
+    pub destination: Destination,
+    /// Weight (percent).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Per-destination headers (not supported).
+    #[serde(default)]
+    pub headers: Option<Value>,
+}
+
+/// A destination.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Destination {
+    /// Service host (short name, or FQDN).
+    pub host: String,
+    /// DestinationRule subset.
+    #[serde(default)]
+    pub subset: Option<String>,
+    /// Port.
+    #[serde(default)]
+    pub port: Option<PortSelector>,
+}
+
+/// A port selector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PortSelector {
+    /// Number.
+    pub number: u16,
+}
+
+/// A redirect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRedirect {
+    /// New path.
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// New authority.
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// New port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `FROM_PROTOCOL_DEFAULT` or `FROM_REQUEST_PORT`.
+    #[serde(default)]
+    pub derive_port: Option<String>,
+    /// New scheme.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    /// Status (301 by default).
+    #[serde(default)]
+    pub redirect_code: Option<u16>,
+}
+
+/// A direct response.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DirectResponse {
+    /// Status.
+    pub status: u16,
+    /// Body.
+    #[serde(default)]
+    pub body: Option<DirectBody>,
+}
+
+/// A direct response body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DirectBody {
+    /// Text.
+    #[serde(default)]
+    pub string: Option<String>,
+    /// Base64 bytes (not supported).
+    #[serde(default)]
+    pub bytes: Option<String>,
+}
+
+/// A rewrite.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRewrite {
+    /// New path (or prefix).
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// New authority.
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// Regex rewrite.
+    #[serde(default)]
+    pub uri_regex_rewrite: Option<RegexRewrite>,
+}
+
+/// `uriRegexRewrite`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegexRewrite {
+    /// Regex.
+    #[serde(rename = "match")]
+    pub regex: String,
+    /// Replacement with `\1` captures.
+    pub rewrite: String,
+}
+
+/// Header changes, request and response.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Headers {
+    /// Request.
+    #[serde(default)]
+    pub request: Option<HeaderOperations>,
+    /// Response.
+    #[serde(default)]
+    pub response: Option<HeaderOperations>,
+}
+
+/// set / add / remove.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HeaderOperations {
+    /// Set.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Add.
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    /// Remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// Fault injection.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fault {
+    /// Abort.
+    #[serde(default)]
+    pub abort: Option<FaultAbort>,
+    /// Delay (not supported yet).
+    #[serde(default)]
+    pub delay: Option<Value>,
+}
+
+/// `fault.abort`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultAbort {
+    /// Status.
+    #[serde(default)]
+    pub http_status: Option<u16>,
+    /// Percentage.
+    #[serde(default)]
+    pub percentage: Option<Percent>,
+    /// gRPC status (not supported).
+    #[serde(default)]
+    pub grpc_status: Option<String>,
+}
+
+/// A percentage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Percent {
+    /// Value, 0–100.
+    pub value: f64,
+}
+
+/// DestinationRule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRule {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: DestinationRuleSpec,
+}
+
+/// DestinationRule spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DestinationRuleSpec {
+    /// Host.
+    pub host: String,
+    /// Subsets.
+    #[serde(default)]
+    pub subsets: Vec<Subset>,
+    /// Traffic policy (load balancer only: round robin).
+    #[serde(default)]
+    pub traffic_policy: Option<Value>,
+    /// Export scope (not interpreted).
+    #[serde(default)]
+    pub export_to: Option<Value>,
+}
+
+/// A subset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Subset {
+    /// Name.
+    pub name: String,
+    /// Pod labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Traffic policy (not supported per subset).
+    #[serde(default)]
+    pub traffic_policy: Option<Value>,
+}
+
+/// `v1` Pod: labels and IPs only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pod {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Status.
+    #[serde(default)]
+    pub status: PodStatus,
+}
+
+/// Pod status.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    /// IP.
+    #[serde(default, rename = "podIP")]
+    pub pod_ip: Option<String>,
+    /// IPs.
+    #[serde(default, rename = "podIPs")]
+    pub pod_ips: Vec<PodIp>,
+}
+
+/// One pod IP.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PodIp {
+    /// IP.
+    pub ip: String,
+}
+
+fn string_match(m: &StringMatchSpec, ignore_case: bool) -> Result<StringMatch, String> {
+    let ci = |s: &str| {
+        if ignore_case {
+            format!("(?i){s}")
+        } else {
+            s.to_owned()
+        }
+    };
+    match (&m.exact, &m.prefix, &m.regex) {
+        (Some(e), None, None) if ignore_case => Ok(StringMatch::Regex(ci(&regex::escape(e)))),
+        (Some(e), None, None) => Ok(StringMatch::Exact(e.clone())),
+        (None, Some(p), None) if ignore_case => {
+            Ok(StringMatch::Regex(ci(&format!("{}.*", regex::escape(p)))))
+        }
+        (None, Some(p), None) => Ok(StringMatch::Prefix(p.clone())),
+        (None, None, Some(r)) => {
+            regex::Regex::new(r).map_err(|e| format!("regex does not compile: {e}"))?;
+            Ok(StringMatch::Regex(ci(r)))
+        }
+        _ => Err("exactly one of exact, prefix and regex".into()),
+    }
+}
+
+/// Whether a server host (`[ns/]host`) admits a VirtualService host from `vs_ns`.
+fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, vs_host: &str) -> bool {
+    let (ns, host) = match server_host.split_once('/') {
+        Some((ns, host)) => (ns, host),
+        None => ("*", server_host),
+    };
+    let ns_ok = ns == "*" || (ns == "." && vs_ns == gw_ns) || ns == vs_ns;
+    let covers = |wild: &str, name: &str| {
+        wild == "*"
+            || wild == name
+            || wild
+                .strip_prefix('*')
+                .is_some_and(|s| name.ends_with(s) && name.len() > s.len())
+    };
+    ns_ok && (covers(host, vs_host) || covers(vs_host, host))
+}
+
+struct Ctx<'a> {
+    objects: &'a [Object],
+    index: &'a Index<'a>,
+}
+
+impl Ctx<'_> {
+    /// Resolves a destination to a backend key (registering it), or an error message.
+    fn destination(
+        &self,
+        vs_ns: &str,
+        d: &Destination,
+        backends: &mut BTreeMap<String, Backend>,
+    ) -> Result<String, String> {
+        let host = d.host.trim_end_matches('.');
+        let (name, ns) = match host.strip_suffix(".svc.cluster.local") {
+            Some(rest) => rest.split_once('.').ok_or_else(|| format!("{host:?} is not name.namespace.svc.cluster.local"))?,
+            None => match host.split_once('.') {
+                Some((name, ns)) if !ns.contains('.') => (name, ns),
+                Some(_) => return Err(format!("{host:?} is not a Kubernetes Service (ServiceEntry hosts are not supported yet)")),
+                None => (host, vs_ns),
+            },
+        };
+        let svc = self
+            .index
+            .services
+            .get(&(ns, name))
+            .ok_or_else(|| format!("Service {ns}/{name} not found"))?;
+        let port = match (&d.port, svc.spec.ports.as_slice()) {
+            (Some(p), _) => svc
+                .spec
+                .ports
+                .iter()
+                .find(|sp| sp.port == p.number)
+                .ok_or_else(|| format!("Service {ns}/{name} has no port {}", p.number))?,
+            (None, [only]) => only,
+            (None, _) => {
+                return Err(format!(
+                    "Service {ns}/{name} has several ports: give destination.port"
+                ))
+            }
+        };
+        let mut endpoints = self
+            .index
+            .endpoints(ns, name, port.name.as_deref().unwrap_or(""));
+        let fqdn = format!("{name}.{ns}.svc.cluster.local");
+        let (key, cluster) = match &d.subset {
+            None => (
+                format!("{fqdn}:{}", port.port),
+                format!("outbound|{}||{fqdn}", port.port),
+            ),
+            Some(subset) => {
+                let labels = self.subset_labels(&fqdn, ns, subset)?;
+                let ips: Vec<String> = self.pod_ips(ns, &labels);
+                endpoints.retain(|e| {
+                    e.parse::<std::net::SocketAddr>()
+                        .is_ok_and(|a| ips.contains(&a.ip().to_string()))
+                });
+                (
+                    format!("{fqdn}:{}/{subset}", port.port),
+                    format!("outbound|{}|{subset}|{fqdn}", port.port),
+                )
+            }
+        };
+        backends
+            .entry(key.clone())
+            .or_insert(Backend { cluster, endpoints });
+        Ok(key)
+    }
+
+    fn subset_labels(
+        &self,
+        fqdn: &str,
+        ns: &str,
+        subset: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
+        for o in self.objects {
+            if let Object::DestinationRule(dr) = o {
+                let host = dr.spec.host.trim_end_matches('.');
+                let dr_ns = namespace_of(&dr.metadata);
+                let same = host == fqdn
+                    || (!host.contains('.') && format!("{host}.{dr_ns}.svc.cluster.local") == fqdn)
+                    || format!("{host}.svc.cluster.local") == fqdn;
+                if same {
+                    if let Some(s) = dr.spec.subsets.iter().find(|s| s.name == subset) {
+                        return Ok(s.labels.clone());
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "no DestinationRule defines subset {subset:?} for {fqdn} (namespace {ns})"
+        ))
+    }
+
+    fn pod_ips(&self, ns: &str, labels: &BTreeMap<String, String>) -> Vec<String> {
+        let mut out = Vec::new();
+        for o in self.objects {
+            if let Object::Pod(p) = o {
+                if namespace_of(&p.metadata) == ns
+                    && labels
+                        .iter()
+                        .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
+                {
+                    out.extend(p.status.pod_ip.clone());
+                    out.extend(p.status.pod_ips.iter().map(|i| i.ip.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Translates one HTTP route into routes (one per match block) for `port`.
+fn http_route(
+    ctx: &Ctx<'_>,
+    vs: &VirtualService,
+    ri: usize,
+    r: &HttpRoute,
+    port: u16,
+    gateway: &str,
+    backends: &mut BTreeMap<String, Backend>,
+) -> Result<Vec<Route>, (String, ErrorKind)> {
+    let vs_ns = namespace_of(&vs.metadata);
+    let at = |rest: &str| format!("spec.http[{ri}]{rest}");
+    let unsupported = |f: String, what: &str| Err((f, ErrorKind::Unsupported(what.to_owned())));
+    for (present, field, what) in [
+        (r.timeout.is_some(), ".timeout", "timeouts"),
+        (r.retries.is_some(), ".retries", "retries"),
+        (
+            r.mirror.is_some() || r.mirrors.is_some() || r.mirror_percentage.is_some(),
+            ".mirror",
+            "mirroring (not yet)",
+        ),
+        (r.cors_policy.is_some(), ".corsPolicy", "CORS"),
+        (
+            r.fault.as_ref().is_some_and(|f| f.delay.is_some()),
+            ".fault.delay",
+            "delay injection (not yet)",
+        ),
+    ] {
+        if present {
+            return unsupported(at(field), what);
+        }
+    }
+    let mods = |h: Option<&HeaderOperations>| HeaderMods {
+        set: h
+            .map(|h| {
+                h.set
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        add: h
+            .map(|h| {
+                h.add
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        remove: h
+            .map(|h| h.remove.iter().map(|k| k.to_ascii_lowercase()).collect())
+            .unwrap_or_default(),
+    };
+    let request_headers = mods(r.headers.as_ref().and_then(|h| h.request.as_ref()));
+    let response_headers = mods(r.headers.as_ref().and_then(|h| h.response.as_ref()));
+    let abort = match r.fault.as_ref().and_then(|f| f.abort.as_ref()) {
+        Some(a) => {
+            let Some(status) = a.http_status else {
+                return unsupported(at(".fault.abort"), "aborts other than httpStatus");
+            };
+            Some(Abort {
+                status,
+                percent: a.percentage.as_ref().map_or(100.0, |p| p.value),
+            })
+        }
+        None => None,
+    };
+    let default_match = [HttpMatch::default()];
+    let matches: &[HttpMatch] = if r.matches.is_empty() {
+        &default_match
+    } else {
+        &r.matches
+    };
+    let mut out = Vec::new();
+    for (mi, m) in matches.iter().enumerate() {
+        let field = at(&format!(".match[{mi}]"));
+        if m.source_labels.is_some() || m.source_namespace.is_some() {
+            return unsupported(
+                format!("{field}.sourceLabels"),
+                "source matches (sidecars only)",
+            );
+        }
+        if m.port.is_some_and(|p| p != port) {
+            continue;
+        }
+        if !m.gateways.is_empty()
+            && !m
+                .gateways
+                .iter()
+                .any(|g| g == gateway || format!("{vs_ns}/{g}") == gateway)
+        {
+            continue;
+        }
+        let invalid = |f: &str, e: String| (format!("{field}.{f}"), ErrorKind::Invalid(e));
+        // The path: exact, a plain string prefix, or regex; all through regex when case-insensitive.
+        let (path, prefix) = match &m.uri {
+            // No uri match is Envoy's prefix "/" (what a rewrite replaces).
+            None => (PathMatch::Regex("/.*".into()), Some("/".to_owned())),
+            Some(u) => match (
+                string_match(u, m.ignore_uri_case).map_err(|e| invalid("uri", e))?,
+                &u.prefix,
+            ) {
+                (StringMatch::Exact(e), _) => (PathMatch::Exact(e), None),
+                (StringMatch::Prefix(p), _) => (
+                    PathMatch::Regex(format!("{}.*", regex::escape(&p))),
+                    Some(p),
+                ),
+                (StringMatch::Regex(re), Some(p)) => (PathMatch::Regex(re), Some(p.clone())),
+                (StringMatch::Regex(re), None) => (PathMatch::Regex(re), None),
+                (StringMatch::Present, _) => (PathMatch::Regex(".*".into()), None),
+            },
+        };
+        let mut headers = Vec::new();
+        for (name, spec) in [
+            ("authority", m.authority.as_ref().map(|a| (":authority", a))),
+            ("scheme", m.scheme.as_ref().map(|s| (":scheme", s))),
+            ("method", m.method.as_ref().map(|s| (":method", s))),
+        ]
+        .into_iter()
+        .filter_map(|(n, x)| x.map(|x| (n, x)))
+        {
+            headers.push(HeaderMatch {
+                name: spec.0.into(),
+                value: string_match(spec.1, false).map_err(|e| invalid(name, e))?,
+                invert: false,
+            });
+        }
+        for (k, v) in &m.headers {
+            let value = if v.exact.is_none() && v.prefix.is_none() && v.regex.is_none() {
+                StringMatch::Present
+            } else {
+                string_match(v, false).map_err(|e| invalid(&format!("headers[{k}]"), e))?
+            };
+            headers.push(HeaderMatch {
+                name: k.to_ascii_lowercase(),
+                value,
+                invert: false,
+            });
+        }
+        for (k, v) in &m.without_headers {
+            let value = if v.exact.is_none() && v.prefix.is_none() && v.regex.is_none() {
+                StringMatch::Present
+            } else {
+                string_match(v, false).map_err(|e| invalid(&format!("withoutHeaders[{k}]"), e))?
+            };
+            headers.push(HeaderMatch {
+                name: k.to_ascii_lowercase(),
+                value,
+                invert: true,
+            });
+        }
+        let mut query = Vec::new();
+        for (k, v) in &m.query_params {
+            let value = if v.exact.is_none() && v.prefix.is_none() && v.regex.is_none() {
+                StringMatch::Present
+            } else {
+                string_match(v, false).map_err(|e| invalid(&format!("queryParams[{k}]"), e))?
+            };
+            query.push(QueryMatch {
+                name: k.clone(),
+                value,
+            });
+        }
+        let rewrite_path = |uri: &str| -> PathRewrite {
+            match &prefix {
+                // Replace the matched string prefix (not path segments).
+                Some(p) => PathRewrite::Regex {
+                    regex: format!("^{}(.*)$", regex::escape(p)),
+                    substitution: format!("{uri}${{1}}"),
+                },
+                None => PathRewrite::Full(uri.to_owned()),
+            }
+        };
+        let action = if let Some(d) = &r.direct_response {
+            if d.body.as_ref().is_some_and(|b| b.bytes.is_some()) {
+                return unsupported(at(".directResponse.body.bytes"), "byte bodies");
+            }
+            RouteAction::Respond {
+                status: d.status,
+                body: d
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.string.clone())
+                    .unwrap_or_default(),
+            }
+        } else if let Some(rd) = &r.redirect {
+            let port = match (rd.port, rd.derive_port.as_deref()) {
+                (Some(p), _) => Some(p),
+                (None, Some("FROM_REQUEST_PORT")) => Some(port),
+                _ => None,
+            };
+            let scheme = rd.scheme.clone().or_else(|| {
+                (rd.derive_port.as_deref() == Some("FROM_PROTOCOL_DEFAULT"))
+                    .then(|| "http".to_owned())
+            });
+            RouteAction::Redirect(Redirect {
+                url: None,
+                scheme,
+                host: rd.authority.clone(),
+                port,
+                path: rd.uri.clone().map(PathRewrite::Full),
+                status: Some(rd.redirect_code.unwrap_or(301)),
+            })
+        } else {
+            let mut weighted = Vec::new();
+            for (di, d) in r.route.iter().enumerate() {
+                if d.headers.is_some() {
+                    return unsupported(
+                        at(&format!(".route[{di}].headers")),
+                        "per-destination headers",
+                    );
+                }
+                let key = ctx
+                    .destination(vs_ns, &d.destination, backends)
+                    .map_err(|e| {
+                        (
+                            at(&format!(".route[{di}].destination")),
+                            ErrorKind::Invalid(e),
+                        )
+                    })?;
+                let weight = d.weight.unwrap_or(if r.route.len() == 1 { 100 } else { 0 });
+                weighted.push(WeightedBackend {
+                    backend: Some(key),
+                    weight,
+                });
+            }
+            if weighted.is_empty() {
+                return Err((
+                    at(""),
+                    ErrorKind::Invalid("a route needs route, redirect or directResponse".into()),
+                ));
+            }
+            let rewrite = r.rewrite.as_ref().map(|rw| {
+                let path = match (&rw.uri_regex_rewrite, &rw.uri) {
+                    (Some(rr), _) => Some(PathRewrite::Regex {
+                        regex: rr.regex.clone(),
+                        substitution: to_dollar(&rr.rewrite),
+                    }),
+                    (None, Some(uri)) => Some(rewrite_path(uri)),
+                    (None, None) => None,
+                };
+                Rewrite {
+                    host: rw.authority.clone(),
+                    path,
+                }
+            });
+            RouteAction::Forward {
+                backends: weighted,
+                rewrite,
+            }
+        };
+        let name = format!(
+            "VirtualService {vs_ns}/{} http[{ri}]{} match[{mi}]",
+            vs.metadata.name,
+            r.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+        out.push(Route {
+            name,
+            path,
+            headers,
+            query,
+            method: None,
+            action,
+            request_headers: request_headers.clone(),
+            response_headers: response_headers.clone(),
+            abort: abort.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// RE2 `\1` captures as the regex crate's `${1}`.
+fn to_dollar(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = String::new();
+            while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                n.push(d);
+                chars.next();
+            }
+            out.push_str(&format!("${{{n}}}"));
+        } else if c == '$' {
+            out.push_str("$$");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Hosts in first-seen order, and their routes.
+type HostRoutes = (Vec<String>, HashMap<String, Vec<Route>>);
+
+/// Translates Istio Gateways and VirtualServices into the per-port configurations.
+pub(crate) fn translate_istio(
+    objects: &[Object],
+    index: &Index<'_>,
+    forward: ForwardMode,
+    ports: &mut BTreeMap<u16, RoutingConfig>,
+    backends: &mut BTreeMap<String, Backend>,
+    errors: &mut Vec<TranslateError>,
+) {
+    let gateways: Vec<&IstioGateway> = objects
+        .iter()
+        .filter_map(|o| {
+            if let Object::IstioGateway(g) = o {
+                Some(g)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut services: Vec<&VirtualService> = objects
+        .iter()
+        .filter_map(|o| {
+            if let Object::VirtualService(v) = o {
+                Some(v)
+            } else {
+                None
+            }
+        })
+        .collect();
+    if gateways.is_empty() || services.is_empty() {
+        return;
+    }
+    services.sort_by_key(|v| {
+        (
+            v.metadata.creation_timestamp.clone().unwrap_or_default(),
+            namespace_of(&v.metadata).to_owned(),
+            v.metadata.name.clone(),
+        )
+    });
+    let ctx = Ctx { objects, index };
+    let vs_ref = |v: &VirtualService| ObjectRef {
+        kind: "VirtualService".into(),
+        namespace: namespace_of(&v.metadata).to_owned(),
+        name: v.metadata.name.clone(),
+    };
+    // port → host → routes, in VirtualService order.
+    let mut per_port: BTreeMap<u16, HostRoutes> = BTreeMap::new();
+    for vs in services {
+        let vs_ns = namespace_of(&vs.metadata);
+        if vs.spec.tls.is_some() || vs.spec.tcp.is_some() {
+            errors.push(TranslateError {
+                object: vs_ref(vs),
+                field: "spec.tls".into(),
+                kind: ErrorKind::Ignored("TLS and TCP routes are not implemented".into()),
+            });
+        }
+        let mut produced: Vec<(u16, String, Vec<Route>)> = Vec::new();
+        let mut failed = None;
+        'gateways: for gw_name in &vs.spec.gateways {
+            let (gns, gname) = gw_name.split_once('/').unwrap_or((vs_ns, gw_name));
+            let Some(gw) = gateways
+                .iter()
+                .find(|g| g.metadata.name == gname && namespace_of(&g.metadata) == gns)
+            else {
+                continue;
+            };
+            let gw_ns = namespace_of(&gw.metadata);
+            for server in &gw.spec.servers {
+                if !matches!(server.port.protocol.as_str(), "HTTP" | "HTTP2") {
+                    continue;
+                }
+                let hosts: Vec<String> = vs
+                    .spec
+                    .hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .filter(|h| {
+                        server
+                            .hosts
+                            .iter()
+                            .any(|sh| server_admits(sh, gw_ns, vs_ns, h))
+                    })
+                    .collect();
+                if hosts.is_empty() {
+                    continue;
+                }
+                let mut routes = Vec::new();
+                for (ri, r) in vs.spec.http.iter().enumerate() {
+                    match http_route(
+                        &ctx,
+                        vs,
+                        ri,
+                        r,
+                        server.port.number,
+                        &format!("{gns}/{gname}"),
+                        backends,
+                    ) {
+                        Ok(mut rs) => routes.append(&mut rs),
+                        Err(e) => {
+                            failed = Some(e);
+                            break 'gateways;
+                        }
+                    }
+                }
+                for h in hosts {
+                    produced.push((server.port.number, h, routes.clone()));
+                }
+            }
+        }
+        if let Some((field, kind)) = failed {
+            errors.push(TranslateError {
+                object: vs_ref(vs),
+                field,
+                kind,
+            });
+            continue;
+        }
+        for (port, host, routes) in produced {
+            let (order, map) = per_port.entry(port).or_default();
+            if !map.contains_key(&host) {
+                order.push(host.clone());
+            }
+            map.entry(host).or_default().extend(routes);
+        }
+    }
+    for (port, (order, mut map)) in per_port {
+        let config = ports.entry(port).or_insert_with(|| RoutingConfig {
+            api_version: ROUTING_API_VERSION.to_owned(),
+            generation: String::new(),
+            forward,
+            port,
+            virtual_hosts: Vec::new(),
+            default_backend: None,
+            backends: BTreeMap::new(),
+        });
+        for host in order {
+            let routes = map.remove(&host).unwrap_or_default();
+            config.virtual_hosts.push(VirtualHost {
+                name: format!("Istio host {host} (port {port})"),
+                hosts: vec![host],
+                wildcard: WildcardMode::MultiLabel,
+                order: RouteOrder::Listed,
+                routes,
+                default_backend: None,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_captures_convert() {
+        assert_eq!(to_dollar(r"/v2/\1/x\12"), "/v2/${1}/x${12}");
+        assert_eq!(to_dollar("/a$b"), "/a$$b");
+    }
+
+    #[test]
+    fn server_hosts() {
+        assert!(server_admits(
+            "*",
+            "istio-system",
+            "default",
+            "a.example.com"
+        ));
+        assert!(server_admits(
+            "default/*.example.com",
+            "istio-system",
+            "default",
+            "a.example.com"
+        ));
+        assert!(!server_admits(
+            "other/*",
+            "istio-system",
+            "default",
+            "a.example.com"
+        ));
+        assert!(server_admits("./*", "default", "default", "x"));
+        assert!(!server_admits("./*", "istio-system", "default", "x"));
+        assert!(server_admits("*.example.com", "ns", "ns", "*.example.com"));
+        assert!(!server_admits("b.example.com", "ns", "ns", "a.example.com"));
+    }
+}
