@@ -953,6 +953,31 @@ pub(crate) fn translate_istio(
             }
         })
         .collect();
+    for o in objects {
+        if let Object::DestinationRule(dr) = o {
+            let object = ObjectRef {
+                kind: "DestinationRule".into(),
+                namespace: namespace_of(&dr.metadata).to_owned(),
+                name: dr.metadata.name.clone(),
+            };
+            if dr.spec.traffic_policy.is_some() {
+                errors.push(TranslateError {
+                    object: object.clone(),
+                    field: "spec.trafficPolicy".into(),
+                    kind: ErrorKind::Ignored("load balancing is round robin for now".into()),
+                });
+            }
+            for (i, s) in dr.spec.subsets.iter().enumerate() {
+                if s.traffic_policy.is_some() {
+                    errors.push(TranslateError {
+                        object: object.clone(),
+                        field: format!("spec.subsets[{i}].trafficPolicy"),
+                        kind: ErrorKind::Ignored("load balancing is round robin for now".into()),
+                    });
+                }
+            }
+        }
+    }
     if gateways.is_empty() || services.is_empty() {
         return;
     }

@@ -42,6 +42,19 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
+    /// Explain how Portico routes one request over a directory of manifests: the virtual host,
+    /// every route tried and why it failed, the one that matched, and what it does.
+    Explain {
+        /// Directory of Kubernetes manifests.
+        #[arg(long)]
+        manifests: PathBuf,
+        /// The request: `METHOD URL`, e.g. `GET http://shop.example.com/cart?x=1`.
+        #[arg(long)]
+        request: String,
+        /// A request header `name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+    },
     /// A local HTTP proxy: runs the filters on each request and forwards to the endpoint they
     /// chose; follows the manifests directory and reloads on change ("run host-runner locally").
     Serve {
@@ -220,6 +233,43 @@ fn call(
     Ok(true)
 }
 
+fn explain(manifests: PathBuf, request: String, headers: Vec<String>) -> Result<bool, String> {
+    let loaded = portico_controller::source::load_dir(&manifests)
+        .map_err(|e| format!("--manifests {}: {e}", manifests.display()))?;
+    for e in &loaded.errors {
+        println!("note: {e}");
+    }
+    let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
+    let translation = portico_controller::translate::translate(&objects, &Default::default());
+    for e in &translation.errors {
+        println!("note: {e}");
+    }
+    let (method, url) = request
+        .split_once(' ')
+        .ok_or("--request: expected `METHOD URL`, e.g. `GET http://a.example.com/`")?;
+    let url =
+        portico_e2e::scenario::Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
+    let mut extra = BTreeMap::new();
+    for h in &headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("-H {h:?}: expected `name: value`"))?;
+        extra.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+    }
+    let Some(config) = translation.snapshot.routing(url.port) else {
+        println!("no listener on port {}", url.port);
+        return Ok(false);
+    };
+    let authority = portico_e2e::scenario::authority(&url, &extra);
+    let headers: Vec<(String, String)> = extra.into_iter().collect();
+    for line in
+        portico_host_runner::scenario::explain(config, method, &authority, &url.path, &headers)
+    {
+        println!("{line}");
+    }
+    Ok(true)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -248,6 +298,11 @@ fn main() -> ExitCode {
             headers,
             response_status,
         } => call(module, config, root_id, request, headers, response_status),
+        Command::Explain {
+            manifests,
+            request,
+            headers,
+        } => explain(manifests, request, headers),
         Command::Serve {
             listen,
             manifests,

@@ -281,6 +281,30 @@ fn run_scenario(
     Ok(results)
 }
 
+/// The routing decision for a request, step by step, from the same configuration the filter runs.
+pub fn explain(
+    config: &portico_core::config::RoutingConfig,
+    method: &str,
+    authority: &str,
+    path: &str,
+    headers: &Vec<(String, String)>,
+) -> Vec<String> {
+    match portico_core::Router::try_from(config.clone()) {
+        Ok(router) => {
+            let path = normalize_path(path);
+            router
+                .explain(&portico_core::Request {
+                    authority,
+                    path: &path,
+                    method,
+                    headers,
+                })
+                .1
+        }
+        Err(e) => vec![format!("the configuration does not compile: {e}")],
+    }
+}
+
 /// The routing filter on one listener, as the controller configures it for Envoy.
 pub fn routing_filter(module: &Module, config: &portico_core::config::RoutingConfig) -> FilterSpec {
     FilterSpec {

@@ -193,26 +193,85 @@ impl CompiledRoute {
     }
 
     fn matches(&self, req: &Request<'_>, path: &str) -> bool {
+        self.check(req, path).is_ok()
+    }
+
+    /// The first condition that fails, if any (no allocation: the hot path uses it too).
+    fn check(&self, req: &Request<'_>, path: &str) -> Result<(), Miss> {
         if !self.path.matches(path) {
-            return false;
+            return Err(Miss::Path);
         }
         if let Some(m) = &self.method {
             if m != req.method {
-                return false;
+                return Err(Miss::Method);
             }
         }
-        for (name, m, invert) in &self.headers {
+        for (i, (name, m, invert)) in self.headers.iter().enumerate() {
             let ok = req.headers.header(name).is_some_and(|v| m.matches(&v));
             if ok == *invert {
-                return false;
+                return Err(Miss::Header(i));
             }
         }
-        for (name, m) in &self.query {
+        for (i, (name, m)) in self.query.iter().enumerate() {
             if !query_values(req.path, name).any(|v| m.matches(v)) {
-                return false;
+                return Err(Miss::Query(i));
             }
         }
-        true
+        Ok(())
+    }
+
+    /// Why the route does not take the request, in words (for traces).
+    fn explain_miss(&self, miss: Miss) -> String {
+        match miss {
+            Miss::Path => format!("path does not match {}", self.path.describe()),
+            Miss::Method => format!("method is not {}", self.method.as_deref().unwrap_or("")),
+            Miss::Header(i) => {
+                let (name, m, invert) = &self.headers[i];
+                format!(
+                    "header {name} {}{}",
+                    if *invert {
+                        "matches (must not) "
+                    } else {
+                        "does not match "
+                    },
+                    m.describe()
+                )
+            }
+            Miss::Query(i) => format!(
+                "query parameter {} does not match {}",
+                self.query[i].0,
+                self.query[i].1.describe()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Miss {
+    Path,
+    Method,
+    Header(usize),
+    Query(usize),
+}
+
+impl CompiledPath {
+    fn describe(&self) -> String {
+        match self {
+            CompiledPath::Exact(p) => format!("exact {p:?}"),
+            CompiledPath::Prefix(p) => format!("prefix {:?}", if p.is_empty() { "/" } else { p }),
+            CompiledPath::Regex(r) => format!("regex {:?}", r.as_str()),
+        }
+    }
+}
+
+impl Matcher {
+    fn describe(&self) -> String {
+        match self {
+            Matcher::Exact(v) => format!("exact {v:?}"),
+            Matcher::Prefix(v) => format!("prefix {v:?}"),
+            Matcher::Regex(r) => format!("regex {:?}", r.as_str()),
+            Matcher::Present => "present".into(),
+        }
     }
 }
 
@@ -622,6 +681,94 @@ impl Router {
             },
             None => Decision::NoRoute,
         }
+    }
+
+    /// [`Router::decide`], with a trace of every step: which virtual host took the host, each
+    /// route tried and why it failed, which matched, and what it does. Not for the hot path.
+    pub fn explain(&self, req: &Request<'_>) -> (Decision, Vec<String>) {
+        let mut trace = Vec::new();
+        let host = normalize_host(req.authority);
+        let path = path_only(req.path);
+        trace.push(format!(
+            "request {} host {host:?} (authority {:?}) path {path:?}",
+            req.method, req.authority
+        ));
+        match self.hosts.get(&host) {
+            None => trace.push("no virtual host takes this host".into()),
+            Some(&vi) => {
+                let v = &self.vhosts[vi];
+                trace.push(format!(
+                    "virtual host {:?} (hosts by specificity; routes {:?})",
+                    v.name, v.order
+                ));
+                match v.order {
+                    RouteOrder::LongestPath => match v.paths.lookup(path) {
+                        Some(hit) => trace.push(format!(
+                            "longest matching path: {} ({:?}, {} characters)",
+                            v.routes[*hit.value].name, hit.kind, hit.len
+                        )),
+                        None => trace.push("no path of this host matches".into()),
+                    },
+                    RouteOrder::Listed => {
+                        for (i, r) in v.routes.iter().enumerate() {
+                            match r.check(req, path) {
+                                Ok(()) => {
+                                    trace.push(format!("route {i} {}: matches", r.name));
+                                    break;
+                                }
+                                Err(miss) => trace.push(format!(
+                                    "route {i} {}: {}",
+                                    r.name,
+                                    r.explain_miss(miss)
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let decision = self.decide(req);
+        let action = match decision {
+            Decision::Route { vhost, route } => match &self.route(vhost, route).action {
+                Action::Forward { backends, rewrite } => {
+                    let names: Vec<String> = backends
+                        .iter()
+                        .map(|(b, w)| {
+                            format!(
+                                "{} (weight {w})",
+                                b.map_or("<invalid reference>".to_owned(), |b| self
+                                    .backend(b)
+                                    .key
+                                    .clone())
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "forward to {}{}",
+                        names.join(", "),
+                        if rewrite.is_some() { ", rewritten" } else { "" }
+                    )
+                }
+                Action::Redirect(r) => format!("redirect {}", r.status.unwrap_or(302)),
+                Action::Respond { status, .. } => format!("respond {status}"),
+            },
+            Decision::Default { backend, .. } => {
+                format!("forward to {}", self.backend(backend).key)
+            }
+            Decision::NoRoute => "404".into(),
+        };
+        trace.push(format!("decision: {} → {action}", self.describe(&decision)));
+        (decision, trace)
+    }
+
+    /// [`Router::explain`] for a GET without headers.
+    pub fn decide_path_explained(&self, authority: &str, path: &str) -> (Decision, Vec<String>) {
+        self.explain(&Request {
+            authority,
+            path,
+            method: "GET",
+            headers: &NoHeaders,
+        })
     }
 
     /// [`Router::decide`] for a GET without headers.
@@ -1139,5 +1286,67 @@ mod rewrite_tests {
             ),
             "https://x.test/y"
         );
+    }
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+    use crate::config::{Backend, HeaderMatch, Route, VirtualHost, WildcardMode};
+
+    #[test]
+    fn explains_every_route_tried() {
+        let mut c = RoutingConfig::empty("t");
+        c.backends.insert(
+            "a".into(),
+            Backend {
+                cluster: "c".into(),
+                endpoints: vec![],
+            },
+        );
+        let route = |name: &str, path: PathMatch, headers: Vec<HeaderMatch>| Route {
+            name: name.into(),
+            path,
+            headers,
+            query: vec![],
+            method: None,
+            action: RouteAction::to("a"),
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+            abort: None,
+        };
+        c.virtual_hosts = vec![VirtualHost {
+            name: "v".into(),
+            hosts: vec!["*.example.com".into()],
+            wildcard: WildcardMode::MultiLabel,
+            order: RouteOrder::Listed,
+            routes: vec![
+                route("exact", PathMatch::Exact("/x".into()), vec![]),
+                route(
+                    "hdr",
+                    PathMatch::Prefix("/".into()),
+                    vec![HeaderMatch {
+                        name: "v".into(),
+                        value: StringMatch::Exact("2".into()),
+                        invert: false,
+                    }],
+                ),
+                route("all", PathMatch::Prefix("/".into()), vec![]),
+            ],
+            default_backend: None,
+        }];
+        let router = Router::try_from(c).unwrap();
+        let (d, trace) = router.decide_path_explained("a.example.com", "/y");
+        assert_eq!(d, Decision::Route { vhost: 0, route: 2 });
+        assert_eq!(trace[2], "route 0 exact: path does not match exact \"/x\"");
+        assert_eq!(trace[3], "route 1 hdr: header v does not match exact \"2\"");
+        assert_eq!(trace[4], "route 2 all: matches");
+        assert!(
+            trace[5].starts_with("decision: all") && trace[5].ends_with("forward to a (weight 1)"),
+            "{}",
+            trace[5]
+        );
+        let (_, trace) = router.decide_path_explained("example.com", "/");
+        assert_eq!(trace[1], "no virtual host takes this host");
     }
 }
