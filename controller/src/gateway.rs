@@ -433,6 +433,28 @@ pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
     }
 }
 
+/// How specifically a listener takes `host`: exactly that hostname (2), a wildcard covering it
+/// (1, longer is more specific), no hostname (0); `None` when it does not take it.
+fn listener_rank(l: &GatewayListener, host: &str) -> Option<(u8, usize)> {
+    match l.hostname.as_deref() {
+        None => Some((0, 0)),
+        Some(h) if h.eq_ignore_ascii_case(host) => Some((2, h.len())),
+        Some(h) => {
+            let suffix = h.strip_prefix('*')?;
+            (host.len() > suffix.len() && host.ends_with(suffix)).then_some((1, h.len()))
+        }
+    }
+}
+
+/// Whether some listener on the port takes `host` more specifically than `l` does.
+fn outranked(listeners: &[(&Gateway, &GatewayListener)], l: &GatewayListener, host: &str) -> bool {
+    let own = listener_rank(l, host);
+    listeners
+        .iter()
+        .filter_map(|(_, other)| listener_rank(other, host))
+        .any(|r| Some(r) > own)
+}
+
 /// Sort key of one match, in the spec's precedence order (smaller first).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Precedence {
@@ -1070,6 +1092,12 @@ pub(crate) fn translate_gateways(
                         hostnames: Vec::new(),
                     });
                     for n in names {
+                        // Listener isolation: a request goes to the most specific listener that
+                        // takes its host; a hostname another listener takes more specifically is
+                        // not this listener's.
+                        if outranked(&port_listeners, l, &n) {
+                            continue;
+                        }
                         if !a.hostnames.contains(&n) {
                             a.hostnames.push(n);
                         }
@@ -1094,6 +1122,13 @@ pub(crate) fn translate_gateways(
                     .or_default()
                     .extend(cands.iter().cloned());
             }
+        }
+        // Every listener hostname has a virtual host, so a request its listener takes but none of
+        // its routes match gets 404 instead of falling to a less specific listener's routes.
+        for (_, l) in &port_listeners {
+            vhosts
+                .entry(l.hostname.clone().unwrap_or_else(|| "*".into()))
+                .or_default();
         }
         let config = ports.entry(port).or_insert_with(|| RoutingConfig {
             api_version: ROUTING_API_VERSION.to_owned(),
