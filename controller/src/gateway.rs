@@ -1002,6 +1002,25 @@ pub(crate) fn translate_gateways(
                 });
                 continue;
             }
+            // Listeners that share a port must differ in hostname; the spec forbids picking a
+            // winner among conflicted ones, so none of them is served.
+            let conflict = g.spec.listeners.iter().enumerate().find(|(lj, o)| {
+                *lj != li
+                    && o.port == l.port
+                    && o.protocol == l.protocol
+                    && o.hostname.as_deref().map(str::to_ascii_lowercase)
+                        == l.hostname.as_deref().map(str::to_ascii_lowercase)
+            });
+            if let Some((lj, o)) = conflict {
+                errors.push(TranslateError {
+                    object: ObjectRef { kind: "Gateway".into(), namespace: namespace_of(&g.metadata).to_owned(), name: g.metadata.name.clone() },
+                    field: format!("spec.listeners[{li}]"),
+                    kind: ErrorKind::Ignored(format!("conflicts with listener {} (spec.listeners[{lj}]): same port and hostname; neither is served", o.name)),
+                });
+                // The port stays open and answers 404: nothing on it is accepted for routing.
+                listeners.entry(l.port).or_default();
+                continue;
+            }
             listeners.entry(l.port).or_default().push((g, l));
         }
     }

@@ -66,8 +66,7 @@ fn cpu_time(pid: u32) -> Duration {
 /// successes.
 pub async fn load(
     target: SocketAddr,
-    host: &str,
-    path: &str,
+    request: &Target,
     connections: usize,
     duration: Duration,
     envoy_pid: u32,
@@ -80,7 +79,7 @@ pub async fn load(
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (stop, ok, errors) = (stop.clone(), ok.clone(), errors.clone());
-        let (host, path) = (host.to_owned(), path.to_owned());
+        let request = request.clone();
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let Ok(stream) = tokio::net::TcpStream::connect(target).await else {
@@ -96,10 +95,12 @@ pub async fn load(
                 };
                 tokio::spawn(conn);
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(req) = hyper::Request::get(path.as_str())
-                        .header("host", host.as_str())
-                        .body(Empty::<Bytes>::new())
-                    else {
+                    let mut builder = hyper::Request::get(request.path.as_str())
+                        .header("host", request.host.as_str());
+                    for (k, v) in &request.headers {
+                        builder = builder.header(k.as_str(), v.as_str());
+                    }
+                    let Ok(req) = builder.body(Empty::<Bytes>::new()) else {
                         return;
                     };
                     match sender.send_request(req).await {
@@ -170,8 +171,95 @@ pub async fn run(
 ) -> Result<String, String> {
     let loaded = portico_controller::source::load_dir(manifests).map_err(|e| e.to_string())?;
     let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
-    let (host, path, prefix) = ("shop.example.com", "/cart/items", "/cart");
-    let cluster = "outbound|80||cart.default.svc.cluster.local";
+    run_objects(objects, Target::demo(), rounds, seconds, connections).await
+}
+
+/// The request a bench sends and the cluster its baseline routes it to natively.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host header.
+    pub host: String,
+    /// Path.
+    pub path: String,
+    /// Prefix of the native baseline route.
+    pub prefix: String,
+    /// Cluster of the native baseline route.
+    pub cluster: String,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Target {
+    /// `GET shop.example.com/cart/items` on the demo manifests.
+    pub fn demo() -> Target {
+        Target {
+            host: "shop.example.com".into(),
+            path: "/cart/items".into(),
+            prefix: "/cart".into(),
+            cluster: "outbound|80||cart.default.svc.cluster.local".into(),
+            headers: vec![],
+        }
+    }
+}
+
+/// A Gateway API configuration of `routes` HTTPRoute rules (100 hostnames × routes/100 rules, each
+/// with a path prefix and a header match), and the request for a rule near the end of the table.
+pub fn gateway_objects(
+    routes: usize,
+) -> Result<(Vec<portico_controller::objects::Object>, Target), String> {
+    let hosts = 100.min(routes.max(1));
+    let per_host = routes.div_ceil(hosts);
+    let mut yaml = String::from(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n\
+         spec: {gatewayClassName: portico, listeners: [{name: http, port: 80, protocol: HTTP}]}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: default}\nspec: {ports: [{name: http, port: 80}]}\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: api-1, namespace: default, labels: {kubernetes.io/service-name: api}}\n\
+         addressType: IPv4\nendpoints: [{addresses: [\"127.0.10.1\"]}]\nports: [{name: http, port: 8080}]\n",
+    );
+    for h in 0..hosts {
+        yaml.push_str(&format!(
+            "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r{h}, namespace: default}}\n\
+             spec:\n  parentRefs: [{{name: gw}}]\n  hostnames: [host{h}.example.com]\n  rules:\n"
+        ));
+        for r in 0..per_host {
+            yaml.push_str(&format!(
+                "  - matches: [{{path: {{type: PathPrefix, value: /api/v{r}}}, headers: [{{name: x-tenant, value: t{r}}}]}}]\n    \
+                 backendRefs: [{{name: api, port: 80}}]\n"
+            ));
+        }
+    }
+    let objects = portico_controller::source::documents(&yaml)?
+        .into_iter()
+        .map(|v| portico_controller::objects::Object::from_value(v).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let last = per_host - 1;
+    let target = Target {
+        host: format!("host{}.example.com", hosts / 2),
+        path: format!("/api/v{last}/items"),
+        prefix: format!("/api/v{last}"),
+        cluster: "outbound|80||api.default.svc.cluster.local".into(),
+        headers: vec![("x-tenant".into(), format!("t{last}"))],
+    };
+    Ok((objects, target))
+}
+
+/// Runs the comparison over `objects`; see [`run`].
+///
+/// # Errors
+/// Setup failures (Envoy, ports).
+pub async fn run_objects(
+    objects: Vec<portico_controller::objects::Object>,
+    target: Target,
+    rounds: usize,
+    seconds: u64,
+    connections: usize,
+) -> Result<String, String> {
+    let (host, path, prefix) = (
+        target.host.as_str(),
+        target.path.as_str(),
+        target.prefix.as_str(),
+    );
+    let cluster = target.cluster.as_str();
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut configs = Vec::new();
     let mut base = None;
@@ -248,8 +336,7 @@ pub async fn run(
             // Warm-up, then the measured run.
             load(
                 *listener,
-                host,
-                path,
+                &target,
                 connections,
                 Duration::from_millis(500),
                 envoy.pid(),
@@ -257,8 +344,7 @@ pub async fn run(
             .await;
             let r = load(
                 *listener,
-                host,
-                path,
+                &target,
                 connections,
                 Duration::from_secs(seconds),
                 envoy.pid(),

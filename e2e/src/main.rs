@@ -51,6 +51,9 @@ enum Command {
         /// Concurrent keep-alive connections.
         #[arg(long, default_value_t = 16)]
         connections: usize,
+        /// Instead of the manifests, a generated Gateway API config with this many HTTPRoute rules.
+        #[arg(long)]
+        gateway_routes: Option<usize>,
     },
     /// Serve echo backends on the given addresses until Ctrl-C.
     Echo {
@@ -97,14 +100,32 @@ fn main() -> ExitCode {
                 rounds,
                 seconds,
                 connections,
-            } => portico_e2e::bench::run(
-                &manifests,
-                rounds.max(1),
-                seconds.clamp(1, 60),
-                connections.clamp(1, 256),
-            )
-            .await
-            .map(|_| true),
+                gateway_routes,
+            } => {
+                let (rounds, seconds, connections) = (
+                    rounds.max(1),
+                    seconds.clamp(1, 60),
+                    connections.clamp(1, 256),
+                );
+                match gateway_routes {
+                    Some(n) => {
+                        let (objects, target) =
+                            portico_e2e::bench::gateway_objects(n.clamp(1, 100_000))?;
+                        portico_e2e::bench::run_objects(
+                            objects,
+                            target,
+                            rounds,
+                            seconds,
+                            connections,
+                        )
+                        .await
+                        .map(|_| true)
+                    }
+                    None => portico_e2e::bench::run(&manifests, rounds, seconds, connections)
+                        .await
+                        .map(|_| true),
+                }
+            }
             Command::Echo { listen } => {
                 let _servers = portico_e2e::echo::start(listen).await?;
                 let _ = tokio::signal::ctrl_c().await;

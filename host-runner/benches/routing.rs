@@ -96,6 +96,32 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // A Gateway API configuration: 1 000 HTTPRoute rules (100 hostnames × 10, path prefix and a
+    // header match each), the request matching the last rule of its host.
+    let (objects, target) = portico_e2e::bench::gateway_objects(1_000).unwrap();
+    let translation = portico_controller::translate::translate(&objects, &Default::default());
+    let config = translation.snapshot.routing(80).unwrap().to_json();
+    let mut vm = runtime.start_vm(&module, "routing", b"").unwrap();
+    let root = vm
+        .start_plugin("portico-routing", config.as_bytes())
+        .unwrap();
+    let mut headers = vec![
+        (":authority".to_owned(), target.host.clone()),
+        (":path".to_owned(), target.path.clone()),
+        (":method".to_owned(), "GET".to_owned()),
+        (":scheme".to_owned(), "http".to_owned()),
+    ];
+    headers.extend(target.headers.iter().cloned());
+    let mut g = c.benchmark_group("request");
+    g.bench_function("gateway-api 1000 routes", |b| {
+        b.iter(|| {
+            let ctx = vm.create_http_context(root).unwrap();
+            vm.on_request_headers(ctx, headers.clone(), true).unwrap();
+            vm.finish(ctx).unwrap()
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
