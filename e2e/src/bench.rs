@@ -254,11 +254,7 @@ pub async fn run_objects(
     seconds: u64,
     connections: usize,
 ) -> Result<String, String> {
-    let (host, path, prefix) = (
-        target.host.as_str(),
-        target.path.as_str(),
-        target.prefix.as_str(),
-    );
+    let (host, prefix) = (target.host.as_str(), target.prefix.as_str());
     let cluster = target.cluster.as_str();
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut configs = Vec::new();
