@@ -215,7 +215,7 @@ async fn twenty_edits_under_load_none_fails() {
         assert!(*l < Duration::from_secs(1), "edit {i} took {l:?}");
     }
     assert_eq!(
-        envoy.stat("extension_config_discovery.http_filter.portico-routing.update_rejected"),
+        envoy.stat("extension_config_discovery.http_filter.portico-routing-80.update_rejected"),
         0
     );
 }
@@ -249,7 +249,7 @@ async fn a_refused_filter_config_keeps_the_last_good_one() {
     let out = request(s.listener);
     assert_eq!(endpoint(&out).await.as_deref(), Some(a));
     let xds = s.work.path().join("xds");
-    let rejected = "extension_config_discovery.http_filter.portico-routing.update_rejected";
+    let rejected = "extension_config_discovery.http_filter.portico-routing-80.update_rejected";
     type Edit = Box<dyn Fn(&mut serde_json::Value)>;
     let cases: [(&str, Edit); 3] = [
         (
@@ -258,7 +258,10 @@ async fn a_refused_filter_config_keeps_the_last_good_one() {
         ),
         (
             "unknown backend",
-            Box::new(|r| r["virtualHosts"][0]["routes"][0]["backend"] = "nope:80".into()),
+            Box::new(|r| {
+                r["virtualHosts"][0]["routes"][0]["action"]["backends"][0]["backend"] =
+                    "nope:80".into()
+            }),
         ),
         (
             "wrong api version",
@@ -270,7 +273,7 @@ async fn a_refused_filter_config_keeps_the_last_good_one() {
             edit(r);
             // Were it accepted, the route would now go to b.
             if label != "unknown backend" {
-                r["virtualHosts"][0]["routes"][0]["backend"] =
+                r["virtualHosts"][0]["routes"][0]["action"]["backends"][0]["backend"] =
                     "b.default.svc.cluster.local:80".into();
             }
         });

@@ -62,6 +62,25 @@ struct Filter {
     slot: usize,
     root: u32,
     skipped: bool,
+    /// A network (L4) filter rather than an HTTP one.
+    network: bool,
+}
+
+/// What the network filters did with a new connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connected {
+    /// Every network filter let the connection through; the filter state they set (e.g.
+    /// `envoy.tcp_proxy.cluster`) and their stream contexts (for [`Worker::disconnect`]).
+    Open {
+        /// `(key, value)` pairs set with `set_envoy_filter_state`, in order.
+        filter_state: Vec<(String, Vec<u8>)>,
+        /// Per network filter, its context.
+        contexts: Vec<Option<u32>>,
+    },
+    /// A filter closed the connection.
+    Closed(String),
+    /// A filter paused and did not resume.
+    Paused(String),
 }
 
 /// A response, as the client sees it.
@@ -170,13 +189,32 @@ impl Worker {
     /// A VM that fails to start or a plugin that refuses its configuration (Envoy refuses such
     /// a config too).
     pub fn new(runtime: Runtime, specs: Vec<FilterSpec>) -> Result<Worker, StartError> {
+        Worker::with_chain(runtime, Vec::new(), specs)
+    }
+
+    /// Builds a chain of network filters (run on each connection, in order) and HTTP filters
+    /// (run on each request, in order), as an Envoy listener's filter chain.
+    ///
+    /// # Errors
+    /// As [`Worker::new`].
+    pub fn with_chain(
+        runtime: Runtime,
+        network: Vec<FilterSpec>,
+        specs: Vec<FilterSpec>,
+    ) -> Result<Worker, StartError> {
+        let kinds = network
+            .iter()
+            .map(|_| true)
+            .chain(specs.iter().map(|_| false))
+            .collect::<Vec<_>>();
+        let specs: Vec<FilterSpec> = network.into_iter().chain(specs).collect();
         let mut worker = Worker {
             runtime,
             slots: Vec::new(),
             filters: Vec::new(),
             connection: BTreeMap::new(),
         };
-        for spec in specs {
+        for (spec, network) in specs.into_iter().zip(kinds) {
             let slot = match worker
                 .slots
                 .iter()
@@ -211,6 +249,7 @@ impl Worker {
                 })?;
             worker.filters.push(Filter {
                 spec,
+                network,
                 slot,
                 root,
                 skipped: false,
@@ -254,7 +293,7 @@ impl Worker {
         for f in 0..self.filters.len() {
             let filter = &self.filters[f];
             let slot = filter.slot;
-            if filter.skipped {
+            if filter.skipped || filter.network {
                 contexts.push(None);
                 continue;
             }
@@ -331,6 +370,79 @@ impl Worker {
             }
         }
         (Decoded::Forward(headers), contexts)
+    }
+
+    /// Runs the network filters on a new connection whose first bytes are `data`: each gets
+    /// `proxy_on_new_connection` and `proxy_on_downstream_data` in order, until one closes or
+    /// pauses. A trap closes the connection (and applies the filter's failure policy).
+    pub fn connect(&mut self, data: &[u8], trace: &mut Trace) -> Connected {
+        let mut contexts = vec![None; self.filters.len()];
+        let mut filter_state = Vec::new();
+        for f in 0..self.filters.len() {
+            if !self.filters[f].network || self.filters[f].skipped {
+                continue;
+            }
+            let slot = self.filters[f].slot;
+            if self.slots[slot].vm.poisoned().is_some()
+                && self.filters[f].spec.failure_policy == FailurePolicy::FailReload
+            {
+                let _ = self.reload(slot);
+            }
+            let name = self.filters[f].spec.name.clone();
+            let root = self.filters[f].root;
+            let vm = &mut self.slots[slot].vm;
+            let result = vm.create_stream_context(root).and_then(|(ctx, _)| {
+                if let Some(stream) = vm.stream_mut(ctx) {
+                    stream.properties.extend(self.connection.clone());
+                }
+                vm.on_downstream_data(ctx, data, false).map(|a| (ctx, a))
+            });
+            let (ctx, action) = match result {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = self.failed(f, &e, trace);
+                    return Connected::Closed(name);
+                }
+            };
+            contexts[f] = Some(ctx);
+            let Some(stream) = vm.stream(ctx) else {
+                continue;
+            };
+            filter_state.extend(
+                stream
+                    .filter_state
+                    .iter()
+                    .map(|(k, v, _)| (k.clone(), v.clone())),
+            );
+            if stream.closed.contains(&crate::abi::StreamType::Downstream) {
+                trace.push(format!("{name}: closed the connection"));
+                return Connected::Closed(name);
+            }
+            if action == Action::Pause
+                && !stream
+                    .continued
+                    .contains(&crate::abi::StreamType::Downstream)
+            {
+                trace.push(format!("{name}: paused the connection"));
+                return Connected::Paused(name);
+            }
+        }
+        Connected::Open {
+            filter_state,
+            contexts,
+        }
+    }
+
+    /// Closes a connection the network filters let through: `proxy_on_downstream_connection_close`,
+    /// then the end of each stream.
+    pub fn disconnect(&mut self, contexts: &[Option<u32>]) {
+        for (f, ctx) in contexts.iter().enumerate() {
+            if let Some(ctx) = ctx {
+                let vm = &mut self.slots[self.filters[f].slot].vm;
+                let _ = vm.on_downstream_close(*ctx, crate::abi::PeerType::Remote);
+                let _ = vm.finish(*ctx);
+            }
+        }
     }
 
     fn failed(&mut self, f: usize, e: &HostError, trace: &mut Trace) -> Decoded {

@@ -416,3 +416,53 @@ fn local_replies_run_the_encoders() {
     let mut w = worker(FailurePolicy::FailClosed, 1);
     assert_eq!(send(&mut w, "reply"), (418, true));
 }
+
+/// A listener chain as Envoy runs it: network filters on the connection, then HTTP filters on
+/// the request.
+#[test]
+fn network_then_http_filters() {
+    use portico_host_runner::envoy::Connected;
+    let runtime = Runtime::new().unwrap();
+    let module = probe(&runtime);
+    let spec = |name: &str, kind: &str| FilterSpec {
+        name: name.into(),
+        module: module.clone(),
+        code_id: "probe".into(),
+        vm_id: format!("vm-{kind}"),
+        root_id: "probe".into(),
+        configuration: format!(r#"{{"kind": "{kind}"}}"#).into_bytes(),
+        failure_policy: FailurePolicy::FailClosed,
+    };
+    let mut w = Worker::with_chain(
+        runtime.clone(),
+        vec![spec("tcp", "stream")],
+        vec![spec("http", "http")],
+    )
+    .unwrap();
+    let mut trace = Vec::new();
+    let Connected::Open {
+        filter_state,
+        contexts,
+    } = w.connect(b"cluster-a", &mut trace)
+    else {
+        panic!("{trace:?}")
+    };
+    assert_eq!(
+        filter_state,
+        [("envoy.tcp_proxy.cluster".to_owned(), b"cluster-a".to_vec())]
+    );
+    assert_eq!(
+        send(&mut w, "headers"),
+        (200, true),
+        "the HTTP filter runs after the network filter"
+    );
+    w.disconnect(&contexts);
+    assert_eq!(
+        runtime.shared().shared_data("closed").map(|(v, _)| v),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(
+        w.connect(b"close please", &mut trace),
+        Connected::Closed("tcp".into())
+    );
+}
