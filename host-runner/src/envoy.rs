@@ -378,10 +378,10 @@ impl Worker {
     pub fn connect(&mut self, data: &[u8], trace: &mut Trace) -> Connected {
         let mut contexts = vec![None; self.filters.len()];
         let mut filter_state = Vec::new();
-        for f in 0..self.filters.len() {
-            if !self.filters[f].network || self.filters[f].skipped {
-                continue;
-            }
+        let network: Vec<usize> = (0..self.filters.len())
+            .filter(|&f| self.filters[f].network && !self.filters[f].skipped)
+            .collect();
+        for f in network {
             let slot = self.filters[f].slot;
             if self.slots[slot].vm.poisoned().is_some()
                 && self.filters[f].spec.failure_policy == FailurePolicy::FailReload
