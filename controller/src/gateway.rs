@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use portico_core::config::{
     Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, QueryMatch, Redirect,
     Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
-    WeightedBackend, WildcardMode, ROUTING_API_VERSION,
+    WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -1149,15 +1149,9 @@ pub(crate) fn translate_gateways(
                 .entry(l.hostname.clone().unwrap_or_else(|| "*".into()))
                 .or_default();
         }
-        let config = ports.entry(port).or_insert_with(|| RoutingConfig {
-            api_version: ROUTING_API_VERSION.to_owned(),
-            generation: String::new(),
-            forward,
-            port,
-            virtual_hosts: Vec::new(),
-            default_backend: None,
-            backends: BTreeMap::new(),
-        });
+        let config = ports
+            .entry(port)
+            .or_insert_with(|| RoutingConfig::for_listener(port, forward));
         for (host, mut cands) in vhosts {
             cands.sort_by(|a, b| a.0.cmp(&b.0));
             config.virtual_hosts.push(VirtualHost {

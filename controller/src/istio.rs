@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use portico_core::config::{
     Abort, Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, QueryMatch,
     Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
-    WeightedBackend, WildcardMode, ROUTING_API_VERSION,
+    WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -1075,15 +1075,9 @@ pub(crate) fn translate_istio(
         }
     }
     for (port, (order, mut map)) in per_port {
-        let config = ports.entry(port).or_insert_with(|| RoutingConfig {
-            api_version: ROUTING_API_VERSION.to_owned(),
-            generation: String::new(),
-            forward,
-            port,
-            virtual_hosts: Vec::new(),
-            default_backend: None,
-            backends: BTreeMap::new(),
-        });
+        let config = ports
+            .entry(port)
+            .or_insert_with(|| RoutingConfig::for_listener(port, forward));
         for host in order {
             let routes = map.remove(&host).unwrap_or_default();
             config.virtual_hosts.push(VirtualHost {

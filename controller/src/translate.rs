@@ -19,7 +19,7 @@ use std::fmt;
 use portico_core::config::{
     Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite,
     Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost, WeightedBackend,
-    WildcardMode, ROUTING_API_VERSION,
+    WildcardMode,
 };
 
 use crate::objects::{
@@ -411,6 +411,24 @@ impl fmt::Display for PortRef<'_> {
     }
 }
 
+/// The ingress-nginx annotations of an Ingress: ignored ones come back as warnings, the first bad
+/// value is the error.
+fn annotations(
+    ingress: &Ingress,
+    err: &dyn Fn(String, ErrorKind) -> TranslateError,
+) -> Result<(crate::nginx::Annotations, Vec<TranslateError>), TranslateError> {
+    let (nginx, problems) = crate::nginx::parse(&ingress.metadata.annotations);
+    let mut warnings = Vec::new();
+    for (field, kind) in problems {
+        if matches!(kind, ErrorKind::Ignored(_)) {
+            warnings.push(err(field, kind));
+        } else {
+            return Err(err(field, kind));
+        }
+    }
+    Ok((nginx, warnings))
+}
+
 /// A route with its sort key: path length (longest first) and exact-first rank.
 type Keyed = ((usize, u8), Route);
 
@@ -533,15 +551,7 @@ impl<'a> Builder<'a> {
             field,
             kind,
         };
-        let (nginx, problems) = crate::nginx::parse(&ingress.metadata.annotations);
-        let mut warnings = Vec::new();
-        for (field, kind) in problems {
-            if matches!(kind, ErrorKind::Ignored(_)) {
-                warnings.push(err(field, kind));
-            } else {
-                return Err(err(field, kind));
-            }
-        }
+        let (nginx, mut warnings) = annotations(ingress, &err)?;
         let mut backends = Vec::new();
         let spec = &ingress.spec;
         if spec.rules.is_empty() && spec.default_backend.is_none() {
@@ -702,15 +712,7 @@ impl<'a> Builder<'a> {
             field,
             kind,
         };
-        let (nginx, problems) = crate::nginx::parse(&ingress.metadata.annotations);
-        let mut warnings = Vec::new();
-        for (field, kind) in problems {
-            if matches!(kind, ErrorKind::Ignored(_)) {
-                warnings.push(err(field, kind));
-            } else {
-                return Err(err(field, kind));
-            }
-        }
+        let (nginx, mut warnings) = annotations(ingress, &err)?;
         let Some(canary) = nginx.canary else {
             return Ok(warnings);
         };
@@ -945,13 +947,9 @@ impl<'a> Builder<'a> {
             .filter_map(|h| self.vhosts.remove(h))
             .collect();
         RoutingConfig {
-            api_version: ROUTING_API_VERSION.to_owned(),
-            generation: String::new(),
-            forward,
-            port,
             virtual_hosts,
             default_backend,
-            backends: BTreeMap::new(),
+            ..RoutingConfig::for_listener(port, forward)
         }
     }
 }

@@ -2,7 +2,7 @@
 //! echo server on every endpoint, send each request, check every expectation.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use portico_core::config::ForwardMode;
 
 use crate::client::{send, Outgoing};
 use crate::proxy::{free_port, routing_wasm, Envoy};
-use crate::scenario::{self, check, Scenario, Url};
+use crate::scenario::{self, check, Scenario};
 
 /// The outcome of one request.
 #[derive(Debug, Clone)]
@@ -148,44 +148,22 @@ async fn run_scenario(
             request: request.name.clone(),
             failures: Vec::new(),
         };
-        if let Some(reason) = scenario::unsupported(request) {
-            result.failures.push(reason);
-            results.push(result);
-            continue;
-        }
-        let url = match Url::parse(&request.url) {
-            Ok(u) => u,
+        let ports: Vec<u16> = port_map.keys().copied().collect();
+        let plan = match scenario::plan(request, &ports) {
+            Ok(p) => p,
             Err(e) => {
                 result.failures.push(e);
                 results.push(result);
                 continue;
             }
         };
-        let Some(bind) = port_map.get(&url.port) else {
-            result.failures.push(format!(
-                "no listener for port {} in this configuration",
-                url.port
-            ));
-            results.push(result);
-            continue;
-        };
-        let source = match request.source.as_deref().map(|s| s.parse::<IpAddr>()) {
-            Some(Ok(ip)) => Some(ip),
-            Some(Err(_)) => {
-                result
-                    .failures
-                    .push(format!("source {:?} is not an IP address", request.source));
-                results.push(result);
-                continue;
-            }
-            None => None,
-        };
+        let bind = port_map[&plan.url.port];
         let out = Outgoing {
-            target: SocketAddr::from(([127, 0, 0, 1], *bind)),
-            source,
-            method: request.method.clone().unwrap_or_else(|| "GET".into()),
-            authority: scenario::authority(&url, &request.headers),
-            path: url.path.clone(),
+            target: SocketAddr::from(([127, 0, 0, 1], bind)),
+            source: plan.source,
+            method: plan.method,
+            authority: plan.authority,
+            path: plan.url.path.clone(),
             headers: request.headers.clone(),
             http2: request.http_version.as_deref() == Some("2"),
             timeout: Duration::from_secs(10),

@@ -541,6 +541,51 @@ pub fn authority(url: &Url, headers: &BTreeMap<String, String>) -> String {
         .unwrap_or_else(|| url.authority())
 }
 
+/// A request a host can run: what it sends, worked out the same way by every host.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The URL (its port picks the listener).
+    pub url: Url,
+    /// Method (GET by default).
+    pub method: String,
+    /// Host header / `:authority`.
+    pub authority: String,
+    /// Client source address.
+    pub source: Option<std::net::IpAddr>,
+}
+
+/// Plans a request against the listener ports a configuration has.
+///
+/// # Errors
+/// Why the request cannot run: a feature no host has yet, a bad URL or source, no listener.
+pub fn plan(request: &Request, listeners: &[u16]) -> Result<Plan, String> {
+    if let Some(reason) = unsupported(request) {
+        return Err(reason);
+    }
+    let url = Url::parse(&request.url)?;
+    if !listeners.contains(&url.port) {
+        return Err(format!(
+            "no listener for port {} in this configuration",
+            url.port
+        ));
+    }
+    let source = match request.source.as_deref() {
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| format!("source {s:?} is not an IP address"))?,
+        ),
+        None => None,
+    };
+    let authority = authority(&url, &request.headers);
+    let method = request.method.clone().unwrap_or_else(|| "GET".into());
+    Ok(Plan {
+        url,
+        method,
+        authority,
+        source,
+    })
+}
+
 /// What a harness cannot do yet for this request; `None` when it can run it.
 pub fn unsupported(request: &Request) -> Option<String> {
     let e = &request.expect;

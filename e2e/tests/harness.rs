@@ -152,7 +152,10 @@ fn validate(bootstrap: &Path) -> Result<(), String> {
     }
 }
 
-fn validate_both(snapshot: &Snapshot, label: &str) {
+/// Validates the file-xDS bootstrap (only with `dynamic`: validate mode does not read the xDS
+/// files, so it checks the bootstrap alone) and the static bootstrap, which holds every listener,
+/// cluster and filter configuration inline and runs the filter's `on_configure`.
+fn validate_both(snapshot: &Snapshot, label: &str, dynamic: bool) {
     let dir = tempfile::tempdir().unwrap();
     let opts = options(dir.path());
     let files = render(snapshot, &opts);
@@ -173,7 +176,11 @@ fn envoy_validates_every_rendered_config() {
     let root = workspace_root();
     let demo = load_dir(&root.join("testdata/demo")).unwrap();
     let objects: Vec<Object> = demo.manifests.into_iter().map(|m| m.object).collect();
-    validate_both(&translate(&objects, &Options::default()).snapshot, "demo");
+    validate_both(
+        &translate(&objects, &Options::default()).snapshot,
+        "demo",
+        true,
+    );
     let files: Vec<PathBuf> = expand(&[root.join("testdata/scenarios")]).unwrap();
     assert!(files.len() >= 10);
     for f in files {
@@ -186,6 +193,7 @@ fn envoy_validates_every_rendered_config() {
         validate_both(
             &translate(&objects, &Options::default()).snapshot,
             &f.display().to_string(),
+            false,
         );
     }
 }

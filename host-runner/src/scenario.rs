@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use portico_core::config::ForwardMode;
 use portico_e2e::runner::{fail_all, report_file, report_summary, RequestResult, Summary};
-use portico_e2e::scenario::{self, check, Echo, Observed, Scenario, Url};
+use portico_e2e::scenario::{self, check, Echo, Observed, Scenario};
 
 use crate::envoy::{
     normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker,
@@ -217,45 +217,28 @@ fn run_scenario(
             request: request.name.clone(),
             failures: Vec::new(),
         };
-        if let Some(reason) = scenario::unsupported(request) {
-            result.failures.push(reason);
-            results.push(result);
-            continue;
-        }
-        let url = match Url::parse(&request.url) {
-            Ok(u) => u,
+        let ports: Vec<u16> = workers.keys().copied().collect();
+        let plan = match scenario::plan(request, &ports) {
+            Ok(p) => p,
             Err(e) => {
                 result.failures.push(e);
                 results.push(result);
                 continue;
             }
         };
+        let (url, method, authority) = (&plan.url, &plan.method, &plan.authority);
         let Some(worker) = workers.get_mut(&url.port) else {
-            result.failures.push(format!(
-                "no listener for port {} in this configuration",
-                url.port
-            ));
-            results.push(result);
             continue;
         };
-        if let Some(source) = &request.source {
-            if source.parse::<std::net::IpAddr>().is_err() {
-                result
-                    .failures
-                    .push(format!("source {source:?} is not an IP address"));
-                results.push(result);
-                continue;
-            }
-        }
-        let authority = scenario::authority(&url, &request.headers);
-        let method = request.method.clone().unwrap_or_else(|| "GET".into());
         let mut observed = Vec::new();
         let mut trace = Vec::new();
         for _ in 0..request.repeat.unwrap_or(1).max(1) {
             n += 1;
             trace.clear();
             let req = Outgoing {
-                source: request.source.as_deref().unwrap_or("127.0.0.1"),
+                source: &plan
+                    .source
+                    .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()),
                 port: url.port,
                 method: &method,
                 authority: &authority,

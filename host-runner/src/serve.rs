@@ -40,10 +40,7 @@ fn generation(
     snapshot: &Snapshot,
     port: u16,
 ) -> Result<Generation, String> {
-    let empty = portico_core::config::RoutingConfig {
-        port,
-        ..portico_core::config::RoutingConfig::empty("none")
-    };
+    let empty = portico_core::config::RoutingConfig::for_listener(port, Default::default());
     let spec = crate::scenario::routing_filter(module, snapshot.routing(port).unwrap_or(&empty));
     let worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| e.to_string())?;
     let clusters = snapshot

@@ -368,6 +368,15 @@ impl RoutingConfig {
         }
     }
 
+    /// An empty configuration for the listener on `port` (generation filled in later).
+    pub fn for_listener(port: u16, forward: ForwardMode) -> Self {
+        RoutingConfig {
+            port,
+            forward,
+            ..RoutingConfig::empty("")
+        }
+    }
+
     /// Parses the JSON the controller wrote.
     ///
     /// # Errors
