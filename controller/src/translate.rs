@@ -413,6 +413,7 @@ impl fmt::Display for PortRef<'_> {
 
 /// The ingress-nginx annotations of an Ingress: ignored ones come back as warnings, the first bad
 /// value is the error.
+#[allow(clippy::result_large_err)] // the typed error the caller reports, built once per bad object
 fn annotations(
     ingress: &Ingress,
     err: &dyn Fn(String, ErrorKind) -> TranslateError,
