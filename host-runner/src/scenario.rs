@@ -240,8 +240,8 @@ fn run_scenario(
                     .source
                     .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()),
                 port: url.port,
-                method: &method,
-                authority: &authority,
+                method,
+                authority,
                 path: &url.path,
                 headers: &request.headers,
             };
