@@ -745,6 +745,7 @@ fn rule_action(
                     backends.entry(key.clone()).or_insert(Backend {
                         cluster: cluster_name(ns, &b.name, port),
                         endpoints,
+                        lb: Default::default(),
                     });
                     Some(key)
                 }

@@ -19,9 +19,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Abort, Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, QueryMatch,
-    Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
-    WeightedBackend, WildcardMode,
+    Abort, Backend, ForwardMode, HashKey, HeaderMatch, HeaderMods, LoadBalancer, PathMatch,
+    PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig,
+    StringMatch, VirtualHost, WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -577,10 +577,28 @@ impl Ctx<'_> {
                 )
             }
         };
-        backends
-            .entry(key.clone())
-            .or_insert(Backend { cluster, endpoints });
+        let lb = self.load_balancer(&fqdn, d.subset.as_deref());
+        backends.entry(key.clone()).or_insert(Backend {
+            cluster,
+            endpoints,
+            lb,
+        });
         Ok(key)
+    }
+
+    /// The DestinationRule for a Service FQDN, if any.
+    fn rule_for(&self, fqdn: &str) -> Option<&DestinationRule> {
+        self.objects.iter().find_map(|o| match o {
+            Object::DestinationRule(dr) => {
+                let host = dr.spec.host.trim_end_matches('.');
+                let dr_ns = namespace_of(&dr.metadata);
+                let same = host == fqdn
+                    || (!host.contains('.') && format!("{host}.{dr_ns}.svc.cluster.local") == fqdn)
+                    || format!("{host}.svc.cluster.local") == fqdn;
+                same.then_some(dr)
+            }
+            _ => None,
+        })
     }
 
     fn subset_labels(
@@ -589,23 +607,27 @@ impl Ctx<'_> {
         ns: &str,
         subset: &str,
     ) -> Result<BTreeMap<String, String>, String> {
-        for o in self.objects {
-            if let Object::DestinationRule(dr) = o {
-                let host = dr.spec.host.trim_end_matches('.');
-                let dr_ns = namespace_of(&dr.metadata);
-                let same = host == fqdn
-                    || (!host.contains('.') && format!("{host}.{dr_ns}.svc.cluster.local") == fqdn)
-                    || format!("{host}.svc.cluster.local") == fqdn;
-                if same {
-                    if let Some(s) = dr.spec.subsets.iter().find(|s| s.name == subset) {
-                        return Ok(s.labels.clone());
-                    }
-                }
-            }
-        }
-        Err(format!(
-            "no DestinationRule defines subset {subset:?} for {fqdn} (namespace {ns})"
-        ))
+        self.rule_for(fqdn)
+            .and_then(|dr| dr.spec.subsets.iter().find(|s| s.name == subset))
+            .map(|s| s.labels.clone())
+            .ok_or_else(|| {
+                format!("no DestinationRule defines subset {subset:?} for {fqdn} (namespace {ns})")
+            })
+    }
+
+    /// The load balancer for a Service FQDN and subset: the subset's policy over the rule's.
+    fn load_balancer(&self, fqdn: &str, subset: Option<&str>) -> LoadBalancer {
+        let Some(dr) = self.rule_for(fqdn) else {
+            return LoadBalancer::RoundRobin;
+        };
+        let subset_policy = subset
+            .and_then(|s| dr.spec.subsets.iter().find(|x| x.name == s))
+            .and_then(|s| s.traffic_policy.as_ref());
+        [subset_policy, dr.spec.traffic_policy.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|p| load_balancer(p).ok().flatten())
+            .unwrap_or_default()
     }
 
     fn pod_ips(&self, ns: &str, labels: &BTreeMap<String, String>) -> Vec<String> {
@@ -900,6 +922,42 @@ fn http_route(
     Ok(out)
 }
 
+/// A `trafficPolicy`'s load balancer: `Ok(None)` when it sets none, `Err` when it asks for
+/// something Portico does not do.
+fn load_balancer(policy: &Value) -> Result<Option<LoadBalancer>, String> {
+    let Some(lb) = policy.get("loadBalancer") else {
+        return Ok(None);
+    };
+    if let Some(simple) = lb.get("simple").and_then(Value::as_str) {
+        return match simple {
+            "ROUND_ROBIN" | "UNSPECIFIED" => Ok(Some(LoadBalancer::RoundRobin)),
+            "RANDOM" => Ok(Some(LoadBalancer::Random)),
+            "LEAST_REQUEST" | "LEAST_CONN" => Ok(Some(LoadBalancer::LeastRequest)),
+            other => Err(format!("loadBalancer.simple {other:?} is not supported")),
+        };
+    }
+    if let Some(ch) = lb.get("consistentHash") {
+        let s = |k: &str| ch.get(k).and_then(Value::as_str).map(str::to_owned);
+        let key = if let Some(h) = s("httpHeaderName") {
+            HashKey::Header(h.to_ascii_lowercase())
+        } else if let Some(c) = ch
+            .get("httpCookie")
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+        {
+            HashKey::Cookie(c.to_owned())
+        } else if ch.get("useSourceIp").and_then(Value::as_bool) == Some(true) {
+            HashKey::SourceIp
+        } else if let Some(q) = s("httpQueryParameterName") {
+            HashKey::QueryParameter(q)
+        } else {
+            return Err("consistentHash needs httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName".into());
+        };
+        return Ok(Some(LoadBalancer::ConsistentHash { key }));
+    }
+    Err("loadBalancer needs simple or consistentHash".into())
+}
+
 /// RE2 `\1` captures as the regex crate's `${1}`.
 fn to_dollar(s: &str) -> String {
     let mut out = String::new();
@@ -960,20 +1018,37 @@ pub(crate) fn translate_istio(
                 namespace: namespace_of(&dr.metadata).to_owned(),
                 name: dr.metadata.name.clone(),
             };
-            if dr.spec.traffic_policy.is_some() {
-                errors.push(TranslateError {
-                    object: object.clone(),
-                    field: "spec.trafficPolicy".into(),
-                    kind: ErrorKind::Ignored("load balancing is round robin for now".into()),
-                });
-            }
-            for (i, s) in dr.spec.subsets.iter().enumerate() {
-                if s.traffic_policy.is_some() {
+            let policies = std::iter::once((
+                "spec.trafficPolicy".to_owned(),
+                dr.spec.traffic_policy.as_ref(),
+            ))
+            .chain(dr.spec.subsets.iter().enumerate().map(|(i, s)| {
+                (
+                    format!("spec.subsets[{i}].trafficPolicy"),
+                    s.traffic_policy.as_ref(),
+                )
+            }));
+            for (field, policy) in policies {
+                let Some(policy) = policy else { continue };
+                if let Err(e) = load_balancer(policy) {
                     errors.push(TranslateError {
                         object: object.clone(),
-                        field: format!("spec.subsets[{i}].trafficPolicy"),
-                        kind: ErrorKind::Ignored("load balancing is round robin for now".into()),
+                        field: format!("{field}.loadBalancer"),
+                        kind: ErrorKind::Ignored(format!("{e}; round robin is used")),
                     });
+                }
+                for key in policy
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    if key != "loadBalancer" {
+                        errors.push(TranslateError {
+                            object: object.clone(),
+                            field: format!("{field}.{key}"),
+                            kind: ErrorKind::Ignored("not implemented".into()),
+                        });
+                    }
                 }
             }
         }

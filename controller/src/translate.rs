@@ -923,7 +923,14 @@ impl<'a> Builder<'a> {
                     .endpoints(ns, name, p.name.as_deref().unwrap_or(""))
             })
             .unwrap_or_default();
-        out.push((key.clone(), Backend { cluster, endpoints }));
+        out.push((
+            key.clone(),
+            Backend {
+                cluster,
+                endpoints,
+                lb: Default::default(),
+            },
+        ));
         Ok(key)
     }
 

@@ -18,6 +18,7 @@ fn config(routes: usize) -> RoutingConfig {
         Backend {
             cluster: "outbound|80||b".into(),
             endpoints: vec!["127.0.0.1:80".into()],
+            lb: Default::default(),
         },
     );
     for h in 0..routes.div_ceil(10) {

@@ -352,6 +352,55 @@ pub struct Backend {
     /// Ready pod endpoints, `ip:port`, used in [`ForwardMode::Endpoint`]. Empty → 503.
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// How the filter picks an endpoint.
+    #[serde(default, skip_serializing_if = "LoadBalancer::is_round_robin")]
+    pub lb: LoadBalancer,
+}
+
+/// How an endpoint is picked (Istio DestinationRule `loadBalancer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", tag = "type")]
+pub enum LoadBalancer {
+    /// In turn, per worker.
+    #[default]
+    RoundRobin,
+    /// At random.
+    Random,
+    /// The endpoint with the fewest requests in flight on this worker.
+    LeastRequest,
+    /// By a hash of part of the request: the same value always gets the same endpoint (while
+    /// the endpoints stay the same); requests without it go round robin.
+    #[serde(rename_all = "camelCase")]
+    ConsistentHash {
+        /// What is hashed.
+        key: HashKey,
+    },
+}
+
+impl LoadBalancer {
+    /// The default.
+    pub fn is_round_robin(&self) -> bool {
+        *self == LoadBalancer::RoundRobin
+    }
+}
+
+/// What a consistent hash is computed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    tag = "type",
+    content = "name"
+)]
+pub enum HashKey {
+    /// A request header's value.
+    Header(String),
+    /// A cookie's value.
+    Cookie(String),
+    /// The client's IP address.
+    SourceIp,
+    /// A query parameter's value.
+    QueryParameter(String),
 }
 
 impl RoutingConfig {

@@ -11,6 +11,7 @@
 //! cfg.backends.insert("cart.default.svc.cluster.local:80".into(), Backend {
 //!     cluster: "outbound|80||cart.default.svc.cluster.local".into(),
 //!     endpoints: vec!["127.0.10.1:8080".into()],
+//!     lb: LoadBalancer::RoundRobin,
 //! });
 //! cfg.virtual_hosts.push(VirtualHost {
 //!     name: "Ingress default/shop".into(),

@@ -24,6 +24,8 @@ pub struct CompiledBackend {
     pub cluster: String,
     /// Ready endpoints, `ip:port`.
     pub endpoints: Vec<String>,
+    /// How an endpoint is picked.
+    pub lb: crate::config::LoadBalancer,
 }
 
 #[derive(Debug, Clone)]
@@ -416,6 +418,7 @@ impl TryFrom<RoutingConfig> for Router {
                 key,
                 cluster: backend.cluster,
                 endpoints: backend.endpoints,
+                lb: backend.lb,
             });
         }
         let resolve = |field: String, key: &str| -> Result<BackendId, ConfigError> {
@@ -849,6 +852,7 @@ mod tests {
         Backend {
             cluster: format!("outbound|80||{name}"),
             endpoints: vec!["127.0.0.1:1".into()],
+            lb: Default::default(),
         }
     }
 
@@ -1157,6 +1161,7 @@ mod rewrite_tests {
             Backend {
                 cluster: "c".into(),
                 endpoints: vec![],
+                lb: Default::default(),
             },
         );
         c.virtual_hosts = vec![VirtualHost {
@@ -1302,6 +1307,7 @@ mod explain_tests {
             Backend {
                 cluster: "c".into(),
                 endpoints: vec![],
+                lb: Default::default(),
             },
         );
         let route = |name: &str, path: PathMatch, headers: Vec<HeaderMatch>| Route {

@@ -22,7 +22,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portico_core::config::{ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST_HEADER};
-use portico_core::lb::{RoundRobin, WeightedRoundRobin};
+use portico_core::config::{HashKey, LoadBalancer};
+use portico_core::lb::{rendezvous, InFlight, Random, RoundRobin, WeightedRoundRobin};
 use portico_core::router::Action as RouteAction;
 use portico_core::{BackendId, Decision, HeaderSource, Request, Router};
 use proxy_wasm::hostcalls;
@@ -64,6 +65,8 @@ struct Shared {
     router: Router,
     rr: RefCell<RoundRobin>,
     wrr: RefCell<WeightedRoundRobin>,
+    random: RefCell<Random>,
+    inflight: RefCell<InFlight>,
     metrics: [Option<u32>; 6],
 }
 
@@ -96,6 +99,11 @@ impl RootContext for RoutingRoot {
         };
         let metrics =
             METRIC_NAMES.map(|name| hostcalls::define_metric(MetricType::Counter, name).ok());
+        let seed = self
+            .get_current_time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15);
         log::info!(
             "portico-routing: configuration {} loaded ({} backends)",
             router.generation(),
@@ -105,6 +113,8 @@ impl RootContext for RoutingRoot {
             router,
             rr: RefCell::default(),
             wrr: RefCell::default(),
+            random: RefCell::new(Random::new(seed)),
+            inflight: RefCell::default(),
             metrics,
         }));
         true
@@ -114,6 +124,7 @@ impl RootContext for RoutingRoot {
         Some(Box::new(RoutingHttp {
             shared: self.shared.clone(),
             route: None,
+            in_flight: None,
         }))
     }
 
@@ -128,6 +139,8 @@ pub struct RoutingHttp {
     shared: Option<Rc<Shared>>,
     /// The matched route, for its response header changes.
     route: Option<(usize, usize)>,
+    /// The endpoint picked by least-request, released when the request ends.
+    in_flight: Option<String>,
 }
 
 impl Context for RoutingHttp {}
@@ -167,13 +180,67 @@ impl RoutingHttp {
         }
     }
 
+    /// The value a consistent hash is computed over, if the request has it.
+    fn hash_key(&self, key: &HashKey) -> Option<String> {
+        match key {
+            HashKey::Header(name) => self.get_http_request_header(name),
+            HashKey::Cookie(name) => self.get_http_request_header("cookie").and_then(|c| {
+                c.split(';').find_map(|kv| {
+                    kv.trim()
+                        .strip_prefix(name.as_str())?
+                        .strip_prefix('=')
+                        .map(str::to_owned)
+                })
+            }),
+            HashKey::SourceIp => {
+                let addr = self.get_property(vec!["source", "address"])?;
+                let addr = String::from_utf8(addr).ok()?;
+                Some(
+                    addr.parse::<std::net::SocketAddr>()
+                        .map(|a| a.ip().to_string())
+                        .unwrap_or(addr),
+                )
+            }
+            HashKey::QueryParameter(name) => {
+                let path = self.get_http_request_header(":path")?;
+                let query = path.split_once('?')?.1;
+                query.split('&').find_map(|kv| {
+                    kv.strip_prefix(name.as_str())?
+                        .strip_prefix('=')
+                        .map(str::to_owned)
+                })
+            }
+        }
+    }
+
     /// Hands the request to Envoy for `backend`: one ready endpoint, or its cluster.
-    fn forward(&self, shared: &Shared, id: BackendId) -> Action {
+    fn forward(&mut self, shared: &Shared, id: BackendId) -> Action {
         let router = &shared.router;
         let backend = router.backend(id);
-        match router.forward_mode() {
+        // A load balancer other than round robin is the filter's to apply, whatever the mode:
+        // Envoy's cluster would only rotate.
+        let mode = if backend.lb.is_round_robin() {
+            router.forward_mode()
+        } else {
+            ForwardMode::Endpoint
+        };
+        match mode {
             ForwardMode::Endpoint => {
-                let pick = shared.rr.borrow_mut().pick(id, backend.endpoints.len());
+                let n = backend.endpoints.len();
+                let pick = match &backend.lb {
+                    _ if n == 0 => None,
+                    LoadBalancer::RoundRobin => shared.rr.borrow_mut().pick(id, n),
+                    LoadBalancer::Random => Some(shared.random.borrow_mut().below(n)),
+                    LoadBalancer::LeastRequest => {
+                        let i = shared.inflight.borrow_mut().pick(&backend.endpoints);
+                        self.in_flight = i.map(|i| backend.endpoints[i].clone());
+                        i
+                    }
+                    LoadBalancer::ConsistentHash { key } => match self.hash_key(key) {
+                        Some(k) => rendezvous(k.as_bytes(), &backend.endpoints),
+                        None => shared.rr.borrow_mut().pick(id, n),
+                    },
+                };
                 let Some(endpoint) = pick.and_then(|i| backend.endpoints.get(i)) else {
                     shared.count(Outcome::NoEndpoints);
                     return self.reply(503, "503 no ready endpoints\n");
@@ -278,6 +345,12 @@ impl HttpContext for RoutingHttp {
                 }
                 self.forward(&shared, id)
             }
+        }
+    }
+
+    fn on_log(&mut self) {
+        if let (Some(shared), Some(endpoint)) = (self.shared.as_ref(), self.in_flight.take()) {
+            shared.inflight.borrow_mut().done(&endpoint);
         }
     }
 
