@@ -996,8 +996,9 @@ pub(crate) fn translate_gateways(
                         name: g.metadata.name.clone(),
                     },
                     field: format!("spec.listeners[{li}].protocol"),
-                    kind: ErrorKind::Unsupported(format!(
-                        "{} listeners (HTTP only for now)",
+                    // The Gateway's other listeners still serve: only this one is left out.
+                    kind: ErrorKind::Ignored(format!(
+                        "{} listeners are not supported yet (HTTP only); this listener is not served",
                         l.protocol
                     )),
                 });

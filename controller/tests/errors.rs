@@ -1,0 +1,163 @@
+//! Bad Gateway API and Istio objects: each is reported with the object and the field at fault,
+//! and the rest still translates.
+
+use portico_controller::objects::Object;
+use portico_controller::source::documents;
+use portico_controller::translate::{translate, Options, Translation};
+
+fn run(yaml: &str) -> Translation {
+    let objects: Vec<Object> = documents(yaml)
+        .unwrap()
+        .into_iter()
+        .map(|v| Object::from_value(v).unwrap())
+        .collect();
+    translate(&objects, &Options::default())
+}
+
+const BASE: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: portico
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: https, port: 443, protocol: HTTPS}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: igw, namespace: default}
+spec:
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+"#;
+
+fn messages(t: &Translation) -> Vec<String> {
+    t.errors.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn gateway_api_errors_name_the_field() {
+    let cases = [
+        (
+            "rules: [{timeouts: {request: 1s}, backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].timeouts: not supported: timeouts",
+        ),
+        (
+            "rules: [{matches: [{path: {type: RegularExpression, value: \"(\"}}], backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].matches[0].path.value: invalid: regex does not compile",
+        ),
+        (
+            "rules: [{matches: [{headers: [{type: Glob, name: a, value: b}]}], backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].matches[0].headers[0].type: invalid: type \"Glob\" is not Exact or RegularExpression",
+        ),
+        (
+            "rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}}}], backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].filters[0].requestMirror: not supported: RequestMirror (not yet)",
+        ),
+        (
+            "rules: [{filters: [{type: RequestRedirect, requestRedirect: {statusCode: 305}}]}]",
+            "HTTPRoute default/r: spec.rules[0].filters[0].requestRedirect.statusCode: invalid: 305 is not 301, 302, 303, 307 or 308",
+        ),
+        (
+            "rules: [{backendRefs: [{name: missing, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].backendRefs[0].name: Service default/missing not found",
+        ),
+    ];
+    for (rules, want) in cases {
+        let t = run(&format!(
+            "{BASE}---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r, namespace: default}}\nspec:\n  parentRefs: [{{name: gw}}]\n  {rules}\n"
+        ));
+        let msgs = messages(&t);
+        assert!(
+            msgs.iter().any(|m| m.starts_with(want)),
+            "{want}\n  got {msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.starts_with("Gateway default/gw: spec.listeners[1].protocol: ignored: HTTPS listeners are not supported yet")),
+            "{msgs:?}"
+        );
+        assert!(
+            t.snapshot.routing(80).is_some(),
+            "the HTTP listener still serves"
+        );
+    }
+}
+
+#[test]
+fn istio_errors_name_the_field() {
+    let cases = [
+        (
+            "http: [{mirror: {host: web}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].mirror: not supported: mirroring (not yet)",
+        ),
+        (
+            "http: [{fault: {delay: {fixedDelay: 1s}}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].fault.delay: not supported: delay injection (not yet)",
+        ),
+        (
+            "http: [{match: [{uri: {exact: /a, prefix: /b}}], route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].match[0].uri: invalid: exactly one of exact, prefix and regex",
+        ),
+        (
+            "http: [{route: [{destination: {host: web, subset: v9}}]}]",
+            "VirtualService default/vs: spec.http[0].route[0].destination: invalid: no DestinationRule defines subset \"v9\"",
+        ),
+        (
+            "http: [{route: [{destination: {host: api.external.com}}]}]",
+            "VirtualService default/vs: spec.http[0].route[0].destination: invalid: \"api.external.com\" is not a Kubernetes Service",
+        ),
+    ];
+    for (http, want) in cases {
+        let t = run(&format!(
+            "{BASE}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: default}}\nspec:\n  hosts: [\"*\"]\n  gateways: [igw]\n  {http}\n"
+        ));
+        let msgs = messages(&t);
+        assert!(
+            msgs.iter().any(|m| m.starts_with(want)),
+            "{want}\n  got {msgs:?}"
+        );
+    }
+    let t = run(&format!(
+        "{BASE}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: dr, namespace: default}}\nspec:\n  host: web\n  trafficPolicy:\n    loadBalancer: {{simple: PASSTHROUGH}}\n    connectionPool: {{tcp: {{maxConnections: 1}}}}\n"
+    ));
+    let msgs = messages(&t);
+    assert!(msgs.contains(&"DestinationRule default/dr: spec.trafficPolicy.loadBalancer: ignored: loadBalancer.simple \"PASSTHROUGH\" is not supported; round robin is used".to_owned()), "{msgs:?}");
+    assert!(msgs.contains(&"DestinationRule default/dr: spec.trafficPolicy.connectionPool: ignored: not implemented".to_owned()), "{msgs:?}");
+}
+
+#[test]
+fn nginx_annotation_errors_name_the_annotation() {
+    let ingress = |annotations: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: i, namespace: default, annotations: {{{annotations}}}}}\nspec: {{rules: [{{host: a.test, http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n"
+        )
+    };
+    let t = run(&ingress(
+        "nginx.ingress.kubernetes.io/ssl-redirect: \"maybe\"",
+    ));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/ssl-redirect]: invalid: \"maybe\" is not true or false"]);
+    assert!(
+        t.snapshot.routing(80).unwrap().virtual_hosts.is_empty(),
+        "the bad Ingress is left out"
+    );
+    let t = run(&ingress("nginx.ingress.kubernetes.io/proxy-body-size: 8m"));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/proxy-body-size]: ignored: this ingress-nginx annotation is not implemented"]);
+    assert_eq!(
+        t.snapshot.routing(80).unwrap().virtual_hosts.len(),
+        1,
+        "an ignored annotation keeps the Ingress"
+    );
+    let t = run(&ingress("nginx.ingress.kubernetes.io/use-regex: \"true\", nginx.ingress.kubernetes.io/canary-by-header-pattern: \"(\""));
+    assert!(
+        messages(&t).is_empty(),
+        "a canary pattern on a non-canary Ingress is not read: {:?}",
+        messages(&t)
+    );
+}
