@@ -25,7 +25,7 @@ use portico_core::config::{ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST
 use portico_core::config::{HashKey, LoadBalancer};
 use portico_core::lb::{rendezvous, InFlight, Random, RoundRobin, WeightedRoundRobin};
 use portico_core::router::Action as RouteAction;
-use portico_core::{BackendId, Decision, HeaderSource, Request, Router};
+use portico_core::{BackendId, Decision, Request, Router};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
@@ -145,15 +145,6 @@ pub struct RoutingHttp {
 
 impl Context for RoutingHttp {}
 
-/// Request headers read through the host, on demand.
-struct HostHeaders<'a>(&'a RoutingHttp);
-
-impl HeaderSource for HostHeaders<'_> {
-    fn header(&self, name: &str) -> Option<String> {
-        self.0.get_http_request_header(name)
-    }
-}
-
 impl RoutingHttp {
     fn reply(&self, status: u32, body: &str) -> Action {
         self.send_http_response(
@@ -262,25 +253,34 @@ impl RoutingHttp {
 
 impl HttpContext for RoutingHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // One host call for every header: matching reads them locally.
+        let headers = self.get_http_request_headers();
         // Steering headers are ours alone: drop whatever the client sent before anything else.
-        self.set_http_request_header(ORIGINAL_DST_HEADER, None);
-        self.set_http_request_header(CLUSTER_HEADER, None);
+        for name in [ORIGINAL_DST_HEADER, CLUSTER_HEADER] {
+            if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                self.set_http_request_header(name, None);
+            }
+        }
         let Some(shared) = self.shared.clone() else {
             // on_configure never succeeded; Envoy would not run us, but never forward unrouted.
             return self.reply(500, "routing not configured\n");
         };
-        let authority = self
-            .get_http_request_header(":authority")
-            .unwrap_or_default();
-        let path = self.get_http_request_header(":path").unwrap_or_default();
-        let method = self.get_http_request_header(":method").unwrap_or_default();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        let (authority, path, method) = (get(":authority"), get(":path"), get(":method"));
         let router = &shared.router;
         let decision = router.decide(&Request {
-            authority: &authority,
-            path: &path,
-            method: &method,
-            headers: &HostHeaders(self),
+            authority,
+            path,
+            method,
+            headers: &headers,
         });
+        let (authority, path) = (authority.to_owned(), path.to_owned());
         let (vhost, index) = match decision {
             Decision::NoRoute => {
                 shared.count(Outcome::NoRoute);
