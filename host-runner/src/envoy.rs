@@ -268,6 +268,21 @@ impl Worker {
         &self.slots[self.filters[i].slot].vm
     }
 
+    /// Under `FAIL_RELOAD`, rebuilds filter `f`'s VM if a trap poisoned it.
+    fn reload_if_poisoned(&mut self, f: usize, trace: &mut Trace) {
+        let filter = &self.filters[f];
+        if self.slots[filter.slot].vm.poisoned().is_none()
+            || filter.spec.failure_policy != FailurePolicy::FailReload
+        {
+            return;
+        }
+        let name = filter.spec.name.clone();
+        trace.push(format!("{name}: VM reloaded after a trap"));
+        if let Err(e) = self.reload(self.filters[f].slot) {
+            trace.push(format!("{name}: reload failed: {e}"));
+        }
+    }
+
     /// Rebuilds a poisoned VM and restarts its plugins (`FAIL_RELOAD`).
     fn reload(&mut self, slot: usize) -> Result<(), HostError> {
         let s = &self.slots[slot];
@@ -297,14 +312,7 @@ impl Worker {
                 contexts.push(None);
                 continue;
             }
-            if self.slots[slot].vm.poisoned().is_some()
-                && filter.spec.failure_policy == FailurePolicy::FailReload
-            {
-                trace.push(format!("{}: VM reloaded after a trap", filter.spec.name));
-                if let Err(e) = self.reload(slot) {
-                    trace.push(format!("{}: reload failed: {e}", self.filters[f].spec.name));
-                }
-            }
+            self.reload_if_poisoned(f, trace);
             let root = self.filters[f].root;
             match self.slots[slot].vm.create_http_context(root) {
                 Ok(ctx) => {
@@ -383,11 +391,7 @@ impl Worker {
             .collect();
         for f in network {
             let slot = self.filters[f].slot;
-            if self.slots[slot].vm.poisoned().is_some()
-                && self.filters[f].spec.failure_policy == FailurePolicy::FailReload
-            {
-                let _ = self.reload(slot);
-            }
+            self.reload_if_poisoned(f, trace);
             let name = self.filters[f].spec.name.clone();
             let root = self.filters[f].root;
             let vm = &mut self.slots[slot].vm;

@@ -412,6 +412,26 @@ impl Vm {
         Ok((id, Action::from_i32(action)))
     }
 
+    /// Runs a stream callback that returns an action, with `(context, size, end_of_stream)` or,
+    /// for trailers, `(context, size)`; a module without the export continues.
+    fn stream_action(
+        &mut self,
+        export: &'static str,
+        context: u32,
+        size: i32,
+        end_of_stream: Option<bool>,
+    ) -> Result<Action, HostError> {
+        let a = match end_of_stream {
+            Some(eos) => self.call::<(i32, i32, i32), i32>(
+                export,
+                context,
+                (context as i32, size, eos as i32),
+            )?,
+            None => self.call::<(i32, i32), i32>(export, context, (context as i32, size))?,
+        };
+        Ok(Action::from_i32(a.unwrap_or(0)))
+    }
+
     /// Envoy's header maps hold lower-case names whatever the client sent.
     fn lower(headers: Headers) -> Headers {
         headers
@@ -440,12 +460,7 @@ impl Vm {
     ) -> Result<Action, HostError> {
         let n = headers.len() as i32;
         self.stream_or(context)?.request_headers = Self::lower(headers);
-        let a = self.call::<(i32, i32, i32), i32>(
-            "proxy_on_request_headers",
-            context,
-            (context as i32, n, end_of_stream as i32),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_request_headers", context, n, Some(end_of_stream))
     }
 
     /// Appends a request body chunk and runs `proxy_on_request_body` with the buffered size.
@@ -461,12 +476,7 @@ impl Vm {
         let s = self.stream_or(context)?;
         s.request_body.extend_from_slice(chunk);
         let n = s.request_body.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>(
-            "proxy_on_request_body",
-            context,
-            (context as i32, n, end_of_stream as i32),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_request_body", context, n, Some(end_of_stream))
     }
 
     /// Sets the request trailers and runs `proxy_on_request_trailers`.
@@ -480,12 +490,7 @@ impl Vm {
     ) -> Result<Action, HostError> {
         let n = trailers.len() as i32;
         self.stream_or(context)?.request_trailers = Self::lower(trailers);
-        let a = self.call::<(i32, i32), i32>(
-            "proxy_on_request_trailers",
-            context,
-            (context as i32, n),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_request_trailers", context, n, None)
     }
 
     /// Sets the response headers and runs `proxy_on_response_headers`.
@@ -500,12 +505,7 @@ impl Vm {
     ) -> Result<Action, HostError> {
         let n = headers.len() as i32;
         self.stream_or(context)?.response_headers = Self::lower(headers);
-        let a = self.call::<(i32, i32, i32), i32>(
-            "proxy_on_response_headers",
-            context,
-            (context as i32, n, end_of_stream as i32),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_response_headers", context, n, Some(end_of_stream))
     }
 
     /// Appends a response body chunk and runs `proxy_on_response_body`.
@@ -521,12 +521,7 @@ impl Vm {
         let s = self.stream_or(context)?;
         s.response_body.extend_from_slice(chunk);
         let n = s.response_body.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>(
-            "proxy_on_response_body",
-            context,
-            (context as i32, n, end_of_stream as i32),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_response_body", context, n, Some(end_of_stream))
     }
 
     /// Sets the response trailers and runs `proxy_on_response_trailers`.
@@ -540,12 +535,7 @@ impl Vm {
     ) -> Result<Action, HostError> {
         let n = trailers.len() as i32;
         self.stream_or(context)?.response_trailers = Self::lower(trailers);
-        let a = self.call::<(i32, i32), i32>(
-            "proxy_on_response_trailers",
-            context,
-            (context as i32, n),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_response_trailers", context, n, None)
     }
 
     /// Appends downstream data and runs `proxy_on_downstream_data`.
@@ -561,12 +551,7 @@ impl Vm {
         let s = self.stream_or(context)?;
         s.downstream_data.extend_from_slice(data);
         let n = s.downstream_data.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>(
-            "proxy_on_downstream_data",
-            context,
-            (context as i32, n, end_of_stream as i32),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_downstream_data", context, n, Some(end_of_stream))
     }
 
     /// Appends upstream data and runs `proxy_on_upstream_data`.
@@ -582,12 +567,7 @@ impl Vm {
         let s = self.stream_or(context)?;
         s.upstream_data.extend_from_slice(data);
         let n = s.upstream_data.len() as i32;
-        let a = self.call::<(i32, i32, i32), i32>(
-            "proxy_on_upstream_data",
-            context,
-            (context as i32, n, end_of_stream as i32),
-        )?;
-        Ok(Action::from_i32(a.unwrap_or(0)))
+        self.stream_action("proxy_on_upstream_data", context, n, Some(end_of_stream))
     }
 
     /// Runs `proxy_on_downstream_connection_close`.
