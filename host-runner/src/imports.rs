@@ -189,6 +189,23 @@ fn filter_state_args(bytes: &[u8]) -> Option<(String, Vec<u8>, u32)> {
     Some((path?, value, span))
 }
 
+/// A fresh callout token.
+fn next_token(state: &mut HostState) -> u32 {
+    let token = state.next_token;
+    state.next_token += 1;
+    token
+}
+
+/// Records a gRPC call or stream for the active context and returns its token to the module.
+fn open_grpc(c: &mut C<'_>, mut call: GrpcCall, ret: i32) -> R {
+    let state = c.data_mut();
+    call.token = next_token(state);
+    call.context = state.active;
+    let token = call.token;
+    state.grpc_calls.push(call);
+    Ok(write_u32(c, ret, token).map_or(BAD_ARGUMENT, |()| OK))
+}
+
 /// Adds every import to the linker.
 ///
 /// # Errors
@@ -718,8 +735,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(BAD_ARGUMENT);
             }
             let state = c.data_mut();
-            let token = state.next_token;
-            state.next_token += 1;
+            let token = next_token(state);
             let context = state.active;
             state.http_calls.push(crate::state::HttpCall {
                 token,
@@ -764,13 +780,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(metadata) = deserialize_map(&meta) else {
                 return Ok(Status::ParseFailure as i32);
             };
-            let state = c.data_mut();
-            let token = state.next_token;
-            state.next_token += 1;
-            let context = state.active;
-            state.grpc_calls.push(GrpcCall {
-                token,
-                context,
+            let call = GrpcCall {
+                token: 0,
+                context: 0,
                 upstream,
                 service,
                 method,
@@ -780,8 +792,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 timeout_ms: timeout as u32,
                 cancelled: false,
                 closed: false,
-            });
-            Ok(write_u32(&mut c, ret, token).map_or(BAD_ARGUMENT, |()| OK))
+            };
+            open_grpc(&mut c, call, ret)
         },
     )?;
     linker.func_wrap(
@@ -809,13 +821,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(metadata) = deserialize_map(&meta) else {
                 return Ok(Status::ParseFailure as i32);
             };
-            let state = c.data_mut();
-            let token = state.next_token;
-            state.next_token += 1;
-            let context = state.active;
-            state.grpc_calls.push(GrpcCall {
-                token,
-                context,
+            let call = GrpcCall {
+                token: 0,
+                context: 0,
                 upstream,
                 service,
                 method,
@@ -825,8 +833,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 timeout_ms: 0,
                 cancelled: false,
                 closed: false,
-            });
-            Ok(write_u32(&mut c, ret, token).map_or(BAD_ARGUMENT, |()| OK))
+            };
+            open_grpc(&mut c, call, ret)
         },
     )?;
     linker.func_wrap(
