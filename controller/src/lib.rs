@@ -37,6 +37,8 @@ pub struct SyncReport {
     pub snapshot: Option<Snapshot>,
     /// Files rewritten by this sync (empty: nothing changed).
     pub written: Vec<String>,
+    /// The directory changed since the last read; the change applies once the next read agrees.
+    pub waiting: bool,
 }
 
 /// Syncs a manifest directory into an xDS directory.
@@ -53,6 +55,11 @@ pub struct DirController {
     sink: sink::FileSink,
     last_good_files: HashMap<PathBuf, Vec<Manifest>>,
     last_good_objects: HashMap<ObjectRef, Object>,
+    /// Apply a change only once two reads in a row agree (see [`DirController::settling`]).
+    settle: bool,
+    /// The fingerprint of the last read, and of the last applied read.
+    seen: Option<u64>,
+    applied: Option<u64>,
 }
 
 impl DirController {
@@ -66,7 +73,19 @@ impl DirController {
             sink,
             last_good_files: HashMap::new(),
             last_good_objects: HashMap::new(),
+            settle: false,
+            seen: None,
+            applied: None,
         }
+    }
+
+    /// Applies a change only when two consecutive syncs read the same directory contents. An
+    /// editor that truncates a file and then writes it can be read in between; without this, the
+    /// empty file would briefly remove its objects. Costs one sync interval of latency; the first
+    /// sync always applies.
+    pub fn settling(mut self) -> Self {
+        self.settle = true;
+        self
     }
 
     /// The manifests directory.
@@ -81,6 +100,18 @@ impl DirController {
     pub fn sync(&mut self) -> std::io::Result<SyncReport> {
         let mut loaded = source::load_dir(&self.manifests)?;
         let mut report = SyncReport::default();
+        let fingerprint = loaded.fingerprint;
+        let seen = self.seen.replace(fingerprint);
+        if self.settle
+            && self.applied.is_some()
+            && self.applied != Some(fingerprint)
+            && seen != Some(fingerprint)
+        {
+            // Seen once: it may be a file caught mid-write. The next sync applies it if it holds.
+            report.waiting = true;
+            return Ok(report);
+        }
+        self.applied = Some(fingerprint);
         // A file that no longer parses contributes what it last parsed to.
         for err in &loaded.errors {
             if err.object.is_none() {

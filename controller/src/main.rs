@@ -169,7 +169,7 @@ fn main() -> anyhow::Result<()> {
             common,
         } => {
             let (options, render) = common.options(&xds_dir)?;
-            let mut controller = DirController::new(manifests.clone(), options, render);
+            let mut controller = DirController::new(manifests.clone(), options, render).settling();
             let mut last_errors = String::new();
             loop {
                 match controller.sync() {

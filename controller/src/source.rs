@@ -50,6 +50,8 @@ pub struct Loaded {
     /// Documents or files that did not. A file-level error (`object: None`) means none of that
     /// file's documents were read.
     pub errors: Vec<LoadError>,
+    /// A hash of every file's path and contents: equal fingerprints, equal directories.
+    pub fingerprint: u64,
 }
 
 /// Splits a YAML stream into documents, flattening `kind: List`; nulls (empty documents) dropped.
@@ -115,6 +117,10 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
                 continue;
             }
         };
+        let file_hash =
+            portico_core::lb::hash(&[file.as_os_str().as_encoded_bytes(), text.as_bytes()]);
+        loaded.fingerprint =
+            portico_core::lb::hash(&[&loaded.fingerprint.to_le_bytes(), &file_hash.to_le_bytes()]);
         match documents(&text) {
             Ok(values) => parse_values(&file, values, &mut loaded),
             Err(message) => loaded.errors.push(LoadError {

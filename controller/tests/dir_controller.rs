@@ -169,3 +169,30 @@ fn unknown_kinds_and_unknown_fields_name_file_and_object() {
     );
     assert!(r.load_errors[0].unsupported_kind && !r.load_errors[1].unsupported_kind);
 }
+
+/// An editor that truncates a file and then writes it can be read in between. A settling
+/// controller applies a change only once two reads agree, so the empty moment never serves.
+#[test]
+fn a_settling_controller_waits_for_two_reads_to_agree() {
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(m.path().join("shop.yaml"), ingress("a", "Prefix")).unwrap();
+    let mut c = controller(m.path(), x.path()).settling();
+    assert_eq!(
+        served(&mut c).0,
+        "a.default.svc.cluster.local:80",
+        "the first sync applies at once"
+    );
+    // Caught mid-write: the file is empty for one read, then complete with the edit.
+    std::fs::write(m.path().join("shop.yaml"), "").unwrap();
+    let r = c.sync().unwrap();
+    assert!(r.waiting && r.written.is_empty() && r.snapshot.is_none());
+    std::fs::write(m.path().join("shop.yaml"), ingress("b", "Prefix")).unwrap();
+    assert!(c.sync().unwrap().waiting, "a new state waits one more read");
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+    // A real removal applies on the second read.
+    std::fs::remove_file(m.path().join("shop.yaml")).unwrap();
+    assert!(c.sync().unwrap().waiting);
+    assert_eq!(served(&mut c).0, "404");
+}

@@ -78,7 +78,8 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
         admin_port: DEMO_ADMIN_PORT,
         port_map: BTreeMap::from([(80, DEMO_HTTP_PORT)]),
     };
-    let mut controller = DirController::new(manifests.clone(), Options::default(), render.clone());
+    let mut controller =
+        DirController::new(manifests.clone(), Options::default(), render.clone()).settling();
     println!("portico demo: manifests {}", manifests.display());
     let report = controller
         .sync()

@@ -73,7 +73,8 @@ fn setup(net: u8) -> (Setup, String, String) {
         admin_port: 0,
         port_map: BTreeMap::from([(80, port)]),
     };
-    let mut controller = DirController::new(m.path().to_owned(), Options::default(), render);
+    let mut controller =
+        DirController::new(m.path().to_owned(), Options::default(), render).settling();
     controller.sync().unwrap();
     let setup = Setup {
         manifests: m.path().to_owned(),

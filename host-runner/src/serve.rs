@@ -244,7 +244,8 @@ pub async fn serve(
         admin_port: 0,
         port_map: Default::default(),
     };
-    let mut controller = DirController::new(manifests.clone(), Options::default(), render);
+    let mut controller =
+        DirController::new(manifests.clone(), Options::default(), render).settling();
     let report = controller
         .sync()
         .map_err(|e| format!("{}: {e}", manifests.display()))?;
