@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, QueryMatch, Redirect,
-    Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
+    Backend, ForwardMode, HeaderMatch, HeaderMods, Mirror, PathMatch, PathRewrite, QueryMatch,
+    Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
     WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
@@ -258,9 +258,9 @@ pub struct HttpRouteFilter {
     /// `URLRewrite`.
     #[serde(default)]
     pub url_rewrite: Option<UrlRewrite>,
-    /// `RequestMirror` (not supported yet).
+    /// `RequestMirror`.
     #[serde(default)]
-    pub request_mirror: Option<Value>,
+    pub request_mirror: Option<RequestMirror>,
     /// `ExtensionRef` (not supported).
     #[serde(default)]
     pub extension_ref: Option<Value>,
@@ -340,6 +340,32 @@ pub struct HttpPathModifier {
     /// For `ReplacePrefixMatch`.
     #[serde(default)]
     pub replace_prefix_match: Option<String>,
+}
+
+/// `requestMirror`: a copy of each request (or of `percent` / `fraction` of them) goes to
+/// `backendRef`; its answer is dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestMirror {
+    /// The backend the copies go to.
+    pub backend_ref: HttpBackendRef,
+    /// Share mirrored, 0–100.
+    #[serde(default)]
+    pub percent: Option<u32>,
+    /// Share mirrored as a fraction.
+    #[serde(default)]
+    pub fraction: Option<Fraction>,
+}
+
+/// `numerator / denominator` (denominator 100 by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fraction {
+    /// Numerator.
+    pub numerator: u32,
+    /// Denominator.
+    #[serde(default)]
+    pub denominator: Option<u32>,
 }
 
 /// A backend reference.
@@ -561,6 +587,77 @@ struct RuleAction {
     action: RouteAction,
     request: HeaderMods,
     response: HeaderMods,
+    mirrors: Vec<Mirror>,
+}
+
+/// Resolves a Service reference of an HTTPRoute to a backend key (registering the backend).
+/// `None`, with a warning naming `field`, when it does not resolve.
+#[allow(clippy::too_many_arguments)]
+fn service_ref(
+    b: &HttpBackendRef,
+    field: &str,
+    route_ns: &str,
+    objects: &[Object],
+    index: &Index<'_>,
+    backends: &mut BTreeMap<String, Backend>,
+    warnings: &mut Vec<(String, ErrorKind)>,
+) -> Option<String> {
+    let group = b.group.as_deref().unwrap_or("");
+    let kind = b.kind.as_deref().unwrap_or("Service");
+    let ns = b.namespace.as_deref().unwrap_or(route_ns);
+    if !group.is_empty() || kind != "Service" {
+        warnings.push((
+            format!("{field}.kind"),
+            ErrorKind::MissingReference(format!("{group}/{kind} is not a supported backend kind")),
+        ));
+        return None;
+    }
+    if ns != route_ns && !granted(objects, route_ns, ns, &b.name) {
+        warnings.push((
+            format!("{field}.namespace"),
+            ErrorKind::MissingReference(format!(
+                "no ReferenceGrant in {ns} lets HTTPRoutes of {route_ns} refer to Service {}",
+                b.name
+            )),
+        ));
+        return None;
+    }
+    let Some(port) = b.port else {
+        warnings.push((
+            format!("{field}.port"),
+            ErrorKind::Invalid("required for a Service".into()),
+        ));
+        return None;
+    };
+    let Some(svc) = index.services.get(&(ns, b.name.as_str())) else {
+        warnings.push((
+            format!("{field}.name"),
+            ErrorKind::MissingReference(format!("Service {ns}/{} not found", b.name)),
+        ));
+        return None;
+    };
+    let key = backend_key(ns, &b.name, port);
+    let port_name = svc
+        .spec
+        .ports
+        .iter()
+        .find(|p| p.port == port)
+        .map(|p| p.name.clone().unwrap_or_default());
+    if port_name.is_none() {
+        warnings.push((
+            format!("{field}.port"),
+            ErrorKind::MissingReference(format!("Service {ns}/{} has no port {port}", b.name)),
+        ));
+    }
+    let endpoints = port_name
+        .map(|n| index.endpoints(ns, &b.name, &n))
+        .unwrap_or_default();
+    backends.entry(key.clone()).or_insert(Backend {
+        cluster: cluster_name(ns, &b.name, port),
+        endpoints,
+        lb: Default::default(),
+    });
+    Some(key)
 }
 
 /// Translates one rule's filters and backends. Errors name the field.
@@ -589,6 +686,7 @@ fn rule_action(
     let mut response = HeaderMods::default();
     let mut redirect = None;
     let mut rewrite: Option<Rewrite> = None;
+    let mut mirrors = Vec::new();
     for (fi, f) in rule.filters.iter().enumerate() {
         let field = at(&format!(".filters[{fi}]"));
         match f.type_.as_str() {
@@ -647,7 +745,58 @@ fn rule_action(
                 });
             }
             "RequestMirror" => {
-                return unsupported(format!("{field}.requestMirror"), "RequestMirror (not yet)")
+                let field = format!("{field}.requestMirror");
+                let m = f
+                    .request_mirror
+                    .as_ref()
+                    .ok_or((field.clone(), ErrorKind::Invalid("required".into())))?;
+                if m.backend_ref.weight.is_some() || m.backend_ref.filters.is_some() {
+                    return Err((
+                        format!("{field}.backendRef"),
+                        ErrorKind::Invalid("a mirror backendRef has no weight or filters".into()),
+                    ));
+                }
+                let percent = match (m.percent, &m.fraction) {
+                    (Some(_), Some(_)) => {
+                        return Err((
+                            field,
+                            ErrorKind::Invalid("percent and fraction are exclusive".into()),
+                        ))
+                    }
+                    (Some(p), None) if p <= 100 => f64::from(p),
+                    (None, Some(fr)) => {
+                        let d = fr.denominator.unwrap_or(100);
+                        if d == 0 || fr.numerator > d {
+                            return Err((
+                                format!("{field}.fraction"),
+                                ErrorKind::Invalid(
+                                    "needs 0 <= numerator <= denominator, denominator > 0".into(),
+                                ),
+                            ));
+                        }
+                        f64::from(fr.numerator) * 100.0 / f64::from(d)
+                    }
+                    (None, None) => 100.0,
+                    (Some(p), None) => {
+                        return Err((
+                            format!("{field}.percent"),
+                            ErrorKind::Invalid(format!("{p} is over 100")),
+                        ))
+                    }
+                };
+                let route_ns = namespace_of(&route.metadata);
+                // A mirror that does not resolve is left out; the route still serves.
+                if let Some(backend) = service_ref(
+                    &m.backend_ref,
+                    &format!("{field}.backendRef"),
+                    route_ns,
+                    objects,
+                    index,
+                    backends,
+                    warnings,
+                ) {
+                    mirrors.push(Mirror { backend, percent });
+                }
             }
             "ExtensionRef" => {
                 return unsupported(format!("{field}.extensionRef"), "ExtensionRef filters")
@@ -669,6 +818,7 @@ fn rule_action(
             action: RouteAction::Redirect(r),
             request,
             response,
+            mirrors,
         });
     }
     if rule.backend_refs.is_empty() {
@@ -683,6 +833,7 @@ fn rule_action(
             },
             request,
             response,
+            mirrors,
         });
     }
     let route_ns = namespace_of(&route.metadata);
@@ -693,70 +844,7 @@ fn rule_action(
             return unsupported(format!("{field}.filters"), "per-backend filters");
         }
         let weight = b.weight.unwrap_or(1);
-        let group = b.group.as_deref().unwrap_or("");
-        let kind = b.kind.as_deref().unwrap_or("Service");
-        let ns = b.namespace.as_deref().unwrap_or(route_ns);
-        let resolved = if !group.is_empty() || kind != "Service" {
-            warnings.push((
-                format!("{field}.kind"),
-                ErrorKind::MissingReference(format!(
-                    "{group}/{kind} is not a supported backend kind"
-                )),
-            ));
-            None
-        } else if ns != route_ns && !granted(objects, route_ns, ns, &b.name) {
-            warnings.push((
-                format!("{field}.namespace"),
-                ErrorKind::MissingReference(format!(
-                    "no ReferenceGrant in {ns} lets HTTPRoutes of {route_ns} refer to Service {}",
-                    b.name
-                )),
-            ));
-            None
-        } else if let Some(port) = b.port {
-            match index.services.get(&(ns, b.name.as_str())) {
-                None => {
-                    warnings.push((
-                        format!("{field}.name"),
-                        ErrorKind::MissingReference(format!("Service {ns}/{} not found", b.name)),
-                    ));
-                    None
-                }
-                Some(svc) => {
-                    let key = backend_key(ns, &b.name, port);
-                    let port_name = svc
-                        .spec
-                        .ports
-                        .iter()
-                        .find(|p| p.port == port)
-                        .map(|p| p.name.clone().unwrap_or_default());
-                    if port_name.is_none() {
-                        warnings.push((
-                            format!("{field}.port"),
-                            ErrorKind::MissingReference(format!(
-                                "Service {ns}/{} has no port {port}",
-                                b.name
-                            )),
-                        ));
-                    }
-                    let endpoints = port_name
-                        .map(|n| index.endpoints(ns, &b.name, &n))
-                        .unwrap_or_default();
-                    backends.entry(key.clone()).or_insert(Backend {
-                        cluster: cluster_name(ns, &b.name, port),
-                        endpoints,
-                        lb: Default::default(),
-                    });
-                    Some(key)
-                }
-            }
-        } else {
-            warnings.push((
-                format!("{field}.port"),
-                ErrorKind::Invalid("required for a Service".into()),
-            ));
-            None
-        };
+        let resolved = service_ref(b, &field, route_ns, objects, index, backends, warnings);
         out.push(WeightedBackend {
             backend: resolved,
             weight,
@@ -769,6 +857,7 @@ fn rule_action(
         },
         request,
         response,
+        mirrors,
     })
 }
 
@@ -922,6 +1011,8 @@ fn candidates(
                     request_headers: a.request.clone(),
                     response_headers: a.response.clone(),
                     abort: None,
+                    delay: None,
+                    mirrors: a.mirrors.clone(),
                 },
             ));
         }

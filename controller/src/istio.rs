@@ -19,9 +19,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Abort, Backend, ForwardMode, HashKey, HeaderMatch, HeaderMods, LoadBalancer, PathMatch,
-    PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig,
-    StringMatch, VirtualHost, WeightedBackend, WildcardMode,
+    Abort, Backend, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods, LoadBalancer, Mirror,
+    PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder,
+    RoutingConfig, StringMatch, VirtualHost, WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -158,15 +158,18 @@ pub struct HttpRoute {
     /// Retries (not supported).
     #[serde(default)]
     pub retries: Option<Value>,
-    /// Mirror (not supported yet).
+    /// Mirror destination.
     #[serde(default)]
-    pub mirror: Option<Value>,
-    /// Mirror percentage (not supported yet).
+    pub mirror: Option<Destination>,
+    /// Share of requests mirrored to `mirror` (100 when absent).
     #[serde(default)]
-    pub mirror_percentage: Option<Value>,
-    /// Mirrors (not supported yet).
+    pub mirror_percentage: Option<Percent>,
+    /// Deprecated integer form of `mirrorPercentage`.
     #[serde(default)]
-    pub mirrors: Option<Value>,
+    pub mirror_percent: Option<u32>,
+    /// Several mirrors, each with its own share.
+    #[serde(default)]
+    pub mirrors: Vec<MirrorPolicy>,
     /// CORS (not supported).
     #[serde(default)]
     pub cors_policy: Option<Value>,
@@ -368,6 +371,17 @@ pub struct HeaderOperations {
     pub remove: Vec<String>,
 }
 
+/// One of `mirrors`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MirrorPolicy {
+    /// Destination.
+    pub destination: Destination,
+    /// Share mirrored (100 when absent).
+    #[serde(default)]
+    pub percentage: Option<Percent>,
+}
+
 /// Fault injection.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -375,9 +389,61 @@ pub struct Fault {
     /// Abort.
     #[serde(default)]
     pub abort: Option<FaultAbort>,
-    /// Delay (not supported yet).
+    /// Delay.
     #[serde(default)]
-    pub delay: Option<Value>,
+    pub delay: Option<FaultDelay>,
+}
+
+/// `fault.delay`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultDelay {
+    /// How long (`1h`, `1m`, `1s`, `1ms`, or protobuf JSON `1.5s`).
+    #[serde(default)]
+    pub fixed_delay: Option<String>,
+    /// Share delayed (none when absent, as in Istio).
+    #[serde(default)]
+    pub percentage: Option<Percent>,
+    /// Deprecated integer share.
+    #[serde(default)]
+    pub percent: Option<u32>,
+    /// Exponential delay (not supported, as in Istio).
+    #[serde(default)]
+    pub exponential_delay: Option<String>,
+}
+
+/// A duration as Istio writes it: Go (`1h2m3.5s`, `100ms`) or protobuf JSON (`0.5s`), in
+/// milliseconds.
+fn duration_ms(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a duration like 5s, 100ms or 1m30s");
+    let mut total = 0.0_f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (number, tail) = rest.split_at(split);
+        let value: f64 = number.parse().map_err(|_| bad())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1_000.0,
+            "ms" => 1.0,
+            "us" | "µs" => 0.001,
+            "ns" => 0.000_001,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Ok(total.round() as u64)
 }
 
 /// `fault.abort`.
@@ -525,6 +591,7 @@ impl Ctx<'_> {
         &self,
         vs_ns: &str,
         d: &Destination,
+        listener_port: u16,
         backends: &mut BTreeMap<String, Backend>,
     ) -> Result<String, String> {
         let host = d.host.trim_end_matches('.');
@@ -549,11 +616,13 @@ impl Ctx<'_> {
                 .find(|sp| sp.port == p.number)
                 .ok_or_else(|| format!("Service {ns}/{name} has no port {}", p.number))?,
             (None, [only]) => only,
-            (None, _) => {
-                return Err(format!(
-                    "Service {ns}/{name} has several ports: give destination.port"
-                ))
-            }
+            // Several ports and none given: the one the request came in on, as Istio picks.
+            (None, ports) => ports
+                .iter()
+                .find(|sp| sp.port == listener_port)
+                .ok_or_else(|| {
+                    format!("Service {ns}/{name} has several ports: give destination.port")
+                })?,
         };
         let mut endpoints = self
             .index
@@ -664,16 +733,14 @@ fn http_route(
     for (present, field, what) in [
         (r.timeout.is_some(), ".timeout", "timeouts"),
         (r.retries.is_some(), ".retries", "retries"),
-        (
-            r.mirror.is_some() || r.mirrors.is_some() || r.mirror_percentage.is_some(),
-            ".mirror",
-            "mirroring (not yet)",
-        ),
         (r.cors_policy.is_some(), ".corsPolicy", "CORS"),
         (
-            r.fault.as_ref().is_some_and(|f| f.delay.is_some()),
-            ".fault.delay",
-            "delay injection (not yet)",
+            r.fault
+                .as_ref()
+                .and_then(|f| f.delay.as_ref())
+                .is_some_and(|d| d.exponential_delay.is_some()),
+            ".fault.delay.exponentialDelay",
+            "exponential delays (Istio does not implement them either)",
         ),
     ] {
         if present {
@@ -708,13 +775,63 @@ fn http_route(
             let Some(status) = a.http_status else {
                 return unsupported(at(".fault.abort"), "aborts other than httpStatus");
             };
+            // Istio: "If not specified, no request will be aborted."
             Some(Abort {
                 status,
-                percent: a.percentage.as_ref().map_or(100.0, |p| p.value),
+                percent: a.percentage.as_ref().map_or(0.0, |p| p.value),
             })
         }
         None => None,
     };
+    let delay = match r.fault.as_ref().and_then(|f| f.delay.as_ref()) {
+        Some(d) => {
+            let Some(fixed) = &d.fixed_delay else {
+                return Err((
+                    at(".fault.delay.fixedDelay"),
+                    ErrorKind::Invalid("required".into()),
+                ));
+            };
+            let millis = duration_ms(fixed)
+                .map_err(|e| (at(".fault.delay.fixedDelay"), ErrorKind::Invalid(e)))?;
+            // Istio: "If left unspecified, no request will be delayed."
+            let percent = match (&d.percentage, d.percent) {
+                (Some(p), _) => p.value,
+                (None, Some(p)) => f64::from(p),
+                (None, None) => 0.0,
+            };
+            Some(Delay { millis, percent })
+        }
+        None => None,
+    };
+    let mut mirrors = Vec::new();
+    if let Some(m) = &r.mirror {
+        let backend = ctx
+            .destination(vs_ns, m, port, backends)
+            .map_err(|e| (at(".mirror"), ErrorKind::Invalid(e)))?;
+        let percent = match (&r.mirror_percentage, r.mirror_percent) {
+            (Some(p), _) => p.value,
+            (None, Some(p)) => f64::from(p),
+            (None, None) => 100.0,
+        };
+        mirrors.push(Mirror { backend, percent });
+    } else if r.mirror_percentage.is_some() || r.mirror_percent.is_some() {
+        return Err((
+            at(".mirrorPercentage"),
+            ErrorKind::Invalid("set without mirror".into()),
+        ));
+    }
+    for (i, m) in r.mirrors.iter().enumerate() {
+        let backend = ctx
+            .destination(vs_ns, &m.destination, port, backends)
+            .map_err(|e| {
+                (
+                    at(&format!(".mirrors[{i}].destination")),
+                    ErrorKind::Invalid(e),
+                )
+            })?;
+        let percent = m.percentage.as_ref().map_or(100.0, |p| p.value);
+        mirrors.push(Mirror { backend, percent });
+    }
     let default_match = [HttpMatch::default()];
     let matches: &[HttpMatch] = if r.matches.is_empty() {
         &default_match
@@ -861,7 +978,7 @@ fn http_route(
                     );
                 }
                 let key = ctx
-                    .destination(vs_ns, &d.destination, backends)
+                    .destination(vs_ns, &d.destination, port, backends)
                     .map_err(|e| {
                         (
                             at(&format!(".route[{di}].destination")),
@@ -917,6 +1034,8 @@ fn http_route(
             request_headers: request_headers.clone(),
             response_headers: response_headers.clone(),
             abort: abort.clone(),
+            delay: delay.clone(),
+            mirrors: mirrors.clone(),
         });
     }
     Ok(out)
@@ -1175,6 +1294,23 @@ mod tests {
     fn regex_captures_convert() {
         assert_eq!(to_dollar(r"/v2/\1/x\12"), "/v2/${1}/x${12}");
         assert_eq!(to_dollar("/a$b"), "/a$$b");
+    }
+
+    #[test]
+    fn durations() {
+        for (text, ms) in [
+            ("5s", 5000),
+            ("100ms", 100),
+            ("0.5s", 500),
+            ("1m30s", 90_000),
+            ("1h", 3_600_000),
+            ("1.5s", 1500),
+        ] {
+            assert_eq!(duration_ms(text), Ok(ms), "{text}");
+        }
+        for bad in ["", "5", "s", "5 s", "5d", "-1s"] {
+            assert!(duration_ms(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

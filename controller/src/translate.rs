@@ -696,6 +696,8 @@ impl<'a> Builder<'a> {
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
             abort: None,
+            delay: None,
+            mirrors: Vec::new(),
         }
     }
 
@@ -786,6 +788,8 @@ impl<'a> Builder<'a> {
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
                     abort: None,
+                    delay: None,
+                    mirrors: Vec::new(),
                 };
             let mut extra = Vec::new();
             if let Some(h) = &canary.header {

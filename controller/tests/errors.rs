@@ -58,8 +58,16 @@ fn gateway_api_errors_name_the_field() {
             "HTTPRoute default/r: spec.rules[0].matches[0].headers[0].type: invalid: type \"Glob\" is not Exact or RegularExpression",
         ),
         (
-            "rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}}}], backendRefs: [{name: web, port: 80}]}]",
-            "HTTPRoute default/r: spec.rules[0].filters[0].requestMirror: not supported: RequestMirror (not yet)",
+            "rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}, percent: 120}}], backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].filters[0].requestMirror.percent: invalid: 120 is over 100",
+        ),
+        (
+            "rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web, port: 80}, fraction: {numerator: 3, denominator: 2}}}], backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].filters[0].requestMirror.fraction: invalid: needs 0 <= numerator <= denominator",
+        ),
+        (
+            "rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: gone, port: 80}}}], backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].filters[0].requestMirror.backendRef.name: Service default/gone not found",
         ),
         (
             "rules: [{filters: [{type: RequestRedirect, requestRedirect: {statusCode: 305}}]}]",
@@ -94,12 +102,20 @@ fn gateway_api_errors_name_the_field() {
 fn istio_errors_name_the_field() {
     let cases = [
         (
-            "http: [{mirror: {host: web}, route: [{destination: {host: web}}]}]",
-            "VirtualService default/vs: spec.http[0].mirror: not supported: mirroring (not yet)",
+            "http: [{mirror: {host: nowhere}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].mirror: invalid: Service default/nowhere not found",
         ),
         (
-            "http: [{fault: {delay: {fixedDelay: 1s}}, route: [{destination: {host: web}}]}]",
-            "VirtualService default/vs: spec.http[0].fault.delay: not supported: delay injection (not yet)",
+            "http: [{mirrorPercentage: {value: 5}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].mirrorPercentage: invalid: set without mirror",
+        ),
+        (
+            "http: [{fault: {delay: {fixedDelay: 1 minute}}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].fault.delay.fixedDelay: invalid: \"1 minute\" is not a duration",
+        ),
+        (
+            "http: [{fault: {delay: {exponentialDelay: 1s}}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].fault.delay.exponentialDelay: not supported: exponential delays",
         ),
         (
             "http: [{match: [{uri: {exact: /a, prefix: /b}}], route: [{destination: {host: web}}]}]",

@@ -130,5 +130,6 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
         body,
         echo,
         error: None,
+        mirrored: Vec::new(),
     })
 }

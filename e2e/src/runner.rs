@@ -131,7 +131,7 @@ async fn run_scenario(
         .keys()
         .filter_map(|a| a.parse().ok())
         .collect();
-    let _echo = crate::echo::start(endpoints).await?;
+    let echo = crate::echo::start(endpoints).await?;
     let listeners: Vec<SocketAddr> = port_map
         .values()
         .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
@@ -168,9 +168,17 @@ async fn run_scenario(
             http2: request.http_version.as_deref() == Some("2"),
             timeout: Duration::from_secs(10),
         };
+        let seen = echo.hits.lock().map(|h| h.len()).unwrap_or(0);
         let mut observed = Vec::new();
         for _ in 0..request.repeat.unwrap_or(1).max(1) {
             observed.push(send(&out).await);
+        }
+        if request.expect.mirror.is_some() {
+            // Mirror copies travel on their own: give them a moment to arrive.
+            let copies = shadow_copies(&echo, seen, Duration::from_secs(2)).await;
+            if let Some(last) = observed.last_mut() {
+                last.mirrored = copies;
+            }
         }
         result.failures = check(&request.expect, &observed, &backends);
         results.push(result);
@@ -184,6 +192,39 @@ async fn run_scenario(
     }
     drop(envoy);
     Ok(results)
+}
+
+/// The mirror copies (host `…-shadow`) the echo servers received after the first `seen` hits,
+/// waiting up to `wait` for the first one.
+async fn shadow_copies(
+    echo: &crate::echo::EchoServers,
+    seen: usize,
+    wait: Duration,
+) -> Vec<crate::scenario::Echo> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let copies: Vec<_> = echo
+            .hits
+            .lock()
+            .map(|h| {
+                h.iter()
+                    .skip(seen)
+                    .filter(|e| is_shadow(&e.host))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !copies.is_empty() || tokio::time::Instant::now() >= deadline {
+            return copies;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether a Host header is a mirror copy's (`name-shadow` or `name-shadow:port`).
+fn is_shadow(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    name.ends_with("-shadow")
 }
 
 /// Prints one file's results: a line for the file, then each failed request with its failures.

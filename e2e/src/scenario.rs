@@ -204,6 +204,8 @@ pub struct Observed {
     pub echo: Option<Echo>,
     /// Why there is no response (connection refused, timeout…).
     pub error: Option<String>,
+    /// Mirror copies of the request that reached a backend (host `…-shadow`).
+    pub mirrored: Vec<Echo>,
 }
 
 impl Observed {
@@ -611,9 +613,6 @@ pub fn unsupported(request: &Request) -> Option<String> {
     if e.certificate.is_some() || e.connection.is_some() {
         missing.push("certificate/connection expectations");
     }
-    if e.mirror.is_some() {
-        missing.push("mirror expectations");
-    }
     if missing.is_empty() {
         None
     } else {
@@ -742,6 +741,28 @@ pub fn check(
                     }
                 }
             }
+        }
+    }
+    if let Some(want) = &expect.mirror {
+        let copies: Vec<&Echo> = observed.iter().flat_map(|o| &o.mirrored).collect();
+        let reached = copies.iter().any(|c| {
+            backends
+                .get(&c.endpoint)
+                .is_some_and(|set| set.contains(want))
+        });
+        if !reached {
+            let got: Vec<String> = copies
+                .iter()
+                .map(|c| format!("{} (host {})", c.endpoint, c.host))
+                .collect();
+            failures.push(format!(
+                "mirror: expected a copy at {want}, got {}",
+                if got.is_empty() {
+                    "no copy".to_owned()
+                } else {
+                    got.join(", ")
+                }
+            ));
         }
     }
     if expect.same_endpoint == Some(true) {

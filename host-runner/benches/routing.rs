@@ -39,6 +39,8 @@ fn config(routes: usize) -> Vec<u8> {
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
                     abort: None,
+                    delay: None,
+                    mirrors: Vec::new(),
                 })
                 .collect(),
             default_backend: None,

@@ -182,7 +182,75 @@ fn local_reply(status: u16, body: &str) -> Response {
     }
 }
 
+/// The most virtual time a paused stream waits for its VM's timers.
+const TIMER_LIMIT_MS: u64 = 600_000;
+
+/// Envoy keeps a paused stream open and the VM's timers running: moves the VM's clock from tick
+/// to tick (virtual time, bounded) until the stream resumes or is answered.
+fn run_timers(vm: &mut Vm, ctx: u32, name: &str, trace: &mut Trace) {
+    let mut waited = 0;
+    loop {
+        let Some(stream) = vm.stream(ctx) else { return };
+        if stream.local_response.is_some()
+            || stream
+                .continued
+                .contains(&crate::abi::StreamType::HttpRequest)
+        {
+            if waited > 0 {
+                trace.push(format!("{name}: released after {waited} ms"));
+            }
+            return;
+        }
+        let Some(next) = vm.next_tick_in_ms() else {
+            return;
+        };
+        let step = next.max(1);
+        if waited + step > TIMER_LIMIT_MS {
+            return;
+        }
+        if let Err(e) = vm.advance_ms(step) {
+            trace.push(format!("{name}: tick failed: {e}"));
+            return;
+        }
+        waited += step;
+    }
+}
+
 impl Worker {
+    /// Takes the HTTP callouts the chain's filters made so far, with the index of the VM that
+    /// made each (to answer it with [`Worker::respond_http_call`]).
+    pub fn take_http_calls(&mut self) -> Vec<(usize, crate::state::HttpCall)> {
+        let mut out = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            out.extend(
+                std::mem::take(&mut slot.vm.state_mut().http_calls)
+                    .into_iter()
+                    .map(|c| (i, c)),
+            );
+        }
+        out
+    }
+
+    /// Answers a callout taken with [`Worker::take_http_calls`].
+    ///
+    /// # Errors
+    /// Unknown token, or a trap.
+    pub fn respond_http_call(
+        &mut self,
+        vm: usize,
+        call: &crate::state::HttpCall,
+        response: &Response,
+    ) -> Result<(), HostError> {
+        let vm = &mut self.slots[vm].vm;
+        // The token must still be known to the VM to be answered.
+        vm.state_mut().http_calls.push(call.clone());
+        let mut headers = vec![(":status".to_owned(), response.status.to_string())];
+        headers.extend(response.headers.iter().cloned());
+        let r = vm.respond_http_call(call.token, headers, &response.body, Vec::new());
+        vm.state_mut().http_calls.retain(|c| c.token != call.token);
+        r
+    }
+
     /// Builds the chain: one VM per distinct (`vm_id`, code), each plugin started in it.
     ///
     /// # Errors
@@ -341,6 +409,9 @@ impl Worker {
                     Ok(a) => a,
                     Err(e) => return (self.failed(f, &e, trace), contexts),
                 };
+            }
+            if action == Action::Pause {
+                run_timers(vm, ctx, &name, trace);
             }
             let Some(stream) = vm.stream(ctx) else {
                 continue;

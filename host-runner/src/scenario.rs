@@ -111,6 +111,7 @@ fn run_request(
         ),
     ]);
     let (decoded, contexts) = worker.decode(headers, b"", trace);
+    let mirrored = deliver_callouts(worker, upstreams, trace);
     let (response, echo) = match decoded {
         Decoded::Paused(filter) => {
             return Observed {
@@ -129,37 +130,17 @@ fn run_request(
             }
             Routed::Endpoint(endpoint) => {
                 trace.push(format!("router: endpoint {endpoint}"));
-                let get = |name: &str| {
-                    headers
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
-                let mut upstream: Vec<(String, String)> = headers
-                    .iter()
-                    .filter(|(k, _)| !k.starts_with(':'))
-                    .cloned()
-                    .collect();
-                upstream.insert(0, ("host".into(), get(":authority")));
-                upstream.push(("x-envoy-expected-rq-timeout-ms".into(), "30000".into()));
-                let echo = Echo {
-                    endpoint: endpoint.clone(),
-                    method: get(":method"),
-                    path: get(":path"),
-                    host: get(":authority"),
-                    headers: upstream,
-                };
-                let body = serde_json::to_vec(&echo).unwrap_or_default();
-                let response = Response {
-                    status: 200,
-                    headers: vec![
-                        ("content-type".into(), "application/json".into()),
-                        (portico_e2e::echo::ECHO_HEADER.into(), endpoint),
-                        ("content-length".into(), body.len().to_string()),
-                    ],
-                    body,
-                };
+                let (mut echo, mut response) = echo_reply(&endpoint, &headers);
+                echo.headers
+                    .push(("x-envoy-expected-rq-timeout-ms".into(), "30000".into()));
+                response.body = serde_json::to_vec(&echo).unwrap_or_default();
+                if let Some(len) = response
+                    .headers
+                    .iter_mut()
+                    .find(|(k, _)| k == "content-length")
+                {
+                    len.1 = response.body.len().to_string();
+                }
                 (response, Some(echo))
             }
         },
@@ -176,7 +157,76 @@ fn run_request(
         body: response.body,
         echo,
         error: None,
+        mirrored,
     }
+}
+
+/// The echo backend's answer to a request that reached `endpoint`.
+fn echo_reply(endpoint: &str, headers: &[(String, String)]) -> (Echo, Response) {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut upstream: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| !k.starts_with(':'))
+        .cloned()
+        .collect();
+    upstream.insert(0, ("host".into(), get(":authority")));
+    let echo = Echo {
+        endpoint: endpoint.to_owned(),
+        method: get(":method"),
+        path: get(":path"),
+        host: get(":authority"),
+        headers: upstream,
+    };
+    let body = serde_json::to_vec(&echo).unwrap_or_default();
+    let response = Response {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (portico_e2e::echo::ECHO_HEADER.into(), endpoint.to_owned()),
+            ("content-length".into(), body.len().to_string()),
+        ],
+        body,
+    };
+    (echo, response)
+}
+
+/// Sends the HTTP callouts the filters made (mirror copies) through Envoy's cluster manager:
+/// each reaches one endpoint of its cluster (round robin), whose answer goes back to the filter.
+/// Returns what the backends received.
+fn deliver_callouts(
+    worker: &mut Worker,
+    upstreams: &mut Upstreams,
+    trace: &mut Trace,
+) -> Vec<Echo> {
+    let mut received = Vec::new();
+    for (vm, call) in worker.take_http_calls() {
+        let steer = vec![(
+            portico_core::config::CLUSTER_HEADER.to_owned(),
+            call.upstream.clone(),
+        )];
+        let response = match upstreams.route(&steer) {
+            Routed::Endpoint(endpoint) => {
+                trace.push(format!("callout to {}: endpoint {endpoint}", call.upstream));
+                let (echo, response) = echo_reply(&endpoint, &call.headers);
+                received.push(echo);
+                response
+            }
+            Routed::Reply(r) => {
+                trace.push(format!("callout to {}: {}", call.upstream, r.status));
+                r
+            }
+        };
+        if let Err(e) = worker.respond_http_call(vm, &call, &response) {
+            trace.push(format!("callout response: {e}"));
+        }
+    }
+    received
 }
 
 fn run_scenario(

@@ -375,6 +375,18 @@ impl Vm {
         Ok(fired)
     }
 
+    /// Milliseconds until the next tick of any root context, if one is scheduled.
+    pub fn next_tick_in_ms(&self) -> Option<u64> {
+        let now = self.store.data().now_ns();
+        self.store
+            .data()
+            .roots
+            .values()
+            .filter_map(|r| r.next_tick_ns)
+            .min()
+            .map(|t| t.saturating_sub(now).div_ceil(1_000_000))
+    }
+
     fn new_context(&mut self, root: u32) -> Result<u32, HostError> {
         if !self.store.data().roots.contains_key(&root) {
             return Err(HostError::NoContext(root));

@@ -42,6 +42,8 @@ fn config(routes: usize) -> RoutingConfig {
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
                     abort: None,
+                    delay: None,
+                    mirrors: Vec::new(),
                 })
                 .collect(),
             default_backend: None,

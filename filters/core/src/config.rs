@@ -136,6 +136,12 @@ pub struct Route {
     /// Fault injection: answer this share of requests with a status instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<Abort>,
+    /// Fault injection: hold this share of requests for a while before acting on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+    /// Copies of a forwarded request sent to other backends; their answers are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<Mirror>,
 }
 
 /// An injected fault.
@@ -149,6 +155,31 @@ pub struct Abort {
 }
 
 impl Eq for Abort {}
+
+/// An injected delay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Delay {
+    /// How long, in milliseconds.
+    pub millis: u64,
+    /// Share of requests, in percent (0–100).
+    pub percent: f64,
+}
+
+impl Eq for Delay {}
+
+/// A mirror: a copy of the request (host `<host>-shadow`, as Envoy's request mirror) sent to
+/// another backend, whose answer is dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Mirror {
+    /// Backend key.
+    pub backend: String,
+    /// Share of requests mirrored, in percent (0–100).
+    pub percent: f64,
+}
+
+impl Eq for Mirror {}
 
 /// A path match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

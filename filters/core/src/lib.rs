@@ -28,6 +28,8 @@
 //!         request_headers: HeaderMods::default(),
 //!         response_headers: HeaderMods::default(),
 //!         abort: None,
+//!         delay: None,
+//!         mirrors: Vec::new(),
 //!     }],
 //!     default_backend: None,
 //! });

@@ -107,6 +107,10 @@ pub struct CompiledRoute {
     pub response_headers: HeaderMods,
     /// Injected fault: status and the weights `[abort, pass]` out of 10 000.
     pub abort: Option<(u16, [u32; 2])>,
+    /// Injected delay: milliseconds and the weights `[delay, pass]` out of 10 000.
+    pub delay: Option<(u64, [u32; 2])>,
+    /// Mirrors: backend and the weights `[mirror, skip]` out of 10 000.
+    pub mirrors: Vec<(BackendId, [u32; 2])>,
 }
 
 impl CompiledRoute {
@@ -375,6 +379,13 @@ pub enum Decision {
     NoRoute,
 }
 
+/// A percentage as the weights `[share, rest]` out of 10 000, for the weighted round robin that
+/// samples faults and mirrors deterministically.
+fn shares(percent: f64) -> [u32; 2] {
+    let share = (percent.clamp(0.0, 100.0) * 100.0).round() as u32;
+    [share, 10_000 - share]
+}
+
 fn compile_regex(field: String, re: &str) -> Result<Regex, ConfigError> {
     // Anchored: the whole value must match, as in Envoy's safe_regex and the Gateway API.
     Regex::new(&format!("^(?:{re})$")).map_err(|e| ConfigError::Invalid {
@@ -488,6 +499,11 @@ impl TryFrom<RoutingConfig> for Router {
                     RouteAction::Redirect(r) => Action::Redirect(r),
                     RouteAction::Respond { status, body } => Action::Respond { status, body },
                 };
+                let mut mirrors = Vec::with_capacity(route.mirrors.len());
+                for (mi, m) in route.mirrors.iter().enumerate() {
+                    let id = resolve(field(&format!(".mirrors[{mi}].backend")), &m.backend)?;
+                    mirrors.push((id, shares(m.percent)));
+                }
                 let mut headers = Vec::with_capacity(route.headers.len());
                 for (hi, h) in route.headers.iter().enumerate() {
                     headers.push((
@@ -535,10 +551,9 @@ impl TryFrom<RoutingConfig> for Router {
                     action,
                     request_headers: route.request_headers,
                     response_headers: route.response_headers,
-                    abort: route.abort.map(|a| {
-                        let share = (a.percent.clamp(0.0, 100.0) * 100.0).round() as u32;
-                        (a.status, [share, 10_000 - share])
-                    }),
+                    abort: route.abort.map(|a| (a.status, shares(a.percent))),
+                    delay: route.delay.map(|d| (d.millis, shares(d.percent))),
+                    mirrors,
                 };
                 if vhost.order == RouteOrder::LongestPath {
                     if !compiled.headers.is_empty()
@@ -875,6 +890,8 @@ mod tests {
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
                     abort: None,
+                    delay: None,
+                    mirrors: Vec::new(),
                 })
                 .collect(),
             default_backend: default.map(str::to_owned),
@@ -1056,6 +1073,8 @@ mod tests {
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
             abort: None,
+            delay: None,
+            mirrors: Vec::new(),
         }
     }
 
@@ -1179,6 +1198,8 @@ mod rewrite_tests {
                 request_headers: HeaderMods::default(),
                 response_headers: HeaderMods::default(),
                 abort: None,
+                delay: None,
+                mirrors: Vec::new(),
             }],
             default_backend: None,
         }];
@@ -1320,6 +1341,8 @@ mod explain_tests {
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
             abort: None,
+            delay: None,
+            mirrors: Vec::new(),
         };
         c.virtual_hosts = vec![VirtualHost {
             name: "v".into(),

@@ -20,6 +20,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use portico_core::config::{ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST_HEADER};
 use portico_core::config::{HashKey, LoadBalancer};
@@ -47,16 +48,29 @@ enum Outcome {
     Redirected = 3,
     Responded = 4,
     NoBackend = 5,
+    Mirrored = 6,
+    Delayed = 7,
 }
 
-const METRIC_NAMES: [&str; 6] = [
+const METRIC_NAMES: [&str; 8] = [
     "portico_routing_forwarded_total",
     "portico_routing_no_route_total",
     "portico_routing_no_endpoints_total",
     "portico_routing_redirected_total",
     "portico_routing_direct_response_total",
     "portico_routing_no_backend_total",
+    "portico_routing_mirrored_total",
+    "portico_routing_delayed_total",
 ];
+
+/// How often the root context looks at delayed requests while any wait.
+const DELAY_TICK: Duration = Duration::from_millis(5);
+
+/// The largest request body copied to mirrors; a longer request is not mirrored.
+const MIRROR_BODY_LIMIT: usize = 1 << 20;
+
+/// How long a mirror copy may take (its answer is dropped either way).
+const MIRROR_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// State shared by every HTTP context of one VM (one Envoy worker): the compiled router, the
 /// round-robin positions and the metric ids.
@@ -67,7 +81,7 @@ struct Shared {
     wrr: RefCell<WeightedRoundRobin>,
     random: RefCell<Random>,
     inflight: RefCell<InFlight>,
-    metrics: [Option<u32>; 6],
+    metrics: [Option<u32>; 8],
 }
 
 impl Shared {
@@ -76,12 +90,63 @@ impl Shared {
             let _ = hostcalls::increment_metric(id, 1);
         }
     }
+
+    /// Whether this request falls in the share `weights` (`[in, out]` of 10 000) of the
+    /// sampler `key`: deterministic, so exactly the configured share of requests is picked.
+    fn sample(&self, key: (usize, usize), weights: &[u32; 2]) -> bool {
+        self.wrr.borrow_mut().pick(key, weights) == Some(0)
+    }
 }
 
-/// Root context: parses and compiles the configuration in `on_configure`.
+/// What happens to a request once decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// On to Envoy's router (steering headers are set).
+    Continue,
+    /// A local answer.
+    Reply {
+        status: u32,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+}
+
+impl Step {
+    fn text(status: u32, body: &str) -> Step {
+        Step::Reply {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// A request held by an injected delay: its context, when it is due (clock nanoseconds), and
+/// what it does then.
+#[derive(Debug)]
+struct Parked {
+    context_id: u32,
+    due_ns: u128,
+    step: Step,
+}
+
+/// Requests held by injected delays, shared by the root (which releases them on its tick) and
+/// the HTTP contexts (which park themselves). Outlives configuration changes.
+type Delays = Rc<RefCell<Vec<Parked>>>;
+
+fn now_ns() -> u128 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Root context: parses and compiles the configuration in `on_configure`, and releases delayed
+/// requests on its tick.
 #[derive(Debug, Default)]
 pub struct RoutingRoot {
     shared: Option<Rc<Shared>>,
+    delays: Delays,
 }
 
 impl Context for RoutingRoot {}
@@ -120,11 +185,47 @@ impl RootContext for RoutingRoot {
         true
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn on_tick(&mut self) {
+        let now = now_ns();
+        let due: Vec<Parked> = {
+            let mut parked = self.delays.borrow_mut();
+            let (due, waiting) = parked.drain(..).partition(|p| p.due_ns <= now);
+            *parked = waiting;
+            due
+        };
+        for p in due {
+            // The request may be gone (the client hung up): then there is nothing to release.
+            if hostcalls::set_effective_context(p.context_id).is_err() {
+                continue;
+            }
+            let _ = match p.step {
+                Step::Continue => hostcalls::resume_http_request(),
+                Step::Reply {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let headers: Vec<(&str, &str)> = headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    hostcalls::send_http_response(status, headers, Some(&body))
+                }
+            };
+        }
+        if self.delays.borrow().is_empty() {
+            let _ = hostcalls::set_tick_period(Duration::ZERO);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(RoutingHttp {
+            context_id,
             shared: self.shared.clone(),
+            delays: self.delays.clone(),
             route: None,
             in_flight: None,
+            mirror: None,
         }))
     }
 
@@ -133,26 +234,70 @@ impl RootContext for RoutingRoot {
     }
 }
 
+/// Mirror copies waiting for the end of the request body.
+#[derive(Debug)]
+struct PendingMirror {
+    /// `(cluster, headers)` per copy.
+    copies: Vec<(String, Vec<(String, String)>)>,
+    body: Vec<u8>,
+}
+
 /// Per-request context.
 #[derive(Debug)]
 pub struct RoutingHttp {
+    context_id: u32,
     shared: Option<Rc<Shared>>,
+    delays: Delays,
     /// The matched route, for its response header changes.
     route: Option<(usize, usize)>,
     /// The endpoint picked by least-request, released when the request ends.
     in_flight: Option<String>,
+    /// Mirror copies sent once the body is complete.
+    mirror: Option<PendingMirror>,
 }
 
 impl Context for RoutingHttp {}
 
+/// Envoy's shadow host: `-shadow` after the host name, before any port.
+fn shadow_host(authority: &str) -> String {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{host}-shadow:{port}")
+        }
+        _ => format!("{authority}-shadow"),
+    }
+}
+
 impl RoutingHttp {
-    fn reply(&self, status: u32, body: &str) -> Action {
-        self.send_http_response(
-            status,
-            vec![("content-type", "text/plain; charset=utf-8")],
-            Some(body.as_bytes()),
-        );
-        Action::Pause
+    /// Carries out a step now, or parks it when the route injects a delay for this request.
+    fn finish(&mut self, step: Step, delay_ms: Option<u64>) -> Action {
+        if let Some(ms) = delay_ms {
+            let mut parked = self.delays.borrow_mut();
+            if parked.is_empty() {
+                let _ = hostcalls::set_tick_period(DELAY_TICK);
+            }
+            parked.push(Parked {
+                context_id: self.context_id,
+                due_ns: now_ns() + u128::from(ms) * 1_000_000,
+                step,
+            });
+            return Action::Pause;
+        }
+        match step {
+            Step::Continue => Action::Continue,
+            Step::Reply {
+                status,
+                headers,
+                body,
+            } => {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                self.send_http_response(status, headers, Some(&body));
+                Action::Pause
+            }
+        }
     }
 
     fn apply_request_mods(&self, mods: &HeaderMods) {
@@ -204,8 +349,58 @@ impl RoutingHttp {
         }
     }
 
+    /// Picks the mirrors this request goes to and copies its (final) headers for each; sends
+    /// them now when the request has no body, else once the body is complete.
+    fn mirror(&mut self, shared: &Shared, at: (usize, usize), end_of_stream: bool) {
+        let route = shared.router.route(at.0, at.1);
+        let mut clusters = Vec::new();
+        for (i, (id, weights)) in route.mirrors.iter().enumerate() {
+            // One sampler per (route, mirror), apart from the backend split and the faults.
+            let key = (at.0, usize::MAX / 2 - at.1 * 16 - i);
+            if shared.sample(key, weights) {
+                clusters.push(shared.router.backend(*id).cluster.clone());
+            }
+        }
+        if clusters.is_empty() {
+            return;
+        }
+        let mut headers = self.get_http_request_headers();
+        headers.retain(|(k, _)| {
+            !k.eq_ignore_ascii_case(ORIGINAL_DST_HEADER) && !k.eq_ignore_ascii_case(CLUSTER_HEADER)
+        });
+        for (k, v) in headers.iter_mut() {
+            if k == ":authority" {
+                *v = shadow_host(v);
+            }
+        }
+        let copies = clusters.into_iter().map(|c| (c, headers.clone())).collect();
+        let pending = PendingMirror {
+            copies,
+            body: Vec::new(),
+        };
+        if end_of_stream {
+            self.send_mirrors(shared, pending);
+        } else {
+            self.mirror = Some(pending);
+        }
+    }
+
+    fn send_mirrors(&self, shared: &Shared, pending: PendingMirror) {
+        for (cluster, headers) in &pending.copies {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let body = (!pending.body.is_empty()).then_some(pending.body.as_slice());
+            match self.dispatch_http_call(cluster, headers, body, vec![], MIRROR_TIMEOUT) {
+                Ok(_) => shared.count(Outcome::Mirrored),
+                Err(e) => log::warn!("portico-routing: mirror to {cluster} not sent: {e:?}"),
+            }
+        }
+    }
+
     /// Hands the request to Envoy for `backend`: one ready endpoint, or its cluster.
-    fn forward(&mut self, shared: &Shared, id: BackendId) -> Action {
+    fn forward(&mut self, shared: &Shared, id: BackendId) -> Step {
         let router = &shared.router;
         let backend = router.backend(id);
         // A load balancer other than round robin is the filter's to apply, whatever the mode:
@@ -234,37 +429,30 @@ impl RoutingHttp {
                 };
                 let Some(endpoint) = pick.and_then(|i| backend.endpoints.get(i)) else {
                     shared.count(Outcome::NoEndpoints);
-                    return self.reply(503, "503 no ready endpoints\n");
+                    return Step::text(503, "503 no ready endpoints\n");
                 };
                 self.set_http_request_header(ORIGINAL_DST_HEADER, Some(endpoint));
             }
             ForwardMode::Cluster => {
                 if backend.endpoints.is_empty() {
                     shared.count(Outcome::NoEndpoints);
-                    return self.reply(503, "503 no ready endpoints\n");
+                    return Step::text(503, "503 no ready endpoints\n");
                 }
                 self.set_http_request_header(CLUSTER_HEADER, Some(&backend.cluster));
             }
         }
         shared.count(Outcome::Forwarded);
-        Action::Continue
+        Step::Continue
     }
-}
 
-impl HttpContext for RoutingHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // One host call for every header: matching reads them locally.
-        let headers = self.get_http_request_headers();
-        // Steering headers are ours alone: drop whatever the client sent before anything else.
-        for name in [ORIGINAL_DST_HEADER, CLUSTER_HEADER] {
-            if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                self.set_http_request_header(name, None);
-            }
-        }
-        let Some(shared) = self.shared.clone() else {
-            // on_configure never succeeded; Envoy would not run us, but never forward unrouted.
-            return self.reply(500, "routing not configured\n");
-        };
+    /// Decides what happens to the request (and makes its header changes).
+    #[allow(clippy::ptr_arg)] // the router reads headers through `&Vec`
+    fn decide(
+        &mut self,
+        shared: &Shared,
+        headers: &Vec<(String, String)>,
+        end_of_stream: bool,
+    ) -> (Step, Option<u64>) {
         let get = |name: &str| {
             headers
                 .iter()
@@ -278,49 +466,47 @@ impl HttpContext for RoutingHttp {
             authority,
             path,
             method,
-            headers: &headers,
+            headers,
         });
-        let (authority, path) = (authority.to_owned(), path.to_owned());
         let (vhost, index) = match decision {
             Decision::NoRoute => {
                 shared.count(Outcome::NoRoute);
-                return self.reply(404, "404 page not found\n");
+                return (Step::text(404, "404 page not found\n"), None);
             }
-            Decision::Default { backend, .. } => return self.forward(&shared, backend),
+            Decision::Default { backend, .. } => return (self.forward(shared, backend), None),
             Decision::Route { vhost, route } => (vhost, route),
         };
         let route = router.route(vhost, index);
         self.route = Some((vhost, index));
+        // Envoy's fault filter: the delay first, then the abort, each sampled on its own.
+        let delay = route
+            .delay
+            .filter(|(_, w)| shared.sample((vhost, usize::MAX - 2 * index - 1), w))
+            .map(|(ms, _)| ms);
+        if delay.is_some() {
+            shared.count(Outcome::Delayed);
+        }
         if let Some((status, weights)) = route.abort {
-            // Deterministic share: over every 10 000 requests, exactly the configured number abort.
-            if shared
-                .wrr
-                .borrow_mut()
-                .pick((vhost, usize::MAX - index), &weights)
-                == Some(0)
-            {
+            if shared.sample((vhost, usize::MAX - 2 * index), &weights) {
                 shared.count(Outcome::Responded);
-                return self.reply(u32::from(status), "fault filter abort");
+                return (Step::text(u32::from(status), "fault filter abort"), delay);
             }
         }
-        match &route.action {
+        let step = match &route.action {
             RouteAction::Respond { status, body } => {
                 shared.count(Outcome::Responded);
-                self.reply(u32::from(*status), body)
+                Step::text(u32::from(*status), body)
             }
             RouteAction::Redirect(r) => {
                 shared.count(Outcome::Redirected);
-                let scheme = self
-                    .get_http_request_header(":scheme")
-                    .unwrap_or_else(|| "http".into());
-                let location =
-                    route.redirect_location(r, &scheme, &authority, &path, router.port());
-                self.send_http_response(
-                    u32::from(r.status.unwrap_or(302)),
-                    vec![("location", &location)],
-                    None,
-                );
-                Action::Pause
+                let scheme = get(":scheme");
+                let scheme = if scheme.is_empty() { "http" } else { scheme };
+                let location = route.redirect_location(r, scheme, authority, path, router.port());
+                Step::Reply {
+                    status: u32::from(r.status.unwrap_or(302)),
+                    headers: vec![("location".into(), location)],
+                    body: Vec::new(),
+                }
             }
             RouteAction::Forward { backends, rewrite } => {
                 let weights: Vec<u32> = backends.iter().map(|(_, w)| *w).collect();
@@ -332,7 +518,7 @@ impl HttpContext for RoutingHttp {
                 let Some(id) = picked else {
                     // Every weight is 0, or the pick is a reference that did not resolve.
                     shared.count(Outcome::NoBackend);
-                    return self.reply(500, "500 no usable backend\n");
+                    return (Step::text(500, "500 no usable backend\n"), delay);
                 };
                 self.apply_request_mods(&route.request_headers);
                 if let Some(rw) = rewrite {
@@ -340,12 +526,60 @@ impl HttpContext for RoutingHttp {
                         self.set_http_request_header(":authority", Some(host));
                     }
                     if let Some(p) = &rw.path {
-                        self.set_http_request_header(":path", Some(&route.rewrite_path(p, &path)));
+                        self.set_http_request_header(":path", Some(&route.rewrite_path(p, path)));
                     }
                 }
-                self.forward(&shared, id)
+                if !route.mirrors.is_empty() {
+                    self.mirror(shared, (vhost, index), end_of_stream);
+                }
+                self.forward(shared, id)
+            }
+        };
+        (step, delay)
+    }
+}
+
+impl HttpContext for RoutingHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // One host call for every header: matching reads them locally.
+        let headers = self.get_http_request_headers();
+        // Steering headers are ours alone: drop whatever the client sent before anything else.
+        for name in [ORIGINAL_DST_HEADER, CLUSTER_HEADER] {
+            if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                self.set_http_request_header(name, None);
             }
         }
+        let Some(shared) = self.shared.clone() else {
+            // on_configure never succeeded; Envoy would not run us, but never forward unrouted.
+            return self.finish(Step::text(500, "routing not configured\n"), None);
+        };
+        let (step, delay) = self.decide(&shared, &headers, end_of_stream);
+        self.finish(step, delay)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(mut pending) = self.mirror.take() else {
+            return Action::Continue;
+        };
+        // Each call sees the chunk that arrived (the filter never buffers the stream).
+        if body_size > 0 {
+            let chunk = self.get_http_request_body(0, body_size).unwrap_or_default();
+            pending.body.extend_from_slice(&chunk);
+        }
+        if pending.body.len() > MIRROR_BODY_LIMIT {
+            log::warn!(
+                "portico-routing: request body over {MIRROR_BODY_LIMIT} bytes, not mirrored"
+            );
+            return Action::Continue;
+        }
+        if end_of_stream {
+            if let Some(shared) = self.shared.clone() {
+                self.send_mirrors(&shared, pending);
+            }
+        } else {
+            self.mirror = Some(pending);
+        }
+        Action::Continue
     }
 
     fn on_log(&mut self) {
@@ -373,5 +607,18 @@ impl HttpContext for RoutingHttp {
             self.set_http_response_header(name, Some(&joined));
         }
         Action::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shadow_host;
+
+    #[test]
+    fn shadow_hosts_keep_the_port_last() {
+        assert_eq!(shadow_host("example.com"), "example.com-shadow");
+        assert_eq!(shadow_host("example.com:8080"), "example.com-shadow:8080");
+        assert_eq!(shadow_host("[::1]:80"), "[::1]-shadow:80");
+        assert_eq!(shadow_host(""), "-shadow");
     }
 }
