@@ -32,6 +32,10 @@ pub struct RenderOptions {
     pub admin_port: u16,
     /// Port clients address → port Envoy binds (unlisted ports bind as themselves).
     pub port_map: BTreeMap<u16, u16>,
+    /// Port the sidecar's outbound listener binds (`None`: no sidecar listener). A client reaches
+    /// it with a PROXY protocol header naming the destination it addressed: the stand-in for the
+    /// iptables redirect a pod's sidecar gets.
+    pub sidecar_port: Option<u16>,
 }
 
 /// The rendered files, by name relative to the xDS directory.
@@ -57,6 +61,19 @@ pub fn routing_filter_name(port: u16) -> String {
     format!("{ROUTING_FILTER}-{port}")
 }
 
+/// Relative path of the routing filter's ECDS file for the sidecar's requests to `port`.
+pub fn ecds_sidecar_routing(port: u16) -> String {
+    format!("ecds/routing-sidecar-{port}.yaml")
+}
+
+/// Name of the routing filter (and of its ECDS resource) for the sidecar's requests to `port`.
+pub fn sidecar_filter_name(port: u16) -> String {
+    format!("{ROUTING_FILTER}-sidecar-{port}")
+}
+
+/// Name of the sidecar's outbound listener.
+pub const SIDECAR_LISTENER: &str = "portico-sidecar";
+
 fn path_source(dir: &Path, rel: &str) -> Value {
     json!({"resource_api_version": "V3", "path_config_source": {"path": dir.join(rel)}})
 }
@@ -66,25 +83,33 @@ fn to_yaml(value: &Value) -> String {
     serde_yaml::to_string(value).unwrap_or_default()
 }
 
+/// One routing filter instance: its name, ECDS file, configuration version and `Wasm` config.
+struct RoutingFilter {
+    name: String,
+    ecds: String,
+    version: String,
+    config: Value,
+}
+
 struct Resources {
     bootstrap: Value,
     listeners: Vec<Value>,
     clusters: Vec<Value>,
-    /// Each listener's port and routing filter `Wasm` typed config.
-    routing: Vec<(u16, Value)>,
+    /// Every routing filter of every listener.
+    routing: Vec<RoutingFilter>,
 }
 
 /// The routing filter's `Wasm` typed config for one listener. Every listener's plugin runs in one
 /// VM (same `vm_id` and code), each with its own configuration.
 fn routing_config(
-    port: u16,
+    name: &str,
     config: &portico_core::config::RoutingConfig,
     options: &RenderOptions,
 ) -> Value {
     json!({
         "@type": WASM_TYPE,
         "config": {
-            "name": routing_filter_name(port),
+            "name": name,
             "root_id": ROUTING_FILTER,
             "vm_config": {
                 "vm_id": ROUTING_FILTER,
@@ -102,10 +127,11 @@ fn routing_config(
     })
 }
 
+/// Builds the resources; `filter` turns a routing filter into its entry in an HTTP filter chain.
 fn resources(
     snapshot: &Snapshot,
     options: &RenderOptions,
-    filter: &dyn Fn(u16, &Value) -> Value,
+    filter: &dyn Fn(&RoutingFilter) -> Value,
 ) -> Resources {
     let bootstrap = json!({
         "node": {"id": "portico", "cluster": "portico"},
@@ -115,15 +141,52 @@ fn resources(
     let mut listeners = Vec::with_capacity(snapshot.listeners.len());
     let mut routing = Vec::with_capacity(snapshot.listeners.len());
     for l in &snapshot.listeners {
-        let config = routing_config(l.port, &l.routing, options);
+        let f = RoutingFilter {
+            name: routing_filter_name(l.port),
+            ecds: ecds_routing(l.port),
+            version: l.routing.generation.clone(),
+            config: routing_config(&routing_filter_name(l.port), &l.routing, options),
+        };
         let bind = options.port_map.get(&l.port).copied().unwrap_or(l.port);
-        listeners.push(http_listener(
-            l.port,
-            bind,
-            options,
-            filter(l.port, &config),
-        ));
-        routing.push((l.port, config));
+        let name = format!("portico-http-{}", l.port);
+        listeners.push(json!({
+            "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+            "name": name,
+            "address": {"socket_address": {"address": options.listen_address, "port_value": bind}},
+            "filter_chains": [{"filters": [http_connection_manager(&name, filter(&f))]}],
+        }));
+        routing.push(f);
+    }
+    if let (Some(bind), false) = (options.sidecar_port, snapshot.sidecar.is_empty()) {
+        // One listener, a filter chain per destination port (what the PROXY header restores):
+        // Istio's outbound listeners `0.0.0.0_PORT` behind its virtual outbound listener.
+        let mut chains = Vec::with_capacity(snapshot.sidecar.len());
+        for l in &snapshot.sidecar {
+            let name = sidecar_filter_name(l.port);
+            let f = RoutingFilter {
+                ecds: ecds_sidecar_routing(l.port),
+                version: l.routing.generation.clone(),
+                config: routing_config(&name, &l.routing, options),
+                name,
+            };
+            let chain = format!("{SIDECAR_LISTENER}-{}", l.port);
+            chains.push(json!({
+                "name": chain,
+                "filter_chain_match": {"destination_port": l.port},
+                "filters": [http_connection_manager(&chain, filter(&f))],
+            }));
+            routing.push(f);
+        }
+        listeners.push(json!({
+            "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+            "name": SIDECAR_LISTENER,
+            "address": {"socket_address": {"address": options.listen_address, "port_value": bind}},
+            "listener_filters": [{
+                "name": "envoy.filters.listener.proxy_protocol",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
+            }],
+            "filter_chains": chains,
+        }));
     }
     let mut clusters = vec![json!({
         "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
@@ -160,9 +223,9 @@ fn resources(
 /// listener's routing filter configuration through its own ECDS file.
 pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
     let dir = &options.xds_dir;
-    let ecds_filter = |port: u16, _: &Value| {
-        json!({"name": routing_filter_name(port), "config_discovery": {
-            "config_source": path_source(dir, &ecds_routing(port)), "type_urls": [WASM_TYPE]}})
+    let ecds_filter = |f: &RoutingFilter| {
+        json!({"name": f.name, "config_discovery": {
+            "config_source": path_source(dir, &f.ecds), "type_urls": [WASM_TYPE]}})
     };
     let mut r = resources(snapshot, options, &ecds_filter);
     r.bootstrap["dynamic_resources"] =
@@ -173,16 +236,16 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
     ];
     // Filter configurations before the listeners that name them: a new listener's ECDS file
     // must exist when Envoy reads the listener.
-    for ((port, config), l) in r.routing.into_iter().zip(&snapshot.listeners) {
+    for f in r.routing {
         let ecds = json!({
-            "version_info": l.routing.generation,
+            "version_info": f.version,
             "resources": [{
                 "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
-                "name": routing_filter_name(port),
-                "typed_config": config,
+                "name": f.name,
+                "typed_config": f.config,
             }],
         });
-        files.push((ecds_routing(port), to_yaml(&ecds)));
+        files.push((f.ecds, to_yaml(&ecds)));
     }
     files.push((LDS.to_owned(), to_yaml(&discovery(r.listeners))));
     Rendered { files }
@@ -192,7 +255,7 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
 /// configuration inline: what `envoy --mode validate` checks completely (it runs the filter's
 /// `on_configure`), and a config for an Envoy that is not fed by the controller.
 pub fn render_static(snapshot: &Snapshot, options: &RenderOptions) -> String {
-    let inline = |port: u16, routing: &Value| json!({"name": routing_filter_name(port), "typed_config": routing});
+    let inline = |f: &RoutingFilter| json!({"name": f.name, "typed_config": f.config});
     let mut r = resources(snapshot, options, &inline);
     // Static resources are the messages themselves, not `Any`s.
     for resource in r.listeners.iter_mut().chain(r.clusters.iter_mut()) {
@@ -211,43 +274,39 @@ fn discovery(resources: Vec<Value>) -> Value {
     json!({"version_info": content_hash(&resources.to_string()), "resources": resources})
 }
 
-fn http_listener(port: u16, bind: u16, options: &RenderOptions, routing_filter: Value) -> Value {
-    let name = format!("portico-http-{port}");
+/// The HTTP connection manager every Portico filter chain runs: the routing filter, then
+/// Envoy's router on a fixed route table the filter steers.
+fn http_connection_manager(name: &str, routing_filter: Value) -> Value {
     json!({
-        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
-        "name": name,
-        "address": {"socket_address": {"address": options.listen_address, "port_value": bind}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": format!("portico_http_{port}"),
-                "normalize_path": true,
-                "merge_slashes": true,
-                "route_config": {
-                    "name": name,
-                    "virtual_hosts": [{
-                        "name": "portico",
-                        "domains": ["*"],
-                        "routes": [
-                            {"name": "endpoint",
-                             "match": {"prefix": "/", "headers": [{"name": ORIGINAL_DST_HEADER, "present_match": true}]},
-                             "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}},
-                            {"name": "cluster",
-                             "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER, "present_match": true}]},
-                             "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"}},
-                            // Reached only if the filter neither steered nor answered.
-                            {"name": "unrouted", "match": {"prefix": "/"},
-                             "direct_response": {"status": 404, "body": {"inline_string": "404 page not found\n"}}},
-                        ],
-                    }],
-                },
-                "http_filters": [
-                    routing_filter,
-                    {"name": "envoy.filters.http.router", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-                ],
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": name.replace('-', "_"),
+            "normalize_path": true,
+            "merge_slashes": true,
+            "route_config": {
+                "name": name,
+                "virtual_hosts": [{
+                    "name": "portico",
+                    "domains": ["*"],
+                    "routes": [
+                        {"name": "endpoint",
+                         "match": {"prefix": "/", "headers": [{"name": ORIGINAL_DST_HEADER, "present_match": true}]},
+                         "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}},
+                        {"name": "cluster",
+                         "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER, "present_match": true}]},
+                         "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"}},
+                        // Reached only if the filter neither steered nor answered.
+                        {"name": "unrouted", "match": {"prefix": "/"},
+                         "direct_response": {"status": 404, "body": {"inline_string": "404 page not found\n"}}},
+                    ],
+                }],
             },
-        }]}],
+            "http_filters": [
+                routing_filter,
+                {"name": "envoy.filters.http.router", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+            ],
+        },
     })
 }

@@ -1286,6 +1286,227 @@ pub(crate) fn translate_istio(
     }
 }
 
+/// Whether a VirtualService applies to sidecars: it names no gateway, or names `mesh`.
+fn binds_mesh(vs: &VirtualService) -> bool {
+    vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh")
+}
+
+/// The sidecar's outbound routing, one configuration per Service port (Istio's outbound
+/// listeners `0.0.0.0_PORT`): a virtual host per Service with that port, named as a client in
+/// the cluster addresses it (`name.ns.svc.cluster.local`, `name.ns.svc`, `name.ns`, the bare
+/// `name` for Services in `default` or with a name no other namespace uses, the ClusterIP).
+///
+/// Its routes are those of the VirtualServices bound to `mesh` (or to no gateway) whose hosts
+/// name the Service (short names are relative to the VirtualService's namespace; a wildcard host
+/// applies when no VirtualService names the Service exactly); a Service with none is routed to
+/// itself. A VirtualService host that is no Service is served on port 80 only, as Istio does.
+pub(crate) fn translate_mesh(
+    objects: &[Object],
+    index: &Index<'_>,
+    forward: ForwardMode,
+    backends: &mut BTreeMap<String, Backend>,
+    errors: &mut Vec<TranslateError>,
+) -> BTreeMap<u16, RoutingConfig> {
+    let ctx = Ctx { objects, index };
+    let mut virtual_services: Vec<&VirtualService> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::VirtualService(v) if binds_mesh(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    virtual_services.sort_by_key(|v| {
+        (
+            v.metadata.creation_timestamp.clone().unwrap_or_default(),
+            namespace_of(&v.metadata).to_owned(),
+            v.metadata.name.clone(),
+        )
+    });
+    let mut services: Vec<(&str, &str, &crate::objects::Service)> = index
+        .services
+        .iter()
+        .filter(|(_, s)| s.spec.type_.as_deref() != Some("ExternalName"))
+        .map(|((ns, name), s)| (*ns, *name, *s))
+        .collect();
+    services.sort_by_key(|(ns, name, _)| (*ns, *name));
+    let fqdn = |ns: &str, name: &str| format!("{name}.{ns}.svc.cluster.local");
+    let mut name_uses: HashMap<&str, usize> = HashMap::new();
+    for (_, name, _) in &services {
+        *name_uses.entry(name).or_default() += 1;
+    }
+    // Which VirtualServices name each Service exactly, which by a wildcard, and the hosts that
+    // are no Service.
+    let mut exact: Vec<Vec<&VirtualService>> = vec![Vec::new(); services.len()];
+    let mut wildcard: Vec<Vec<&VirtualService>> = vec![Vec::new(); services.len()];
+    let mut other_hosts: Vec<(String, &VirtualService)> = Vec::new();
+    for vs in &virtual_services {
+        let vs_ns = namespace_of(&vs.metadata);
+        for host in &vs.spec.hosts {
+            let host = host.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(suffix) = host.strip_prefix('*') {
+                for (i, (ns, name, _)) in services.iter().enumerate() {
+                    if fqdn(ns, name).ends_with(suffix)
+                        && !wildcard[i].iter().any(|w| std::ptr::eq(*w, *vs))
+                    {
+                        wildcard[i].push(vs);
+                    }
+                }
+                continue;
+            }
+            let full = if host.contains('.') {
+                host.clone()
+            } else {
+                fqdn(vs_ns, &host)
+            };
+            match services
+                .iter()
+                .position(|(ns, name, _)| fqdn(ns, name) == full)
+            {
+                Some(i) if !exact[i].iter().any(|w| std::ptr::eq(*w, *vs)) => exact[i].push(vs),
+                Some(_) => {}
+                None => other_hosts.push((full, vs)),
+            }
+        }
+    }
+    let mut report = |vs: &VirtualService, (field, kind): (String, ErrorKind)| {
+        let e = TranslateError {
+            object: ObjectRef {
+                kind: "VirtualService".into(),
+                namespace: namespace_of(&vs.metadata).to_owned(),
+                name: vs.metadata.name.clone(),
+            },
+            field,
+            kind,
+        };
+        if !errors.contains(&e) {
+            errors.push(e);
+        }
+    };
+    // The routes of some VirtualServices on one port; one that fails is left out (and reported).
+    let mut routes_for = |vss: &[&VirtualService],
+                          port: u16,
+                          backends: &mut BTreeMap<String, Backend>|
+     -> Vec<Route> {
+        let mut out = Vec::new();
+        for vs in vss {
+            let mut routes = Vec::new();
+            let mut failed = None;
+            for (ri, r) in vs.spec.http.iter().enumerate() {
+                match http_route(&ctx, vs, ri, r, port, "mesh", backends) {
+                    Ok(mut rs) => routes.append(&mut rs),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => report(vs, e),
+                None => out.append(&mut routes),
+            }
+        }
+        out
+    };
+    let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
+    let mut taken: HashMap<u16, std::collections::HashSet<String>> = HashMap::new();
+    for (i, (ns, name, svc)) in services.iter().enumerate() {
+        for sp in &svc.spec.ports {
+            if sp
+                .protocol
+                .as_deref()
+                .is_some_and(|p| !p.eq_ignore_ascii_case("TCP"))
+            {
+                continue;
+            }
+            let port = sp.port;
+            let bound = if exact[i].is_empty() {
+                &wildcard[i]
+            } else {
+                &exact[i]
+            };
+            let mut routes = routes_for(bound, port, backends);
+            if routes.is_empty() {
+                // No VirtualService routes this port: the Service itself, as Istio's default route.
+                let own = Destination {
+                    host: fqdn(ns, name),
+                    subset: None,
+                    port: Some(PortSelector { number: port }),
+                };
+                let Ok(key) = ctx.destination(ns, &own, port, backends) else {
+                    continue;
+                };
+                routes.push(Route {
+                    name: format!("Service {ns}/{name} port {port} (default route)"),
+                    path: PathMatch::Prefix("/".into()),
+                    headers: Vec::new(),
+                    query: Vec::new(),
+                    method: None,
+                    action: RouteAction::to(&key),
+                    request_headers: HeaderMods::default(),
+                    response_headers: HeaderMods::default(),
+                    abort: None,
+                    delay: None,
+                    mirrors: Vec::new(),
+                });
+            }
+            let mut hosts = vec![
+                fqdn(ns, name),
+                format!("{name}.{ns}.svc"),
+                format!("{name}.{ns}"),
+            ];
+            if *ns == "default" || name_uses.get(name) == Some(&1) {
+                hosts.push((*name).to_owned());
+            }
+            if let Some(ip) = svc
+                .spec
+                .cluster_ip
+                .as_deref()
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            {
+                hosts.push(ip.to_owned());
+            }
+            let seen = taken.entry(port).or_default();
+            hosts.retain(|h| seen.insert(h.clone()));
+            if hosts.is_empty() {
+                continue;
+            }
+            ports
+                .entry(port)
+                .or_insert_with(|| RoutingConfig::for_listener(port, forward))
+                .virtual_hosts
+                .push(VirtualHost {
+                    name: format!("Service {ns}/{name} port {port} (mesh)"),
+                    hosts,
+                    wildcard: WildcardMode::MultiLabel,
+                    order: RouteOrder::Listed,
+                    routes,
+                    default_backend: None,
+                });
+        }
+    }
+    // Hosts that are no Service: port 80 only (Istio keeps them off other ports).
+    for (host, vs) in other_hosts {
+        let routes = routes_for(&[vs], 80, backends);
+        let seen = taken.entry(80).or_default();
+        if routes.is_empty() || !seen.insert(host.clone()) {
+            continue;
+        }
+        ports
+            .entry(80)
+            .or_insert_with(|| RoutingConfig::for_listener(80, forward))
+            .virtual_hosts
+            .push(VirtualHost {
+                name: format!("Istio host {host} (mesh)"),
+                hosts: vec![host],
+                wildcard: WildcardMode::MultiLabel,
+                order: RouteOrder::Listed,
+                routes,
+                default_backend: None,
+            });
+    }
+    ports
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

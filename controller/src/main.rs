@@ -76,6 +76,10 @@ struct Common {
     /// How the filter hands requests to Envoy.
     #[arg(long, value_enum, default_value_t = Forward::Endpoint)]
     forward: Forward,
+    /// Also run the sidecar's outbound listener (mesh routing) on this port; clients send a
+    /// PROXY protocol header naming the destination they addressed.
+    #[arg(long)]
+    sidecar_port: Option<u16>,
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -107,6 +111,7 @@ impl Common {
                 Forward::Endpoint => ForwardMode::Endpoint,
                 Forward::Cluster => ForwardMode::Cluster,
             },
+            mesh: self.sidecar_port.is_some(),
             ..Options::default()
         };
         let render = RenderOptions {
@@ -115,6 +120,7 @@ impl Common {
             listen_address: self.listen_address.clone(),
             admin_port: self.admin_port,
             port_map,
+            sidecar_port: self.sidecar_port,
         };
         Ok((options, render))
     }

@@ -206,6 +206,9 @@ pub struct ServiceSpec {
     /// `ClusterIP`, `NodePort`, `LoadBalancer` or `ExternalName`.
     #[serde(default, rename = "type")]
     pub type_: Option<String>,
+    /// The virtual IP (`None` for a headless Service).
+    #[serde(default, rename = "clusterIP")]
+    pub cluster_ip: Option<String>,
 }
 
 /// A Service port.

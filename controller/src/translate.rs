@@ -41,6 +41,9 @@ pub struct Options {
     pub watch_without_class: bool,
     /// How the filter hands requests to Envoy.
     pub forward: ForwardMode,
+    /// Also translate the sidecar's outbound (mesh) routing. Off by default: a gateway's
+    /// configuration then carries only the backends its routes use.
+    pub mesh: bool,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             class_names: vec!["portico".to_owned(), "nginx".to_owned()],
             watch_without_class: true,
             forward: ForwardMode::Endpoint,
+            mesh: false,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Cluster {
 pub struct Snapshot {
     /// Listeners by port, each with its routing configuration.
     pub listeners: Vec<Listener>,
+    /// The sidecar's outbound routing, by the destination port a client addressed.
+    pub sidecar: Vec<Listener>,
     /// Backend clusters.
     pub clusters: Vec<Cluster>,
     /// A hash of everything above.
@@ -90,6 +96,14 @@ impl Snapshot {
     /// The routing configuration of the listener on `port`.
     pub fn routing(&self, port: u16) -> Option<&RoutingConfig> {
         self.listeners
+            .iter()
+            .find(|l| l.port == port)
+            .map(|l| &l.routing)
+    }
+
+    /// The sidecar's routing configuration for requests addressed to `port`.
+    pub fn sidecar_routing(&self, port: u16) -> Option<&RoutingConfig> {
+        self.sidecar
             .iter()
             .find(|l| l.port == port)
             .map(|l| &l.routing)
@@ -318,13 +332,24 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         &mut backends,
         &mut errors,
     );
+    let mesh = if options.mesh {
+        crate::istio::translate_mesh(objects, &index, options.forward, &mut backends, &mut errors)
+    } else {
+        BTreeMap::new()
+    };
     // Every listener knows every backend, so its clusters stay put when routes move.
-    let mut listeners = Vec::with_capacity(ports.len());
-    for (port, mut routing) in ports {
-        routing.backends = backends.clone();
-        routing.generation = generation(&routing);
-        listeners.push(Listener { port, routing });
-    }
+    let finish = |ports: BTreeMap<u16, RoutingConfig>| -> Vec<Listener> {
+        ports
+            .into_iter()
+            .map(|(port, mut routing)| {
+                routing.backends = backends.clone();
+                routing.generation = generation(&routing);
+                Listener { port, routing }
+            })
+            .collect()
+    };
+    let listeners = finish(ports);
+    let sidecar = finish(mesh);
     let clusters = backends
         .values()
         .map(|b| Cluster {
@@ -334,12 +359,14 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         .collect();
     let all: Vec<&str> = listeners
         .iter()
+        .chain(&sidecar)
         .map(|l| l.routing.generation.as_str())
         .collect();
     let generation = content_hash(&all.join(","));
     Translation {
         snapshot: Snapshot {
             listeners,
+            sidecar,
             clusters,
             generation,
         },

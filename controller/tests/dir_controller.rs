@@ -47,6 +47,7 @@ fn controller(manifests: &Path, xds: &Path) -> DirController {
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
         port_map: BTreeMap::from([(80, 18080)]),
+        sidecar_port: None,
     };
     DirController::new(manifests.to_owned(), Options::default(), render)
 }

@@ -278,6 +278,7 @@ pub async fn run_objects(
             listen_address: "127.0.0.1".into(),
             admin_port: 0,
             port_map: BTreeMap::from([(80, port)]),
+            sidecar_port: None,
         };
         let yaml = render_static(&snapshot, &options);
         if forward == ForwardMode::Cluster {

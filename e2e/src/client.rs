@@ -32,6 +32,9 @@ pub struct Outgoing {
     pub http2: bool,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Open with a PROXY protocol (v1) header naming this destination: how a sidecar learns
+    /// where the client was going, in place of the iptables redirect.
+    pub proxy_destination: Option<SocketAddr>,
 }
 
 /// Sends one request and reports what came back; never fails, errors are in [`Observed::error`].
@@ -56,10 +59,25 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
             .bind(SocketAddr::new(ip, 0))
             .map_err(|e| format!("bind {ip}: {e}"))?;
     }
-    let stream = socket
+    let mut stream = socket
         .connect(out.target)
         .await
         .map_err(|e| format!("connect {}: {e}", out.target))?;
+    if let Some(dst) = out.proxy_destination {
+        use tokio::io::AsyncWriteExt;
+        let src = stream.local_addr().map_err(|e| e.to_string())?;
+        let header = format!(
+            "PROXY TCP4 {} {} {} {}\r\n",
+            src.ip(),
+            dst.ip(),
+            src.port(),
+            dst.port()
+        );
+        stream
+            .write_all(header.as_bytes())
+            .await
+            .map_err(|e| format!("PROXY header: {e}"))?;
+    }
     let authority = out.authority.clone();
     let uri = if out.http2 {
         format!("http://{authority}{}", out.path)

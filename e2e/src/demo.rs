@@ -77,6 +77,7 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
         listen_address: "127.0.0.1".into(),
         admin_port: DEMO_ADMIN_PORT,
         port_map: BTreeMap::from([(80, DEMO_HTTP_PORT)]),
+        sidecar_port: None,
     };
     let mut controller =
         DirController::new(manifests.clone(), Options::default(), render.clone()).settling();
@@ -111,6 +112,7 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
             headers: BTreeMap::new(),
             http2: false,
             timeout: Duration::from_secs(5),
+            proxy_destination: None,
         };
         let o = send(&out).await;
         let answer = match (&o.echo, o.status) {

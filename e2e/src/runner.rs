@@ -116,12 +116,18 @@ async fn run_scenario(
     for l in &translation.snapshot.listeners {
         port_map.insert(l.port, free_port().map_err(|e| e.to_string())?);
     }
+    let sidecar_port = if translation.snapshot.sidecar.is_empty() {
+        None
+    } else {
+        Some(free_port().map_err(|e| e.to_string())?)
+    };
     let options = RenderOptions {
         routing_wasm: routing_wasm(),
         xds_dir: work.path().join("xds"),
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
         port_map: port_map.clone(),
+        sidecar_port,
     };
     FileSink::new(options.xds_dir.clone())
         .write(&render(&translation.snapshot, &options))
@@ -134,7 +140,14 @@ async fn run_scenario(
     let echo = crate::echo::start(endpoints).await?;
     let listeners: Vec<SocketAddr> = port_map
         .values()
+        .chain(&sidecar_port)
         .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let sidecar_ports: Vec<u16> = translation
+        .snapshot
+        .sidecar
+        .iter()
+        .map(|l| l.port)
         .collect();
     let bootstrap = options.xds_dir.join(BOOTSTRAP);
     let envoy = tokio::task::block_in_place(|| Envoy::start(&bootstrap, work.path(), &listeners))?;
@@ -149,7 +162,7 @@ async fn run_scenario(
             failures: Vec::new(),
         };
         let ports: Vec<u16> = port_map.keys().copied().collect();
-        let plan = match scenario::plan(request, &ports) {
+        let plan = match scenario::plan(request, &ports, &sidecar_ports) {
             Ok(p) => p,
             Err(e) => {
                 result.failures.push(e);
@@ -157,9 +170,13 @@ async fn run_scenario(
                 continue;
             }
         };
-        let bind = port_map[&plan.url.port];
+        let (bind, proxy_destination) = match (plan.via, sidecar_port) {
+            (scenario::Via::Sidecar, Some(p)) => (p, Some(plan.destination)),
+            _ => (port_map[&plan.url.port], None),
+        };
         let out = Outgoing {
             target: SocketAddr::from(([127, 0, 0, 1], bind)),
+            proxy_destination,
             source: plan.source,
             method: plan.method,
             authority: plan.authority,

@@ -25,7 +25,7 @@ pub struct Scenario {
 }
 
 /// Where a request enters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     /// The ingress listeners.
@@ -523,6 +523,7 @@ pub fn prepare(
         &objects,
         &Options {
             forward,
+            mesh: true,
             ..Options::default()
         },
     );
@@ -546,7 +547,7 @@ pub fn authority(url: &Url, headers: &BTreeMap<String, String>) -> String {
 /// A request a host can run: what it sends, worked out the same way by every host.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The URL (its port picks the listener).
+    /// The URL (its port picks the gateway listener).
     pub url: Url,
     /// Method (GET by default).
     pub method: String,
@@ -554,22 +555,45 @@ pub struct Plan {
     pub authority: String,
     /// Client source address.
     pub source: Option<std::net::IpAddr>,
+    /// Where the request enters.
+    pub via: Via,
+    /// The destination the client addressed: for a sidecar request its `address`, else the
+    /// URL's port on loopback (a gateway request's listener).
+    pub destination: std::net::SocketAddr,
 }
 
-/// Plans a request against the listener ports a configuration has.
+/// Plans a request against the ports a configuration has: its gateway listeners, and the
+/// destination ports its sidecar routes.
 ///
 /// # Errors
-/// Why the request cannot run: a feature no host has yet, a bad URL or source, no listener.
-pub fn plan(request: &Request, listeners: &[u16]) -> Result<Plan, String> {
+/// Why the request cannot run: a feature no host has yet, a bad URL, address or source, no
+/// listener.
+pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan, String> {
     if let Some(reason) = unsupported(request) {
         return Err(reason);
     }
     let url = Url::parse(&request.url)?;
-    if !listeners.contains(&url.port) {
-        return Err(format!(
-            "no listener for port {} in this configuration",
-            url.port
-        ));
+    let destination: std::net::SocketAddr = match &request.address {
+        Some(a) => a
+            .parse()
+            .map_err(|_| format!("address {a:?} is not ip:port"))?,
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], url.port)),
+    };
+    match request.via {
+        Via::Gateway if !gateway.contains(&url.port) => {
+            return Err(format!(
+                "no listener for port {} in this configuration",
+                url.port
+            ))
+        }
+        Via::Sidecar if !sidecar.contains(&destination.port()) => {
+            return Err(format!(
+                "the sidecar routes no Service port {} in this configuration (passthrough to \
+                 unknown destinations is not implemented)",
+                destination.port()
+            ))
+        }
+        _ => {}
     }
     let source = match request.source.as_deref() {
         Some(s) => Some(
@@ -585,6 +609,8 @@ pub fn plan(request: &Request, listeners: &[u16]) -> Result<Plan, String> {
         method,
         authority,
         source,
+        via: request.via,
+        destination,
     })
 }
 
@@ -592,9 +618,6 @@ pub fn plan(request: &Request, listeners: &[u16]) -> Result<Plan, String> {
 pub fn unsupported(request: &Request) -> Option<String> {
     let e = &request.expect;
     let mut missing = Vec::new();
-    if request.via == Via::Sidecar {
-        missing.push("via: sidecar");
-    }
     if request.protocol.is_some() {
         missing.push("protocol (raw TLS/TCP)");
     }
@@ -607,8 +630,8 @@ pub fn unsupported(request: &Request) -> Option<String> {
     {
         missing.push("TLS client options");
     }
-    if request.address.is_some() {
-        missing.push("address");
+    if request.address.is_some() && request.via == Via::Gateway {
+        missing.push("address (raw TLS/TCP)");
     }
     if e.certificate.is_some() || e.connection.is_some() {
         missing.push("certificate/connection expectations");

@@ -70,13 +70,13 @@ async fn wrong_expectations_fail_with_expected_and_got() {
 async fn what_cannot_run_fails_with_a_reason() {
     let results = run_yaml(&format!(
         "name: unsupported\n{OBJECTS}requests:\n\
-         - {{name: sidecar, via: sidecar, url: http://web.default.svc.cluster.local/, expect: {{status: 200}}}}\n\
+         - {{name: sidecar, via: sidecar, url: http://web.default.svc.cluster.local:7777/, expect: {{status: 200}}}}\n\
          - {{name: tls, url: https://shop.example.com/, expect: {{certificate: default/shop-tls}}}}\n\
          - {{name: no listener, url: http://shop.example.com:8443/, expect: {{status: 200}}}}\n"
     ))
     .await;
     assert!(
-        results[0].1[0].starts_with("not supported by this harness yet: via: sidecar"),
+        results[0].1[0].starts_with("the sidecar routes no Service port 7777"),
         "{:?}",
         results[0]
     );
@@ -125,6 +125,8 @@ fn options(dir: &Path) -> RenderOptions {
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
         port_map: BTreeMap::from([(80, 18081)]),
+        // The sidecar listener too, so validation covers it.
+        sidecar_port: Some(18082),
     }
 }
 
@@ -179,7 +181,14 @@ fn envoy_validates_every_rendered_config() {
     let demo = load_dir(&root.join("testdata/demo")).unwrap();
     let objects: Vec<Object> = demo.manifests.into_iter().map(|m| m.object).collect();
     validate_both(
-        &translate(&objects, &Options::default()).snapshot,
+        &translate(
+            &objects,
+            &Options {
+                mesh: true,
+                ..Options::default()
+            },
+        )
+        .snapshot,
         "demo",
         true,
     );
@@ -193,7 +202,14 @@ fn envoy_validates_every_rendered_config() {
             .filter_map(|v| Object::from_value(v).ok())
             .collect();
         validate_both(
-            &translate(&objects, &Options::default()).snapshot,
+            &translate(
+                &objects,
+                &Options {
+                    mesh: true,
+                    ..Options::default()
+                },
+            )
+            .snapshot,
             &f.display().to_string(),
             false,
         );

@@ -72,6 +72,7 @@ fn setup(net: u8) -> (Setup, String, String) {
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
         port_map: BTreeMap::from([(80, port)]),
+        sidecar_port: None,
     };
     let mut controller =
         DirController::new(m.path().to_owned(), Options::default(), render).settling();
@@ -100,6 +101,7 @@ fn request(listener: SocketAddr) -> Outgoing {
         headers: BTreeMap::new(),
         http2: false,
         timeout: Duration::from_secs(5),
+        proxy_destination: None,
     }
 }
 
@@ -142,6 +144,7 @@ async fn twenty_edits_under_load_none_fails() {
                 listen_address: "127.0.0.1".into(),
                 admin_port: 0,
                 port_map: BTreeMap::new(),
+                sidecar_port: None,
             },
         ),
     );

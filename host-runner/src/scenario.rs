@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use portico_core::config::ForwardMode;
 use portico_e2e::runner::{fail_all, report_file, report_summary, RequestResult, Summary};
-use portico_e2e::scenario::{self, check, Echo, Observed, Scenario};
+use portico_e2e::scenario::{self, check, Echo, Observed, Scenario, Via};
 
 use crate::envoy::{
     normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker,
@@ -52,8 +52,9 @@ fn request_id(n: usize) -> String {
 struct Outgoing<'a> {
     /// Client address (`ip`); the port is made up.
     source: &'a str,
-    /// Listener port the client addressed.
-    port: u16,
+    /// The destination the client addressed (the listener, or for a sidecar request where it
+    /// was going).
+    destination: std::net::SocketAddr,
     method: &'a str,
     authority: &'a str,
     path: &'a str,
@@ -103,11 +104,11 @@ fn run_request(
         ),
         (
             prop("destination", "address"),
-            format!("127.0.0.1:{}", req.port).into_bytes(),
+            req.destination.to_string().into_bytes(),
         ),
         (
             prop("destination", "port"),
-            i64::from(req.port).to_le_bytes().to_vec(),
+            i64::from(req.destination.port()).to_le_bytes().to_vec(),
         ),
     ]);
     let (decoded, contexts) = worker.decode(headers, b"", trace);
@@ -250,7 +251,18 @@ fn run_scenario(
         let spec = routing_filter(&modules.routing, &l.routing);
         let worker = Worker::new(runtime.clone(), vec![spec])
             .map_err(|e| format!("starting the routing filter on port {}: {e}", l.port))?;
-        workers.insert(l.port, worker);
+        workers.insert((Via::Gateway, l.port), worker);
+    }
+    // The sidecar: one chain per destination port, as its listener's filter chains.
+    for l in &snapshot.sidecar {
+        let spec = routing_filter(&modules.routing, &l.routing);
+        let worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| {
+            format!(
+                "starting the sidecar's routing filter for port {}: {e}",
+                l.port
+            )
+        })?;
+        workers.insert((Via::Sidecar, l.port), worker);
     }
     let clusters = snapshot
         .clusters
@@ -267,8 +279,14 @@ fn run_scenario(
             request: request.name.clone(),
             failures: Vec::new(),
         };
-        let ports: Vec<u16> = workers.keys().copied().collect();
-        let plan = match scenario::plan(request, &ports) {
+        let ports = |via: Via| -> Vec<u16> {
+            workers
+                .keys()
+                .filter(|(v, _)| *v == via)
+                .map(|(_, p)| *p)
+                .collect()
+        };
+        let plan = match scenario::plan(request, &ports(Via::Gateway), &ports(Via::Sidecar)) {
             Ok(p) => p,
             Err(e) => {
                 result.failures.push(e);
@@ -277,7 +295,11 @@ fn run_scenario(
             }
         };
         let (url, method, authority) = (&plan.url, &plan.method, &plan.authority);
-        let Some(worker) = workers.get_mut(&url.port) else {
+        let key = match plan.via {
+            Via::Gateway => (Via::Gateway, url.port),
+            Via::Sidecar => (Via::Sidecar, plan.destination.port()),
+        };
+        let Some(worker) = workers.get_mut(&key) else {
             continue;
         };
         let mut observed = Vec::new();
@@ -289,7 +311,10 @@ fn run_scenario(
                 source: &plan
                     .source
                     .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()),
-                port: url.port,
+                destination: match plan.via {
+                    Via::Gateway => std::net::SocketAddr::from(([127, 0, 0, 1], url.port)),
+                    Via::Sidecar => plan.destination,
+                },
                 method,
                 authority,
                 path: &url.path,

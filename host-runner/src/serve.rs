@@ -243,6 +243,7 @@ pub async fn serve(
         listen_address: listen.ip().to_string(),
         admin_port: 0,
         port_map: Default::default(),
+        sidecar_port: None,
     };
     let mut controller =
         DirController::new(manifests.clone(), Options::default(), render).settling();

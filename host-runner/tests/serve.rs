@@ -57,6 +57,7 @@ fn get(listen: SocketAddr, host: &str, path: &str) -> Outgoing {
         headers: BTreeMap::new(),
         http2: false,
         timeout: Duration::from_secs(5),
+        proxy_destination: None,
     }
 }
 

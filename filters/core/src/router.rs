@@ -775,7 +775,25 @@ impl Router {
             }
             Decision::NoRoute => "404".into(),
         };
-        trace.push(format!("decision: {} → {action}", self.describe(&decision)));
+        let mut extras = Vec::new();
+        if let Decision::Route { vhost, route } = decision {
+            let r = self.route(vhost, route);
+            let pct = |w: &[u32; 2]| f64::from(w[0]) / 100.0;
+            if let Some((ms, w)) = &r.delay {
+                extras.push(format!("delay {ms} ms for {}% of requests", pct(w)));
+            }
+            if let Some((status, w)) = &r.abort {
+                extras.push(format!("abort {status} for {}% of requests", pct(w)));
+            }
+            for (id, w) in &r.mirrors {
+                extras.push(format!("mirror {}% to {}", pct(w), self.backend(*id).key));
+            }
+        }
+        let extras: String = extras.iter().map(|e| format!("; {e}")).collect();
+        trace.push(format!(
+            "decision: {} → {action}{extras}",
+            self.describe(&decision)
+        ));
         (decision, trace)
     }
 
