@@ -1007,6 +1007,7 @@ fn candidates(
                     headers,
                     query,
                     method: m.method.clone(),
+                    sources: None,
                     action: a.action.clone(),
                     request_headers: a.request.clone(),
                     response_headers: a.response.clone(),

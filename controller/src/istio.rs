@@ -212,10 +212,10 @@ pub struct HttpMatch {
     /// Gateways this match applies to.
     #[serde(default)]
     pub gateways: Vec<String>,
-    /// Source labels (sidecars only; not supported).
+    /// Labels the client workload must have.
     #[serde(default)]
-    pub source_labels: Option<Value>,
-    /// Source namespace (sidecars only; not supported).
+    pub source_labels: BTreeMap<String, String>,
+    /// Namespace the client workload must be in.
     #[serde(default)]
     pub source_namespace: Option<String>,
 }
@@ -585,6 +585,31 @@ struct Ctx<'a> {
     index: &'a Index<'a>,
 }
 
+/// Where routes are built for: an ingress gateway or the sidecars. It names the gateway for
+/// `match[].gateways` and says who the client workload is for `sourceLabels` /
+/// `sourceNamespace`.
+#[derive(Debug, Clone, Copy)]
+enum Client<'a> {
+    /// An ingress gateway (`namespace/name`); the client is the gateway itself, its Gateway's
+    /// `selector` labels and namespace.
+    Gateway {
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        namespace: &'a str,
+    },
+    /// Sidecars (`mesh`): any Pod, told apart by the request's source address.
+    Mesh,
+}
+
+impl Client<'_> {
+    fn gateway_name(&self) -> &str {
+        match self {
+            Client::Gateway { name, .. } => name,
+            Client::Mesh => "mesh",
+        }
+    }
+}
+
 impl Ctx<'_> {
     /// Resolves a destination to a backend key (registering it), or an error message.
     fn destination(
@@ -700,10 +725,15 @@ impl Ctx<'_> {
     }
 
     fn pod_ips(&self, ns: &str, labels: &BTreeMap<String, String>) -> Vec<String> {
+        self.pods(Some(ns), labels)
+    }
+
+    /// The IPs of the Pods (in `ns`, or any namespace) that carry every label of `labels`.
+    fn pods(&self, ns: Option<&str>, labels: &BTreeMap<String, String>) -> Vec<String> {
         let mut out = Vec::new();
         for o in self.objects {
             if let Object::Pod(p) = o {
-                if namespace_of(&p.metadata) == ns
+                if ns.is_none_or(|ns| namespace_of(&p.metadata) == ns)
                     && labels
                         .iter()
                         .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
@@ -724,10 +754,11 @@ fn http_route(
     ri: usize,
     r: &HttpRoute,
     port: u16,
-    gateway: &str,
+    client: Client<'_>,
     backends: &mut BTreeMap<String, Backend>,
 ) -> Result<Vec<Route>, (String, ErrorKind)> {
     let vs_ns = namespace_of(&vs.metadata);
+    let gateway = client.gateway_name();
     let at = |rest: &str| format!("spec.http[{ri}]{rest}");
     let unsupported = |f: String, what: &str| Err((f, ErrorKind::Unsupported(what.to_owned())));
     for (present, field, what) in [
@@ -841,12 +872,28 @@ fn http_route(
     let mut out = Vec::new();
     for (mi, m) in matches.iter().enumerate() {
         let field = at(&format!(".match[{mi}]"));
-        if m.source_labels.is_some() || m.source_namespace.is_some() {
-            return unsupported(
-                format!("{field}.sourceLabels"),
-                "source matches (sidecars only)",
-            );
-        }
+        // Istio: a match naming gateways is decided by them alone; source labels are not read.
+        let sources = match client {
+            _ if !m.gateways.is_empty() => None,
+            _ if m.source_labels.is_empty() && m.source_namespace.is_none() => None,
+            Client::Gateway {
+                labels, namespace, ..
+            } => {
+                let ours = m
+                    .source_labels
+                    .iter()
+                    .all(|(k, v)| labels.get(k) == Some(v))
+                    && m.source_namespace
+                        .as_deref()
+                        .is_none_or(|ns| ns == namespace);
+                if !ours {
+                    // This gateway is not the client the match names.
+                    continue;
+                }
+                None
+            }
+            Client::Mesh => Some(ctx.pods(m.source_namespace.as_deref(), &m.source_labels)),
+        };
         if m.port.is_some_and(|p| p != port) {
             continue;
         }
@@ -1030,6 +1077,7 @@ fn http_route(
             headers,
             query,
             method: None,
+            sources: sources.clone(),
             action,
             request_headers: request_headers.clone(),
             response_headers: response_headers.clone(),
@@ -1210,6 +1258,7 @@ pub(crate) fn translate_istio(
                 continue;
             };
             let gw_ns = namespace_of(&gw.metadata);
+            let gateway_name = format!("{gns}/{gname}");
             for server in &gw.spec.servers {
                 if !matches!(server.port.protocol.as_str(), "HTTP" | "HTTP2") {
                     continue;
@@ -1237,7 +1286,11 @@ pub(crate) fn translate_istio(
                         ri,
                         r,
                         server.port.number,
-                        &format!("{gns}/{gname}"),
+                        Client::Gateway {
+                            name: &gateway_name,
+                            labels: &gw.spec.selector,
+                            namespace: gw_ns,
+                        },
                         backends,
                     ) {
                         Ok(mut rs) => routes.append(&mut rs),
@@ -1392,7 +1445,7 @@ pub(crate) fn translate_mesh(
             let mut routes = Vec::new();
             let mut failed = None;
             for (ri, r) in vs.spec.http.iter().enumerate() {
-                match http_route(&ctx, vs, ri, r, port, "mesh", backends) {
+                match http_route(&ctx, vs, ri, r, port, Client::Mesh, backends) {
                     Ok(mut rs) => routes.append(&mut rs),
                     Err(e) => {
                         failed = Some(e);
@@ -1441,6 +1494,7 @@ pub(crate) fn translate_mesh(
                     headers: Vec::new(),
                     query: Vec::new(),
                     method: None,
+                    sources: None,
                     action: RouteAction::to(&key),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

@@ -35,6 +35,7 @@ fn config(routes: usize) -> Vec<u8> {
                     headers: vec![],
                     query: vec![],
                     method: None,
+                    sources: None,
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

@@ -54,6 +54,13 @@ enum Command {
         /// A request header `name: value` (repeatable).
         #[arg(short = 'H', long = "header")]
         headers: Vec<String>,
+        /// The request as a sidecar sends it (mesh routing by the URL's port) rather than at the
+        /// gateway listener.
+        #[arg(long)]
+        sidecar: bool,
+        /// The client's address (for routes that match on it).
+        #[arg(long)]
+        source: Option<std::net::IpAddr>,
     },
     /// A local HTTP proxy: runs the filters on each request and forwards to the endpoint they
     /// chose; follows the manifests directory and reloads on change ("run host-runner locally").
@@ -233,14 +240,24 @@ fn call(
     Ok(true)
 }
 
-fn explain(manifests: PathBuf, request: String, headers: Vec<String>) -> Result<bool, String> {
+fn explain(
+    manifests: PathBuf,
+    request: String,
+    headers: Vec<String>,
+    sidecar: bool,
+    source: Option<std::net::IpAddr>,
+) -> Result<bool, String> {
     let loaded = portico_controller::source::load_dir(&manifests)
         .map_err(|e| format!("--manifests {}: {e}", manifests.display()))?;
     for e in &loaded.errors {
         println!("note: {e}");
     }
     let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
-    let translation = portico_controller::translate::translate(&objects, &Default::default());
+    let options = portico_controller::translate::Options {
+        mesh: sidecar,
+        ..Default::default()
+    };
+    let translation = portico_controller::translate::translate(&objects, &options);
     for e in &translation.errors {
         println!("note: {e}");
     }
@@ -256,15 +273,24 @@ fn explain(manifests: PathBuf, request: String, headers: Vec<String>) -> Result<
             .ok_or_else(|| format!("-H {h:?}: expected `name: value`"))?;
         extra.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
     }
-    let Some(config) = translation.snapshot.routing(url.port) else {
-        println!("no listener on port {}", url.port);
+    let config = if sidecar {
+        translation.snapshot.sidecar_routing(url.port)
+    } else {
+        translation.snapshot.routing(url.port)
+    };
+    let Some(config) = config else {
+        println!(
+            "no {} on port {}",
+            if sidecar { "sidecar route" } else { "listener" },
+            url.port
+        );
         return Ok(false);
     };
     let authority = portico_e2e::scenario::authority(&url, &extra);
     let headers: Vec<(String, String)> = extra.into_iter().collect();
-    for line in
-        portico_host_runner::scenario::explain(config, method, &authority, &url.path, &headers)
-    {
+    for line in portico_host_runner::scenario::explain(
+        config, method, &authority, &url.path, &headers, source,
+    ) {
         println!("{line}");
     }
     Ok(true)
@@ -302,7 +328,9 @@ fn main() -> ExitCode {
             manifests,
             request,
             headers,
-        } => explain(manifests, request, headers),
+            sidecar,
+            source,
+        } => explain(manifests, request, headers, sidecar, source),
         Command::Serve {
             listen,
             manifests,

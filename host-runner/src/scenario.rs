@@ -329,10 +329,30 @@ fn run_scenario(
             }
         }
         if !result.failures.is_empty() {
-            // The decision trace of the last attempt.
+            // The host's trace of the last attempt, then the router's reasoning for it.
             result
                 .failures
                 .extend(trace.iter().map(|t| format!("trace: {t}")));
+            let config = match plan.via {
+                Via::Gateway => snapshot.routing(url.port),
+                Via::Sidecar => snapshot.sidecar_routing(plan.destination.port()),
+            };
+            if let Some(config) = config {
+                let headers: Vec<(String, String)> = request
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect();
+                let source = Some(
+                    plan.source
+                        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+                );
+                result.failures.extend(
+                    explain(config, method, authority, &url.path, &headers, source)
+                        .into_iter()
+                        .map(|t| format!("explain: {t}")),
+                );
+            }
         }
         results.push(result);
     }
@@ -346,6 +366,7 @@ pub fn explain(
     authority: &str,
     path: &str,
     headers: &Vec<(String, String)>,
+    source: Option<std::net::IpAddr>,
 ) -> Vec<String> {
     match portico_core::Router::try_from(config.clone()) {
         Ok(router) => {
@@ -356,6 +377,7 @@ pub fn explain(
                     path: &path,
                     method,
                     headers,
+                    source,
                 })
                 .1
         }

@@ -38,6 +38,7 @@ fn config(routes: usize) -> RoutingConfig {
                     headers: vec![],
                     query: vec![],
                     method: None,
+                    sources: None,
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

@@ -125,6 +125,10 @@ pub struct Route {
     /// Method match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// Client (source) IP addresses the route applies to; `None`: any client. Istio's
+    /// `sourceLabels` / `sourceNamespace`, resolved to the IPs of the matching Pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
     /// What to do.
     pub action: RouteAction,
     /// Request header changes, applied before forwarding.

@@ -24,6 +24,7 @@
 //!         headers: vec![],
 //!         query: vec![],
 //!         method: None,
+//!         sources: None,
 //!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
 //!         request_headers: HeaderMods::default(),
 //!         response_headers: HeaderMods::default(),

@@ -99,6 +99,8 @@ pub struct CompiledRoute {
     headers: Vec<(String, Matcher, bool)>,
     query: Vec<(String, Matcher)>,
     method: Option<String>,
+    /// Client addresses the route applies to (`None`: any).
+    sources: Option<Vec<std::net::IpAddr>>,
     /// What to do.
     pub action: Action,
     /// Request header changes.
@@ -212,6 +214,11 @@ impl CompiledRoute {
                 return Err(Miss::Method);
             }
         }
+        if let Some(set) = &self.sources {
+            if !req.source.is_some_and(|ip| set.contains(&ip)) {
+                return Err(Miss::Source);
+            }
+        }
         for (i, (name, m, invert)) in self.headers.iter().enumerate() {
             let ok = req.headers.header(name).is_some_and(|v| m.matches(&v));
             if ok == *invert {
@@ -231,6 +238,10 @@ impl CompiledRoute {
         match miss {
             Miss::Path => format!("path does not match {}", self.path.describe()),
             Miss::Method => format!("method is not {}", self.method.as_deref().unwrap_or("")),
+            Miss::Source => format!(
+                "the client address is not one of the route's {} source addresses",
+                self.sources.as_ref().map_or(0, Vec::len)
+            ),
             Miss::Header(i) => {
                 let (name, m, invert) = &self.headers[i];
                 format!(
@@ -256,6 +267,7 @@ impl CompiledRoute {
 enum Miss {
     Path,
     Method,
+    Source,
     Header(usize),
     Query(usize),
 }
@@ -310,6 +322,8 @@ pub struct Router {
     vhosts: Vec<CompiledVhost>,
     default_backend: Option<BackendId>,
     backends: Vec<CompiledBackend>,
+    /// Some route matches on the client address.
+    needs_source: bool,
 }
 
 /// Request headers, read on demand (each read may be a host call).
@@ -347,6 +361,8 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// Other headers.
     pub headers: &'a dyn HeaderSource,
+    /// The client's address; only routes with `sources` read it (see [`Router::needs_source`]).
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -413,6 +429,7 @@ impl TryFrom<RoutingConfig> for Router {
                 want: ROUTING_API_VERSION,
             });
         }
+        let mut needs_source = false;
         let mut backend_ids = HashMap::new();
         let mut backends = Vec::with_capacity(config.backends.len());
         for (key, backend) in config.backends {
@@ -504,6 +521,22 @@ impl TryFrom<RoutingConfig> for Router {
                     let id = resolve(field(&format!(".mirrors[{mi}].backend")), &m.backend)?;
                     mirrors.push((id, shares(m.percent)));
                 }
+                let sources = match &route.sources {
+                    None => None,
+                    Some(list) => {
+                        let mut ips = Vec::with_capacity(list.len());
+                        for (si, ip) in list.iter().enumerate() {
+                            ips.push(ip.parse::<std::net::IpAddr>().map_err(|_| {
+                                ConfigError::Invalid {
+                                    field: field(&format!(".sources[{si}]")),
+                                    message: format!("{ip:?} is not an IP address"),
+                                }
+                            })?);
+                        }
+                        needs_source = true;
+                        Some(ips)
+                    }
+                };
                 let mut headers = Vec::with_capacity(route.headers.len());
                 for (hi, h) in route.headers.iter().enumerate() {
                     headers.push((
@@ -548,6 +581,7 @@ impl TryFrom<RoutingConfig> for Router {
                     headers,
                     query,
                     method: route.method,
+                    sources,
                     action,
                     request_headers: route.request_headers,
                     response_headers: route.response_headers,
@@ -559,6 +593,7 @@ impl TryFrom<RoutingConfig> for Router {
                     if !compiled.headers.is_empty()
                         || !compiled.query.is_empty()
                         || compiled.method.is_some()
+                        || compiled.sources.is_some()
                     {
                         return Err(ConfigError::Invalid {
                             field: field(""),
@@ -606,6 +641,7 @@ impl TryFrom<RoutingConfig> for Router {
             vhosts,
             default_backend,
             backends,
+            needs_source,
         })
     }
 }
@@ -627,6 +663,11 @@ fn validate_host_pattern(host: &str) -> Result<(), String> {
 }
 
 impl Router {
+    /// Whether some route matches on the client address (so [`Request::source`] must be given).
+    pub fn needs_source(&self) -> bool {
+        self.needs_source
+    }
+
     /// Parses and compiles a configuration in one step.
     ///
     /// # Errors
@@ -804,6 +845,7 @@ impl Router {
             path,
             method: "GET",
             headers: &NoHeaders,
+            source: None,
         })
     }
 
@@ -814,6 +856,7 @@ impl Router {
             path,
             method: "GET",
             headers: &NoHeaders,
+            source: None,
         })
     }
 
@@ -904,6 +947,7 @@ mod tests {
                     headers: vec![],
                     query: vec![],
                     method: None,
+                    sources: None,
                     action: RouteAction::to(*b),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
@@ -1080,6 +1124,56 @@ mod tests {
         Router::try_from(c).unwrap()
     }
 
+    #[test]
+    fn routes_by_client_address() {
+        let mut from_a = route("from-a", PathMatch::Prefix("/".into()), "a");
+        from_a.sources = Some(vec!["127.0.0.5".into(), "::1".into()]);
+        let mut nobody = route("nobody", PathMatch::Prefix("/".into()), "b");
+        nobody.sources = Some(vec![]);
+        let router = listed(vec![
+            nobody,
+            from_a,
+            route("rest", PathMatch::Prefix("/".into()), "c"),
+        ]);
+        assert!(router.needs_source());
+        let go = |source: Option<&str>| {
+            let d = router.decide(&Request {
+                authority: "x.example.com",
+                path: "/",
+                method: "GET",
+                headers: &NoHeaders,
+                source: source.map(|s| s.parse().unwrap()),
+            });
+            router
+                .backend(router.single_backend(&d).unwrap())
+                .key
+                .clone()
+        };
+        assert_eq!(go(Some("127.0.0.5")), "a");
+        assert_eq!(go(Some("::1")), "a");
+        assert_eq!(go(Some("127.0.0.6")), "c");
+        assert_eq!(go(None), "c");
+        assert!(!listed(vec![route("r", PathMatch::Prefix("/".into()), "a")]).needs_source());
+
+        let mut bad = route("bad", PathMatch::Prefix("/".into()), "a");
+        bad.sources = Some(vec!["pod-a".into()]);
+        let mut c = RoutingConfig::empty("t");
+        c.backends.insert("a".into(), backend("a"));
+        c.virtual_hosts = vec![VirtualHost {
+            name: "gw".into(),
+            hosts: vec!["*".into()],
+            wildcard: WildcardMode::MultiLabel,
+            order: RouteOrder::Listed,
+            routes: vec![bad],
+            default_backend: None,
+        }];
+        let err = Router::try_from(c).unwrap_err().to_string();
+        assert!(
+            err.contains("sources[0]") && err.contains("not an IP address"),
+            "{err}"
+        );
+    }
+
     fn route(name: &str, path: PathMatch, backend: &str) -> Route {
         Route {
             name: name.into(),
@@ -1087,6 +1181,7 @@ mod tests {
             headers: vec![],
             query: vec![],
             method: None,
+            sources: None,
             action: RouteAction::to(backend),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
@@ -1118,6 +1213,7 @@ mod tests {
                 path,
                 method,
                 headers,
+                source: None,
             });
             router
                 .single_backend(&d)
@@ -1212,6 +1308,7 @@ mod rewrite_tests {
                 headers: vec![],
                 query: vec![],
                 method: None,
+                sources: None,
                 action,
                 request_headers: HeaderMods::default(),
                 response_headers: HeaderMods::default(),
@@ -1355,6 +1452,7 @@ mod explain_tests {
             headers,
             query: vec![],
             method: None,
+            sources: None,
             action: RouteAction::to("a"),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),

@@ -462,11 +462,25 @@ impl RoutingHttp {
         };
         let (authority, path, method) = (get(":authority"), get(":path"), get(":method"));
         let router = &shared.router;
+        // The client address costs a host call: read only when a route matches on it.
+        let source = if router.needs_source() {
+            self.get_property(vec!["source", "address"])
+                .and_then(|a| String::from_utf8(a).ok())
+                .and_then(|a| {
+                    a.parse::<std::net::SocketAddr>()
+                        .map(|s| s.ip())
+                        .or_else(|_| a.parse())
+                        .ok()
+                })
+        } else {
+            None
+        };
         let decision = router.decide(&Request {
             authority,
             path,
             method,
             headers,
+            source,
         });
         let (vhost, index) = match decision {
             Decision::NoRoute => {
