@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Backend, ForwardMode, HeaderMatch, HeaderMods, Mirror, PathMatch, PathRewrite, QueryMatch,
-    Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
-    WeightedBackend, WildcardMode,
+    Backend, BackendFilters, ForwardMode, HeaderMatch, HeaderMods, Mirror, PathMatch, PathRewrite,
+    QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch,
+    VirtualHost, WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -389,9 +389,9 @@ pub struct HttpBackendRef {
     /// Weight (default 1).
     #[serde(default)]
     pub weight: Option<u32>,
-    /// Per-backend filters (not supported).
+    /// Filters for requests sent to this backend.
     #[serde(default)]
-    pub filters: Option<Value>,
+    pub filters: Vec<HttpRouteFilter>,
 }
 
 /// ReferenceGrant.
@@ -660,49 +660,46 @@ fn service_ref(
     Some(key)
 }
 
-/// Translates one rule's filters and backends. Errors name the field.
-fn rule_action(
+/// What a list of HTTPRoute filters (a rule's, or a backendRef's) does.
+#[derive(Default)]
+struct Filters {
+    request: HeaderMods,
+    response: HeaderMods,
+    redirect: Option<Redirect>,
+    rewrite: Option<Rewrite>,
+    mirrors: Vec<Mirror>,
+}
+
+/// Translates a list of filters at `at` (`spec.rules[0]` or `spec.rules[0].backendRefs[1]`).
+#[allow(clippy::too_many_arguments)]
+fn filters(
+    list: &[HttpRouteFilter],
+    at: &str,
     route: &HttpRoute,
-    ri: usize,
-    rule: &HttpRouteRule,
     objects: &[Object],
     index: &Index<'_>,
     backends: &mut BTreeMap<String, Backend>,
     warnings: &mut Vec<(String, ErrorKind)>,
-) -> Result<RuleAction, (String, ErrorKind)> {
-    let at = |rest: &str| format!("spec.rules[{ri}]{rest}");
+) -> Result<Filters, (String, ErrorKind)> {
     let unsupported =
         |field: String, what: &str| Err((field, ErrorKind::Unsupported(what.to_owned())));
-    if rule.timeouts.is_some() {
-        return unsupported(at(".timeouts"), "timeouts");
-    }
-    if rule.retry.is_some() {
-        return unsupported(at(".retry"), "retry");
-    }
-    if rule.session_persistence.is_some() {
-        return unsupported(at(".sessionPersistence"), "session persistence");
-    }
-    let mut request = HeaderMods::default();
-    let mut response = HeaderMods::default();
-    let mut redirect = None;
-    let mut rewrite: Option<Rewrite> = None;
-    let mut mirrors = Vec::new();
-    for (fi, f) in rule.filters.iter().enumerate() {
-        let field = at(&format!(".filters[{fi}]"));
+    let mut out = Filters::default();
+    for (fi, f) in list.iter().enumerate() {
+        let field = format!("{at}.filters[{fi}]");
         match f.type_.as_str() {
             "RequestHeaderModifier" => {
                 let m = f.request_header_modifier.as_ref().ok_or((
                     format!("{field}.requestHeaderModifier"),
                     ErrorKind::Invalid("required".into()),
                 ))?;
-                request = header_mods(m);
+                out.request = header_mods(m);
             }
             "ResponseHeaderModifier" => {
                 let m = f.response_header_modifier.as_ref().ok_or((
                     format!("{field}.responseHeaderModifier"),
                     ErrorKind::Invalid("required".into()),
                 ))?;
-                response = header_mods(m);
+                out.response = header_mods(m);
             }
             "RequestRedirect" => {
                 let r = f.request_redirect.as_ref().ok_or((
@@ -721,7 +718,7 @@ fn rule_action(
                         ));
                     }
                 }
-                redirect = Some(Redirect {
+                out.redirect = Some(Redirect {
                     url: None,
                     scheme: r.scheme.clone(),
                     host: r.hostname.clone(),
@@ -739,7 +736,7 @@ fn rule_action(
                     Some(p) => Some(path_modifier(p, &format!("{field}.urlRewrite.path"))?),
                     None => None,
                 };
-                rewrite = Some(Rewrite {
+                out.rewrite = Some(Rewrite {
                     host: r.hostname.clone(),
                     path,
                 });
@@ -750,7 +747,7 @@ fn rule_action(
                     .request_mirror
                     .as_ref()
                     .ok_or((field.clone(), ErrorKind::Invalid("required".into())))?;
-                if m.backend_ref.weight.is_some() || m.backend_ref.filters.is_some() {
+                if m.backend_ref.weight.is_some() || !m.backend_ref.filters.is_empty() {
                     return Err((
                         format!("{field}.backendRef"),
                         ErrorKind::Invalid("a mirror backendRef has no weight or filters".into()),
@@ -795,7 +792,7 @@ fn rule_action(
                     backends,
                     warnings,
                 ) {
-                    mirrors.push(Mirror { backend, percent });
+                    out.mirrors.push(Mirror { backend, percent });
                 }
             }
             "ExtensionRef" => {
@@ -806,6 +803,46 @@ fn rule_action(
             }
         }
     }
+    Ok(out)
+}
+
+/// Translates one rule's filters and backends. Errors name the field.
+fn rule_action(
+    route: &HttpRoute,
+    ri: usize,
+    rule: &HttpRouteRule,
+    objects: &[Object],
+    index: &Index<'_>,
+    backends: &mut BTreeMap<String, Backend>,
+    warnings: &mut Vec<(String, ErrorKind)>,
+) -> Result<RuleAction, (String, ErrorKind)> {
+    let at = |rest: &str| format!("spec.rules[{ri}]{rest}");
+    let unsupported =
+        |field: String, what: &str| Err((field, ErrorKind::Unsupported(what.to_owned())));
+    if rule.timeouts.is_some() {
+        return unsupported(at(".timeouts"), "timeouts");
+    }
+    if rule.retry.is_some() {
+        return unsupported(at(".retry"), "retry");
+    }
+    if rule.session_persistence.is_some() {
+        return unsupported(at(".sessionPersistence"), "session persistence");
+    }
+    let Filters {
+        request,
+        response,
+        redirect,
+        rewrite,
+        mirrors,
+    } = filters(
+        &rule.filters,
+        &at(""),
+        route,
+        objects,
+        index,
+        backends,
+        warnings,
+    )?;
     if let Some(r) = redirect {
         if !rule.backend_refs.is_empty() {
             // The spec forbids both; the redirect answers and the backends would never be used.
@@ -828,6 +865,7 @@ fn rule_action(
                 backends: vec![WeightedBackend {
                     backend: None,
                     weight: 1,
+                    filters: Default::default(),
                 }],
                 rewrite,
             },
@@ -840,14 +878,21 @@ fn rule_action(
     let mut out = Vec::with_capacity(rule.backend_refs.len());
     for (bi, b) in rule.backend_refs.iter().enumerate() {
         let field = at(&format!(".backendRefs[{bi}]"));
-        if b.filters.is_some() {
-            return unsupported(format!("{field}.filters"), "per-backend filters");
-        }
         let weight = b.weight.unwrap_or(1);
         let resolved = service_ref(b, &field, route_ns, objects, index, backends, warnings);
+        let f = filters(
+            &b.filters, &field, route, objects, index, backends, warnings,
+        )?;
         out.push(WeightedBackend {
             backend: resolved,
             weight,
+            filters: BackendFilters {
+                request_headers: f.request,
+                response_headers: f.response,
+                rewrite: f.rewrite,
+                redirect: f.redirect,
+                mirrors: f.mirrors,
+            },
         });
     }
     Ok(RuleAction {

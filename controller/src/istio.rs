@@ -563,6 +563,17 @@ fn string_match(m: &StringMatchSpec, ignore_case: bool) -> Result<StringMatch, S
     }
 }
 
+/// A VirtualService host as Istio reads it: a name without a dot is a short name, relative to
+/// the VirtualService's namespace (`reviews` → `reviews.NS.svc.cluster.local`); `*`, IP
+/// addresses and dotted names stay as they are.
+fn fqdn_of_short_name(host: &str, vs_ns: &str) -> String {
+    if host == "*" || host.contains('.') || host.parse::<std::net::IpAddr>().is_ok() {
+        host.to_owned()
+    } else {
+        format!("{host}.{vs_ns}.svc.cluster.local")
+    }
+}
+
 /// Whether a server host (`[ns/]host`) admits a VirtualService host from `vs_ns`.
 fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, vs_host: &str) -> bool {
     let (ns, host) = match server_host.split_once('/') {
@@ -1036,6 +1047,7 @@ fn http_route(
                 weighted.push(WeightedBackend {
                     backend: Some(key),
                     weight,
+                    filters: Default::default(),
                 });
             }
             if weighted.is_empty() {
@@ -1267,7 +1279,7 @@ pub(crate) fn translate_istio(
                     .spec
                     .hosts
                     .iter()
-                    .map(|h| h.to_ascii_lowercase())
+                    .map(|h| fqdn_of_short_name(&h.to_ascii_lowercase(), vs_ns))
                     .filter(|h| {
                         server
                             .hosts
@@ -1406,11 +1418,7 @@ pub(crate) fn translate_mesh(
                 }
                 continue;
             }
-            let full = if host.contains('.') {
-                host.clone()
-            } else {
-                fqdn(vs_ns, &host)
-            };
+            let full = fqdn_of_short_name(&host, vs_ns);
             match services
                 .iter()
                 .position(|(ns, name, _)| fqdn(ns, name) == full)

@@ -677,6 +677,7 @@ impl<'a> Builder<'a> {
                         backends: vec![WeightedBackend {
                             backend: Some(backend),
                             weight: 1,
+                            filters: Default::default(),
                         }],
                         rewrite,
                     }
@@ -798,6 +799,7 @@ impl<'a> Builder<'a> {
                 backends: vec![WeightedBackend {
                     backend: Some(b.to_owned()),
                     weight: 1,
+                    filters: Default::default(),
                 }],
                 rewrite: rewrite.clone(),
             };
@@ -871,10 +873,12 @@ impl<'a> Builder<'a> {
                         WeightedBackend {
                             backend: Some(main_backend.clone()),
                             weight: canary.weight_total - w,
+                            filters: Default::default(),
                         },
                         WeightedBackend {
                             backend: Some(canary_backend.clone()),
                             weight: w,
+                            filters: Default::default(),
                         },
                     ],
                     rewrite: rewrite.clone(),

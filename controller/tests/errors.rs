@@ -74,6 +74,10 @@ fn gateway_api_errors_name_the_field() {
             "HTTPRoute default/r: spec.rules[0].filters[0].requestRedirect.statusCode: invalid: 305 is not 301, 302, 303, 307 or 308",
         ),
         (
+            "rules: [{backendRefs: [{name: web, port: 80, filters: [{type: ExtensionRef, extensionRef: {group: x, kind: y, name: z}}]}]}]",
+            "HTTPRoute default/r: spec.rules[0].backendRefs[0].filters[0].extensionRef: not supported: ExtensionRef filters",
+        ),
+        (
             "rules: [{backendRefs: [{name: missing, port: 80}]}]",
             "HTTPRoute default/r: spec.rules[0].backendRefs[0].name: Service default/missing not found",
         ),

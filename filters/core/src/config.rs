@@ -278,6 +278,7 @@ impl RouteAction {
             backends: vec![WeightedBackend {
                 backend: Some(backend.into()),
                 weight: 1,
+                filters: Default::default(),
             }],
             rewrite: None,
         }
@@ -292,6 +293,42 @@ pub struct WeightedBackend {
     pub backend: Option<String>,
     /// Weight (0: never picked).
     pub weight: u32,
+    /// What happens to requests sent to this backend, after the route's own changes (the
+    /// Gateway API's `backendRefs[].filters`).
+    #[serde(default, skip_serializing_if = "BackendFilters::is_empty")]
+    pub filters: BackendFilters,
+}
+
+/// The changes a request picked for one backend gets, on top of its route's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackendFilters {
+    /// Request header changes, after the route's.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub request_headers: HeaderMods,
+    /// Response header changes, after the route's.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub response_headers: HeaderMods,
+    /// A rewrite in place of the route's (full path or prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<Rewrite>,
+    /// Answer with this redirect instead of forwarding (full path or prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Redirect>,
+    /// Mirrors, besides the route's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<Mirror>,
+}
+
+impl BackendFilters {
+    /// No filter at all.
+    pub fn is_empty(&self) -> bool {
+        self.request_headers.is_empty()
+            && self.response_headers.is_empty()
+            && self.rewrite.is_none()
+            && self.redirect.is_none()
+            && self.mirrors.is_empty()
+    }
 }
 
 /// A request rewrite.

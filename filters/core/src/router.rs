@@ -76,6 +76,8 @@ pub enum Action {
         backends: Vec<(Option<BackendId>, u32)>,
         /// Rewrite before forwarding.
         rewrite: Option<Rewrite>,
+        /// Per backend (same order), its own filters, if it has any.
+        filters: Vec<Option<Box<BackendFilter>>>,
     },
     /// Redirect.
     Redirect(Redirect),
@@ -86,6 +88,21 @@ pub enum Action {
         /// Body.
         body: String,
     },
+}
+
+/// What a request picked for one backend gets on top of its route's changes.
+#[derive(Debug, Clone)]
+pub struct BackendFilter {
+    /// Request header changes, after the route's.
+    pub request_headers: HeaderMods,
+    /// Response header changes, after the route's.
+    pub response_headers: HeaderMods,
+    /// Rewrite in place of the route's.
+    pub rewrite: Option<Rewrite>,
+    /// Redirect instead of forwarding.
+    pub redirect: Option<Redirect>,
+    /// Mirrors and their weights `[mirror, skip]` out of 10 000, besides the route's.
+    pub mirrors: Vec<(BackendId, [u32; 2])>,
 }
 
 /// A route ready for requests.
@@ -498,19 +515,52 @@ impl TryFrom<RoutingConfig> for Router {
                         rewrite,
                     } => {
                         let mut out = Vec::with_capacity(bs.len());
-                        for (bi, b) in bs.iter().enumerate() {
+                        let mut filters = Vec::with_capacity(bs.len());
+                        for (bi, b) in bs.into_iter().enumerate() {
+                            let at = |rest: &str| field(&format!(".action.backends[{bi}]{rest}"));
                             let id = match &b.backend {
-                                Some(key) => Some(resolve(
-                                    field(&format!(".action.backends[{bi}].backend")),
-                                    key,
-                                )?),
+                                Some(key) => Some(resolve(at(".backend"), key)?),
                                 None => None,
                             };
                             out.push((id, b.weight));
+                            if b.filters.is_empty() {
+                                filters.push(None);
+                                continue;
+                            }
+                            let f = b.filters;
+                            let regex_path = |p: &Option<PathRewrite>| {
+                                matches!(p, Some(PathRewrite::Regex { .. }))
+                            };
+                            if f.rewrite.as_ref().is_some_and(|r| regex_path(&r.path))
+                                || f.redirect.as_ref().is_some_and(|r| regex_path(&r.path))
+                            {
+                                return Err(ConfigError::Invalid {
+                                    field: at(".filters"),
+                                    message: "a backend's rewrite or redirect replaces the full \
+                                              path or the prefix, not by regex"
+                                        .into(),
+                                });
+                            }
+                            let mut mirrors = Vec::with_capacity(f.mirrors.len());
+                            for (mi, m) in f.mirrors.iter().enumerate() {
+                                let id = resolve(
+                                    at(&format!(".filters.mirrors[{mi}].backend")),
+                                    &m.backend,
+                                )?;
+                                mirrors.push((id, shares(m.percent)));
+                            }
+                            filters.push(Some(Box::new(BackendFilter {
+                                request_headers: f.request_headers,
+                                response_headers: f.response_headers,
+                                rewrite: f.rewrite,
+                                redirect: f.redirect,
+                                mirrors,
+                            })));
                         }
                         Action::Forward {
                             backends: out,
                             rewrite,
+                            filters,
                         }
                     }
                     RouteAction::Redirect(r) => Action::Redirect(r),
@@ -789,16 +839,26 @@ impl Router {
         let decision = self.decide(req);
         let action = match decision {
             Decision::Route { vhost, route } => match &self.route(vhost, route).action {
-                Action::Forward { backends, rewrite } => {
+                Action::Forward {
+                    backends,
+                    rewrite,
+                    filters,
+                } => {
                     let names: Vec<String> = backends
                         .iter()
-                        .map(|(b, w)| {
+                        .enumerate()
+                        .map(|(i, (b, w))| {
                             format!(
-                                "{} (weight {w})",
+                                "{} (weight {w}){}",
                                 b.map_or("<invalid reference>".to_owned(), |b| self
                                     .backend(b)
                                     .key
-                                    .clone())
+                                    .clone()),
+                                match filters.get(i).and_then(Option::as_deref) {
+                                    Some(f) if f.redirect.is_some() => " with its own redirect",
+                                    Some(_) => " with its own filters",
+                                    None => "",
+                                }
                             )
                         })
                         .collect();

@@ -226,6 +226,7 @@ impl RootContext for RoutingRoot {
             route: None,
             in_flight: None,
             mirror: None,
+            backend_filters: None,
         }))
     }
 
@@ -254,6 +255,8 @@ pub struct RoutingHttp {
     in_flight: Option<String>,
     /// Mirror copies sent once the body is complete.
     mirror: Option<PendingMirror>,
+    /// The picked backend (its index in the route's list) when it has filters of its own.
+    backend_filters: Option<usize>,
 }
 
 impl Context for RoutingHttp {}
@@ -316,6 +319,22 @@ impl RoutingHttp {
         }
     }
 
+    fn apply_response_mods(&self, mods: &HeaderMods) {
+        for name in &mods.remove {
+            self.set_http_response_header(name, None);
+        }
+        for (name, value) in &mods.set {
+            self.set_http_response_header(name, Some(value));
+        }
+        for (name, value) in &mods.add {
+            let joined = match self.get_http_response_header(name) {
+                Some(old) => format!("{old},{value}"),
+                None => value.clone(),
+            };
+            self.set_http_response_header(name, Some(&joined));
+        }
+    }
+
     /// The value a consistent hash is computed over, if the request has it.
     fn hash_key(&self, key: &HashKey) -> Option<String> {
         match key {
@@ -349,16 +368,24 @@ impl RoutingHttp {
         }
     }
 
-    /// Picks the mirrors this request goes to and copies its (final) headers for each; sends
-    /// them now when the request has no body, else once the body is complete.
-    fn mirror(&mut self, shared: &Shared, at: (usize, usize), end_of_stream: bool) {
-        let route = shared.router.route(at.0, at.1);
+    /// Picks the mirrors this request goes to (the route's, then the picked backend's) and
+    /// copies its (final) headers for each; sends them now when the request has no body, else
+    /// once the body is complete.
+    fn mirror(
+        &mut self,
+        shared: &Shared,
+        at: (usize, usize),
+        lists: [&[(BackendId, [u32; 2])]; 2],
+        end_of_stream: bool,
+    ) {
         let mut clusters = Vec::new();
-        for (i, (id, weights)) in route.mirrors.iter().enumerate() {
-            // One sampler per (route, mirror), apart from the backend split and the faults.
-            let key = (at.0, usize::MAX / 2 - at.1 * 16 - i);
-            if shared.sample(key, weights) {
-                clusters.push(shared.router.backend(*id).cluster.clone());
+        for (l, list) in lists.into_iter().enumerate() {
+            for (i, (id, weights)) in list.iter().enumerate() {
+                // One sampler per (route, mirror), apart from the backend split and the faults.
+                let key = (at.0, usize::MAX / 2 - at.1 * 64 - l * 32 - i);
+                if shared.sample(key, weights) {
+                    clusters.push(shared.router.backend(*id).cluster.clone());
+                }
             }
         }
         if clusters.is_empty() {
@@ -522,19 +549,43 @@ impl RoutingHttp {
                     body: Vec::new(),
                 }
             }
-            RouteAction::Forward { backends, rewrite } => {
+            RouteAction::Forward {
+                backends,
+                rewrite,
+                filters,
+            } => {
                 let weights: Vec<u32> = backends.iter().map(|(_, w)| *w).collect();
                 let picked = shared
                     .wrr
                     .borrow_mut()
                     .pick((vhost, index), &weights)
-                    .and_then(|i| backends[i].0);
-                let Some(id) = picked else {
+                    .and_then(|i| backends[i].0.map(|id| (i, id)));
+                let Some((i, id)) = picked else {
                     // Every weight is 0, or the pick is a reference that did not resolve.
                     shared.count(Outcome::NoBackend);
                     return (Step::text(500, "500 no usable backend\n"), delay);
                 };
+                // The picked backend's own filters come after the route's.
+                let own = filters.get(i).and_then(Option::as_deref);
+                self.backend_filters = own.map(|_| i);
                 self.apply_request_mods(&route.request_headers);
+                if let Some(f) = own {
+                    self.apply_request_mods(&f.request_headers);
+                }
+                if let Some(r) = own.and_then(|f| f.redirect.as_ref()) {
+                    shared.count(Outcome::Redirected);
+                    let scheme = get(":scheme");
+                    let scheme = if scheme.is_empty() { "http" } else { scheme };
+                    let location =
+                        route.redirect_location(r, scheme, authority, path, router.port());
+                    let step = Step::Reply {
+                        status: u32::from(r.status.unwrap_or(302)),
+                        headers: vec![("location".into(), location)],
+                        body: Vec::new(),
+                    };
+                    return (step, delay);
+                }
+                let rewrite = own.and_then(|f| f.rewrite.as_ref()).or(rewrite.as_ref());
                 if let Some(rw) = rewrite {
                     if let Some(host) = &rw.host {
                         self.set_http_request_header(":authority", Some(host));
@@ -543,8 +594,14 @@ impl RoutingHttp {
                         self.set_http_request_header(":path", Some(&route.rewrite_path(p, path)));
                     }
                 }
-                if !route.mirrors.is_empty() {
-                    self.mirror(shared, (vhost, index), end_of_stream);
+                let own_mirrors = own.map_or(&[][..], |f| f.mirrors.as_slice());
+                if !route.mirrors.is_empty() || !own_mirrors.is_empty() {
+                    self.mirror(
+                        shared,
+                        (vhost, index),
+                        [&route.mirrors, own_mirrors],
+                        end_of_stream,
+                    );
                 }
                 self.forward(shared, id)
             }
@@ -606,19 +663,14 @@ impl HttpContext for RoutingHttp {
         let (Some(shared), Some((vhost, route))) = (self.shared.as_ref(), self.route) else {
             return Action::Continue;
         };
-        let mods = &shared.router.route(vhost, route).response_headers;
-        for name in &mods.remove {
-            self.set_http_response_header(name, None);
-        }
-        for (name, value) in &mods.set {
-            self.set_http_response_header(name, Some(value));
-        }
-        for (name, value) in &mods.add {
-            let joined = match self.get_http_response_header(name) {
-                Some(old) => format!("{old},{value}"),
-                None => value.clone(),
-            };
-            self.set_http_response_header(name, Some(&joined));
+        let route = shared.router.route(vhost, route);
+        self.apply_response_mods(&route.response_headers);
+        if let (Some(i), RouteAction::Forward { filters, .. }) =
+            (self.backend_filters, &route.action)
+        {
+            if let Some(f) = filters.get(i).and_then(Option::as_deref) {
+                self.apply_response_mods(&f.response_headers);
+            }
         }
         Action::Continue
     }
