@@ -596,15 +596,24 @@ struct RuleAction {
 fn service_ref(
     b: &HttpBackendRef,
     field: &str,
-    route_ns: &str,
+    route: &HttpRoute,
     objects: &[Object],
     index: &Index<'_>,
     backends: &mut BTreeMap<String, Backend>,
     warnings: &mut Vec<(String, ErrorKind)>,
 ) -> Option<String> {
+    let route_ns = namespace_of(&route.metadata);
     let group = b.group.as_deref().unwrap_or("");
     let kind = b.kind.as_deref().unwrap_or("Service");
     let ns = b.namespace.as_deref().unwrap_or(route_ns);
+    // A mesh route may send to the Service it is attached to wherever that Service lives (a
+    // consumer route's parent): no ReferenceGrant needed for it.
+    let is_parent = route.spec.parent_refs.iter().any(|p| {
+        p.kind.as_deref() == Some("Service")
+            && p.group.as_deref().unwrap_or("").is_empty()
+            && p.name == b.name
+            && p.namespace.as_deref().unwrap_or(route_ns) == ns
+    });
     if !group.is_empty() || kind != "Service" {
         warnings.push((
             format!("{field}.kind"),
@@ -612,7 +621,7 @@ fn service_ref(
         ));
         return None;
     }
-    if ns != route_ns && !granted(objects, route_ns, ns, &b.name) {
+    if ns != route_ns && !is_parent && !granted(objects, route_ns, ns, &b.name) {
         warnings.push((
             format!("{field}.namespace"),
             ErrorKind::MissingReference(format!(
@@ -781,12 +790,11 @@ fn filters(
                         ))
                     }
                 };
-                let route_ns = namespace_of(&route.metadata);
                 // A mirror that does not resolve is left out; the route still serves.
                 if let Some(backend) = service_ref(
                     &m.backend_ref,
                     &format!("{field}.backendRef"),
-                    route_ns,
+                    route,
                     objects,
                     index,
                     backends,
@@ -874,12 +882,11 @@ fn rule_action(
             mirrors,
         });
     }
-    let route_ns = namespace_of(&route.metadata);
     let mut out = Vec::with_capacity(rule.backend_refs.len());
     for (bi, b) in rule.backend_refs.iter().enumerate() {
         let field = at(&format!(".backendRefs[{bi}]"));
         let weight = b.weight.unwrap_or(1);
-        let resolved = service_ref(b, &field, route_ns, objects, index, backends, warnings);
+        let resolved = service_ref(b, &field, route, objects, index, backends, warnings);
         let f = filters(
             &b.filters, &field, route, objects, index, backends, warnings,
         )?;
@@ -1066,7 +1073,34 @@ fn candidates(
     Ok(out)
 }
 
-/// Translates every Gateway and HTTPRoute into the per-port configurations.
+/// An HTTPRoute attached to a Service (the Gateway API's mesh support, GAMMA): its routes apply
+/// to requests a sidecar sends to that Service.
+#[derive(Debug, Clone)]
+pub(crate) struct MeshAttachment {
+    /// The Service port it applies to (`None`: every port).
+    pub port: Option<u16>,
+    /// A consumer route (in another namespace than the Service) applies only to requests from
+    /// Pods of its own namespace; `None` for a producer route.
+    pub consumer: Option<String>,
+    /// Its routes, with their precedence.
+    cands: Vec<(Precedence, Route)>,
+}
+
+impl MeshAttachment {
+    /// Routes of several attachments merged in the spec's precedence order.
+    pub fn merged<'a>(attachments: impl IntoIterator<Item = &'a MeshAttachment>) -> Vec<Route> {
+        let mut all: Vec<&(Precedence, Route)> =
+            attachments.into_iter().flat_map(|a| &a.cands).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+}
+
+/// Mesh attachments by Service `(namespace, name)`.
+pub(crate) type MeshRoutes = BTreeMap<(String, String), Vec<MeshAttachment>>;
+
+/// Translates every Gateway and HTTPRoute into the per-port configurations, and returns the
+/// HTTPRoutes attached to Services (for the sidecar).
 pub(crate) fn translate_gateways(
     objects: &[Object],
     index: &Index<'_>,
@@ -1074,7 +1108,8 @@ pub(crate) fn translate_gateways(
     ports: &mut BTreeMap<u16, RoutingConfig>,
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
-) {
+) -> MeshRoutes {
+    let mut mesh = MeshRoutes::new();
     let gateways: Vec<&Gateway> = objects
         .iter()
         .filter_map(|o| {
@@ -1096,7 +1131,7 @@ pub(crate) fn translate_gateways(
         })
         .collect();
     if gateways.is_empty() && routes.is_empty() {
-        return;
+        return mesh;
     }
     let namespaces: HashMap<&str, &ObjectMeta> = objects
         .iter()
@@ -1193,6 +1228,52 @@ pub(crate) fn translate_gateways(
                 kind,
             }),
             None => per_route.push((r, actions)),
+        }
+    }
+
+    // Routes attached to Services (GAMMA): hostnames do not apply; the Service must exist.
+    for (r, actions) in &per_route {
+        let route_ns = namespace_of(&r.metadata);
+        let mut cands = None;
+        for (pi, parent) in r.spec.parent_refs.iter().enumerate() {
+            if parent.kind.as_deref() != Some("Service")
+                || !parent.group.as_deref().unwrap_or("").is_empty()
+            {
+                continue;
+            }
+            let ns = parent.namespace.as_deref().unwrap_or(route_ns);
+            if !index.services.contains_key(&(ns, parent.name.as_str())) {
+                errors.push(TranslateError {
+                    object: route_ref(r),
+                    field: format!("spec.parentRefs[{pi}].name"),
+                    kind: ErrorKind::MissingReference(format!(
+                        "Service {ns}/{} not found",
+                        parent.name
+                    )),
+                });
+                continue;
+            }
+            if cands.is_none() {
+                match candidates(r, actions) {
+                    Ok(c) => cands = Some(c),
+                    Err((field, kind)) => {
+                        errors.push(TranslateError {
+                            object: route_ref(r),
+                            field,
+                            kind,
+                        });
+                        break;
+                    }
+                }
+            }
+            let Some(cands) = &cands else { break };
+            mesh.entry((ns.to_owned(), parent.name.clone()))
+                .or_default()
+                .push(MeshAttachment {
+                    port: parent.port,
+                    consumer: (ns != route_ns).then(|| route_ns.to_owned()),
+                    cands: cands.clone(),
+                });
         }
     }
 
@@ -1303,6 +1384,7 @@ pub(crate) fn translate_gateways(
             });
         }
     }
+    mesh
 }
 
 #[cfg(test)]

@@ -1351,6 +1351,55 @@ pub(crate) fn translate_istio(
     }
 }
 
+/// The routes of the HTTPRoutes attached to one Service port: each consumer namespace's routes
+/// (for its Pods only, ending in a 404 so a consumer route replaces the producer's for them),
+/// then the producer routes, each set in the spec's precedence order.
+fn gamma_routes(
+    ctx: &Ctx<'_>,
+    attached: &[&crate::gateway::MeshAttachment],
+    ns: &str,
+    name: &str,
+    port: u16,
+) -> Vec<Route> {
+    let mut out = Vec::new();
+    let consumers: std::collections::BTreeSet<&str> = attached
+        .iter()
+        .filter_map(|a| a.consumer.as_deref())
+        .collect();
+    for c in consumers {
+        let pods = ctx.pods(Some(c), &BTreeMap::new());
+        let mine = attached
+            .iter()
+            .copied()
+            .filter(|a| a.consumer.as_deref() == Some(c));
+        for mut r in crate::gateway::MeshAttachment::merged(mine) {
+            r.sources = Some(pods.clone());
+            out.push(r);
+        }
+        out.push(Route {
+            name: format!("consumer routes of namespace {c} for Service {ns}/{name} port {port}: none matched"),
+            path: PathMatch::Prefix("/".into()),
+            headers: Vec::new(),
+            query: Vec::new(),
+            method: None,
+            sources: Some(pods),
+            action: RouteAction::Respond {
+                status: 404,
+                body: "404 page not found\n".into(),
+            },
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+            abort: None,
+            delay: None,
+            mirrors: Vec::new(),
+        });
+    }
+    out.extend(crate::gateway::MeshAttachment::merged(
+        attached.iter().copied().filter(|a| a.consumer.is_none()),
+    ));
+    out
+}
+
 /// Whether a VirtualService applies to sidecars: it names no gateway, or names `mesh`.
 fn binds_mesh(vs: &VirtualService) -> bool {
     vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh")
@@ -1368,6 +1417,7 @@ fn binds_mesh(vs: &VirtualService) -> bool {
 pub(crate) fn translate_mesh(
     objects: &[Object],
     index: &Index<'_>,
+    gamma: &crate::gateway::MeshRoutes,
     forward: ForwardMode,
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
@@ -1485,8 +1535,22 @@ pub(crate) fn translate_mesh(
             } else {
                 &exact[i]
             };
-            let mut routes = routes_for(bound, port, backends);
-            if routes.is_empty() {
+            // HTTPRoutes attached to the Service (Gateway API mesh) come before VirtualServices.
+            let attached: Vec<&crate::gateway::MeshAttachment> = gamma
+                .get(&((*ns).to_owned(), (*name).to_owned()))
+                .map(|v| {
+                    v.iter()
+                        .filter(|a| a.port.is_none_or(|p| p == port))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut routes = if attached.is_empty() {
+                routes_for(bound, port, backends)
+            } else {
+                gamma_routes(&ctx, &attached, ns, name, port)
+            };
+            let producers = attached.iter().any(|a| a.consumer.is_none());
+            if routes.is_empty() || (!attached.is_empty() && !producers) {
                 // No VirtualService routes this port: the Service itself, as Istio's default route.
                 let own = Destination {
                     host: fqdn(ns, name),

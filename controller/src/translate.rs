@@ -316,7 +316,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     let mut backends = std::mem::take(&mut builder.backends);
     let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
     ports.insert(80, builder.finish(options.forward, 80));
-    crate::gateway::translate_gateways(
+    let gamma = crate::gateway::translate_gateways(
         objects,
         &index,
         options.forward,
@@ -333,7 +333,14 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         &mut errors,
     );
     let mesh = if options.mesh {
-        crate::istio::translate_mesh(objects, &index, options.forward, &mut backends, &mut errors)
+        crate::istio::translate_mesh(
+            objects,
+            &index,
+            &gamma,
+            options.forward,
+            &mut backends,
+            &mut errors,
+        )
     } else {
         BTreeMap::new()
     };

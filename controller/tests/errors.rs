@@ -103,6 +103,21 @@ fn gateway_api_errors_name_the_field() {
 }
 
 #[test]
+fn mesh_route_to_a_missing_service_is_reported() {
+    let t = run(&format!(
+        "{BASE}---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: m, namespace: default}}\nspec:\n  parentRefs: [{{group: \"\", kind: Service, name: nope}}]\n  rules: [{{backendRefs: [{{name: web, port: 80}}]}}]\n"
+    ));
+    assert!(
+        messages(&t).contains(
+            &"HTTPRoute default/m: spec.parentRefs[0].name: Service default/nope not found"
+                .to_owned()
+        ),
+        "{:?}",
+        messages(&t)
+    );
+}
+
+#[test]
 fn istio_errors_name_the_field() {
     let cases = [
         (
