@@ -734,6 +734,7 @@ fn filters(
                     port: r.port,
                     path,
                     status: r.status_code,
+                    strip_trailing_slash: false,
                 });
             }
             "URLRewrite" => {
@@ -1060,6 +1061,7 @@ fn candidates(
                     query,
                     method: m.method.clone(),
                     sources: None,
+                    client_ranges: None,
                     action: a.action.clone(),
                     request_headers: a.request.clone(),
                     response_headers: a.response.clone(),

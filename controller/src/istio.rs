@@ -1025,6 +1025,7 @@ fn http_route(
                 port,
                 path: rd.uri.clone().map(PathRewrite::Full),
                 status: Some(rd.redirect_code.unwrap_or(301)),
+                strip_trailing_slash: false,
             })
         } else {
             let mut weighted = Vec::new();
@@ -1090,6 +1091,7 @@ fn http_route(
             query,
             method: None,
             sources: sources.clone(),
+            client_ranges: None,
             action,
             request_headers: request_headers.clone(),
             response_headers: response_headers.clone(),
@@ -1232,6 +1234,25 @@ pub(crate) fn translate_istio(
             }
         }
     }
+    for gw in &gateways {
+        for (si, server) in gw.spec.servers.iter().enumerate() {
+            let protocol = server.port.protocol.to_ascii_uppercase();
+            if !matches!(protocol.as_str(), "HTTP" | "HTTP2") {
+                errors.push(TranslateError {
+                    object: ObjectRef {
+                        kind: "Gateway".into(),
+                        namespace: namespace_of(&gw.metadata).to_owned(),
+                        name: gw.metadata.name.clone(),
+                    },
+                    field: format!("spec.servers[{si}].port.protocol"),
+                    kind: ErrorKind::Ignored(format!(
+                        "{} servers are not supported yet (HTTP only); this server is not served",
+                        server.port.protocol
+                    )),
+                });
+            }
+        }
+    }
     if gateways.is_empty() || services.is_empty() {
         return;
     }
@@ -1272,7 +1293,10 @@ pub(crate) fn translate_istio(
             let gw_ns = namespace_of(&gw.metadata);
             let gateway_name = format!("{gns}/{gname}");
             for server in &gw.spec.servers {
-                if !matches!(server.port.protocol.as_str(), "HTTP" | "HTTP2") {
+                if !matches!(
+                    server.port.protocol.to_ascii_uppercase().as_str(),
+                    "HTTP" | "HTTP2"
+                ) {
                     continue;
                 }
                 let hosts: Vec<String> = vs
@@ -1311,6 +1335,42 @@ pub(crate) fn translate_istio(
                             break 'gateways;
                         }
                     }
+                }
+                if server
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.get("httpsRedirect"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+                {
+                    // `tls.httpsRedirect` on an HTTP server: "the load balancer will send a 301
+                    // redirect for all http connections, asking the clients to use HTTPS".
+                    routes = vec![Route {
+                        name: format!(
+                            "Gateway {gw_ns}/{} server port {} tls.httpsRedirect",
+                            gw.metadata.name, server.port.number
+                        ),
+                        path: PathMatch::Prefix("/".into()),
+                        headers: Vec::new(),
+                        query: Vec::new(),
+                        method: None,
+                        sources: None,
+                        client_ranges: None,
+                        action: RouteAction::Redirect(Redirect {
+                            url: None,
+                            scheme: Some("https".into()),
+                            host: None,
+                            port: None,
+                            path: None,
+                            status: Some(301),
+                            strip_trailing_slash: false,
+                        }),
+                        request_headers: HeaderMods::default(),
+                        response_headers: HeaderMods::default(),
+                        abort: None,
+                        delay: None,
+                        mirrors: Vec::new(),
+                    }];
                 }
                 for h in hosts {
                     produced.push((server.port.number, h, routes.clone()));
@@ -1383,6 +1443,7 @@ fn gamma_routes(
             query: Vec::new(),
             method: None,
             sources: Some(pods),
+            client_ranges: None,
             action: RouteAction::Respond {
                 status: 404,
                 body: "404 page not found\n".into(),
@@ -1567,6 +1628,7 @@ pub(crate) fn translate_mesh(
                     query: Vec::new(),
                     method: None,
                     sources: None,
+                    client_ranges: None,
                     action: RouteAction::to(&key),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

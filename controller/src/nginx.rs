@@ -2,9 +2,11 @@
 //!
 //! Supported: `rewrite-target` (with `$n` captures), `use-regex`, `ssl-redirect`,
 //! `force-ssl-redirect`, `permanent-redirect` (+ `-code`), `temporal-redirect` (+ `-code`),
-//! `app-root`, and canaries: `canary`, `canary-by-header` (+ `-value`, `-pattern`),
-//! `canary-by-cookie`, `canary-weight` (+ `canary-weight-total`). Any other annotation of the
-//! prefix is reported as ignored.
+//! `app-root`, canaries: `canary`, `canary-by-header` (+ `-value`, `-pattern`),
+//! `canary-by-cookie`, `canary-weight` (+ `canary-weight-total`), and `upstream-vhost`,
+//! `x-forwarded-prefix`, `server-alias`, `allowlist-source-range` (`whitelist-source-range`),
+//! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`. Any other annotation of
+//! the prefix is reported as ignored.
 //!
 //! # Semantics (from the ingress-nginx user guide and annotations page)
 //! - If `use-regex` or `rewrite-target` is set on any Ingress of a host, every path of that host
@@ -18,6 +20,8 @@
 //!   applies to host and path pairs a non-canary Ingress defines.
 
 use std::collections::BTreeMap;
+
+use portico_core::config::HashKey;
 
 use crate::translate::ErrorKind;
 
@@ -42,6 +46,20 @@ pub struct Annotations {
     pub app_root: Option<String>,
     /// Canary settings, when `canary: "true"`.
     pub canary: Option<Canary>,
+    /// `upstream-vhost`: the Host the backend receives.
+    pub upstream_vhost: Option<String>,
+    /// `x-forwarded-prefix`: the `X-Forwarded-Prefix` header the backend receives.
+    pub x_forwarded_prefix: Option<String>,
+    /// `server-alias`: more host names for this Ingress's hosts.
+    pub server_alias: Vec<String>,
+    /// `allowlist-source-range` (or the older `whitelist-source-range`): the only clients served.
+    pub allow_ranges: Vec<String>,
+    /// `denylist-source-range`: clients refused.
+    pub deny_ranges: Vec<String>,
+    /// `upstream-hash-by`: consistent hashing over one nginx variable.
+    pub upstream_hash_by: Option<HashKey>,
+    /// `from-to-www-redirect`.
+    pub from_to_www: bool,
 }
 
 /// A canary Ingress's conditions.
@@ -166,7 +184,59 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             weight_total,
         });
     }
+    a.upstream_vhost = get("upstream-vhost").map(|v| v.trim().to_owned());
+    a.x_forwarded_prefix = get("x-forwarded-prefix").map(str::to_owned);
+    a.server_alias = get("server-alias")
+        .map(|v| {
+            v.split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ranges = |k: &str, problems: &mut Vec<(String, ErrorKind)>| -> Vec<String> {
+        let mut out = Vec::new();
+        for r in get(k)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            match r.parse::<portico_core::router::Cidr>() {
+                Ok(_) => out.push(r.to_owned()),
+                Err(e) => problems.push((field(k), ErrorKind::Invalid(e))),
+            }
+        }
+        out
+    };
+    a.allow_ranges = if get("allowlist-source-range").is_some() {
+        ranges("allowlist-source-range", &mut problems)
+    } else {
+        ranges("whitelist-source-range", &mut problems)
+    };
+    a.deny_ranges = ranges("denylist-source-range", &mut problems);
+    if let Some(v) = get("upstream-hash-by") {
+        match hash_key(v.trim()) {
+            Some(k) => a.upstream_hash_by = Some(k),
+            None => problems.push((
+                field("upstream-hash-by"),
+                ErrorKind::Ignored(format!(
+                    "{v:?}: only one of $request_uri, $remote_addr, $binary_remote_addr, \
+                     $http_NAME, $cookie_NAME, $arg_NAME is supported; round robin is used"
+                )),
+            )),
+        }
+    }
+    a.from_to_www = flag("from-to-www-redirect", &mut problems).unwrap_or(false);
     const KNOWN: &[&str] = &[
+        "upstream-vhost",
+        "x-forwarded-prefix",
+        "server-alias",
+        "allowlist-source-range",
+        "whitelist-source-range",
+        "denylist-source-range",
+        "upstream-hash-by",
+        "from-to-www-redirect",
         "rewrite-target",
         "use-regex",
         "ssl-redirect",
@@ -195,6 +265,31 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
     }
     (a, problems)
+}
+
+/// The hash key of an `upstream-hash-by` value that is one nginx variable.
+fn hash_key(v: &str) -> Option<HashKey> {
+    let name = v.strip_prefix('$')?;
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    match name {
+        "request_uri" => Some(HashKey::Path),
+        "remote_addr" | "binary_remote_addr" => Some(HashKey::SourceIp),
+        _ => {
+            if let Some(h) = name.strip_prefix("http_").filter(|h| ok(h)) {
+                Some(HashKey::Header(h.replace('_', "-").to_ascii_lowercase()))
+            } else if let Some(c) = name.strip_prefix("cookie_").filter(|c| ok(c)) {
+                Some(HashKey::Cookie(c.to_owned()))
+            } else {
+                name.strip_prefix("arg_")
+                    .filter(|a| ok(a))
+                    .map(|a| HashKey::QueryParameter(a.to_owned()))
+            }
+        }
+    }
 }
 
 /// A nginx regex location for `path`: case-insensitive, anchored at the start only.

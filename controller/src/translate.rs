@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use portico_core::config::{
-    Backend, ForwardMode, HeaderMatch, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite,
-    Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost, WeightedBackend,
-    WildcardMode,
+    Backend, ClientRanges, ForwardMode, HeaderMatch, HeaderMods, LoadBalancer, PathMatch,
+    PathRewrite, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch,
+    VirtualHost, WeightedBackend, WildcardMode,
 };
 
 use crate::objects::{
@@ -483,6 +483,10 @@ struct Builder<'a> {
     keys: BTreeMap<String, Vec<(usize, u8)>>,
     /// Hosts that need a listed order (regex paths, canaries, app-root).
     listed: BTreeSet<String>,
+    /// `server-alias` names: (host, alias), in Ingress order.
+    aliases: Vec<(String, String)>,
+    /// Hosts with `from-to-www-redirect`.
+    www: Vec<String>,
 }
 
 // The error is the typed TranslateError the caller reports; it is built once per bad object.
@@ -499,6 +503,8 @@ impl<'a> Builder<'a> {
             regex_hosts,
             keys: BTreeMap::new(),
             listed: BTreeSet::new(),
+            aliases: Vec::new(),
+            www: Vec::new(),
         }
     }
 
@@ -654,50 +660,93 @@ impl<'a> Builder<'a> {
                     &mut warnings,
                     &mut backends,
                 )?;
-                let action = if let Some((url, code)) = &nginx.permanent_redirect {
-                    RouteAction::Redirect(Redirect {
-                        url: Some(url.clone()),
-                        status: Some(*code),
-                        ..Redirect::default()
-                    })
-                } else if let Some((url, code)) = &nginx.temporal_redirect {
-                    RouteAction::Redirect(Redirect {
-                        url: Some(url.clone()),
-                        status: Some(*code),
-                        ..Redirect::default()
-                    })
-                } else if ssl_redirect {
-                    RouteAction::Redirect(Redirect {
-                        scheme: Some("https".into()),
-                        status: Some(308),
-                        ..Redirect::default()
-                    })
-                } else {
-                    let rewrite = nginx.rewrite_target.as_ref().map(|target| Rewrite {
-                        host: None,
-                        path: Some(PathRewrite::Regex {
-                            regex: crate::nginx::rewrite_regex(&path),
-                            substitution: target.clone(),
-                        }),
-                    });
-                    RouteAction::Forward {
-                        backends: vec![WeightedBackend {
-                            backend: Some(backend),
-                            weight: 1,
-                            filters: Default::default(),
-                        }],
-                        rewrite,
+                let action =
+                    if let Some((url, code)) = &nginx.permanent_redirect {
+                        RouteAction::Redirect(Redirect {
+                            url: Some(url.clone()),
+                            status: Some(*code),
+                            ..Redirect::default()
+                        })
+                    } else if let Some((url, code)) = &nginx.temporal_redirect {
+                        RouteAction::Redirect(Redirect {
+                            url: Some(url.clone()),
+                            status: Some(*code),
+                            ..Redirect::default()
+                        })
+                    } else if ssl_redirect {
+                        RouteAction::Redirect(Redirect {
+                            scheme: Some("https".into()),
+                            status: Some(308),
+                            ..Redirect::default()
+                        })
+                    } else {
+                        let path_rewrite =
+                            nginx
+                                .rewrite_target
+                                .as_ref()
+                                .map(|target| PathRewrite::Regex {
+                                    regex: crate::nginx::rewrite_regex(&path),
+                                    substitution: target.clone(),
+                                });
+                        let rewrite = (path_rewrite.is_some() || nginx.upstream_vhost.is_some())
+                            .then(|| Rewrite {
+                                host: nginx.upstream_vhost.clone(),
+                                path: path_rewrite,
+                            });
+                        RouteAction::Forward {
+                            backends: vec![WeightedBackend {
+                                backend: Some(backend),
+                                weight: 1,
+                                filters: Default::default(),
+                            }],
+                            rewrite,
+                        }
+                    };
+                let mut route = self.route(format!("{object} {field}"), path_match, action);
+                if matches!(route.action, RouteAction::Forward { .. }) {
+                    // Proxy settings: nginx's redirects (`return`) come before them.
+                    if let Some(prefix) = &nginx.x_forwarded_prefix {
+                        route
+                            .request_headers
+                            .set
+                            .push(("x-forwarded-prefix".into(), prefix.clone()));
                     }
-                };
-                routes.push((
-                    key,
-                    self.route(format!("{object} {field}"), path_match, action),
-                ));
+                    if !nginx.allow_ranges.is_empty() || !nginx.deny_ranges.is_empty() {
+                        route.client_ranges = Some(ClientRanges {
+                            allow: nginx.allow_ranges.clone(),
+                            deny: nginx.deny_ranges.clone(),
+                        });
+                    }
+                }
+                routes.push((key, route));
             }
             per_host.push((host, routes));
         }
-        for (key, backend) in backends {
-            self.backends.entry(key).or_insert(backend);
+        for (key, mut backend) in backends {
+            if let Some(k) = &nginx.upstream_hash_by {
+                backend.lb = LoadBalancer::ConsistentHash { key: k.clone() };
+            }
+            let entry = self.backends.entry(key).or_insert(backend.clone());
+            if nginx.upstream_hash_by.is_some() && entry.lb.is_round_robin() {
+                entry.lb = backend.lb;
+            }
+        }
+        for (host, _) in &per_host {
+            if host == "*" {
+                continue;
+            }
+            for alias in &nginx.server_alias {
+                match validate_ingress_host(alias) {
+                    Ok(()) => self.aliases.push((host.clone(), alias.clone())),
+                    Err(m) => warnings.push(err(
+                        "metadata.annotations[nginx.ingress.kubernetes.io/server-alias]".into(),
+                        ErrorKind::Invalid(m),
+                    )),
+                }
+            }
+            if nginx.from_to_www && !host.starts_with("*.") && !self.www.contains(host) {
+                self.www.push(host.clone());
+            }
         }
         for (host, routes) in per_host {
             if nginx.app_root.is_some() || self.regex_hosts.contains(&host) {
@@ -728,6 +777,7 @@ impl<'a> Builder<'a> {
             query: vec![],
             method: None,
             sources: None,
+            client_ranges: None,
             action,
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
@@ -822,6 +872,7 @@ impl<'a> Builder<'a> {
                     query: vec![],
                     method: None,
                     sources: None,
+                    client_ranges: None,
                     action,
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
@@ -981,6 +1032,50 @@ impl<'a> Builder<'a> {
     /// The Ingresses' configuration for `port` (the caller fills in the backends).
     fn finish(mut self, forward: ForwardMode, port: u16) -> RoutingConfig {
         let default_backend = self.default_no_rules.take().or(self.default_any.take());
+        // server-alias: more names for a host, unless some Ingress names them itself (or an
+        // earlier alias took them).
+        let mut taken: BTreeSet<String> = self.vhosts.keys().cloned().collect();
+        for (host, alias) in std::mem::take(&mut self.aliases) {
+            if taken.insert(alias.clone()) {
+                if let Some(v) = self.vhosts.get_mut(&host) {
+                    v.hosts.push(alias);
+                }
+            }
+        }
+        // from-to-www-redirect: the other name (with or without `www.`) redirects here, unless
+        // an Ingress serves it (ingress-nginx: 308, one trailing `/` dropped).
+        for to in std::mem::take(&mut self.www) {
+            let from = match to.strip_prefix("www.") {
+                Some(bare) => bare.to_owned(),
+                None => format!("www.{to}"),
+            };
+            if !taken.insert(from.clone()) {
+                continue;
+            }
+            let redirect = Redirect {
+                host: Some(to.clone()),
+                status: Some(308),
+                strip_trailing_slash: true,
+                ..Redirect::default()
+            };
+            let route = self.route(
+                format!("from-to-www-redirect {from} → {to}"),
+                PathMatch::Prefix("/".into()),
+                RouteAction::Redirect(redirect),
+            );
+            self.order.push(from.clone());
+            self.vhosts.insert(
+                from.clone(),
+                VirtualHost {
+                    name: format!("host {from} (redirects to {to})"),
+                    hosts: vec![from],
+                    wildcard: WildcardMode::SingleLabel,
+                    order: RouteOrder::LongestPath,
+                    routes: vec![route],
+                    default_backend: None,
+                },
+            );
+        }
         // Listed hosts try routes longest path first (Exact before Prefix on a tie), as nginx
         // orders its locations; the sort is stable, so canary conditions stay before their route.
         for host in &self.listed {

@@ -189,6 +189,14 @@ fn nginx_annotation_errors_name_the_annotation() {
         1,
         "an ignored annotation keeps the Ingress"
     );
+    let t = run(&ingress(
+        "nginx.ingress.kubernetes.io/allowlist-source-range: \"10.0.0.0/33, 10.1.0.0/16\"",
+    ));
+    assert!(messages(&t)[0].starts_with("Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/allowlist-source-range]: invalid: \"10.0.0.0/33\" is not an IP address or CIDR range"), "{:?}", messages(&t));
+    let t = run(&ingress(
+        "nginx.ingress.kubernetes.io/upstream-hash-by: \"$request_uri$host\"",
+    ));
+    assert!(messages(&t)[0].starts_with("Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/upstream-hash-by]: ignored: \"$request_uri$host\": only one of"), "{:?}", messages(&t));
     let t = run(&ingress("nginx.ingress.kubernetes.io/use-regex: \"true\", nginx.ingress.kubernetes.io/canary-by-header-pattern: \"(\""));
     assert!(
         messages(&t).is_empty(),

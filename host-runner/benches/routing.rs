@@ -36,6 +36,7 @@ fn config(routes: usize) -> Vec<u8> {
                     query: vec![],
                     method: None,
                     sources: None,
+                    client_ranges: None,
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

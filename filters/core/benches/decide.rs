@@ -39,6 +39,7 @@ fn config(routes: usize) -> RoutingConfig {
                     query: vec![],
                     method: None,
                     sources: None,
+                    client_ranges: None,
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

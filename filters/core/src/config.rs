@@ -129,6 +129,10 @@ pub struct Route {
     /// `sourceLabels` / `sourceNamespace`, resolved to the IPs of the matching Pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<String>>,
+    /// Which clients the route serves once it matched (others get 403): nginx's
+    /// `allowlist-source-range` / `denylist-source-range`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ranges: Option<ClientRanges>,
     /// What to do.
     pub action: RouteAction,
     /// Request header changes, applied before forwarding.
@@ -146,6 +150,19 @@ pub struct Route {
     /// Copies of a forwarded request sent to other backends; their answers are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<Mirror>,
+}
+
+/// Client address ranges (CIDRs, or single addresses): a client in `deny` is refused; when
+/// `allow` is not empty, a client outside it is refused too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientRanges {
+    /// Allowed ranges (empty: every client not denied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Denied ranges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 /// An injected fault.
@@ -391,6 +408,10 @@ pub struct Redirect {
     /// Status code (302 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Drop one trailing `/` of the path and query (nginx's from/to-www redirect), so `/` becomes
+    /// nothing: `http://example.com`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strip_trailing_slash: bool,
 }
 
 /// Header changes: set (replace), add (append to an existing value with a comma), remove.
@@ -473,6 +494,8 @@ pub enum HashKey {
     SourceIp,
     /// A query parameter's value.
     QueryParameter(String),
+    /// The whole `:path`, query included (nginx's `$request_uri`).
+    Path,
 }
 
 impl RoutingConfig {

@@ -25,6 +25,7 @@
 //!         query: vec![],
 //!         method: None,
 //!         sources: None,
+//!         client_ranges: None,
 //!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
 //!         request_headers: HeaderMods::default(),
 //!         response_headers: HeaderMods::default(),

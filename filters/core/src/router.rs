@@ -118,6 +118,8 @@ pub struct CompiledRoute {
     method: Option<String>,
     /// Client addresses the route applies to (`None`: any).
     sources: Option<Vec<std::net::IpAddr>>,
+    /// Which clients the route serves once matched: `(allow, deny)`.
+    pub client_ranges: Option<(Vec<Cidr>, Vec<Cidr>)>,
     /// What to do.
     pub action: Action,
     /// Request header changes.
@@ -206,10 +208,13 @@ impl CompiledRoute {
             Some(s) => well_known(s).unwrap_or(listener_port),
             None => listener_port,
         });
-        let path = match &r.path {
+        let mut path = match &r.path {
             None => path.to_owned(),
             Some(rw) => self.rewrite_path(rw, path),
         };
+        if r.strip_trailing_slash && path.ends_with('/') {
+            path.pop();
+        }
         if well_known(scheme) == Some(port) {
             format!("{scheme}://{host}{path}")
         } else {
@@ -412,6 +417,68 @@ pub enum Decision {
     NoRoute,
 }
 
+/// An address range: a network and its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: std::net::IpAddr,
+    len: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an IP address or CIDR range");
+        let (ip, len) = match s.trim().split_once('/') {
+            Some((ip, len)) => (ip, Some(len.parse::<u8>().map_err(|_| bad())?)),
+            None => (s.trim(), None),
+        };
+        let net: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let len = len.unwrap_or(max);
+        if len > max {
+            return Err(bad());
+        }
+        Ok(Cidr { net, len })
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let bits = |ip: std::net::IpAddr| -> (u128, u32) {
+            match ip {
+                std::net::IpAddr::V4(v) => (u128::from(u32::from(v)), 32),
+                std::net::IpAddr::V6(v) => (u128::from(v), 128),
+            }
+        };
+        let (a, wa) = bits(self.net);
+        let (b, wb) = bits(ip);
+        if wa != wb {
+            return false;
+        }
+        let len = u32::from(self.len);
+        if len == 0 {
+            return true;
+        }
+        let shift = wa - len;
+        (a >> shift) == (b >> shift)
+    }
+}
+
+/// Whether a route with these ranges serves a client: not in `deny`, and in `allow` unless
+/// `allow` is empty. An unknown client is served only when nothing is allowed by range.
+pub fn client_admitted(ranges: &(Vec<Cidr>, Vec<Cidr>), client: Option<std::net::IpAddr>) -> bool {
+    let (allow, deny) = ranges;
+    match client {
+        None => allow.is_empty() && deny.is_empty(),
+        Some(ip) => {
+            !deny.iter().any(|c| c.contains(ip))
+                && (allow.is_empty() || allow.iter().any(|c| c.contains(ip)))
+        }
+    }
+}
+
 /// A percentage as the weights `[share, rest]` out of 10 000, for the weighted round robin that
 /// samples faults and mirrors deterministically.
 fn shares(percent: f64) -> [u32; 2] {
@@ -587,6 +654,24 @@ impl TryFrom<RoutingConfig> for Router {
                         Some(ips)
                     }
                 };
+                let client_ranges = match &route.client_ranges {
+                    None => None,
+                    Some(r) => {
+                        let parse = |list: &[String], what: &str| {
+                            list.iter()
+                                .enumerate()
+                                .map(|(i, c)| {
+                                    c.parse::<Cidr>().map_err(|message| ConfigError::Invalid {
+                                        field: field(&format!(".clientRanges.{what}[{i}]")),
+                                        message,
+                                    })
+                                })
+                                .collect::<Result<Vec<_>, _>>()
+                        };
+                        needs_source = true;
+                        Some((parse(&r.allow, "allow")?, parse(&r.deny, "deny")?))
+                    }
+                };
                 let mut headers = Vec::with_capacity(route.headers.len());
                 for (hi, h) in route.headers.iter().enumerate() {
                     headers.push((
@@ -632,6 +717,7 @@ impl TryFrom<RoutingConfig> for Router {
                     query,
                     method: route.method,
                     sources,
+                    client_ranges,
                     action,
                     request_headers: route.request_headers,
                     response_headers: route.response_headers,
@@ -1008,6 +1094,7 @@ mod tests {
                     query: vec![],
                     method: None,
                     sources: None,
+                    client_ranges: None,
                     action: RouteAction::to(*b),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
@@ -1185,6 +1272,31 @@ mod tests {
     }
 
     #[test]
+    fn cidr_ranges() {
+        let c = |s: &str| s.parse::<Cidr>().unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c("10.0.0.0/24").contains(ip("10.0.0.255")));
+        assert!(!c("10.0.0.0/24").contains(ip("10.0.1.0")));
+        assert!(c("10.0.0.7").contains(ip("10.0.0.7")));
+        assert!(!c("10.0.0.7").contains(ip("10.0.0.8")));
+        assert!(c("0.0.0.0/0").contains(ip("192.168.1.1")));
+        assert!(!c("0.0.0.0/0").contains(ip("::1")), "families do not mix");
+        assert!(c("2001:db8::/32").contains(ip("2001:db8:1::5")));
+        for bad in ["10.0.0.0/33", "10.0.0/8", "x", "::/129", "10.0.0.1/"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        let ranges = (vec![c("10.0.0.0/8")], vec![c("10.0.0.5")]);
+        assert!(client_admitted(&ranges, Some(ip("10.1.2.3"))));
+        assert!(!client_admitted(&ranges, Some(ip("10.0.0.5"))));
+        assert!(!client_admitted(&ranges, Some(ip("11.0.0.1"))));
+        assert!(!client_admitted(&ranges, None));
+        assert!(client_admitted(
+            &(vec![], vec![c("1.2.3.4")]),
+            Some(ip("1.2.3.5"))
+        ));
+    }
+
+    #[test]
     fn routes_by_client_address() {
         let mut from_a = route("from-a", PathMatch::Prefix("/".into()), "a");
         from_a.sources = Some(vec!["127.0.0.5".into(), "::1".into()]);
@@ -1242,6 +1354,7 @@ mod tests {
             query: vec![],
             method: None,
             sources: None,
+            client_ranges: None,
             action: RouteAction::to(backend),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
@@ -1369,6 +1482,7 @@ mod rewrite_tests {
                 query: vec![],
                 method: None,
                 sources: None,
+                client_ranges: None,
                 action,
                 request_headers: HeaderMods::default(),
                 response_headers: HeaderMods::default(),
@@ -1513,6 +1627,7 @@ mod explain_tests {
             query: vec![],
             method: None,
             sources: None,
+            client_ranges: None,
             action: RouteAction::to("a"),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),

@@ -25,7 +25,7 @@ use std::time::Duration;
 use portico_core::config::{ForwardMode, HeaderMods, CLUSTER_HEADER, ORIGINAL_DST_HEADER};
 use portico_core::config::{HashKey, LoadBalancer};
 use portico_core::lb::{rendezvous, InFlight, Random, RoundRobin, WeightedRoundRobin};
-use portico_core::router::Action as RouteAction;
+use portico_core::router::{client_admitted, Action as RouteAction};
 use portico_core::{BackendId, Decision, Request, Router};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -356,6 +356,7 @@ impl RoutingHttp {
                         .unwrap_or(addr),
                 )
             }
+            HashKey::Path => self.get_http_request_header(":path"),
             HashKey::QueryParameter(name) => {
                 let path = self.get_http_request_header(":path")?;
                 let query = path.split_once('?')?.1;
@@ -519,6 +520,12 @@ impl RoutingHttp {
         };
         let route = router.route(vhost, index);
         self.route = Some((vhost, index));
+        if let Some(ranges) = &route.client_ranges {
+            if !client_admitted(ranges, source) {
+                shared.count(Outcome::Responded);
+                return (Step::text(403, "403 Forbidden\n"), None);
+            }
+        }
         // Envoy's fault filter: the delay first, then the abort, each sampled on its own.
         let delay = route
             .delay
