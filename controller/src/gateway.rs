@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use portico_core::config::{
     Backend, BackendFilters, ForwardMode, HeaderMatch, HeaderMods, Mirror, PathMatch, PathRewrite,
     QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch,
-    VirtualHost, WeightedBackend, WildcardMode,
+    UpstreamPolicy, VirtualHost, WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -185,12 +185,12 @@ pub struct HttpRouteRule {
     /// Backends.
     #[serde(default)]
     pub backend_refs: Vec<HttpBackendRef>,
-    /// Timeouts (not supported).
+    /// Timeouts.
     #[serde(default)]
-    pub timeouts: Option<Value>,
-    /// Retry (not supported).
+    pub timeouts: Option<HttpRouteTimeouts>,
+    /// Retry.
     #[serde(default)]
-    pub retry: Option<Value>,
+    pub retry: Option<HttpRouteRetry>,
     /// Session persistence (not supported).
     #[serde(default)]
     pub session_persistence: Option<Value>,
@@ -366,6 +366,33 @@ pub struct Fraction {
     /// Denominator.
     #[serde(default)]
     pub denominator: Option<u32>,
+}
+
+/// `rules[].timeouts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteTimeouts {
+    /// The whole request, retries included (`0s`: none).
+    #[serde(default)]
+    pub request: Option<String>,
+    /// Each request to a backend.
+    #[serde(default)]
+    pub backend_request: Option<String>,
+}
+
+/// `rules[].retry`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteRetry {
+    /// Status codes retried.
+    #[serde(default)]
+    pub codes: Vec<u16>,
+    /// Retries allowed.
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// Wait between attempts (not applied: Envoy's default backoff).
+    #[serde(default)]
+    pub backoff: Option<String>,
 }
 
 /// A backend reference.
@@ -588,6 +615,7 @@ struct RuleAction {
     request: HeaderMods,
     response: HeaderMods,
     mirrors: Vec<Mirror>,
+    upstream: UpstreamPolicy,
 }
 
 /// Resolves a Service reference of an HTTPRoute to a backend key (registering the backend).
@@ -828,11 +856,43 @@ fn rule_action(
     let at = |rest: &str| format!("spec.rules[{ri}]{rest}");
     let unsupported =
         |field: String, what: &str| Err((field, ErrorKind::Unsupported(what.to_owned())));
-    if rule.timeouts.is_some() {
-        return unsupported(at(".timeouts"), "timeouts");
+    let mut upstream = UpstreamPolicy::default();
+    if let Some(t) = &rule.timeouts {
+        let ms = |v: &Option<String>, f: &str| -> Result<Option<u64>, (String, ErrorKind)> {
+            v.as_deref()
+                .map(|d| {
+                    crate::istio::duration_ms(d)
+                        .map_err(|e| (at(&format!(".timeouts.{f}")), ErrorKind::Invalid(e)))
+                })
+                .transpose()
+        };
+        upstream.timeout_ms = ms(&t.request, "request")?;
+        upstream.per_try_timeout_ms = ms(&t.backend_request, "backendRequest")?;
+        if let (Some(r), Some(b)) = (upstream.timeout_ms, upstream.per_try_timeout_ms) {
+            if r != 0 && b > r {
+                return Err((
+                    at(".timeouts.backendRequest"),
+                    ErrorKind::Invalid("must not be longer than timeouts.request".into()),
+                ));
+            }
+        }
     }
-    if rule.retry.is_some() {
-        return unsupported(at(".retry"), "retry");
+    if let Some(r) = &rule.retry {
+        // The spec: retry on connection errors whenever a retry stanza is configured, and on
+        // the listed codes.
+        let mut on = vec!["connect-failure", "refused-stream", "reset"];
+        if !r.codes.is_empty() {
+            on.push("retriable-status-codes");
+        }
+        upstream.retry_on = Some(on.join(","));
+        upstream.retriable_status_codes = r.codes.clone();
+        upstream.retries = r.attempts;
+        if r.backoff.is_some() {
+            warnings.push((
+                at(".retry.backoff"),
+                ErrorKind::Ignored("Envoy's default backoff is used".into()),
+            ));
+        }
     }
     if rule.session_persistence.is_some() {
         return unsupported(at(".sessionPersistence"), "session persistence");
@@ -865,6 +925,7 @@ fn rule_action(
             request,
             response,
             mirrors,
+            upstream,
         });
     }
     if rule.backend_refs.is_empty() {
@@ -881,6 +942,7 @@ fn rule_action(
             request,
             response,
             mirrors,
+            upstream,
         });
     }
     let mut out = Vec::with_capacity(rule.backend_refs.len());
@@ -911,6 +973,7 @@ fn rule_action(
         request,
         response,
         mirrors,
+        upstream,
     })
 }
 
@@ -1062,6 +1125,7 @@ fn candidates(
                     method: m.method.clone(),
                     sources: None,
                     client_ranges: None,
+                    upstream: a.upstream.clone(),
                     action: a.action.clone(),
                     request_headers: a.request.clone(),
                     response_headers: a.response.clone(),

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use portico_core::config::{
     Abort, Backend, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods, LoadBalancer, Mirror,
     PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder,
-    RoutingConfig, StringMatch, VirtualHost, WeightedBackend, WildcardMode,
+    RoutingConfig, StringMatch, UpstreamPolicy, VirtualHost, WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -152,12 +152,12 @@ pub struct HttpRoute {
     /// Fault injection.
     #[serde(default)]
     pub fault: Option<Fault>,
-    /// Timeout (not supported).
+    /// Request timeout (`0s`: none).
     #[serde(default)]
-    pub timeout: Option<Value>,
-    /// Retries (not supported).
+    pub timeout: Option<String>,
+    /// Retry policy.
     #[serde(default)]
-    pub retries: Option<Value>,
+    pub retries: Option<HttpRetry>,
     /// Mirror destination.
     #[serde(default)]
     pub mirror: Option<Destination>,
@@ -371,6 +371,69 @@ pub struct HeaderOperations {
     pub remove: Vec<String>,
 }
 
+/// `retries`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRetry {
+    /// Retries allowed (0: none).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// Timeout of each attempt.
+    #[serde(default)]
+    pub per_try_timeout: Option<String>,
+    /// Envoy retry conditions and status codes, comma-separated.
+    #[serde(default)]
+    pub retry_on: Option<String>,
+    /// Locality preference (not applied: one locality here).
+    #[serde(default)]
+    pub retry_remote_localities: Option<bool>,
+    /// Host selection on retries (not applied).
+    #[serde(default)]
+    pub retry_ignore_previous_hosts: Option<bool>,
+    /// Backoff between attempts (not applied: Envoy's default).
+    #[serde(default)]
+    pub backoff: Option<String>,
+}
+
+/// Istio's `timeout` and `retries` as Envoy router policy.
+fn upstream_policy(
+    timeout: Option<&str>,
+    retries: Option<&HttpRetry>,
+) -> Result<UpstreamPolicy, (String, String)> {
+    let mut p = UpstreamPolicy::default();
+    if let Some(t) = timeout {
+        p.timeout_ms = Some(duration_ms(t).map_err(|e| (".timeout".to_owned(), e))?);
+    }
+    if let Some(r) = retries {
+        p.retries = Some(r.attempts.unwrap_or(2));
+        if let Some(t) = &r.per_try_timeout {
+            p.per_try_timeout_ms =
+                Some(duration_ms(t).map_err(|e| (".retries.perTryTimeout".to_owned(), e))?);
+        }
+        // Istio's default conditions, and numeric entries as retriable status codes.
+        let on = r.retry_on.as_deref().unwrap_or(
+            "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+        );
+        let mut conditions = Vec::new();
+        let mut codes = Vec::new();
+        for c in on.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            match c.parse::<u16>() {
+                Ok(code) => codes.push(code),
+                Err(_) => conditions.push(c.to_owned()),
+            }
+        }
+        if r.retry_on.is_none() {
+            codes.push(503);
+        }
+        if !codes.is_empty() && !conditions.iter().any(|c| c == "retriable-status-codes") {
+            conditions.push("retriable-status-codes".into());
+        }
+        p.retry_on = Some(conditions.join(","));
+        p.retriable_status_codes = codes;
+    }
+    Ok(p)
+}
+
 /// One of `mirrors`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -414,7 +477,7 @@ pub struct FaultDelay {
 
 /// A duration as Istio writes it: Go (`1h2m3.5s`, `100ms`) or protobuf JSON (`0.5s`), in
 /// milliseconds.
-fn duration_ms(text: &str) -> Result<u64, String> {
+pub(crate) fn duration_ms(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not a duration like 5s, 100ms or 1m30s");
     let mut total = 0.0_f64;
     let mut rest = text.trim();
@@ -773,8 +836,6 @@ fn http_route(
     let at = |rest: &str| format!("spec.http[{ri}]{rest}");
     let unsupported = |f: String, what: &str| Err((f, ErrorKind::Unsupported(what.to_owned())));
     for (present, field, what) in [
-        (r.timeout.is_some(), ".timeout", "timeouts"),
-        (r.retries.is_some(), ".retries", "retries"),
         (r.cors_policy.is_some(), ".corsPolicy", "CORS"),
         (
             r.fault
@@ -825,6 +886,8 @@ fn http_route(
         }
         None => None,
     };
+    let upstream = upstream_policy(r.timeout.as_deref(), r.retries.as_ref())
+        .map_err(|(f, e)| (at(&f), ErrorKind::Invalid(e)))?;
     let delay = match r.fault.as_ref().and_then(|f| f.delay.as_ref()) {
         Some(d) => {
             let Some(fixed) = &d.fixed_delay else {
@@ -1092,6 +1155,7 @@ fn http_route(
             method: None,
             sources: sources.clone(),
             client_ranges: None,
+            upstream: upstream.clone(),
             action,
             request_headers: request_headers.clone(),
             response_headers: response_headers.clone(),
@@ -1356,6 +1420,7 @@ pub(crate) fn translate_istio(
                         method: None,
                         sources: None,
                         client_ranges: None,
+                        upstream: Default::default(),
                         action: RouteAction::Redirect(Redirect {
                             url: None,
                             scheme: Some("https".into()),
@@ -1444,6 +1509,7 @@ fn gamma_routes(
             method: None,
             sources: Some(pods),
             client_ranges: None,
+            upstream: Default::default(),
             action: RouteAction::Respond {
                 status: 404,
                 body: "404 page not found\n".into(),
@@ -1629,6 +1695,7 @@ pub(crate) fn translate_mesh(
                     method: None,
                     sources: None,
                     client_ranges: None,
+                    upstream: Default::default(),
                     action: RouteAction::to(&key),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

@@ -46,8 +46,12 @@ fn messages(t: &Translation) -> Vec<String> {
 fn gateway_api_errors_name_the_field() {
     let cases = [
         (
-            "rules: [{timeouts: {request: 1s}, backendRefs: [{name: web, port: 80}]}]",
-            "HTTPRoute default/r: spec.rules[0].timeouts: not supported: timeouts",
+            "rules: [{timeouts: {request: 1 second}, backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].timeouts.request: invalid: \"1 second\" is not a duration",
+        ),
+        (
+            "rules: [{timeouts: {request: 1s, backendRequest: 2s}, backendRefs: [{name: web, port: 80}]}]",
+            "HTTPRoute default/r: spec.rules[0].timeouts.backendRequest: invalid: must not be longer than timeouts.request",
         ),
         (
             "rules: [{matches: [{path: {type: RegularExpression, value: \"(\"}}], backendRefs: [{name: web, port: 80}]}]",

@@ -37,6 +37,7 @@ fn config(routes: usize) -> Vec<u8> {
                     method: None,
                     sources: None,
                     client_ranges: None,
+                    upstream: Default::default(),
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

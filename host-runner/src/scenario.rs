@@ -44,6 +44,15 @@ pub struct Options {
     pub forward: ForwardMode,
 }
 
+/// Request headers Envoy's router reads and removes before the request goes upstream.
+const ROUTER_HEADERS: &[&str] = &[
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retriable-status-codes",
+];
+
 fn request_id(n: usize) -> String {
     format!("00000000-0000-4000-8000-{n:012x}")
 }
@@ -131,9 +140,31 @@ fn run_request(
             }
             Routed::Endpoint(endpoint) => {
                 trace.push(format!("router: endpoint {endpoint}"));
-                let (mut echo, mut response) = echo_reply(&endpoint, &headers);
-                echo.headers
-                    .push(("x-envoy-expected-rq-timeout-ms".into(), "30000".into()));
+                // Envoy's router consumes its policy headers and tells the upstream the
+                // timeout it expects (per try when that is shorter; none when disabled).
+                let get = |name: &str| -> Option<u64> {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .and_then(|(_, v)| v.parse().ok())
+                };
+                let global = get("x-envoy-upstream-rq-timeout-ms").unwrap_or(30_000);
+                let expected = match get("x-envoy-upstream-rq-per-try-timeout-ms") {
+                    Some(p) if p > 0 && (global == 0 || p < global) => p,
+                    _ => global,
+                };
+                let consumed: Vec<(String, String)> = headers
+                    .iter()
+                    .filter(|(k, _)| !ROUTER_HEADERS.contains(&k.as_str()))
+                    .cloned()
+                    .collect();
+                let (mut echo, mut response) = echo_reply(&endpoint, &consumed);
+                if expected > 0 {
+                    echo.headers.push((
+                        "x-envoy-expected-rq-timeout-ms".into(),
+                        expected.to_string(),
+                    ));
+                }
                 response.body = serde_json::to_vec(&echo).unwrap_or_default();
                 if let Some(len) = response
                     .headers

@@ -40,6 +40,7 @@ fn config(routes: usize) -> RoutingConfig {
                     method: None,
                     sources: None,
                     client_ranges: None,
+                    upstream: Default::default(),
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

@@ -133,6 +133,9 @@ pub struct Route {
     /// `allowlist-source-range` / `denylist-source-range`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ranges: Option<ClientRanges>,
+    /// Timeouts and retries of forwarded requests, handed to Envoy's router.
+    #[serde(default, skip_serializing_if = "UpstreamPolicy::is_empty")]
+    pub upstream: UpstreamPolicy,
     /// What to do.
     pub action: RouteAction,
     /// Request header changes, applied before forwarding.
@@ -150,6 +153,63 @@ pub struct Route {
     /// Copies of a forwarded request sent to other backends; their answers are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<Mirror>,
+}
+
+/// Timeouts and retries for a route's forwarded requests. The filter hands them to Envoy's router
+/// with the request headers it consumes (`x-envoy-upstream-rq-timeout-ms`,
+/// `x-envoy-upstream-rq-per-try-timeout-ms`, `x-envoy-max-retries`, `x-envoy-retry-on`,
+/// `x-envoy-retriable-status-codes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpstreamPolicy {
+    /// Whole-request timeout, retries included, in milliseconds (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Timeout of each attempt, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout_ms: Option<u64>,
+    /// Retries after the first attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Envoy retry conditions (`connect-failure,retriable-status-codes,…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<String>,
+    /// Status codes retried under `retriable-status-codes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retriable_status_codes: Vec<u16>,
+}
+
+impl UpstreamPolicy {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        self == &UpstreamPolicy::default()
+    }
+
+    /// The request headers that carry the policy to Envoy's router.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(t) = self.timeout_ms {
+            out.push(("x-envoy-upstream-rq-timeout-ms", t.to_string()));
+        }
+        if let Some(t) = self.per_try_timeout_ms {
+            out.push(("x-envoy-upstream-rq-per-try-timeout-ms", t.to_string()));
+        }
+        if let Some(n) = self.retries {
+            out.push(("x-envoy-max-retries", n.to_string()));
+        }
+        if let Some(on) = &self.retry_on {
+            out.push(("x-envoy-retry-on", on.clone()));
+        }
+        if !self.retriable_status_codes.is_empty() {
+            let codes: Vec<String> = self
+                .retriable_status_codes
+                .iter()
+                .map(u16::to_string)
+                .collect();
+            out.push(("x-envoy-retriable-status-codes", codes.join(",")));
+        }
+        out
+    }
 }
 
 /// Client address ranges (CIDRs, or single addresses): a client in `deny` is refused; when

@@ -26,6 +26,7 @@
 //!         method: None,
 //!         sources: None,
 //!         client_ranges: None,
+//!         upstream: Default::default(),
 //!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
 //!         request_headers: HeaderMods::default(),
 //!         response_headers: HeaderMods::default(),

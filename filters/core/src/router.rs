@@ -120,6 +120,8 @@ pub struct CompiledRoute {
     sources: Option<Vec<std::net::IpAddr>>,
     /// Which clients the route serves once matched: `(allow, deny)`.
     pub client_ranges: Option<(Vec<Cidr>, Vec<Cidr>)>,
+    /// Timeouts and retries, as the request headers Envoy's router reads.
+    pub upstream_headers: Vec<(&'static str, String)>,
     /// What to do.
     pub action: Action,
     /// Request header changes.
@@ -718,6 +720,7 @@ impl TryFrom<RoutingConfig> for Router {
                     method: route.method,
                     sources,
                     client_ranges,
+                    upstream_headers: route.upstream.headers(),
                     action,
                     request_headers: route.request_headers,
                     response_headers: route.response_headers,
@@ -1095,6 +1098,7 @@ mod tests {
                     method: None,
                     sources: None,
                     client_ranges: None,
+                    upstream: Default::default(),
                     action: RouteAction::to(*b),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
@@ -1355,6 +1359,7 @@ mod tests {
             method: None,
             sources: None,
             client_ranges: None,
+            upstream: Default::default(),
             action: RouteAction::to(backend),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
@@ -1483,6 +1488,7 @@ mod rewrite_tests {
                 method: None,
                 sources: None,
                 client_ranges: None,
+                upstream: Default::default(),
                 action,
                 request_headers: HeaderMods::default(),
                 response_headers: HeaderMods::default(),
@@ -1628,6 +1634,7 @@ mod explain_tests {
             method: None,
             sources: None,
             client_ranges: None,
+            upstream: Default::default(),
             action: RouteAction::to("a"),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),

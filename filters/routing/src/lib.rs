@@ -579,6 +579,9 @@ impl RoutingHttp {
                 if let Some(f) = own {
                     self.apply_request_mods(&f.request_headers);
                 }
+                for (name, value) in &route.upstream_headers {
+                    self.set_http_request_header(name, Some(value));
+                }
                 if let Some(r) = own.and_then(|f| f.redirect.as_ref()) {
                     shared.count(Outcome::Redirected);
                     let scheme = get(":scheme");
