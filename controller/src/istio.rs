@@ -657,6 +657,44 @@ fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, vs_host: &str) -> 
 struct Ctx<'a> {
     objects: &'a [Object],
     index: &'a Index<'a>,
+    /// Fields accepted but not applied, reported once the translation is done.
+    notes: std::cell::RefCell<Vec<TranslateError>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(objects: &'a [Object], index: &'a Index<'a>) -> Self {
+        Ctx {
+            objects,
+            index,
+            notes: std::cell::RefCell::default(),
+        }
+    }
+
+    /// Reports a field of `vs` that is kept but has no effect.
+    fn note(&self, vs: &VirtualService, field: String, why: &str) {
+        let e = TranslateError {
+            object: ObjectRef {
+                kind: "VirtualService".into(),
+                namespace: namespace_of(&vs.metadata).to_owned(),
+                name: vs.metadata.name.clone(),
+            },
+            field,
+            kind: ErrorKind::Ignored(why.to_owned()),
+        };
+        let mut notes = self.notes.borrow_mut();
+        if !notes.contains(&e) {
+            notes.push(e);
+        }
+    }
+
+    /// Moves the notes into `errors` (each once).
+    fn report(&self, errors: &mut Vec<TranslateError>) {
+        for e in self.notes.take() {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+    }
 }
 
 /// Where routes are built for: an ingress gateway or the sidecars. It names the gateway for
@@ -888,6 +926,27 @@ fn http_route(
     };
     let upstream = upstream_policy(r.timeout.as_deref(), r.retries.as_ref())
         .map_err(|(f, e)| (at(&f), ErrorKind::Invalid(e)))?;
+    if let Some(retries) = &r.retries {
+        for (set, field) in [
+            (
+                retries.retry_remote_localities.is_some(),
+                "retryRemoteLocalities",
+            ),
+            (
+                retries.retry_ignore_previous_hosts.is_some(),
+                "retryIgnorePreviousHosts",
+            ),
+            (retries.backoff.is_some(), "backoff"),
+        ] {
+            if set {
+                ctx.note(
+                    vs,
+                    at(&format!(".retries.{field}")),
+                    "not applied (Envoy's default)",
+                );
+            }
+        }
+    }
     let delay = match r.fault.as_ref().and_then(|f| f.delay.as_ref()) {
         Some(d) => {
             let Some(fixed) = &d.fixed_delay else {
@@ -1327,7 +1386,7 @@ pub(crate) fn translate_istio(
             v.metadata.name.clone(),
         )
     });
-    let ctx = Ctx { objects, index };
+    let ctx = Ctx::new(objects, index);
     let vs_ref = |v: &VirtualService| ObjectRef {
         kind: "VirtualService".into(),
         namespace: namespace_of(&v.metadata).to_owned(),
@@ -1458,6 +1517,7 @@ pub(crate) fn translate_istio(
             map.entry(host).or_default().extend(routes);
         }
     }
+    ctx.report(errors);
     for (port, (order, mut map)) in per_port {
         let config = ports
             .entry(port)
@@ -1549,7 +1609,7 @@ pub(crate) fn translate_mesh(
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
 ) -> BTreeMap<u16, RoutingConfig> {
-    let ctx = Ctx { objects, index };
+    let ctx = Ctx::new(objects, index);
     let mut virtual_services: Vec<&VirtualService> = objects
         .iter()
         .filter_map(|o| match o {
@@ -1759,6 +1819,7 @@ pub(crate) fn translate_mesh(
                 default_backend: None,
             });
     }
+    ctx.report(errors);
     ports
 }
 

@@ -164,6 +164,19 @@ fn istio_errors_name_the_field() {
         );
     }
     let t = run(&format!(
+        "{BASE}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: default}}\nspec:\n  hosts: [\"*\"]\n  gateways: [igw]\n  http: [{{retries: {{attempts: 1, retryRemoteLocalities: true}}, route: [{{destination: {{host: web}}}}]}}]\n"
+    ));
+    assert!(
+        messages(&t).contains(&"VirtualService default/vs: spec.http[0].retries.retryRemoteLocalities: ignored: not applied (Envoy's default)".to_owned()),
+        "{:?}",
+        messages(&t)
+    );
+    assert_eq!(
+        t.snapshot.routing(8080).unwrap().virtual_hosts.len(),
+        1,
+        "the VirtualService still serves"
+    );
+    let t = run(&format!(
         "{BASE}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: dr, namespace: default}}\nspec:\n  host: web\n  trafficPolicy:\n    loadBalancer: {{simple: PASSTHROUGH}}\n    connectionPool: {{tcp: {{maxConnections: 1}}}}\n"
     ));
     let msgs = messages(&t);
