@@ -19,9 +19,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Abort, Backend, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods, LoadBalancer, Mirror,
-    PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder,
-    RoutingConfig, StringMatch, UpstreamPolicy, VirtualHost, WeightedBackend, WildcardMode,
+    Abort, Backend, BackendFilters, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods,
+    LoadBalancer, Mirror, PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route,
+    RouteAction, RouteOrder, RoutingConfig, StringMatch, UpstreamPolicy, VirtualHost,
+    WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -244,9 +245,9 @@ pub struct RouteDestination {
     /// Weight (percent).
     #[serde(default)]
     pub weight: Option<u32>,
-    /// Per-destination headers (not supported).
+    /// Header changes for requests sent to this destination (after the route's).
     #[serde(default)]
-    pub headers: Option<Value>,
+    pub headers: Option<Headers>,
 }
 
 /// A destination.
@@ -1152,12 +1153,6 @@ fn http_route(
         } else {
             let mut weighted = Vec::new();
             for (di, d) in r.route.iter().enumerate() {
-                if d.headers.is_some() {
-                    return unsupported(
-                        at(&format!(".route[{di}].headers")),
-                        "per-destination headers",
-                    );
-                }
                 let key = ctx
                     .destination(vs_ns, &d.destination, port, backends)
                     .map_err(|e| {
@@ -1170,7 +1165,13 @@ fn http_route(
                 weighted.push(WeightedBackend {
                     backend: Some(key),
                     weight,
-                    filters: Default::default(),
+                    filters: BackendFilters {
+                        request_headers: mods(d.headers.as_ref().and_then(|h| h.request.as_ref())),
+                        response_headers: mods(
+                            d.headers.as_ref().and_then(|h| h.response.as_ref()),
+                        ),
+                        ..BackendFilters::default()
+                    },
                 });
             }
             if weighted.is_empty() {
