@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Backend, BackendFilters, ForwardMode, HeaderMatch, HeaderMods, Mirror, PathMatch, PathRewrite,
-    QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch,
-    UpstreamPolicy, VirtualHost, WeightedBackend, WildcardMode,
+    Backend, BackendFilters, Cors, ForwardMode, HeaderMatch, HeaderMods, Mirror, PathMatch,
+    PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig,
+    StringMatch, UpstreamPolicy, VirtualHost, WeightedBackend, WildcardMode,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -264,9 +264,9 @@ pub struct HttpRouteFilter {
     /// `ExtensionRef` (not supported).
     #[serde(default)]
     pub extension_ref: Option<Value>,
-    /// `CORS` (not supported).
+    /// `CORS`.
     #[serde(default)]
-    pub cors: Option<Value>,
+    pub cors: Option<CorsFilter>,
 }
 
 /// Header changes.
@@ -366,6 +366,41 @@ pub struct Fraction {
     /// Denominator.
     #[serde(default)]
     pub denominator: Option<u32>,
+}
+
+/// The `CORS` filter.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorsFilter {
+    /// Origins (`scheme://host[:port]`, `*` wildcards; `*` alone: any).
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Methods (`*`: any).
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// Request headers (`*`: any).
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// Response headers exposed to the page.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// Preflight cache lifetime, seconds (5 by default).
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// Allow credentials.
+    #[serde(default)]
+    pub allow_credentials: Option<bool>,
+}
+
+/// An origin pattern of the Gateway API (`https://*.example.com`, `*`) as a string match.
+fn origin_match(origin: &str) -> StringMatch {
+    if origin == "*" {
+        StringMatch::Regex(".*".into())
+    } else if origin.contains('*') {
+        StringMatch::Regex(regex::escape(origin).replace("\\*", ".*"))
+    } else {
+        StringMatch::Exact(origin.to_owned())
+    }
 }
 
 /// `rules[].timeouts`.
@@ -616,6 +651,7 @@ struct RuleAction {
     response: HeaderMods,
     mirrors: Vec<Mirror>,
     upstream: UpstreamPolicy,
+    cors: Option<Cors>,
 }
 
 /// Resolves a Service reference of an HTTPRoute to a backend key (registering the backend).
@@ -705,6 +741,7 @@ struct Filters {
     redirect: Option<Redirect>,
     rewrite: Option<Rewrite>,
     mirrors: Vec<Mirror>,
+    cors: Option<Cors>,
 }
 
 /// Translates a list of filters at `at` (`spec.rules[0]` or `spec.rules[0].backendRefs[1]`).
@@ -832,6 +869,20 @@ fn filters(
                     out.mirrors.push(Mirror { backend, percent });
                 }
             }
+            "CORS" => {
+                let c = f.cors.as_ref().ok_or((
+                    format!("{field}.cors"),
+                    ErrorKind::Invalid("required".into()),
+                ))?;
+                out.cors = Some(Cors {
+                    allow_origins: c.allow_origins.iter().map(|o| origin_match(o)).collect(),
+                    allow_methods: c.allow_methods.clone(),
+                    allow_headers: c.allow_headers.clone(),
+                    expose_headers: c.expose_headers.clone(),
+                    max_age: Some(c.max_age.unwrap_or(5)),
+                    allow_credentials: c.allow_credentials.unwrap_or(false),
+                });
+            }
             "ExtensionRef" => {
                 return unsupported(format!("{field}.extensionRef"), "ExtensionRef filters")
             }
@@ -903,6 +954,7 @@ fn rule_action(
         redirect,
         rewrite,
         mirrors,
+        cors,
     } = filters(
         &rule.filters,
         &at(""),
@@ -926,6 +978,7 @@ fn rule_action(
             response,
             mirrors,
             upstream,
+            cors: cors.clone(),
         });
     }
     if rule.backend_refs.is_empty() {
@@ -943,6 +996,7 @@ fn rule_action(
             response,
             mirrors,
             upstream,
+            cors: cors.clone(),
         });
     }
     let mut out = Vec::with_capacity(rule.backend_refs.len());
@@ -953,6 +1007,9 @@ fn rule_action(
         let f = filters(
             &b.filters, &field, route, objects, index, backends, warnings,
         )?;
+        if f.cors.is_some() {
+            return unsupported(format!("{field}.filters"), "CORS on a backendRef");
+        }
         out.push(WeightedBackend {
             backend: resolved,
             weight,
@@ -974,6 +1031,7 @@ fn rule_action(
         response,
         mirrors,
         upstream,
+        cors,
     })
 }
 
@@ -1126,6 +1184,7 @@ fn candidates(
                     sources: None,
                     client_ranges: None,
                     upstream: a.upstream.clone(),
+                    cors: a.cors.clone(),
                     action: a.action.clone(),
                     request_headers: a.request.clone(),
                     response_headers: a.response.clone(),

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use portico_core::config::{
-    Abort, Backend, BackendFilters, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods,
+    Abort, Backend, BackendFilters, Cors, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods,
     LoadBalancer, Mirror, PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route,
     RouteAction, RouteOrder, RoutingConfig, StringMatch, UpstreamPolicy, VirtualHost,
     WeightedBackend, WildcardMode,
@@ -171,9 +171,9 @@ pub struct HttpRoute {
     /// Several mirrors, each with its own share.
     #[serde(default)]
     pub mirrors: Vec<MirrorPolicy>,
-    /// CORS (not supported).
+    /// CORS.
     #[serde(default)]
-    pub cors_policy: Option<Value>,
+    pub cors_policy: Option<CorsPolicy>,
 }
 
 /// A match block.
@@ -370,6 +370,36 @@ pub struct HeaderOperations {
     /// Remove.
     #[serde(default)]
     pub remove: Vec<String>,
+}
+
+/// `corsPolicy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorsPolicy {
+    /// Origins (exact, prefix, regex).
+    #[serde(default)]
+    pub allow_origins: Vec<StringMatchSpec>,
+    /// Deprecated exact origins (`*`: any).
+    #[serde(default)]
+    pub allow_origin: Vec<String>,
+    /// Methods.
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// Request headers.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// Exposed response headers.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// Preflight cache lifetime.
+    #[serde(default)]
+    pub max_age: Option<String>,
+    /// Allow credentials.
+    #[serde(default)]
+    pub allow_credentials: Option<bool>,
+    /// `FORWARD` (default) or `IGNORE`: what happens to preflights from other origins.
+    #[serde(default)]
+    pub unmatched_preflights: Option<String>,
 }
 
 /// `retries`.
@@ -874,17 +904,14 @@ fn http_route(
     let gateway = client.gateway_name();
     let at = |rest: &str| format!("spec.http[{ri}]{rest}");
     let unsupported = |f: String, what: &str| Err((f, ErrorKind::Unsupported(what.to_owned())));
-    for (present, field, what) in [
-        (r.cors_policy.is_some(), ".corsPolicy", "CORS"),
-        (
-            r.fault
-                .as_ref()
-                .and_then(|f| f.delay.as_ref())
-                .is_some_and(|d| d.exponential_delay.is_some()),
-            ".fault.delay.exponentialDelay",
-            "exponential delays (Istio does not implement them either)",
-        ),
-    ] {
+    for (present, field, what) in [(
+        r.fault
+            .as_ref()
+            .and_then(|f| f.delay.as_ref())
+            .is_some_and(|d| d.exponential_delay.is_some()),
+        ".fault.delay.exponentialDelay",
+        "exponential delays (Istio does not implement them either)",
+    )] {
         if present {
             return unsupported(at(field), what);
         }
@@ -948,6 +975,52 @@ fn http_route(
             }
         }
     }
+    let cors = match &r.cors_policy {
+        None => None,
+        Some(c) => {
+            let mut origins = Vec::new();
+            for (i, o) in c.allow_origins.iter().enumerate() {
+                origins.push(string_match(o, false).map_err(|e| {
+                    (
+                        at(&format!(".corsPolicy.allowOrigins[{i}]")),
+                        ErrorKind::Invalid(e),
+                    )
+                })?);
+            }
+            origins.extend(c.allow_origin.iter().map(|o| {
+                if o == "*" {
+                    StringMatch::Regex(".*".into())
+                } else {
+                    StringMatch::Exact(o.clone())
+                }
+            }));
+            let max_age = match &c.max_age {
+                Some(d) => Some(
+                    duration_ms(d)
+                        .map_err(|e| (at(".corsPolicy.maxAge"), ErrorKind::Invalid(e)))?
+                        / 1000,
+                ),
+                None => None,
+            };
+            if c.unmatched_preflights
+                .as_deref()
+                .is_some_and(|u| u != "FORWARD" && u != "UNSPECIFIED")
+            {
+                return unsupported(
+                    at(".corsPolicy.unmatchedPreflights"),
+                    "unmatchedPreflights other than FORWARD",
+                );
+            }
+            Some(Cors {
+                allow_origins: origins,
+                allow_methods: c.allow_methods.clone(),
+                allow_headers: c.allow_headers.clone(),
+                expose_headers: c.expose_headers.clone(),
+                max_age,
+                allow_credentials: c.allow_credentials.unwrap_or(false),
+            })
+        }
+    };
     let delay = match r.fault.as_ref().and_then(|f| f.delay.as_ref()) {
         Some(d) => {
             let Some(fixed) = &d.fixed_delay else {
@@ -1216,6 +1289,7 @@ fn http_route(
             sources: sources.clone(),
             client_ranges: None,
             upstream: upstream.clone(),
+            cors: cors.clone(),
             action,
             request_headers: request_headers.clone(),
             response_headers: response_headers.clone(),
@@ -1481,6 +1555,7 @@ pub(crate) fn translate_istio(
                         sources: None,
                         client_ranges: None,
                         upstream: Default::default(),
+                        cors: None,
                         action: RouteAction::Redirect(Redirect {
                             url: None,
                             scheme: Some("https".into()),
@@ -1571,6 +1646,7 @@ fn gamma_routes(
             sources: Some(pods),
             client_ranges: None,
             upstream: Default::default(),
+            cors: None,
             action: RouteAction::Respond {
                 status: 404,
                 body: "404 page not found\n".into(),
@@ -1757,6 +1833,7 @@ pub(crate) fn translate_mesh(
                     sources: None,
                     client_ranges: None,
                     upstream: Default::default(),
+                    cors: None,
                     action: RouteAction::to(&key),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

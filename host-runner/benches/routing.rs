@@ -38,6 +38,7 @@ fn config(routes: usize) -> Vec<u8> {
                     sources: None,
                     client_ranges: None,
                     upstream: Default::default(),
+                    cors: None,
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

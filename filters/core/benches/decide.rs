@@ -41,6 +41,7 @@ fn config(routes: usize) -> RoutingConfig {
                     sources: None,
                     client_ranges: None,
                     upstream: Default::default(),
+                    cors: None,
                     action: RouteAction::to("b:80"),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),

@@ -136,6 +136,9 @@ pub struct Route {
     /// Timeouts and retries of forwarded requests, handed to Envoy's router.
     #[serde(default, skip_serializing_if = "UpstreamPolicy::is_empty")]
     pub upstream: UpstreamPolicy,
+    /// Cross-origin resource sharing, as Envoy's CORS filter applies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
     /// What to do.
     pub action: RouteAction,
     /// Request header changes, applied before forwarding.
@@ -153,6 +156,33 @@ pub struct Route {
     /// Copies of a forwarded request sent to other backends; their answers are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<Mirror>,
+}
+
+/// A CORS policy. A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) from
+/// an allowed origin is answered here with the allow headers; another request from an allowed
+/// origin gets `Access-Control-Allow-Origin` (and credentials, exposed headers) on its response.
+/// Requests from other origins go on untouched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cors {
+    /// Allowed origins.
+    #[serde(default)]
+    pub allow_origins: Vec<StringMatch>,
+    /// Allowed methods (`*`: whichever the preflight asks for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers (`*`: whichever the preflight asks for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    /// Response headers the browser may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// How long a preflight may be cached, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// Allow credentials.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_credentials: bool,
 }
 
 /// Timeouts and retries for a route's forwarded requests. The filter hands them to Envoy's router

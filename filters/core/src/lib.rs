@@ -27,6 +27,7 @@
 //!         sources: None,
 //!         client_ranges: None,
 //!         upstream: Default::default(),
+//!         cors: None,
 //!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
 //!         request_headers: HeaderMods::default(),
 //!         response_headers: HeaderMods::default(),

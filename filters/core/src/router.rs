@@ -122,6 +122,8 @@ pub struct CompiledRoute {
     pub client_ranges: Option<(Vec<Cidr>, Vec<Cidr>)>,
     /// Timeouts and retries, as the request headers Envoy's router reads.
     pub upstream_headers: Vec<(&'static str, String)>,
+    /// The CORS policy.
+    pub cors: Option<CompiledCors>,
     /// What to do.
     pub action: Action,
     /// Request header changes.
@@ -419,6 +421,65 @@ pub enum Decision {
     NoRoute,
 }
 
+/// A CORS policy ready for requests.
+#[derive(Debug, Clone)]
+pub struct CompiledCors {
+    origins: Vec<Matcher>,
+    policy: crate::config::Cors,
+}
+
+impl CompiledCors {
+    /// Whether `origin` may make cross-origin requests.
+    pub fn allows(&self, origin: &str) -> bool {
+        !origin.is_empty() && self.origins.iter().any(|m| m.matches(origin))
+    }
+
+    /// Allow credentials.
+    pub fn credentials(&self) -> bool {
+        self.policy.allow_credentials
+    }
+
+    /// `Access-Control-Expose-Headers`, if any.
+    pub fn expose(&self) -> Option<String> {
+        (!self.policy.expose_headers.is_empty()).then(|| self.policy.expose_headers.join(", "))
+    }
+
+    /// The answer to a preflight from an allowed `origin` asking for `method` and `headers`.
+    pub fn preflight(&self, origin: &str, method: &str, headers: &str) -> Vec<(String, String)> {
+        let list = |configured: &[String], asked: &str| -> Option<String> {
+            if configured.iter().any(|m| m == "*") {
+                // A wildcard answers with what was asked (valid with credentials too).
+                Some(if asked.is_empty() {
+                    "*".to_owned()
+                } else {
+                    asked.to_owned()
+                })
+            } else if configured.is_empty() {
+                None
+            } else {
+                Some(configured.join(", "))
+            }
+        };
+        let mut out = vec![("access-control-allow-origin".to_owned(), origin.to_owned())];
+        if let Some(m) = list(&self.policy.allow_methods, method) {
+            out.push(("access-control-allow-methods".into(), m));
+        }
+        if let Some(h) = list(&self.policy.allow_headers, headers) {
+            out.push(("access-control-allow-headers".into(), h));
+        }
+        if let Some(e) = self.expose() {
+            out.push(("access-control-expose-headers".into(), e));
+        }
+        if let Some(age) = self.policy.max_age {
+            out.push(("access-control-max-age".into(), age.to_string()));
+        }
+        if self.policy.allow_credentials {
+            out.push(("access-control-allow-credentials".into(), "true".into()));
+        }
+        out
+    }
+}
+
 /// An address range: a network and its prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -674,6 +735,19 @@ impl TryFrom<RoutingConfig> for Router {
                         Some((parse(&r.allow, "allow")?, parse(&r.deny, "deny")?))
                     }
                 };
+                let cors = match route.cors {
+                    None => None,
+                    Some(policy) => {
+                        let mut origins = Vec::with_capacity(policy.allow_origins.len());
+                        for (oi, o) in policy.allow_origins.iter().enumerate() {
+                            origins.push(compile_matcher(
+                                field(&format!(".cors.allowOrigins[{oi}]")),
+                                o,
+                            )?);
+                        }
+                        Some(CompiledCors { origins, policy })
+                    }
+                };
                 let mut headers = Vec::with_capacity(route.headers.len());
                 for (hi, h) in route.headers.iter().enumerate() {
                     headers.push((
@@ -721,6 +795,7 @@ impl TryFrom<RoutingConfig> for Router {
                     sources,
                     client_ranges,
                     upstream_headers: route.upstream.headers(),
+                    cors,
                     action,
                     request_headers: route.request_headers,
                     response_headers: route.response_headers,
@@ -1099,6 +1174,7 @@ mod tests {
                     sources: None,
                     client_ranges: None,
                     upstream: Default::default(),
+                    cors: None,
                     action: RouteAction::to(*b),
                     request_headers: HeaderMods::default(),
                     response_headers: HeaderMods::default(),
@@ -1360,6 +1436,7 @@ mod tests {
             sources: None,
             client_ranges: None,
             upstream: Default::default(),
+            cors: None,
             action: RouteAction::to(backend),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),
@@ -1489,6 +1566,7 @@ mod rewrite_tests {
                 sources: None,
                 client_ranges: None,
                 upstream: Default::default(),
+                cors: None,
                 action,
                 request_headers: HeaderMods::default(),
                 response_headers: HeaderMods::default(),
@@ -1635,6 +1713,7 @@ mod explain_tests {
             sources: None,
             client_ranges: None,
             upstream: Default::default(),
+            cors: None,
             action: RouteAction::to("a"),
             request_headers: HeaderMods::default(),
             response_headers: HeaderMods::default(),

@@ -227,6 +227,7 @@ impl RootContext for RoutingRoot {
             in_flight: None,
             mirror: None,
             backend_filters: None,
+            cors_origin: None,
         }))
     }
 
@@ -257,6 +258,8 @@ pub struct RoutingHttp {
     mirror: Option<PendingMirror>,
     /// The picked backend (its index in the route's list) when it has filters of its own.
     backend_filters: Option<usize>,
+    /// The allowed origin of a CORS request, answered on the response.
+    cors_origin: Option<String>,
 }
 
 impl Context for RoutingHttp {}
@@ -526,6 +529,28 @@ impl RoutingHttp {
                 return (Step::text(403, "403 Forbidden\n"), None);
             }
         }
+        // Envoy's CORS filter (before faults and the router): answer an allowed preflight,
+        // remember an allowed origin for the response.
+        if let Some(cors) = &route.cors {
+            let origin = get("origin");
+            if cors.allows(origin) {
+                let asked = get("access-control-request-method");
+                if method == "OPTIONS" && !asked.is_empty() {
+                    shared.count(Outcome::Responded);
+                    let headers =
+                        cors.preflight(origin, asked, get("access-control-request-headers"));
+                    return (
+                        Step::Reply {
+                            status: 200,
+                            headers,
+                            body: Vec::new(),
+                        },
+                        None,
+                    );
+                }
+                self.cors_origin = Some(origin.to_owned());
+            }
+        }
         // Envoy's fault filter: the delay first, then the abort, each sampled on its own.
         let delay = route
             .delay
@@ -675,6 +700,15 @@ impl HttpContext for RoutingHttp {
         };
         let route = shared.router.route(vhost, route);
         self.apply_response_mods(&route.response_headers);
+        if let (Some(origin), Some(cors)) = (self.cors_origin.as_deref(), &route.cors) {
+            self.set_http_response_header("access-control-allow-origin", Some(origin));
+            if cors.credentials() {
+                self.set_http_response_header("access-control-allow-credentials", Some("true"));
+            }
+            if let Some(expose) = cors.expose() {
+                self.set_http_response_header("access-control-expose-headers", Some(&expose));
+            }
+        }
         if let (Some(i), RouteAction::Forward { filters, .. }) =
             (self.backend_filters, &route.action)
         {
