@@ -881,6 +881,7 @@ fn filters(
                     expose_headers: c.expose_headers.clone(),
                     max_age: Some(c.max_age.unwrap_or(5)),
                     allow_credentials: c.allow_credentials.unwrap_or(false),
+                    nginx: false,
                 });
             }
             "ExtensionRef" => {

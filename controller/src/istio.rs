@@ -1018,6 +1018,7 @@ fn http_route(
                 expose_headers: c.expose_headers.clone(),
                 max_age,
                 allow_credentials: c.allow_credentials.unwrap_or(false),
+                nginx: false,
             })
         }
     };

@@ -5,8 +5,8 @@
 //! `app-root`, canaries: `canary`, `canary-by-header` (+ `-value`, `-pattern`),
 //! `canary-by-cookie`, `canary-weight` (+ `canary-weight-total`), and `upstream-vhost`,
 //! `x-forwarded-prefix`, `server-alias`, `allowlist-source-range` (`whitelist-source-range`),
-//! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`. Any other annotation of
-//! the prefix is reported as ignored.
+//! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`, `enable-cors` with its
+//! `cors-*` settings. Any other annotation of the prefix is reported as ignored.
 //!
 //! # Semantics (from the ingress-nginx user guide and annotations page)
 //! - If `use-regex` or `rewrite-target` is set on any Ingress of a host, every path of that host
@@ -60,6 +60,8 @@ pub struct Annotations {
     pub upstream_hash_by: Option<HashKey>,
     /// `from-to-www-redirect`.
     pub from_to_www: bool,
+    /// `enable-cors` and its `cors-*` settings.
+    pub cors: Option<portico_core::config::Cors>,
 }
 
 /// A canary Ingress's conditions.
@@ -228,6 +230,58 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
     }
     a.from_to_www = flag("from-to-www-redirect", &mut problems).unwrap_or(false);
+    if flag("enable-cors", &mut problems) == Some(true) {
+        // The values as written: nginx sends them verbatim.
+        let raw = |k: &str, default: &str| -> Vec<String> {
+            let v = get(k).unwrap_or(default).trim();
+            if v.is_empty() {
+                Vec::new()
+            } else {
+                vec![v.to_owned()]
+            }
+        };
+        let origins: Vec<String> = get("cors-allow-origin")
+            .unwrap_or("*")
+            .split(',')
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        let allow_origins = if origins.iter().any(|o| o == "*") {
+            Vec::new()
+        } else {
+            origins
+                .iter()
+                .map(|o| {
+                    // Case-insensitive; `*.` covers one label (ingress-nginx's origin regex).
+                    let re = regex::escape(o).replace("\\*", "[A-Za-z0-9\\-]+");
+                    portico_core::config::StringMatch::Regex(format!("(?i){re}"))
+                })
+                .collect()
+        };
+        let max_age = match get("cors-max-age").map(|v| v.trim().parse::<u64>()) {
+            None => 1_728_000,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => {
+                problems.push((
+                    field("cors-max-age"),
+                    ErrorKind::Invalid("must be a whole number of seconds".into()),
+                ));
+                1_728_000
+            }
+        };
+        a.cors = Some(portico_core::config::Cors {
+            allow_origins,
+            allow_methods: raw("cors-allow-methods", "GET, PUT, POST, DELETE, PATCH, OPTIONS"),
+            allow_headers: raw(
+                "cors-allow-headers",
+                "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization",
+            ),
+            expose_headers: raw("cors-expose-headers", ""),
+            max_age: Some(max_age),
+            allow_credentials: flag("cors-allow-credentials", &mut problems).unwrap_or(true),
+            nginx: true,
+        });
+    }
     const KNOWN: &[&str] = &[
         "upstream-vhost",
         "x-forwarded-prefix",
@@ -237,6 +291,13 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         "denylist-source-range",
         "upstream-hash-by",
         "from-to-www-redirect",
+        "enable-cors",
+        "cors-allow-origin",
+        "cors-allow-methods",
+        "cors-allow-headers",
+        "cors-expose-headers",
+        "cors-allow-credentials",
+        "cors-max-age",
         "rewrite-target",
         "use-regex",
         "ssl-redirect",

@@ -711,6 +711,7 @@ impl<'a> Builder<'a> {
                             .set
                             .push(("x-forwarded-prefix".into(), prefix.clone()));
                     }
+                    route.cors = nginx.cors.clone();
                     if !nginx.allow_ranges.is_empty() || !nginx.deny_ranges.is_empty() {
                         route.client_ranges = Some(ClientRanges {
                             allow: nginx.allow_ranges.clone(),

@@ -183,6 +183,11 @@ pub struct Cors {
     /// Allow credentials.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_credentials: bool,
+    /// ingress-nginx's behaviour instead of Envoy's: no `allowOrigins` means any origin (answered
+    /// `*`, with or without an `Origin` header); every allowed response carries all the allow
+    /// headers; any `OPTIONS` from an allowed origin is answered 204.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nginx: bool,
 }
 
 /// Timeouts and retries for a route's forwarded requests. The filter hands them to Envoy's router

@@ -429,9 +429,46 @@ pub struct CompiledCors {
 }
 
 impl CompiledCors {
-    /// Whether `origin` may make cross-origin requests.
+    /// Whether `origin` may make cross-origin requests (ingress-nginx style: any origin, even
+    /// none, when no origin is listed).
     pub fn allows(&self, origin: &str) -> bool {
+        if self.policy.nginx && self.origins.is_empty() {
+            return true;
+        }
         !origin.is_empty() && self.origins.iter().any(|m| m.matches(origin))
+    }
+
+    /// ingress-nginx's behaviour (see [`crate::config::Cors::nginx`]).
+    pub fn nginx(&self) -> bool {
+        self.policy.nginx
+    }
+
+    /// ingress-nginx's CORS headers for an allowed request from `origin`, on every response.
+    pub fn nginx_headers(&self, origin: &str) -> Vec<(String, String)> {
+        let p = &self.policy;
+        let allow_origin = if self.origins.is_empty() { "*" } else { origin };
+        let mut out = vec![(
+            "access-control-allow-origin".to_owned(),
+            allow_origin.to_owned(),
+        )];
+        if p.allow_credentials {
+            out.push(("access-control-allow-credentials".into(), "true".into()));
+        }
+        out.push((
+            "access-control-allow-methods".into(),
+            p.allow_methods.join(", "),
+        ));
+        out.push((
+            "access-control-allow-headers".into(),
+            p.allow_headers.join(", "),
+        ));
+        if let Some(e) = self.expose() {
+            out.push(("access-control-expose-headers".into(), e));
+        }
+        if let Some(age) = p.max_age {
+            out.push(("access-control-max-age".into(), age.to_string()));
+        }
+        out
     }
 
     /// Allow credentials.

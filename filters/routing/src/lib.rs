@@ -264,6 +264,28 @@ pub struct RoutingHttp {
 
 impl Context for RoutingHttp {}
 
+/// Applies header changes through a header map's accessors: remove, then set, then add (appended
+/// to an existing value with a comma).
+fn apply_mods(
+    mods: &HeaderMods,
+    get: impl Fn(&str) -> Option<String>,
+    set: impl Fn(&str, Option<&str>),
+) {
+    for name in &mods.remove {
+        set(name, None);
+    }
+    for (name, value) in &mods.set {
+        set(name, Some(value));
+    }
+    for (name, value) in &mods.add {
+        let joined = match get(name) {
+            Some(old) => format!("{old},{value}"),
+            None => value.clone(),
+        };
+        set(name, Some(&joined));
+    }
+}
+
 /// Envoy's shadow host: `-shadow` after the host name, before any port.
 fn shadow_host(authority: &str) -> String {
     match authority.rsplit_once(':') {
@@ -307,35 +329,19 @@ impl RoutingHttp {
     }
 
     fn apply_request_mods(&self, mods: &HeaderMods) {
-        for name in &mods.remove {
-            self.set_http_request_header(name, None);
-        }
-        for (name, value) in &mods.set {
-            self.set_http_request_header(name, Some(value));
-        }
-        for (name, value) in &mods.add {
-            let joined = match self.get_http_request_header(name) {
-                Some(old) => format!("{old},{value}"),
-                None => value.clone(),
-            };
-            self.set_http_request_header(name, Some(&joined));
-        }
+        apply_mods(
+            mods,
+            |n| self.get_http_request_header(n),
+            |n, v| self.set_http_request_header(n, v),
+        );
     }
 
     fn apply_response_mods(&self, mods: &HeaderMods) {
-        for name in &mods.remove {
-            self.set_http_response_header(name, None);
-        }
-        for (name, value) in &mods.set {
-            self.set_http_response_header(name, Some(value));
-        }
-        for (name, value) in &mods.add {
-            let joined = match self.get_http_response_header(name) {
-                Some(old) => format!("{old},{value}"),
-                None => value.clone(),
-            };
-            self.set_http_response_header(name, Some(&joined));
-        }
+        apply_mods(
+            mods,
+            |n| self.get_http_response_header(n),
+            |n, v| self.set_http_response_header(n, v),
+        );
     }
 
     /// The value a consistent hash is computed over, if the request has it.
@@ -531,7 +537,26 @@ impl RoutingHttp {
         }
         // Envoy's CORS filter (before faults and the router): answer an allowed preflight,
         // remember an allowed origin for the response.
-        if let Some(cors) = &route.cors {
+        if let Some(cors) = route.cors.as_ref().filter(|c| c.nginx()) {
+            // ingress-nginx: every OPTIONS from an allowed origin gets 204 and the headers.
+            let origin = get("origin");
+            if cors.allows(origin) {
+                if method == "OPTIONS" {
+                    shared.count(Outcome::Responded);
+                    let mut headers = cors.nginx_headers(origin);
+                    headers.push(("content-type".into(), "text/plain charset=UTF-8".into()));
+                    return (
+                        Step::Reply {
+                            status: 204,
+                            headers,
+                            body: Vec::new(),
+                        },
+                        None,
+                    );
+                }
+                self.cors_origin = Some(origin.to_owned());
+            }
+        } else if let Some(cors) = &route.cors {
             let origin = get("origin");
             if cors.allows(origin) {
                 let asked = get("access-control-request-method");
@@ -701,6 +726,12 @@ impl HttpContext for RoutingHttp {
         let route = shared.router.route(vhost, route);
         self.apply_response_mods(&route.response_headers);
         if let (Some(origin), Some(cors)) = (self.cors_origin.as_deref(), &route.cors) {
+            if cors.nginx() {
+                for (name, value) in cors.nginx_headers(origin) {
+                    self.set_http_response_header(&name, Some(&value));
+                }
+                return Action::Continue;
+            }
             self.set_http_response_header("access-control-allow-origin", Some(origin));
             if cors.credentials() {
                 self.set_http_response_header("access-control-allow-credentials", Some("true"));
