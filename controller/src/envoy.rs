@@ -161,6 +161,7 @@ fn resources(
         // One listener, a filter chain per destination port (what the PROXY header restores):
         // Istio's outbound listeners `0.0.0.0_PORT` behind its virtual outbound listener.
         let mut chains = Vec::with_capacity(snapshot.sidecar.len());
+        let mut default_chain = None;
         for l in &snapshot.sidecar {
             let name = sidecar_filter_name(l.port);
             let f = RoutingFilter {
@@ -170,11 +171,19 @@ fn resources(
                 name,
             };
             let chain = format!("{SIDECAR_LISTENER}-{}", l.port);
-            chains.push(json!({
-                "name": chain,
-                "filter_chain_match": {"destination_port": l.port},
-                "filters": [http_connection_manager(&chain, filter(&f))],
-            }));
+            if l.port == 0 {
+                // Port 0: every destination port no other chain takes.
+                default_chain = Some(json!({
+                    "name": chain,
+                    "filters": [http_connection_manager(&chain, filter(&f))],
+                }));
+            } else {
+                chains.push(json!({
+                    "name": chain,
+                    "filter_chain_match": {"destination_port": l.port},
+                    "filters": [http_connection_manager(&chain, filter(&f))],
+                }));
+            }
             routing.push(f);
         }
         listeners.push(json!({
@@ -186,6 +195,7 @@ fn resources(
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
             }],
             "filter_chains": chains,
+            "default_filter_chain": default_chain,
         }));
     }
     let mut clusters = vec![json!({

@@ -1898,6 +1898,14 @@ pub(crate) fn translate_mesh(
                 default_backend: None,
             });
     }
+    // ALLOW_ANY (Istio's default outbound policy): unknown hosts, and ports no Service has
+    // (the catch-all configuration, port 0), go where the client was going.
+    for config in ports.values_mut() {
+        config.passthrough = true;
+    }
+    let mut any = RoutingConfig::for_listener(0, forward);
+    any.passthrough = true;
+    ports.insert(0, any);
     ctx.report(errors);
     ports
 }

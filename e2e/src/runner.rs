@@ -132,11 +132,18 @@ async fn run_scenario(
     FileSink::new(options.xds_dir.clone())
         .write(&render(&translation.snapshot, &options))
         .map_err(|e| format!("writing config: {e}"))?;
-    let endpoints: Vec<SocketAddr> = prepared
+    let mut endpoints: Vec<SocketAddr> = prepared
         .backends
         .keys()
         .filter_map(|a| a.parse().ok())
         .collect();
+    for a in scenario::request_addresses(scenario) {
+        if let Ok(addr) = a.parse() {
+            if !endpoints.contains(&addr) {
+                endpoints.push(addr);
+            }
+        }
+    }
     let echo = crate::echo::start(endpoints).await?;
     let listeners: Vec<SocketAddr> = port_map
         .values()

@@ -485,6 +485,18 @@ pub struct Prepared {
     pub backends: HashMap<String, BTreeSet<String>>,
 }
 
+/// The `address` of every sidecar request: where passthrough traffic goes, so the harnesses
+/// serve an echo backend there too.
+pub fn request_addresses(scenario: &Scenario) -> BTreeSet<String> {
+    scenario
+        .requests
+        .iter()
+        .filter(|r| r.via == Via::Sidecar)
+        .filter_map(|r| r.address.clone())
+        .filter(|a| a.parse::<std::net::SocketAddr>().is_ok())
+        .collect()
+}
+
 /// Checks a scenario's addresses, parses its objects and translates them. Objects that do not
 /// parse are left out with a note; a kind `translate` does not read fails the whole scenario.
 ///
@@ -586,10 +598,10 @@ pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan,
                 url.port
             ))
         }
-        Via::Sidecar if !sidecar.contains(&destination.port()) => {
+        // Port 0 is the sidecar's catch-all (passthrough) configuration.
+        Via::Sidecar if !sidecar.contains(&destination.port()) && !sidecar.contains(&0) => {
             return Err(format!(
-                "the sidecar routes no Service port {} in this configuration (passthrough to \
-                 unknown destinations is not implemented)",
+                "the sidecar routes no Service port {} in this configuration",
                 destination.port()
             ))
         }

@@ -70,13 +70,13 @@ async fn wrong_expectations_fail_with_expected_and_got() {
 async fn what_cannot_run_fails_with_a_reason() {
     let results = run_yaml(&format!(
         "name: unsupported\n{OBJECTS}requests:\n\
-         - {{name: sidecar, via: sidecar, url: http://web.default.svc.cluster.local:7777/, expect: {{status: 200}}}}\n\
+         - {{name: raw, url: http://shop.example.com/, address: \"127.0.31.9:443\", expect: {{status: 200}}}}\n\
          - {{name: tls, url: https://shop.example.com/, expect: {{certificate: default/shop-tls}}}}\n\
          - {{name: no listener, url: http://shop.example.com:8443/, expect: {{status: 200}}}}\n"
     ))
     .await;
     assert!(
-        results[0].1[0].starts_with("the sidecar routes no Service port 7777"),
+        results[0].1[0].starts_with("not supported by this harness yet: address (raw TLS/TCP)"),
         "{:?}",
         results[0]
     );

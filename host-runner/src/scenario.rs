@@ -307,7 +307,9 @@ fn run_scenario(
         .iter()
         .map(|c| (c.name.clone(), c.endpoints.clone()))
         .collect();
-    let mut upstreams = Upstreams::new(clusters, prepared.backends.keys().cloned().collect());
+    let mut live: std::collections::BTreeSet<String> = prepared.backends.keys().cloned().collect();
+    live.extend(scenario::request_addresses(scenario));
+    let mut upstreams = Upstreams::new(clusters, live);
     let mut results = Vec::new();
     let mut n = 0;
     for request in &scenario.requests {
@@ -336,6 +338,12 @@ fn run_scenario(
         let key = match plan.via {
             Via::Gateway => (Via::Gateway, url.port),
             Via::Sidecar => (Via::Sidecar, plan.destination.port()),
+        };
+        // The sidecar's catch-all configuration (port 0) takes ports no Service has.
+        let key = if key.0 == Via::Sidecar && !workers.contains_key(&key) {
+            (Via::Sidecar, 0)
+        } else {
+            key
         };
         let Some(worker) = workers.get_mut(&key) else {
             continue;
@@ -373,7 +381,9 @@ fn run_scenario(
                 .extend(trace.iter().map(|t| format!("trace: {t}")));
             let config = match plan.via {
                 Via::Gateway => snapshot.routing(url.port),
-                Via::Sidecar => snapshot.sidecar_routing(plan.destination.port()),
+                Via::Sidecar => snapshot
+                    .sidecar_routing(plan.destination.port())
+                    .or_else(|| snapshot.sidecar_routing(0)),
             };
             if let Some(config) = config {
                 let headers: Vec<(String, String)> = request

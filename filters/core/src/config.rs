@@ -45,6 +45,10 @@ pub struct RoutingConfig {
     /// Every backend a route or default may name, by key (`name.namespace.svc.cluster.local:port`).
     #[serde(default)]
     pub backends: BTreeMap<String, Backend>,
+    /// A request for a host no virtual host takes (and no default backend) goes on to the
+    /// destination the client addressed: a sidecar's `ALLOW_ANY` outbound policy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passthrough: bool,
 }
 
 fn default_port() -> u16 {
@@ -604,6 +608,7 @@ impl RoutingConfig {
             virtual_hosts: Vec::new(),
             default_backend: None,
             backends: BTreeMap::new(),
+            passthrough: false,
         }
     }
 

@@ -350,6 +350,8 @@ pub struct Router {
     backends: Vec<CompiledBackend>,
     /// Some route matches on the client address.
     needs_source: bool,
+    /// Unknown hosts go to the addressed destination.
+    passthrough: bool,
 }
 
 /// Request headers, read on demand (each read may be a host call).
@@ -893,6 +895,7 @@ impl TryFrom<RoutingConfig> for Router {
             default_backend,
             backends,
             needs_source,
+            passthrough: config.passthrough,
         })
     }
 }
@@ -931,6 +934,14 @@ impl Router {
     /// The configuration's generation string.
     pub fn generation(&self) -> &str {
         &self.generation
+    }
+
+    /// Whether a request no virtual host takes goes to the destination the client addressed
+    /// (see [`crate::config::RoutingConfig::passthrough`]).
+    pub fn passes_through(&self, authority: &str) -> bool {
+        self.passthrough
+            && self.default_backend.is_none()
+            && self.hosts.get(&normalize_host(authority)).is_none()
     }
 
     /// How forwarded requests reach their backend.

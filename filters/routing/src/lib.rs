@@ -520,6 +520,20 @@ impl RoutingHttp {
             source,
         });
         let (vhost, index) = match decision {
+            Decision::NoRoute if router.passes_through(authority) => {
+                // ALLOW_ANY: on to where the client was going (the PROXY header / iptables
+                // redirect's original destination), as Istio's PassthroughCluster.
+                let dst = self
+                    .get_property(vec!["destination", "address"])
+                    .and_then(|a| String::from_utf8(a).ok());
+                let Some(dst) = dst else {
+                    shared.count(Outcome::NoRoute);
+                    return (Step::text(404, "404 page not found\n"), None);
+                };
+                self.set_http_request_header(ORIGINAL_DST_HEADER, Some(&dst));
+                shared.count(Outcome::Forwarded);
+                return (Step::Continue, None);
+            }
             Decision::NoRoute => {
                 shared.count(Outcome::NoRoute);
                 return (Step::text(404, "404 page not found\n"), None);
