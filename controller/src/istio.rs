@@ -1302,6 +1302,21 @@ fn http_route(
     Ok(out)
 }
 
+/// Every HTTP route of a VirtualService on `port`, in order; the first bad one fails them all.
+fn vs_routes(
+    ctx: &Ctx<'_>,
+    vs: &VirtualService,
+    port: u16,
+    client: Client<'_>,
+    backends: &mut BTreeMap<String, Backend>,
+) -> Result<Vec<Route>, (String, ErrorKind)> {
+    let mut routes = Vec::new();
+    for (ri, r) in vs.spec.http.iter().enumerate() {
+        routes.append(&mut http_route(ctx, vs, ri, r, port, client, backends)?);
+    }
+    Ok(routes)
+}
+
 /// A `trafficPolicy`'s load balancer: `Ok(None)` when it sets none, `Err` when it asks for
 /// something Portico does not do.
 fn load_balancer(policy: &Value) -> Result<Option<LoadBalancer>, String> {
@@ -1513,28 +1528,18 @@ pub(crate) fn translate_istio(
                 if hosts.is_empty() {
                     continue;
                 }
-                let mut routes = Vec::new();
-                for (ri, r) in vs.spec.http.iter().enumerate() {
-                    match http_route(
-                        &ctx,
-                        vs,
-                        ri,
-                        r,
-                        server.port.number,
-                        Client::Gateway {
-                            name: &gateway_name,
-                            labels: &gw.spec.selector,
-                            namespace: gw_ns,
-                        },
-                        backends,
-                    ) {
-                        Ok(mut rs) => routes.append(&mut rs),
-                        Err(e) => {
-                            failed = Some(e);
-                            break 'gateways;
-                        }
+                let client = Client::Gateway {
+                    name: &gateway_name,
+                    labels: &gw.spec.selector,
+                    namespace: gw_ns,
+                };
+                let mut routes = match vs_routes(&ctx, vs, server.port.number, client, backends) {
+                    Ok(routes) => routes,
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'gateways;
                     }
-                }
+                };
                 if server
                     .tls
                     .as_ref()
@@ -1544,34 +1549,18 @@ pub(crate) fn translate_istio(
                 {
                     // `tls.httpsRedirect` on an HTTP server: "the load balancer will send a 301
                     // redirect for all http connections, asking the clients to use HTTPS".
-                    routes = vec![Route {
-                        name: format!(
+                    routes = vec![Route::new(
+                        format!(
                             "Gateway {gw_ns}/{} server port {} tls.httpsRedirect",
                             gw.metadata.name, server.port.number
                         ),
-                        path: PathMatch::Prefix("/".into()),
-                        headers: Vec::new(),
-                        query: Vec::new(),
-                        method: None,
-                        sources: None,
-                        client_ranges: None,
-                        upstream: Default::default(),
-                        cors: None,
-                        action: RouteAction::Redirect(Redirect {
-                            url: None,
+                        PathMatch::Prefix("/".into()),
+                        RouteAction::Redirect(Redirect {
                             scheme: Some("https".into()),
-                            host: None,
-                            port: None,
-                            path: None,
                             status: Some(301),
-                            strip_trailing_slash: false,
+                            ..Redirect::default()
                         }),
-                        request_headers: HeaderMods::default(),
-                        response_headers: HeaderMods::default(),
-                        abort: None,
-                        delay: None,
-                        mirrors: Vec::new(),
-                    }];
+                    )];
                 }
                 for h in hosts {
                     produced.push((server.port.number, h, routes.clone()));
@@ -1639,24 +1628,15 @@ fn gamma_routes(
             out.push(r);
         }
         out.push(Route {
-            name: format!("consumer routes of namespace {c} for Service {ns}/{name} port {port}: none matched"),
-            path: PathMatch::Prefix("/".into()),
-            headers: Vec::new(),
-            query: Vec::new(),
-            method: None,
             sources: Some(pods),
-            client_ranges: None,
-            upstream: Default::default(),
-            cors: None,
-            action: RouteAction::Respond {
-                status: 404,
-                body: "404 page not found\n".into(),
-            },
-            request_headers: HeaderMods::default(),
-            response_headers: HeaderMods::default(),
-            abort: None,
-            delay: None,
-            mirrors: Vec::new(),
+            ..Route::new(
+                format!("consumer routes of namespace {c} for Service {ns}/{name} port {port}: none matched"),
+                PathMatch::Prefix("/".into()),
+                RouteAction::Respond {
+                    status: 404,
+                    body: "404 page not found\n".into(),
+                },
+            )
         });
     }
     out.extend(crate::gateway::MeshAttachment::merged(
@@ -1765,20 +1745,9 @@ pub(crate) fn translate_mesh(
      -> Vec<Route> {
         let mut out = Vec::new();
         for vs in vss {
-            let mut routes = Vec::new();
-            let mut failed = None;
-            for (ri, r) in vs.spec.http.iter().enumerate() {
-                match http_route(&ctx, vs, ri, r, port, Client::Mesh, backends) {
-                    Ok(mut rs) => routes.append(&mut rs),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                Some(e) => report(vs, e),
-                None => out.append(&mut routes),
+            match vs_routes(&ctx, vs, port, Client::Mesh, backends) {
+                Ok(mut routes) => out.append(&mut routes),
+                Err(e) => report(vs, e),
             }
         }
         out
@@ -1825,23 +1794,11 @@ pub(crate) fn translate_mesh(
                 let Ok(key) = ctx.destination(ns, &own, port, backends) else {
                     continue;
                 };
-                routes.push(Route {
-                    name: format!("Service {ns}/{name} port {port} (default route)"),
-                    path: PathMatch::Prefix("/".into()),
-                    headers: Vec::new(),
-                    query: Vec::new(),
-                    method: None,
-                    sources: None,
-                    client_ranges: None,
-                    upstream: Default::default(),
-                    cors: None,
-                    action: RouteAction::to(&key),
-                    request_headers: HeaderMods::default(),
-                    response_headers: HeaderMods::default(),
-                    abort: None,
-                    delay: None,
-                    mirrors: Vec::new(),
-                });
+                routes.push(Route::new(
+                    format!("Service {ns}/{name} port {port} (default route)"),
+                    PathMatch::Prefix("/".into()),
+                    RouteAction::to(&key),
+                ));
             }
             let mut hosts = vec![
                 fqdn(ns, name),

@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use portico_core::config::{
-    Backend, ClientRanges, ForwardMode, HeaderMatch, HeaderMods, LoadBalancer, PathMatch,
-    PathRewrite, Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch,
-    VirtualHost, WeightedBackend, WildcardMode,
+    Backend, ClientRanges, ForwardMode, HeaderMatch, LoadBalancer, PathMatch, PathRewrite,
+    Redirect, Rewrite, Route, RouteAction, RouteOrder, RoutingConfig, StringMatch, VirtualHost,
+    WeightedBackend, WildcardMode,
 };
 
 use crate::objects::{
@@ -635,7 +635,7 @@ impl<'a> Builder<'a> {
                 };
                 routes.push((
                     (1, 0),
-                    self.route(
+                    Route::new(
                         format!("{object} metadata.annotations[app-root]"),
                         PathMatch::Exact("/".into()),
                         RouteAction::Redirect(redirect),
@@ -702,7 +702,7 @@ impl<'a> Builder<'a> {
                             rewrite,
                         }
                     };
-                let mut route = self.route(format!("{object} {field}"), path_match, action);
+                let mut route = Route::new(format!("{object} {field}"), path_match, action);
                 if matches!(route.action, RouteAction::Forward { .. }) {
                     // Proxy settings: nginx's redirects (`return`) come before them.
                     if let Some(prefix) = &nginx.x_forwarded_prefix {
@@ -768,26 +768,6 @@ impl<'a> Builder<'a> {
             self.default_any.get_or_insert(b);
         }
         Ok(warnings)
-    }
-
-    fn route(&self, name: String, path: PathMatch, action: RouteAction) -> Route {
-        Route {
-            name,
-            path,
-            headers: vec![],
-            query: vec![],
-            method: None,
-            sources: None,
-            client_ranges: None,
-            upstream: Default::default(),
-            cors: None,
-            action,
-            request_headers: HeaderMods::default(),
-            response_headers: HeaderMods::default(),
-            abort: None,
-            delay: None,
-            mirrors: Vec::new(),
-        }
     }
 
     /// Adds a canary Ingress: for each of its host and path pairs that a non-canary Ingress
@@ -865,25 +845,12 @@ impl<'a> Builder<'a> {
             };
             let conditional =
                 |name: &str, header: &str, value: StringMatch, action: RouteAction| Route {
-                    name: format!("{object} canary {name}"),
-                    path: path.clone(),
                     headers: vec![HeaderMatch {
                         name: header.to_ascii_lowercase(),
                         value,
                         invert: false,
                     }],
-                    query: vec![],
-                    method: None,
-                    sources: None,
-                    client_ranges: None,
-                    upstream: Default::default(),
-                    cors: None,
-                    action,
-                    request_headers: HeaderMods::default(),
-                    response_headers: HeaderMods::default(),
-                    abort: None,
-                    delay: None,
-                    mirrors: Vec::new(),
+                    ..Route::new(format!("{object} canary {name}"), path.clone(), action)
                 };
             let mut extra = Vec::new();
             if let Some(h) = &canary.header {
@@ -1063,7 +1030,7 @@ impl<'a> Builder<'a> {
                 strip_trailing_slash: true,
                 ..Redirect::default()
             };
-            let route = self.route(
+            let route = Route::new(
                 format!("from-to-www-redirect {from} → {to}"),
                 PathMatch::Prefix("/".into()),
                 RouteAction::Redirect(redirect),

@@ -6,8 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use portico_core::config::{
-    Backend, HeaderMods, PathMatch, Route, RouteAction, RouteOrder, RoutingConfig, VirtualHost,
-    WildcardMode,
+    Backend, PathMatch, Route, RouteAction, RouteOrder, RoutingConfig, VirtualHost, WildcardMode,
 };
 use portico_core::Router;
 
@@ -28,26 +27,16 @@ fn config(routes: usize) -> RoutingConfig {
             wildcard: WildcardMode::SingleLabel,
             order: RouteOrder::LongestPath,
             routes: (0..10)
-                .map(|p| Route {
-                    name: format!("r{h}-{p}"),
-                    path: if p % 2 == 0 {
-                        PathMatch::Prefix(format!("/api/v{p}/items"))
-                    } else {
-                        PathMatch::Exact(format!("/page{p}"))
-                    },
-                    headers: vec![],
-                    query: vec![],
-                    method: None,
-                    sources: None,
-                    client_ranges: None,
-                    upstream: Default::default(),
-                    cors: None,
-                    action: RouteAction::to("b:80"),
-                    request_headers: HeaderMods::default(),
-                    response_headers: HeaderMods::default(),
-                    abort: None,
-                    delay: None,
-                    mirrors: Vec::new(),
+                .map(|p| {
+                    Route::new(
+                        format!("r{h}-{p}"),
+                        if p % 2 == 0 {
+                            PathMatch::Prefix(format!("/api/v{p}/items"))
+                        } else {
+                            PathMatch::Exact(format!("/page{p}"))
+                        },
+                        RouteAction::to("b:80"),
+                    )
                 })
                 .collect(),
             default_backend: None,

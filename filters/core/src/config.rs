@@ -251,6 +251,30 @@ impl UpstreamPolicy {
     }
 }
 
+impl Route {
+    /// A route that matches on the path alone and acts, with no header changes, faults,
+    /// mirrors, client conditions, timeouts or CORS; set the rest with struct update syntax.
+    pub fn new(name: impl Into<String>, path: PathMatch, action: RouteAction) -> Route {
+        Route {
+            name: name.into(),
+            path,
+            headers: Vec::new(),
+            query: Vec::new(),
+            method: None,
+            sources: None,
+            client_ranges: None,
+            upstream: UpstreamPolicy::default(),
+            cors: None,
+            action,
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+            abort: None,
+            delay: None,
+            mirrors: Vec::new(),
+        }
+    }
+}
+
 /// Client address ranges (CIDRs, or single addresses): a client in `deny` is refused; when
 /// `allow` is not empty, a client outside it is refused too.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,23 +18,11 @@
 //!     hosts: vec!["shop.example.com".into()],
 //!     wildcard: WildcardMode::SingleLabel,
 //!     order: RouteOrder::LongestPath,
-//!     routes: vec![Route {
-//!         name: "Ingress default/shop rules[0].http.paths[0]".into(),
-//!         path: PathMatch::Prefix("/cart".into()),
-//!         headers: vec![],
-//!         query: vec![],
-//!         method: None,
-//!         sources: None,
-//!         client_ranges: None,
-//!         upstream: Default::default(),
-//!         cors: None,
-//!         action: RouteAction::to("cart.default.svc.cluster.local:80"),
-//!         request_headers: HeaderMods::default(),
-//!         response_headers: HeaderMods::default(),
-//!         abort: None,
-//!         delay: None,
-//!         mirrors: Vec::new(),
-//!     }],
+//!     routes: vec![Route::new(
+//!         "Ingress default/shop rules[0].http.paths[0]",
+//!         PathMatch::Prefix("/cart".into()),
+//!         RouteAction::to("cart.default.svc.cluster.local:80"),
+//!     )],
 //!     default_backend: None,
 //! });
 //! let router = Router::from_json(cfg.to_json().as_bytes()).unwrap();

@@ -1213,22 +1213,8 @@ mod tests {
             routes: routes
                 .iter()
                 .enumerate()
-                .map(|(i, (path, b))| Route {
-                    name: format!("r{i}"),
-                    path: path.clone(),
-                    headers: vec![],
-                    query: vec![],
-                    method: None,
-                    sources: None,
-                    client_ranges: None,
-                    upstream: Default::default(),
-                    cors: None,
-                    action: RouteAction::to(*b),
-                    request_headers: HeaderMods::default(),
-                    response_headers: HeaderMods::default(),
-                    abort: None,
-                    delay: None,
-                    mirrors: Vec::new(),
+                .map(|(i, (path, b))| {
+                    Route::new(format!("r{i}"), path.clone(), RouteAction::to(*b))
                 })
                 .collect(),
             default_backend: default.map(str::to_owned),
@@ -1475,23 +1461,7 @@ mod tests {
     }
 
     fn route(name: &str, path: PathMatch, backend: &str) -> Route {
-        Route {
-            name: name.into(),
-            path,
-            headers: vec![],
-            query: vec![],
-            method: None,
-            sources: None,
-            client_ranges: None,
-            upstream: Default::default(),
-            cors: None,
-            action: RouteAction::to(backend),
-            request_headers: HeaderMods::default(),
-            response_headers: HeaderMods::default(),
-            abort: None,
-            delay: None,
-            mirrors: Vec::new(),
-        }
+        Route::new(name, path, RouteAction::to(backend))
     }
 
     #[test]
@@ -1605,23 +1575,7 @@ mod rewrite_tests {
             hosts: vec!["*".into()],
             wildcard: WildcardMode::SingleLabel,
             order: RouteOrder::Listed,
-            routes: vec![Route {
-                name: "r".into(),
-                path,
-                headers: vec![],
-                query: vec![],
-                method: None,
-                sources: None,
-                client_ranges: None,
-                upstream: Default::default(),
-                cors: None,
-                action,
-                request_headers: HeaderMods::default(),
-                response_headers: HeaderMods::default(),
-                abort: None,
-                delay: None,
-                mirrors: Vec::new(),
-            }],
+            routes: vec![Route::new("r", path, action)],
             default_backend: None,
         }];
         Router::try_from(c).unwrap()
@@ -1753,21 +1707,8 @@ mod explain_tests {
             },
         );
         let route = |name: &str, path: PathMatch, headers: Vec<HeaderMatch>| Route {
-            name: name.into(),
-            path,
             headers,
-            query: vec![],
-            method: None,
-            sources: None,
-            client_ranges: None,
-            upstream: Default::default(),
-            cors: None,
-            action: RouteAction::to("a"),
-            request_headers: HeaderMods::default(),
-            response_headers: HeaderMods::default(),
-            abort: None,
-            delay: None,
-            mirrors: Vec::new(),
+            ..Route::new(name, path, RouteAction::to("a"))
         };
         c.virtual_hosts = vec![VirtualHost {
             name: "v".into(),
