@@ -204,7 +204,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             .map(str::trim)
             .filter(|r| !r.is_empty())
         {
-            match r.parse::<portico_core::router::Cidr>() {
+            match r.parse::<portico_core::matching::cidr::Cidr>() {
                 Ok(_) => out.push(r.to_owned()),
                 Err(e) => problems.push((field(k), ErrorKind::Invalid(e))),
             }

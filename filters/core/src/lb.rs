@@ -1,6 +1,6 @@
 //! Endpoint choice.
 
-use crate::router::BackendId;
+use crate::routing::router::BackendId;
 
 /// Round robin over each backend's endpoints. One per worker (each Envoy worker has its own VM),
 /// so the rotation is per worker, as with Envoy's own ROUND_ROBIN.

@@ -35,12 +35,11 @@
 )]
 
 pub mod config;
-pub mod host;
 pub mod lb;
-pub mod path;
-pub mod router;
+pub mod matching;
+pub mod routing;
 
-pub use router::{BackendId, Decision, HeaderSource, NoHeaders, Request, Router};
+pub use routing::router::{BackendId, Decision, HeaderSource, NoHeaders, Request, Router};
 
 /// Why a configuration was refused. Every variant names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

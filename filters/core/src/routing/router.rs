@@ -6,10 +6,13 @@ use regex::Regex;
 
 use crate::config::{
     ForwardMode, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite, RouteAction, RouteOrder,
-    RoutingConfig, StringMatch, ROUTING_API_VERSION,
+    RoutingConfig, ROUTING_API_VERSION,
 };
-use crate::host::{normalize_host, HostTable};
-use crate::path::{path_only, prefix_key, PathKind, PathTable};
+use crate::matching::cidr::Cidr;
+use crate::matching::host::{normalize_host, HostTable};
+use crate::matching::path::{path_only, prefix_key, PathKind, PathTable};
+use crate::matching::string::{compile_regex, Matcher};
+use crate::routing::cors::CompiledCors;
 use crate::ConfigError;
 
 /// Index of a backend in the router.
@@ -44,25 +47,6 @@ impl CompiledPath {
                 .strip_prefix(p.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
             CompiledPath::Regex(r) => r.is_match(path),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Matcher {
-    Exact(String),
-    Prefix(String),
-    Regex(Regex),
-    Present,
-}
-
-impl Matcher {
-    fn matches(&self, value: &str) -> bool {
-        match self {
-            Matcher::Exact(v) => v == value,
-            Matcher::Prefix(v) => value.starts_with(v.as_str()),
-            Matcher::Regex(r) => r.is_match(value),
-            Matcher::Present => true,
         }
     }
 }
@@ -308,17 +292,6 @@ impl CompiledPath {
     }
 }
 
-impl Matcher {
-    fn describe(&self) -> String {
-        match self {
-            Matcher::Exact(v) => format!("exact {v:?}"),
-            Matcher::Prefix(v) => format!("prefix {v:?}"),
-            Matcher::Regex(r) => format!("regex {:?}", r.as_str()),
-            Matcher::Present => "present".into(),
-        }
-    }
-}
-
 /// The values of a query parameter, in order (no percent-decoding).
 fn query_values<'a>(path_and_query: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
@@ -423,186 +396,11 @@ pub enum Decision {
     NoRoute,
 }
 
-/// A CORS policy ready for requests.
-#[derive(Debug, Clone)]
-pub struct CompiledCors {
-    origins: Vec<Matcher>,
-    policy: crate::config::Cors,
-}
-
-impl CompiledCors {
-    /// Whether `origin` may make cross-origin requests (ingress-nginx style: any origin, even
-    /// none, when no origin is listed).
-    pub fn allows(&self, origin: &str) -> bool {
-        if self.policy.nginx && self.origins.is_empty() {
-            return true;
-        }
-        !origin.is_empty() && self.origins.iter().any(|m| m.matches(origin))
-    }
-
-    /// ingress-nginx's behaviour (see [`crate::config::Cors::nginx`]).
-    pub fn nginx(&self) -> bool {
-        self.policy.nginx
-    }
-
-    /// ingress-nginx's CORS headers for an allowed request from `origin`, on every response.
-    pub fn nginx_headers(&self, origin: &str) -> Vec<(String, String)> {
-        let p = &self.policy;
-        let allow_origin = if self.origins.is_empty() { "*" } else { origin };
-        let mut out = vec![(
-            "access-control-allow-origin".to_owned(),
-            allow_origin.to_owned(),
-        )];
-        if p.allow_credentials {
-            out.push(("access-control-allow-credentials".into(), "true".into()));
-        }
-        out.push((
-            "access-control-allow-methods".into(),
-            p.allow_methods.join(", "),
-        ));
-        out.push((
-            "access-control-allow-headers".into(),
-            p.allow_headers.join(", "),
-        ));
-        if let Some(e) = self.expose() {
-            out.push(("access-control-expose-headers".into(), e));
-        }
-        if let Some(age) = p.max_age {
-            out.push(("access-control-max-age".into(), age.to_string()));
-        }
-        out
-    }
-
-    /// Allow credentials.
-    pub fn credentials(&self) -> bool {
-        self.policy.allow_credentials
-    }
-
-    /// `Access-Control-Expose-Headers`, if any.
-    pub fn expose(&self) -> Option<String> {
-        (!self.policy.expose_headers.is_empty()).then(|| self.policy.expose_headers.join(", "))
-    }
-
-    /// The answer to a preflight from an allowed `origin` asking for `method` and `headers`.
-    pub fn preflight(&self, origin: &str, method: &str, headers: &str) -> Vec<(String, String)> {
-        let list = |configured: &[String], asked: &str| -> Option<String> {
-            if configured.iter().any(|m| m == "*") {
-                // A wildcard answers with what was asked (valid with credentials too).
-                Some(if asked.is_empty() {
-                    "*".to_owned()
-                } else {
-                    asked.to_owned()
-                })
-            } else if configured.is_empty() {
-                None
-            } else {
-                Some(configured.join(", "))
-            }
-        };
-        let mut out = vec![("access-control-allow-origin".to_owned(), origin.to_owned())];
-        if let Some(m) = list(&self.policy.allow_methods, method) {
-            out.push(("access-control-allow-methods".into(), m));
-        }
-        if let Some(h) = list(&self.policy.allow_headers, headers) {
-            out.push(("access-control-allow-headers".into(), h));
-        }
-        if let Some(e) = self.expose() {
-            out.push(("access-control-expose-headers".into(), e));
-        }
-        if let Some(age) = self.policy.max_age {
-            out.push(("access-control-max-age".into(), age.to_string()));
-        }
-        if self.policy.allow_credentials {
-            out.push(("access-control-allow-credentials".into(), "true".into()));
-        }
-        out
-    }
-}
-
-/// An address range: a network and its prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    net: std::net::IpAddr,
-    len: u8,
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not an IP address or CIDR range");
-        let (ip, len) = match s.trim().split_once('/') {
-            Some((ip, len)) => (ip, Some(len.parse::<u8>().map_err(|_| bad())?)),
-            None => (s.trim(), None),
-        };
-        let net: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
-        let len = len.unwrap_or(max);
-        if len > max {
-            return Err(bad());
-        }
-        Ok(Cidr { net, len })
-    }
-}
-
-impl Cidr {
-    /// Whether `ip` is in the range.
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        let bits = |ip: std::net::IpAddr| -> (u128, u32) {
-            match ip {
-                std::net::IpAddr::V4(v) => (u128::from(u32::from(v)), 32),
-                std::net::IpAddr::V6(v) => (u128::from(v), 128),
-            }
-        };
-        let (a, wa) = bits(self.net);
-        let (b, wb) = bits(ip);
-        if wa != wb {
-            return false;
-        }
-        let len = u32::from(self.len);
-        if len == 0 {
-            return true;
-        }
-        let shift = wa - len;
-        (a >> shift) == (b >> shift)
-    }
-}
-
-/// Whether a route with these ranges serves a client: not in `deny`, and in `allow` unless
-/// `allow` is empty. An unknown client is served only when nothing is allowed by range.
-pub fn client_admitted(ranges: &(Vec<Cidr>, Vec<Cidr>), client: Option<std::net::IpAddr>) -> bool {
-    let (allow, deny) = ranges;
-    match client {
-        None => allow.is_empty() && deny.is_empty(),
-        Some(ip) => {
-            !deny.iter().any(|c| c.contains(ip))
-                && (allow.is_empty() || allow.iter().any(|c| c.contains(ip)))
-        }
-    }
-}
-
 /// A percentage as the weights `[share, rest]` out of 10 000, for the weighted round robin that
 /// samples faults and mirrors deterministically.
 fn shares(percent: f64) -> [u32; 2] {
     let share = (percent.clamp(0.0, 100.0) * 100.0).round() as u32;
     [share, 10_000 - share]
-}
-
-fn compile_regex(field: String, re: &str) -> Result<Regex, ConfigError> {
-    // Anchored: the whole value must match, as in Envoy's safe_regex and the Gateway API.
-    Regex::new(&format!("^(?:{re})$")).map_err(|e| ConfigError::Invalid {
-        field,
-        message: format!("regex {re:?} does not compile: {e}"),
-    })
-}
-
-fn compile_matcher(field: String, m: &StringMatch) -> Result<Matcher, ConfigError> {
-    Ok(match m {
-        StringMatch::Exact(v) => Matcher::Exact(v.clone()),
-        StringMatch::Prefix(v) => Matcher::Prefix(v.clone()),
-        StringMatch::Regex(r) => Matcher::Regex(compile_regex(field, r)?),
-        StringMatch::Present => Matcher::Present,
-    })
 }
 
 impl TryFrom<RoutingConfig> for Router {
@@ -779,7 +577,7 @@ impl TryFrom<RoutingConfig> for Router {
                     Some(policy) => {
                         let mut origins = Vec::with_capacity(policy.allow_origins.len());
                         for (oi, o) in policy.allow_origins.iter().enumerate() {
-                            origins.push(compile_matcher(
+                            origins.push(Matcher::compile(
                                 field(&format!(".cors.allowOrigins[{oi}]")),
                                 o,
                             )?);
@@ -791,7 +589,7 @@ impl TryFrom<RoutingConfig> for Router {
                 for (hi, h) in route.headers.iter().enumerate() {
                     headers.push((
                         h.name.to_ascii_lowercase(),
-                        compile_matcher(field(&format!(".headers[{hi}]")), &h.value)?,
+                        Matcher::compile(field(&format!(".headers[{hi}]")), &h.value)?,
                         h.invert,
                     ));
                 }
@@ -799,7 +597,7 @@ impl TryFrom<RoutingConfig> for Router {
                 for (qi, q) in route.query.iter().enumerate() {
                     query.push((
                         q.name.clone(),
-                        compile_matcher(field(&format!(".query[{qi}]")), &q.value)?,
+                        Matcher::compile(field(&format!(".query[{qi}]")), &q.value)?,
                     ));
                 }
                 let rewrite_source = match &action {
@@ -1194,7 +992,9 @@ pub fn replace_prefix(path_and_query: &str, prefix: &str, replacement: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Backend, HeaderMatch, QueryMatch, Route, VirtualHost, WildcardMode};
+    use crate::config::{
+        Backend, HeaderMatch, QueryMatch, Route, StringMatch, VirtualHost, WildcardMode,
+    };
 
     fn backend(name: &str) -> Backend {
         Backend {
@@ -1383,31 +1183,6 @@ mod tests {
             default_backend: None,
         }];
         Router::try_from(c).unwrap()
-    }
-
-    #[test]
-    fn cidr_ranges() {
-        let c = |s: &str| s.parse::<Cidr>().unwrap();
-        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-        assert!(c("10.0.0.0/24").contains(ip("10.0.0.255")));
-        assert!(!c("10.0.0.0/24").contains(ip("10.0.1.0")));
-        assert!(c("10.0.0.7").contains(ip("10.0.0.7")));
-        assert!(!c("10.0.0.7").contains(ip("10.0.0.8")));
-        assert!(c("0.0.0.0/0").contains(ip("192.168.1.1")));
-        assert!(!c("0.0.0.0/0").contains(ip("::1")), "families do not mix");
-        assert!(c("2001:db8::/32").contains(ip("2001:db8:1::5")));
-        for bad in ["10.0.0.0/33", "10.0.0/8", "x", "::/129", "10.0.0.1/"] {
-            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
-        }
-        let ranges = (vec![c("10.0.0.0/8")], vec![c("10.0.0.5")]);
-        assert!(client_admitted(&ranges, Some(ip("10.1.2.3"))));
-        assert!(!client_admitted(&ranges, Some(ip("10.0.0.5"))));
-        assert!(!client_admitted(&ranges, Some(ip("11.0.0.1"))));
-        assert!(!client_admitted(&ranges, None));
-        assert!(client_admitted(
-            &(vec![], vec![c("1.2.3.4")]),
-            Some(ip("1.2.3.5"))
-        ));
     }
 
     #[test]
@@ -1693,7 +1468,7 @@ mod rewrite_tests {
 #[cfg(test)]
 mod explain_tests {
     use super::*;
-    use crate::config::{Backend, HeaderMatch, Route, VirtualHost, WildcardMode};
+    use crate::config::{Backend, HeaderMatch, Route, StringMatch, VirtualHost, WildcardMode};
 
     #[test]
     fn explains_every_route_tried() {
