@@ -27,15 +27,23 @@ impl RoundRobin {
 
 /// Smooth weighted round robin (nginx's): over any window of `sum(weights)` picks, each entry
 /// is picked exactly `weight` times, interleaved; weight 0 is never picked. One state per key
-/// (a route), per worker.
-#[derive(Debug, Clone, Default)]
-pub struct WeightedRoundRobin {
-    current: std::collections::HashMap<(usize, usize), Vec<i64>>,
+/// (a route's backend split, a fault's or a mirror's sampler), per worker.
+#[derive(Debug, Clone)]
+pub struct WeightedRoundRobin<K = (usize, usize)> {
+    current: std::collections::HashMap<K, Vec<i64>>,
 }
 
-impl WeightedRoundRobin {
+impl<K> Default for WeightedRoundRobin<K> {
+    fn default() -> Self {
+        WeightedRoundRobin {
+            current: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> WeightedRoundRobin<K> {
     /// Picks an index into `weights`, or `None` when every weight is 0.
-    pub fn pick(&mut self, key: (usize, usize), weights: &[u32]) -> Option<usize> {
+    pub fn pick(&mut self, key: K, weights: &[u32]) -> Option<usize> {
         let total: i64 = weights.iter().map(|w| i64::from(*w)).sum();
         if total == 0 {
             return None;

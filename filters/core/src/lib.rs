@@ -35,6 +35,7 @@
 )]
 
 pub mod config;
+pub mod effects;
 pub mod lb;
 pub mod matching;
 pub mod routing;

@@ -1,0 +1,147 @@
+//! `portico-glue`: what every Portico filter does with its proxy-wasm host, and nothing else.
+//! A filter's policy lives in `portico-core` and returns a plan (a [`Reply`], [`HeaderEdit`]s,
+//! counters); the filter's crate wires proxy-wasm callbacks to it with these helpers:
+//!
+//! - [`install`]: log level and a panic hook that logs before the VM aborts;
+//! - [`load_config`]: read the plugin configuration and compile it, logging a refusal (the
+//!   caller returns `false` from `on_configure`, so Envoy keeps the last good configuration);
+//! - [`Counters`]: counters defined once per VM, bumped by index;
+//! - [`send_reply`], [`edit_request_headers`], [`edit_response_headers`]: carry out a plan;
+//! - [`property_string`], [`now_ns`], [`seed`]: what the host knows about the stream and time.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::time::{Duration, UNIX_EPOCH};
+
+pub use portico_core::effects::{HeaderEdit, Reply};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{LogLevel, MapType, MetricType};
+
+/// Sets the log level and a panic hook naming the filter (a panic in wasm aborts the VM; the
+/// log line is what an operator sees).
+pub fn install(filter: &'static str) {
+    proxy_wasm::set_log_level(LogLevel::Info);
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = hostcalls::log(LogLevel::Critical, &format!("{filter} panicked: {info}"));
+    }));
+}
+
+/// Reads the plugin configuration and compiles it with `compile`. A refusal is logged as an
+/// error naming the filter and returned as `None`: the caller's `on_configure` returns `false`,
+/// and Envoy keeps serving the last good configuration.
+pub fn load_config<T, E: std::fmt::Display>(
+    filter: &str,
+    compile: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Option<T> {
+    let raw = hostcalls::get_buffer(
+        proxy_wasm::types::BufferType::PluginConfiguration,
+        0,
+        usize::MAX,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    match compile(&raw) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            log::error!("{filter}: rejected configuration: {e}");
+            None
+        }
+    }
+}
+
+/// Counters defined once per VM (visible in Envoy's `/stats/prometheus`), bumped by index.
+#[derive(Debug, Clone)]
+pub struct Counters {
+    ids: Vec<Option<u32>>,
+}
+
+impl Counters {
+    /// Defines one counter per name; a name the host refuses is never bumped.
+    pub fn define(names: &[&str]) -> Counters {
+        Counters {
+            ids: names
+                .iter()
+                .map(|name| hostcalls::define_metric(MetricType::Counter, name).ok())
+                .collect(),
+        }
+    }
+
+    /// Adds one to counter `index` (its place in the names given to [`Counters::define`]).
+    pub fn bump(&self, index: usize) {
+        if let Some(Some(id)) = self.ids.get(index) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+}
+
+/// Answers the current stream locally.
+pub fn send_reply(reply: &Reply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let _ = hostcalls::send_http_response(reply.status, headers, Some(&reply.body));
+}
+
+fn edit(map: MapType, edits: &[HeaderEdit]) {
+    for (name, value) in edits {
+        let _ = hostcalls::set_map_value(map, name, value.as_deref());
+    }
+}
+
+/// Carries out request header edits on the current stream, in order.
+pub fn edit_request_headers(edits: &[HeaderEdit]) {
+    edit(MapType::HttpRequestHeaders, edits);
+}
+
+/// Carries out response header edits on the current stream, in order.
+pub fn edit_response_headers(edits: &[HeaderEdit]) {
+    edit(MapType::HttpResponseHeaders, edits);
+}
+
+/// A property of the stream (`["source", "address"]`, …) as text, if the host has it.
+pub fn property_string(path: &[&str]) -> Option<String> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The host's clock, in nanoseconds since the Unix epoch (0 if it has none).
+pub fn now_ns() -> u128 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// A seed for per-worker random choices: the host's clock.
+pub fn seed() -> u64 {
+    match now_ns() {
+        0 => 0x9e37_79b9_7f4a_7c15,
+        ns => ns as u64,
+    }
+}
+
+/// Sets the root context's tick period (zero stops it).
+pub fn set_tick(period: Duration) {
+    let _ = hostcalls::set_tick_period(period);
+}
+
+/// Makes `context_id` the current stream for the host calls that follow; `false` when the
+/// stream is gone.
+pub fn enter(context_id: u32) -> bool {
+    hostcalls::set_effective_context(context_id).is_ok()
+}
+
+/// The time `ms` milliseconds from now, as the host's clock counts.
+pub fn due_in(ms: u64) -> u128 {
+    now_ns() + u128::from(ms) * 1_000_000
+}
+
+/// Whether a time from [`due_in`] has come.
+pub fn is_due(due_ns: u128) -> bool {
+    due_ns <= now_ns()
+}
