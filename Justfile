@@ -24,7 +24,7 @@ setup:
 # Build the filters (release, wasm32-wasip1) and the native crates
 build: setup
     cargo build --locked -p portico-filter-routing -p portico-host-runner-probe --target wasm32-wasip1 --profile wasm
-    cargo build --locked -p portico-controller -p portico-e2e -p portico-host-runner
+    cargo build --locked -p portico-controller -p portico-e2e -p portico-host-runner-cli
     @ls -l {{PORTICO_ROUTING_WASM}} | awk '{print "routing filter: " $5 " bytes"}'
 
 # The demo manifests on a local Envoy: a table of requests and answers. `just demo serve` keeps it running and follows edits.
@@ -50,7 +50,7 @@ e2e *PATHS: build
 # Criterion benches of the core and of host-runner, then Envoy with and without the routing filter under load (record results in docs/benchmarks.md)
 bench: build
     cargo bench --locked -p portico-core --bench decide
-    cargo bench --locked -p portico-host-runner --bench routing
+    cargo bench --locked -p portico-host-runner-cli --bench routing
     cargo build --locked --release -p portico-e2e
     ./target/release/portico-e2e bench-envoy --manifests testdata/demo --rounds 3 --seconds 5 --connections 16
 

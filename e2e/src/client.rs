@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpSocket;
 
 use crate::echo::ECHO_HEADER;
-use crate::scenario::{Echo, Observed};
+use portico_scenario::format::{Echo, Observed};
 
 /// One request to send.
 #[derive(Debug, Clone)]

@@ -87,7 +87,7 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", manifests.display()))?;
     print_report(&report);
     let values = manifest_values(&manifests)?;
-    let backends = crate::scenario::endpoint_backends(&values);
+    let backends = portico_scenario::format::endpoint_backends(&values);
     let echo = crate::echo::start(backends.keys().filter_map(|a| a.parse().ok())).await?;
     let listener = SocketAddr::from(([127, 0, 0, 1], DEMO_HTTP_PORT));
     let envoy = tokio::task::block_in_place(|| {

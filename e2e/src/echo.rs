@@ -13,10 +13,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpSocket;
 use tokio::task::JoinHandle;
 
-use crate::scenario::Echo;
+use portico_scenario::format::Echo;
 
-/// Header the echo backend sets on its answers.
-pub const ECHO_HEADER: &str = "x-portico-echo";
+pub use portico_scenario::ECHO_HEADER;
 
 /// Echo servers, one per address; stopped on drop.
 #[derive(Debug)]

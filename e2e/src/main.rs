@@ -64,75 +64,76 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    exit(match Cli::parse().command {
+        Command::Run {
+            paths,
+            verbose,
+            cluster_mode,
+        } => run(&paths, verbose, cluster_mode),
+        command => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(serve(command))),
+    })
+}
+
+/// `run`: the scenario driver is synchronous; the Envoy host runs its own async runtime.
+fn run(paths: &[PathBuf], verbose: bool, cluster_mode: bool) -> Result<bool, String> {
+    let forward = if cluster_mode {
+        ForwardMode::Cluster
+    } else {
+        ForwardMode::Endpoint
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Run {
-                paths,
-                verbose,
-                cluster_mode,
-            } => {
-                let forward = if cluster_mode {
-                    ForwardMode::Cluster
-                } else {
-                    ForwardMode::Endpoint
-                };
-                let options = portico_e2e::runner::RunOptions { verbose, forward };
-                let summary = portico_e2e::runner::run_paths(&paths, &options).await?;
-                Ok(summary.failed() == 0)
-            }
-            Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)
-                .await
-                .map(|()| true),
-            Command::BenchEnvoy {
-                manifests,
-                rounds,
-                seconds,
-                connections,
-                gateway_routes,
-            } => {
-                let (rounds, seconds, connections) = (
-                    rounds.max(1),
-                    seconds.clamp(1, 60),
-                    connections.clamp(1, 256),
-                );
-                match gateway_routes {
-                    Some(n) => {
-                        let (objects, target) =
-                            portico_e2e::bench::gateway_objects(n.clamp(1, 100_000))?;
-                        portico_e2e::bench::run_objects(
-                            objects,
-                            target,
-                            rounds,
-                            seconds,
-                            connections,
-                        )
+    let options = portico_scenario::RunOptions { verbose, forward };
+    let mut host = portico_e2e::runner::EnvoyHost::new()?;
+    let summary = portico_scenario::run_paths(&mut host, paths, &options)?;
+    Ok(summary.failed() == 0)
+}
+
+/// The commands that run on the async runtime.
+async fn serve(command: Command) -> Result<bool, String> {
+    match command {
+        // Dispatched in `main`, before any runtime starts (its host runs its own).
+        Command::Run { .. } => Err("`run` does not run on the shared runtime".into()),
+        Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)
+            .await
+            .map(|()| true),
+        Command::BenchEnvoy {
+            manifests,
+            rounds,
+            seconds,
+            connections,
+            gateway_routes,
+        } => {
+            let (rounds, seconds, connections) = (
+                rounds.max(1),
+                seconds.clamp(1, 60),
+                connections.clamp(1, 256),
+            );
+            match gateway_routes {
+                Some(n) => {
+                    let (objects, target) =
+                        portico_e2e::bench::gateway_objects(n.clamp(1, 100_000))?;
+                    portico_e2e::bench::run_objects(objects, target, rounds, seconds, connections)
                         .await
                         .map(|_| true)
-                    }
-                    None => portico_e2e::bench::run(&manifests, rounds, seconds, connections)
-                        .await
-                        .map(|_| true),
                 }
-            }
-            Command::Echo { listen } => {
-                let _servers = portico_e2e::echo::start(listen).await?;
-                let _ = tokio::signal::ctrl_c().await;
-                Ok(true)
+                None => portico_e2e::bench::run(&manifests, rounds, seconds, connections)
+                    .await
+                    .map(|_| true),
             }
         }
-    });
+        Command::Echo { listen } => {
+            let _servers = portico_e2e::echo::start(listen).await?;
+            let _ = tokio::signal::ctrl_c().await;
+            Ok(true)
+        }
+    }
+}
+
+fn exit(result: Result<bool, String>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

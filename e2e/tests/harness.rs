@@ -10,8 +10,10 @@ use portico_controller::objects::Object;
 use portico_controller::source::load_dir;
 use portico_controller::translate::{translate, Options, Snapshot};
 use portico_e2e::proxy::{envoy_binary, routing_wasm, workspace_root};
-use portico_e2e::runner::{run_file, RunOptions};
-use portico_e2e::scenario::expand;
+use portico_e2e::runner::EnvoyHost;
+use portico_scenario::driver::run_file;
+use portico_scenario::format::expand;
+use portico_scenario::RunOptions;
 
 const OBJECTS: &str = r#"
 objects:
@@ -31,19 +33,19 @@ objects:
     ports: [{name: http, port: 8080}]
 "#;
 
-async fn run_yaml(yaml: &str) -> Vec<(String, Vec<String>)> {
+fn run_yaml(yaml: &str) -> Vec<(String, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.yaml");
     std::fs::write(&path, yaml).unwrap();
-    run_file(&path, &RunOptions::default())
-        .await
+    let mut host = EnvoyHost::new().unwrap();
+    run_file(&mut host, &path, &RunOptions::default())
         .into_iter()
         .map(|r| (r.request, r.failures))
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_expectations_fail_with_expected_and_got() {
+#[test]
+fn wrong_expectations_fail_with_expected_and_got() {
     let results = run_yaml(&format!(
         "name: wrong\n{OBJECTS}requests:\n\
          - {{name: right, url: http://shop.example.com/a, expect: {{backend: web.default.svc.cluster.local:80, endpoint: \"127.0.31.1:8080\", upstream: {{path: /a, host: shop.example.com}}}}}}\n\
@@ -51,8 +53,7 @@ async fn wrong_expectations_fail_with_expected_and_got() {
          - {{name: wrong status, url: http://nobody.example.com/, expect: {{status: 200}}}}\n\
          - {{name: wrong path, url: http://shop.example.com/a, expect: {{upstream: {{path: /b}}}}}}\n\
          - {{name: wrong body, url: http://nobody.example.com/, expect: {{status: 404, body: nope}}}}\n"
-    ))
-    .await;
+    ));
     assert_eq!(results[0], ("right".into(), vec![]));
     assert_eq!(results[1].1, ["backend: expected api.default.svc.cluster.local:80, got web.default.svc.cluster.local:80"]);
     assert_eq!(
@@ -66,15 +67,14 @@ async fn wrong_expectations_fail_with_expected_and_got() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_cannot_run_fails_with_a_reason() {
+#[test]
+fn what_cannot_run_fails_with_a_reason() {
     let results = run_yaml(&format!(
         "name: unsupported\n{OBJECTS}requests:\n\
          - {{name: raw, url: http://shop.example.com/, address: \"127.0.31.9:443\", expect: {{status: 200}}}}\n\
          - {{name: tls, url: https://shop.example.com/, expect: {{certificate: default/shop-tls}}}}\n\
          - {{name: no listener, url: http://shop.example.com:8443/, expect: {{status: 200}}}}\n"
-    ))
-    .await;
+    ));
     assert!(
         results[0].1[0].starts_with("not supported by this harness yet: address (raw TLS/TCP)"),
         "{:?}",
@@ -94,14 +94,14 @@ async fn what_cannot_run_fails_with_a_reason() {
         "objects:\n",
         "objects:\n  - {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: r}, spec: {}}\n",
     );
-    let results = run_yaml(&format!("name: kinds\n{with_route}requests:\n- {{name: r, url: http://shop.example.com/, expect: {{status: 200}}}}\n")).await;
+    let results = run_yaml(&format!("name: kinds\n{with_route}requests:\n- {{name: r, url: http://shop.example.com/, expect: {{status: 200}}}}\n"));
     assert_eq!(
         results[0].1,
         ["translate does not support: objects[0] ServiceEntry default/r: networking.istio.io/v1 ServiceEntry is not supported"]
     );
 
     let remote = OBJECTS.replace("127.0.31.1", "10.0.0.1");
-    let results = run_yaml(&format!("name: remote\n{remote}requests:\n- {{name: r, url: http://shop.example.com/, expect: {{status: 200}}}}\n")).await;
+    let results = run_yaml(&format!("name: remote\n{remote}requests:\n- {{name: r, url: http://shop.example.com/, expect: {{status: 200}}}}\n"));
     assert_eq!(
         results[0].1,
         ["scenario rejected: endpoint address \"10.0.0.1\" is not loopback (127.0.0.0/8)"]
@@ -109,8 +109,7 @@ async fn what_cannot_run_fails_with_a_reason() {
 
     let results = run_yaml(
         "name: typo\nrequests:\n- {name: r, url: http://a/, expect: {status: 200}, header: {}}\n",
-    )
-    .await;
+    );
     assert!(
         results[0].1[0].contains("requests[0].header: unknown field `header`"),
         "{:?}",
@@ -195,7 +194,7 @@ fn envoy_validates_every_rendered_config() {
     let files: Vec<PathBuf> = expand(&[root.join("testdata/scenarios")]).unwrap();
     assert!(files.len() >= 10);
     for f in files {
-        let s = portico_e2e::scenario::load(&f).unwrap();
+        let s = portico_scenario::format::load(&f).unwrap();
         let objects: Vec<Object> = s
             .objects
             .into_iter()

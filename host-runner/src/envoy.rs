@@ -13,8 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portico_core::config::{CLUSTER_HEADER, ORIGINAL_DST_HEADER};
-
 use crate::abi::Action;
 use crate::state::Headers;
 use crate::vm::{HostError, Module, Runtime, Vm};
@@ -625,8 +623,13 @@ pub struct Upstreams {
     pub clusters: BTreeMap<String, Vec<String>>,
     /// Endpoints with a server behind them (the echo servers of the Envoy harness).
     pub live: BTreeSet<String>,
+    /// The request header whose value names the cluster (Envoy's `cluster_header` route).
+    pub cluster_header: Option<String>,
     rr: BTreeMap<String, usize>,
 }
+
+/// The header Envoy's `ORIGINAL_DST` cluster (`use_http_header: true`) reads the endpoint from.
+pub const ORIGINAL_DST_HEADER: &str = "x-envoy-original-dst-host";
 
 /// Where the router sent a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -643,8 +646,15 @@ impl Upstreams {
         Upstreams {
             clusters,
             live,
+            cluster_header: None,
             rr: BTreeMap::new(),
         }
+    }
+
+    /// Routes requests carrying `header` to the cluster it names, as a `cluster_header` route.
+    pub fn with_cluster_header(mut self, header: &str) -> Self {
+        self.cluster_header = Some(header.to_owned());
+        self
     }
 
     /// Picks the endpoint as Portico's listener route table does, or Envoy's own answer.
@@ -658,7 +668,7 @@ impl Upstreams {
         if let Some(dst) = get(ORIGINAL_DST_HEADER) {
             return Routed::Endpoint(dst);
         }
-        let Some(cluster) = get(CLUSTER_HEADER) else {
+        let Some(cluster) = self.cluster_header.as_deref().and_then(get) else {
             return Routed::Reply(local_reply(404, "404 page not found\n"));
         };
         let Some(endpoints) = self.clusters.get(&cluster) else {

@@ -8,13 +8,15 @@
 //! wasmtime `Store` of each VM and in its runtime: no globals, so tests run in parallel.
 //!
 //! [`envoy`] emulates what Envoy does around the filters (the filter chain, failure policies, the
-//! router) so [`scenario`] can run the scenario files of the Envoy harness on this host.
+//! router, connection-manager path normalization), so a test harness can send requests through
+//! a chain of modules as Envoy would.
+//!
+//! This crate knows nothing of Portico: Portico's scenario files and local proxy live in the
+//! `host-runner` command (`host-runner/cli`), which implements the scenario driver on it.
 
 pub mod abi;
 pub mod envoy;
 mod imports;
-pub mod scenario;
-pub mod serve;
 pub mod state;
 mod vm;
 

@@ -189,7 +189,7 @@ pub struct SharedHost {
 }
 
 /// Locks, recovering from a poisoned mutex (a panicking test thread must not wedge the others).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

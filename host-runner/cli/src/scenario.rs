@@ -1,17 +1,17 @@
-//! Scenario files on host-runner: the same files, checks and report as the Envoy harness, with
-//! the filters on wasmtime and [`crate::envoy`] standing in for Envoy and the echo backends.
+//! Scenario files on host-runner: the scenario driver's [`Host`] with the filters on wasmtime and
+//! the host's Envoy emulation standing in for Envoy and the echo backends.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use portico_core::config::ForwardMode;
-use portico_e2e::runner::{fail_all, report_file, report_summary, RequestResult, Summary};
-use portico_e2e::scenario::{self, check, Echo, Observed, Scenario, Via};
-
-use crate::envoy::{
+use portico_core::config::CLUSTER_HEADER;
+use portico_host_runner::envoy::{
     normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker,
 };
-use crate::vm::{Module, Runtime};
+use portico_host_runner::{Module, Runtime};
+use portico_scenario::format::{Echo, Observed, Request, Scenario, Via};
+use portico_scenario::prepare::{request_addresses, Plan, Prepared};
+use portico_scenario::{Host, RunOptions, ECHO_HEADER};
 
 /// The modules scenarios run, compiled once.
 #[derive(Debug, Clone)]
@@ -33,15 +33,6 @@ impl Modules {
             .map_err(|e| format!("{}: {e}", routing.display()))?;
         Ok(Modules { routing })
     }
-}
-
-/// How scenarios are run.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Print translate notes and every request's trace.
-    pub verbose: bool,
-    /// How the filter hands requests to Envoy.
-    pub forward: ForwardMode,
 }
 
 /// Request headers Envoy's router reads and removes before the request goes upstream.
@@ -188,7 +179,7 @@ fn run_request(
     let echo = echo.filter(|_| {
         headers
             .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(portico_e2e::echo::ECHO_HEADER))
+            .any(|(k, _)| k.eq_ignore_ascii_case(ECHO_HEADER))
     });
     Observed {
         status: Some(response.status),
@@ -227,7 +218,7 @@ fn echo_reply(endpoint: &str, headers: &[(String, String)]) -> (Echo, Response) 
         status: 200,
         headers: vec![
             ("content-type".into(), "application/json".into()),
-            (portico_e2e::echo::ECHO_HEADER.into(), endpoint.to_owned()),
+            (ECHO_HEADER.into(), endpoint.to_owned()),
             ("content-length".into(), body.len().to_string()),
         ],
         body,
@@ -245,10 +236,7 @@ fn deliver_callouts(
 ) -> Vec<Echo> {
     let mut received = Vec::new();
     for (vm, call) in worker.take_http_calls() {
-        let steer = vec![(
-            portico_core::config::CLUSTER_HEADER.to_owned(),
-            call.upstream.clone(),
-        )];
+        let steer = vec![(CLUSTER_HEADER.to_owned(), call.upstream.clone())];
         let response = match upstreams.route(&steer) {
             Routed::Endpoint(endpoint) => {
                 trace.push(format!("callout to {}: endpoint {endpoint}", call.upstream));
@@ -268,143 +256,157 @@ fn deliver_callouts(
     received
 }
 
-fn run_scenario(
-    file: &str,
-    scenario: &Scenario,
-    runtime: &Runtime,
-    modules: &Modules,
-    options: &Options,
-) -> Result<Vec<RequestResult>, String> {
-    let mut notes = Vec::new();
-    let prepared = scenario::prepare(scenario, options.forward, &mut notes)?;
-    if options.verbose {
-        for n in &notes {
-            eprintln!("  note: {file}: {n}");
+/// Portico's filters on wasmtime, with [`Worker`] and [`Upstreams`] standing in for Envoy and
+/// the echo backends: a scenario [`Host`].
+#[derive(Debug)]
+pub struct WasmHost {
+    runtime: Runtime,
+    modules: Modules,
+    /// Requests sent so far (their ids and client ports).
+    sent: usize,
+}
+
+impl WasmHost {
+    /// A host running `modules` on `runtime`.
+    pub fn new(runtime: Runtime, modules: Modules) -> WasmHost {
+        WasmHost {
+            runtime,
+            modules,
+            sent: 0,
         }
     }
-    let snapshot = &prepared.translation.snapshot;
-    // One chain per listener, as Envoy has one filter chain per listener.
-    let mut workers = BTreeMap::new();
-    for l in &snapshot.listeners {
-        let spec = routing_filter(&modules.routing, &l.routing);
-        let worker = Worker::new(runtime.clone(), vec![spec])
-            .map_err(|e| format!("starting the routing filter on port {}: {e}", l.port))?;
-        workers.insert((Via::Gateway, l.port), worker);
+}
+
+/// One scenario on [`WasmHost`]: a filter chain per listener and sidecar port, and the router.
+#[derive(Debug)]
+pub struct Session {
+    workers: BTreeMap<(Via, u16), Worker>,
+    upstreams: Upstreams,
+}
+
+impl Host for WasmHost {
+    type Session = Session;
+
+    fn start(
+        &mut self,
+        _file: &str,
+        scenario: &Scenario,
+        prepared: &Prepared,
+        _options: &RunOptions,
+    ) -> Result<Session, String> {
+        let snapshot = &prepared.translation.snapshot;
+        // One chain per listener, as Envoy has one filter chain per listener.
+        let mut workers = BTreeMap::new();
+        for l in &snapshot.listeners {
+            let spec = routing_filter(&self.modules.routing, &l.routing);
+            let worker = Worker::new(self.runtime.clone(), vec![spec])
+                .map_err(|e| format!("starting the routing filter on port {}: {e}", l.port))?;
+            workers.insert((Via::Gateway, l.port), worker);
+        }
+        // The sidecar: one chain per destination port, as its listener's filter chains.
+        for l in &snapshot.sidecar {
+            let spec = routing_filter(&self.modules.routing, &l.routing);
+            let worker = Worker::new(self.runtime.clone(), vec![spec]).map_err(|e| {
+                format!(
+                    "starting the sidecar's routing filter for port {}: {e}",
+                    l.port
+                )
+            })?;
+            workers.insert((Via::Sidecar, l.port), worker);
+        }
+        let clusters = snapshot
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.endpoints.clone()))
+            .collect();
+        let mut live: std::collections::BTreeSet<String> =
+            prepared.backends.keys().cloned().collect();
+        live.extend(request_addresses(scenario));
+        let upstreams = Upstreams::new(clusters, live).with_cluster_header(CLUSTER_HEADER);
+        Ok(Session { workers, upstreams })
     }
-    // The sidecar: one chain per destination port, as its listener's filter chains.
-    for l in &snapshot.sidecar {
-        let spec = routing_filter(&modules.routing, &l.routing);
-        let worker = Worker::new(runtime.clone(), vec![spec]).map_err(|e| {
-            format!(
-                "starting the sidecar's routing filter for port {}: {e}",
-                l.port
-            )
-        })?;
-        workers.insert((Via::Sidecar, l.port), worker);
-    }
-    let clusters = snapshot
-        .clusters
-        .iter()
-        .map(|c| (c.name.clone(), c.endpoints.clone()))
-        .collect();
-    let mut live: std::collections::BTreeSet<String> = prepared.backends.keys().cloned().collect();
-    live.extend(scenario::request_addresses(scenario));
-    let mut upstreams = Upstreams::new(clusters, live);
-    let mut results = Vec::new();
-    let mut n = 0;
-    for request in &scenario.requests {
-        let mut result = RequestResult {
-            file: file.to_owned(),
-            scenario: scenario.name.clone(),
-            request: request.name.clone(),
-            failures: Vec::new(),
-        };
-        let ports = |via: Via| -> Vec<u16> {
-            workers
-                .keys()
-                .filter(|(v, _)| *v == via)
-                .map(|(_, p)| *p)
-                .collect()
-        };
-        let plan = match scenario::plan(request, &ports(Via::Gateway), &ports(Via::Sidecar)) {
-            Ok(p) => p,
-            Err(e) => {
-                result.failures.push(e);
-                results.push(result);
-                continue;
-            }
-        };
-        let (url, method, authority) = (&plan.url, &plan.method, &plan.authority);
+
+    fn send(
+        &mut self,
+        session: &mut Session,
+        request: &Request,
+        plan: &Plan,
+        trace: &mut Vec<String>,
+    ) -> Vec<Observed> {
         let key = match plan.via {
-            Via::Gateway => (Via::Gateway, url.port),
+            Via::Gateway => (Via::Gateway, plan.url.port),
             Via::Sidecar => (Via::Sidecar, plan.destination.port()),
         };
         // The sidecar's catch-all configuration (port 0) takes ports no Service has.
-        let key = if key.0 == Via::Sidecar && !workers.contains_key(&key) {
+        let key = if key.0 == Via::Sidecar && !session.workers.contains_key(&key) {
             (Via::Sidecar, 0)
         } else {
             key
         };
-        let Some(worker) = workers.get_mut(&key) else {
-            continue;
+        let Some(worker) = session.workers.get_mut(&key) else {
+            return vec![Observed {
+                error: Some(format!("no filter chain for {key:?}")),
+                ..Observed::default()
+            }];
         };
+        let source = plan
+            .source
+            .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
         let mut observed = Vec::new();
-        let mut trace = Vec::new();
         for _ in 0..request.repeat.unwrap_or(1).max(1) {
-            n += 1;
+            self.sent += 1;
             trace.clear();
             let req = Outgoing {
-                source: &plan
-                    .source
-                    .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()),
+                source: &source,
                 destination: match plan.via {
-                    Via::Gateway => std::net::SocketAddr::from(([127, 0, 0, 1], url.port)),
+                    Via::Gateway => std::net::SocketAddr::from(([127, 0, 0, 1], plan.url.port)),
                     Via::Sidecar => plan.destination,
                 },
-                method,
-                authority,
-                path: &url.path,
+                method: &plan.method,
+                authority: &plan.authority,
+                path: &plan.url.path,
                 headers: &request.headers,
             };
-            observed.push(run_request(worker, &mut upstreams, &req, n, &mut trace));
+            observed.push(run_request(
+                worker,
+                &mut session.upstreams,
+                &req,
+                self.sent,
+                trace,
+            ));
         }
-        result.failures = check(&request.expect, &observed, &prepared.backends);
-        if options.verbose {
-            for t in &trace {
-                eprintln!("  {}: {t}", request.name);
-            }
-        }
-        if !result.failures.is_empty() {
-            // The host's trace of the last attempt, then the router's reasoning for it.
-            result
-                .failures
-                .extend(trace.iter().map(|t| format!("trace: {t}")));
-            let config = match plan.via {
-                Via::Gateway => snapshot.routing(url.port),
-                Via::Sidecar => snapshot
-                    .sidecar_routing(plan.destination.port())
-                    .or_else(|| snapshot.sidecar_routing(0)),
-            };
-            if let Some(config) = config {
-                let headers: Vec<(String, String)> = request
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect();
-                let source = Some(
-                    plan.source
-                        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-                );
-                result.failures.extend(
-                    explain(config, method, authority, &url.path, &headers, source)
-                        .into_iter()
-                        .map(|t| format!("explain: {t}")),
-                );
-            }
-        }
-        results.push(result);
+        observed
     }
-    Ok(results)
+
+    fn explain(&self, prepared: &Prepared, request: &Request, plan: &Plan) -> Vec<String> {
+        let snapshot = &prepared.translation.snapshot;
+        let config = match plan.via {
+            Via::Gateway => snapshot.routing(plan.url.port),
+            Via::Sidecar => snapshot
+                .sidecar_routing(plan.destination.port())
+                .or_else(|| snapshot.sidecar_routing(0)),
+        };
+        let Some(config) = config else {
+            return Vec::new();
+        };
+        let headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let source = Some(
+            plan.source
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        );
+        explain(
+            config,
+            &plan.method,
+            &plan.authority,
+            &plan.url.path,
+            &headers,
+            source,
+        )
+    }
 }
 
 /// The routing decision for a request, step by step, from the same configuration the filter runs.
@@ -444,50 +446,4 @@ pub fn routing_filter(module: &Module, config: &portico_core::config::RoutingCon
         configuration: config.to_json().into_bytes(),
         failure_policy: FailurePolicy::FailReload,
     }
-}
-
-/// Runs one scenario file; a file that cannot be read counts as one failed request.
-pub fn run_file(
-    path: &Path,
-    runtime: &Runtime,
-    modules: &Modules,
-    options: &Options,
-) -> Vec<RequestResult> {
-    let file = path.display().to_string();
-    let scenario = match scenario::load(path) {
-        Ok(s) => s,
-        Err(e) => {
-            return vec![RequestResult {
-                file: file.clone(),
-                scenario: file,
-                request: "(file)".into(),
-                failures: vec![e],
-            }]
-        }
-    };
-    match run_scenario(&file, &scenario, runtime, modules, options) {
-        Ok(r) => r,
-        Err(e) => fail_all(&file, &scenario, &e),
-    }
-}
-
-/// Runs every scenario under `paths` and prints the same report as the Envoy harness.
-///
-/// # Errors
-/// A path that does not exist.
-pub fn run_paths(
-    paths: &[PathBuf],
-    runtime: &Runtime,
-    modules: &Modules,
-    options: &Options,
-) -> Result<Summary, String> {
-    let files = scenario::expand(paths)?;
-    let mut summary = Summary::default();
-    for f in files {
-        let results = run_file(&f, runtime, modules, options);
-        report_file(&f, &results);
-        summary.results.extend(results);
-    }
-    report_summary(&summary);
-    Ok(summary)
 }

@@ -43,14 +43,8 @@ fn config(routes: usize) -> Vec<u8> {
 }
 
 fn wasm() -> Vec<u8> {
-    let path = std::env::var("PORTICO_ROUTING_WASM").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/wasm32-wasip1/wasm/portico_filter_routing.wasm"
-        )
-        .into()
-    });
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e} (run `just build`)"))
+    let path = portico_scenario::routing_wasm();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `just build`)", path.display()))
 }
 
 fn bench(c: &mut Criterion) {

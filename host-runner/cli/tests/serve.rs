@@ -120,7 +120,7 @@ async fn proxies_and_follows_edits() {
     );
 
     std::fs::write(dir.path().join("ingress.yaml"), ingress("b")).unwrap();
-    let endpoint = |o: portico_e2e::scenario::Observed| o.echo.map(|e| e.endpoint);
+    let endpoint = |o: portico_scenario::format::Observed| o.echo.map(|e| e.endpoint);
     let t0 = Instant::now();
     while endpoint(send(&get(listen, "serve.test", "/")).await).as_deref()
         != Some("127.0.50.2:8080")

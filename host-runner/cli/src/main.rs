@@ -9,8 +9,15 @@ use portico_core::config::ForwardMode;
 use portico_host_runner::envoy::{
     normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Worker,
 };
-use portico_host_runner::scenario::{run_paths, Modules, Options};
 use portico_host_runner::Runtime;
+use portico_scenario::format::Url;
+use portico_scenario::prepare::authority as request_authority;
+use portico_scenario::{run_paths, RunOptions};
+
+mod scenario;
+mod serve;
+
+use scenario::{Modules, WasmHost};
 
 /// Run proxy-wasm modules (ABI 0.2.1 / 0.2.0) on wasmtime, without Envoy.
 #[derive(Debug, Parser)]
@@ -125,8 +132,7 @@ fn call(
     let (method, url) = request
         .split_once(' ')
         .ok_or("--request: expected `METHOD URL`, e.g. `GET http://a.example.com/`")?;
-    let url =
-        portico_e2e::scenario::Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
+    let url = Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
     let mut extra = BTreeMap::new();
     for h in &headers {
         let (k, v) = h
@@ -162,7 +168,7 @@ fn call(
             return Ok(false);
         }
     };
-    let authority = portico_e2e::scenario::authority(&url, &extra);
+    let authority = request_authority(&url, &extra);
     let mut request_headers = vec![
         (":authority".to_owned(), authority),
         (":path".to_owned(), normalize_path(&url.path)),
@@ -264,8 +270,7 @@ fn explain(
     let (method, url) = request
         .split_once(' ')
         .ok_or("--request: expected `METHOD URL`, e.g. `GET http://a.example.com/`")?;
-    let url =
-        portico_e2e::scenario::Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
+    let url = Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
     let mut extra = BTreeMap::new();
     for h in &headers {
         let (k, v) = h
@@ -286,11 +291,9 @@ fn explain(
         );
         return Ok(false);
     };
-    let authority = portico_e2e::scenario::authority(&url, &extra);
+    let authority = request_authority(&url, &extra);
     let headers: Vec<(String, String)> = extra.into_iter().collect();
-    for line in portico_host_runner::scenario::explain(
-        config, method, &authority, &url.path, &headers, source,
-    ) {
+    for line in scenario::explain(config, method, &authority, &url.path, &headers, source) {
         println!("{line}");
     }
     Ok(true)
@@ -306,14 +309,15 @@ fn main() -> ExitCode {
             verbose,
         } => (|| {
             let runtime = Runtime::new().map_err(|e| e.to_string())?;
-            let wasm = routing_wasm.unwrap_or_else(portico_e2e::proxy::routing_wasm);
+            let wasm = routing_wasm.unwrap_or_else(portico_scenario::routing_wasm);
             let modules = Modules::load(&runtime, &wasm)?;
             let forward = if cluster_mode {
                 ForwardMode::Cluster
             } else {
                 ForwardMode::Endpoint
             };
-            let summary = run_paths(&paths, &runtime, &modules, &Options { verbose, forward })?;
+            let mut host = WasmHost::new(runtime, modules);
+            let summary = run_paths(&mut host, &paths, &RunOptions { verbose, forward })?;
             Ok(summary.failed() == 0)
         })(),
         Command::Call {
@@ -338,18 +342,14 @@ fn main() -> ExitCode {
             routing_wasm,
             interval_ms,
         } => {
-            let wasm = routing_wasm.unwrap_or_else(portico_e2e::proxy::routing_wasm);
+            let wasm = routing_wasm.unwrap_or_else(portico_scenario::routing_wasm);
             let interval = std::time::Duration::from_millis(interval_ms.max(10));
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())
-                .and_then(|rt| {
-                    rt.block_on(portico_host_runner::serve::serve(
-                        listen, port, manifests, wasm, interval,
-                    ))
-                })
+                .and_then(|rt| rt.block_on(serve::serve(listen, port, manifests, wasm, interval)))
                 .map(|()| true)
         }
     };

@@ -18,9 +18,12 @@ use portico_controller::envoy::RenderOptions;
 use portico_controller::translate::{Options, Snapshot};
 use portico_controller::DirController;
 
-use crate::envoy::{connect_failure, normalize_path, Decoded, Response, Routed, Upstreams, Worker};
-use crate::state::lock;
-use crate::vm::{Module, Runtime};
+use portico_core::config::CLUSTER_HEADER;
+use portico_host_runner::envoy::{
+    connect_failure, normalize_path, Decoded, Response, Routed, Upstreams, Worker,
+};
+use portico_host_runner::state::lock;
+use portico_host_runner::{Module, Runtime};
 
 /// Largest request or response body the proxy buffers.
 const MAX_BODY: usize = 8 << 20;
@@ -50,7 +53,9 @@ fn generation(
         .collect();
     Ok(Generation {
         worker: Mutex::new(worker),
-        upstreams: Mutex::new(Upstreams::new(clusters, BTreeSet::new())),
+        upstreams: Mutex::new(
+            Upstreams::new(clusters, BTreeSet::new()).with_cluster_header(CLUSTER_HEADER),
+        ),
     })
 }
 

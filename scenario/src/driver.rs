@@ -1,0 +1,353 @@
+//! The one driver every host shares: read each file, prepare it, let the host start what it
+//! needs, send each request through the host, check what it observed, and report. A host only
+//! implements [`Host`]: how to stand up a scenario's configuration and how to send a request.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use portico_core::config::ForwardMode;
+
+use crate::check::check;
+use crate::format::{expand, load, Observed, Request, Scenario};
+use crate::prepare::{plan, prepare, Plan, Prepared};
+
+/// How a run is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print translate notes and each request's trace.
+    pub verbose: bool,
+    /// How the filter hands requests to Envoy.
+    pub forward: ForwardMode,
+}
+
+/// A test host: something that can run a scenario's configuration and send it requests.
+pub trait Host {
+    /// What the host keeps while one scenario runs (processes, filter instances, …); dropping
+    /// it stops everything the scenario started.
+    type Session;
+
+    /// Stands up the configuration of `prepared` (the scenario's objects, translated).
+    ///
+    /// # Errors
+    /// Why no request of the scenario can run.
+    fn start(
+        &mut self,
+        file: &str,
+        scenario: &Scenario,
+        prepared: &Prepared,
+        options: &RunOptions,
+    ) -> Result<Self::Session, String>;
+
+    /// Sends one request (`repeat` times when it says so) and returns what each attempt got.
+    /// `trace` collects the host's account of the last attempt, printed when a check fails.
+    fn send(
+        &mut self,
+        session: &mut Self::Session,
+        request: &Request,
+        plan: &Plan,
+        trace: &mut Vec<String>,
+    ) -> Vec<Observed>;
+
+    /// Why the request went where it did, step by step, added to a failed check's report
+    /// (nothing by default).
+    fn explain(&self, _prepared: &Prepared, _request: &Request, _plan: &Plan) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The outcome of one request.
+#[derive(Debug, Clone)]
+pub struct RequestResult {
+    /// Scenario file.
+    pub file: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Request name.
+    pub request: String,
+    /// Unmet expectations (empty: passed).
+    pub failures: Vec<String>,
+}
+
+/// Totals over many scenarios.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Every request's result.
+    pub results: Vec<RequestResult>,
+}
+
+impl Summary {
+    /// Requests that passed.
+    pub fn passed(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.failures.is_empty())
+            .count()
+    }
+
+    /// Requests that failed.
+    pub fn failed(&self) -> usize {
+        self.results.len() - self.passed()
+    }
+
+    /// The closing line every harness prints.
+    pub fn closing_line(&self) -> String {
+        format!("{} passed, {} failed", self.passed(), self.failed())
+    }
+}
+
+/// Every request of a scenario failed for one reason.
+pub fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestResult> {
+    scenario
+        .requests
+        .iter()
+        .map(|r| RequestResult {
+            file: file.to_owned(),
+            scenario: scenario.name.clone(),
+            request: r.name.clone(),
+            failures: vec![reason.to_owned()],
+        })
+        .collect()
+}
+
+/// One failed pseudo-request for a whole file.
+fn file_failure(file: &str, scenario: &str, reason: String) -> Vec<RequestResult> {
+    vec![RequestResult {
+        file: file.to_owned(),
+        scenario: scenario.to_owned(),
+        request: "(file)".into(),
+        failures: vec![reason],
+    }]
+}
+
+/// Runs one scenario file on `host`. A file that cannot be read, or that has no request,
+/// counts as one failed request.
+pub fn run_file<H: Host>(host: &mut H, path: &Path, options: &RunOptions) -> Vec<RequestResult> {
+    let file = path.display().to_string();
+    let scenario = match load(path) {
+        Ok(s) => s,
+        Err(e) => return file_failure(&file, &file, e),
+    };
+    if scenario.requests.is_empty() {
+        return file_failure(&file, &scenario.name, "the scenario has no requests".into());
+    }
+    match run_scenario(host, &file, &scenario, options) {
+        Ok(results) => results,
+        Err(e) => fail_all(&file, &scenario, &e),
+    }
+}
+
+fn run_scenario<H: Host>(
+    host: &mut H,
+    file: &str,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<Vec<RequestResult>, String> {
+    let mut notes = Vec::new();
+    let prepared = prepare(scenario, options.forward, &mut notes)?;
+    if options.verbose {
+        for n in &notes {
+            eprintln!("  note: {file}: {n}");
+        }
+    }
+    let snapshot = &prepared.translation.snapshot;
+    let gateway: Vec<u16> = snapshot.listeners.iter().map(|l| l.port).collect();
+    let sidecar: Vec<u16> = snapshot.sidecar.iter().map(|l| l.port).collect();
+    let mut session = host.start(file, scenario, &prepared, options)?;
+    let mut results = Vec::new();
+    for request in &scenario.requests {
+        let mut result = RequestResult {
+            file: file.to_owned(),
+            scenario: scenario.name.clone(),
+            request: request.name.clone(),
+            failures: Vec::new(),
+        };
+        match plan(request, &gateway, &sidecar) {
+            Err(e) => result.failures.push(e),
+            Ok(plan) => {
+                let mut trace = Vec::new();
+                let observed = host.send(&mut session, request, &plan, &mut trace);
+                result.failures = check(&request.expect, &observed, &prepared.backends);
+                if options.verbose {
+                    for t in &trace {
+                        eprintln!("  {}: {t}", request.name);
+                    }
+                }
+                if !result.failures.is_empty() {
+                    // The host's account of the last attempt, then the router's reasoning.
+                    result
+                        .failures
+                        .extend(trace.iter().map(|t| format!("trace: {t}")));
+                    result.failures.extend(
+                        host.explain(&prepared, request, &plan)
+                            .into_iter()
+                            .map(|t| format!("explain: {t}")),
+                    );
+                }
+            }
+        }
+        results.push(result);
+    }
+    drop(session);
+    Ok(results)
+}
+
+/// Prints one file's results: a line for the file, then each failed request with its failures.
+pub fn report_file(path: &Path, results: &[RequestResult]) {
+    let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+    println!(
+        "{} {}: {} requests, {} failed",
+        if failed == 0 { "ok  " } else { "FAIL" },
+        path.display(),
+        results.len(),
+        failed
+    );
+    for r in results.iter().filter(|r| !r.failures.is_empty()) {
+        println!("  FAIL {} / {}", r.scenario, r.request);
+        for m in &r.failures {
+            println!("       {m}");
+        }
+    }
+}
+
+/// Prints the totals: the number of files and the closing line every harness prints.
+pub fn report_summary(summary: &Summary) {
+    let distinct: BTreeSet<_> = summary.results.iter().map(|r| r.file.clone()).collect();
+    println!("{} scenario files", distinct.len());
+    println!("{}", summary.closing_line());
+}
+
+/// Runs every scenario under `paths` on `host`, printing each file's result as it comes, and
+/// returns the totals.
+///
+/// # Errors
+/// A path that does not exist, or paths that hold no scenario file.
+pub fn run_paths<H: Host>(
+    host: &mut H,
+    paths: &[PathBuf],
+    options: &RunOptions,
+) -> Result<Summary, String> {
+    let files = expand(paths)?;
+    if files.is_empty() {
+        return Err("no scenario file under the given paths".into());
+    }
+    let mut summary = Summary::default();
+    for f in files {
+        let results = run_file(host, &f, options);
+        report_file(&f, &results);
+        summary.results.extend(results);
+    }
+    report_summary(&summary);
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host that answers every request 404 and counts what it was asked.
+    #[derive(Default)]
+    struct Fixed {
+        started: usize,
+        sent: Vec<String>,
+    }
+
+    impl Host for Fixed {
+        type Session = ();
+
+        fn start(
+            &mut self,
+            _: &str,
+            _: &Scenario,
+            _: &Prepared,
+            _: &RunOptions,
+        ) -> Result<(), String> {
+            self.started += 1;
+            Ok(())
+        }
+
+        fn send(
+            &mut self,
+            _: &mut (),
+            request: &Request,
+            plan: &Plan,
+            trace: &mut Vec<String>,
+        ) -> Vec<Observed> {
+            self.sent
+                .push(format!("{} {}", plan.method, plan.authority));
+            trace.push("fixed answer".into());
+            let once = Observed {
+                status: Some(404),
+                ..Observed::default()
+            };
+            vec![once; request.repeat.unwrap_or(1).max(1) as usize]
+        }
+    }
+
+    const INGRESS: &str = "objects:\n- {apiVersion: networking.k8s.io/v1, kind: Ingress, metadata: {name: i, namespace: default}, spec: {rules: [{host: a.example.com}]}}\n";
+
+    fn run(yaml: &str) -> (Fixed, Vec<RequestResult>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let mut host = Fixed::default();
+        let results = run_file(&mut host, &path, &RunOptions::default());
+        (host, results)
+    }
+
+    #[test]
+    fn checks_what_the_host_observed_and_adds_its_trace_to_failures() {
+        let (host, results) = run(&format!(
+            "name: s\n{INGRESS}requests:\n\
+             - {{name: ok, url: http://a.example.com/, method: PUT, expect: {{status: 404}}}}\n\
+             - {{name: bad, url: http://a.example.com/, repeat: 3, expect: {{status: 200}}}}\n\
+             - {{name: no listener, url: http://a.example.com:9/, expect: {{status: 404}}}}\n"
+        ));
+        assert_eq!(host.started, 1);
+        assert_eq!(host.sent, ["PUT a.example.com", "GET a.example.com"]);
+        assert!(results[0].failures.is_empty(), "{:?}", results[0]);
+        assert_eq!(results[1].failures[0], "[0] status: expected 200, got 404 \"\"");
+        assert!(results[1]
+            .failures
+            .contains(&"trace: fixed answer".to_owned()));
+        assert_eq!(
+            results[2].failures,
+            ["no listener for port 9 in this configuration"]
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_run_fails_and_is_never_started() {
+        for (yaml, want) in [
+            ("name: empty\n", "the scenario has no requests"),
+            ("- name: a list\n", "invalid type"),
+            ("name: s\nrequests: []\n", "the scenario has no requests"),
+        ] {
+            let (host, results) = run(yaml);
+            assert_eq!(host.started, 0, "{yaml}");
+            assert_eq!(results.len(), 1, "{yaml}");
+            assert!(
+                results[0].failures[0].contains(want),
+                "{yaml}: {:?}",
+                results[0]
+            );
+        }
+    }
+
+    #[test]
+    fn paths_without_scenarios_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run_paths(
+            &mut Fixed::default(),
+            &[dir.path().to_path_buf()],
+            &RunOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err, "no scenario file under the given paths");
+        assert!(run_paths(
+            &mut Fixed::default(),
+            &[dir.path().join("missing")],
+            &RunOptions::default()
+        )
+        .is_err());
+    }
+}
