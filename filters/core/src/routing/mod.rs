@@ -2,4 +2,5 @@
 //! ([`cors`]) and what to do with one request ([`plan`]).
 
 pub mod cors;
+mod listed;
 pub mod router;
