@@ -73,6 +73,8 @@ pub(crate) enum PathSpec<'a> {
 pub(crate) struct ListedIndex {
     /// Sorted, distinct.
     entries: Vec<Entry>,
+    /// [`head`] of each entry's key: most comparisons of the binary search end here.
+    heads: Vec<u64>,
     /// The keys, back to back.
     keys: Vec<u8>,
     /// Route indices, by entry and list, ascending within a list.
@@ -133,11 +135,13 @@ impl ListedIndex {
                 segment,
                 regex,
             };
+            index.heads.push(head(&key));
             index.keys.extend_from_slice(&key);
             chain.push(to_u32(index.entries.len()));
             index.entries.push(entry);
         }
         index.entries.shrink_to_fit();
+        index.heads.shrink_to_fit();
         index.keys.shrink_to_fit();
         index.ids.shrink_to_fit();
         index
@@ -156,9 +160,15 @@ impl ListedIndex {
         mut holds: impl FnMut(usize, bool) -> bool,
     ) -> Option<usize> {
         let p = path.as_bytes();
-        let after = self.entries.partition_point(|e| {
-            &self.keys[e.key_start as usize..(e.key_start + e.key_len) as usize] <= p
-        });
+        // The greatest key <= the path: a key whose head is below the path's is below it, above
+        // is above; only equal heads compare the whole key.
+        let h = head(p);
+        let lo = self.heads.partition_point(|&k| k < h);
+        let same = self.heads[lo..].partition_point(|&k| k == h);
+        let after = lo
+            + self.entries[lo..lo + same].partition_point(|e| {
+                &self.keys[e.key_start as usize..(e.key_start + e.key_len) as usize] <= p
+            });
         let mut at = u32::try_from(after).ok()?.checked_sub(1)?;
         let common = {
             let k = self.key(at);
@@ -194,6 +204,15 @@ impl ListedIndex {
         }
         (best != NONE).then_some(best as usize)
     }
+}
+
+/// The first 8 bytes of `key`, big-endian, zero-padded: `head(a) < head(b)` implies `a < b` (and
+/// `>` implies `>`), so heads order keys except among equal heads.
+fn head(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 /// Sizes and indices fit in `u32` (a configuration is far smaller than 4 GiB).
@@ -591,7 +610,7 @@ mod tests {
         let mut p = String::new();
         for _ in 0..rng.below(4) {
             p.push('/');
-            p.push_str(rng.pick(&["a", "b", "ab", "a.b", "A", "", "é"]));
+            p.push_str(rng.pick(&["a", "b", "ab", "a.b", "A", "", "é", "segment1", "segment2"]));
         }
         if p.is_empty() || rng.chance(15) {
             p.push('/');
