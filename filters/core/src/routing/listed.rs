@@ -238,6 +238,11 @@ fn lowest(ids: &[u32], best: &mut u32, mut holds: impl FnMut(usize) -> bool) {
 /// checked. Unknown or unparsable shapes get the empty key and [`Tail::Regex`] (always a
 /// candidate, always run).
 fn regex_key(pattern: &str) -> (Vec<u8>, Tail) {
+    plain_regex_key(pattern).unwrap_or_else(|| regex_key_parsed(pattern))
+}
+
+/// [`regex_key`] through the parser.
+fn regex_key_parsed(pattern: &str) -> (Vec<u8>, Tail) {
     let fallback = (Vec::new(), Tail::Regex);
     // The regex crate's default syntax options are regex-syntax's defaults.
     let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
@@ -273,6 +278,36 @@ fn regex_key(pattern: &str) -> (Vec<u8>, Tail) {
         _ => Tail::Regex,
     };
     (key, tail)
+}
+
+/// [`regex_key`] without parsing, for the shapes the controller emits most (Istio `prefix` and
+/// `exact` URIs): `^(?:` escaped literal, then `.*`, `.*?` or nothing, `)$`. `None` for anything
+/// else.
+fn plain_regex_key(pattern: &str) -> Option<(Vec<u8>, Tail)> {
+    let body = pattern.strip_prefix("^(?:")?.strip_suffix(")$")?;
+    let mut key = String::new();
+    let mut chars = body.char_indices();
+    let mut tail_at = body.len();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            // What `regex::escape` escapes.
+            '\\' => match chars.next() {
+                Some((_, e)) if "\\.+*?()|[]{}^$#&-~".contains(e) => key.push(e),
+                _ => return None,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                tail_at = i;
+                break;
+            }
+            c => key.push(c),
+        }
+    }
+    let tail = match &body[tail_at..] {
+        "" => Tail::Empty,
+        ".*" | ".*?" => Tail::AnyButLf,
+        _ => return None,
+    };
+    Some((key.into_bytes(), tail))
 }
 
 fn is_end(hir: &Hir) -> bool {
@@ -341,6 +376,43 @@ mod tests {
         // The router never compiles unanchored regexes; anything unexpected is a plain regex.
         assert_eq!(regex_key("/api/.*"), (Vec::new(), Tail::Regex));
         assert_eq!(regex_key("("), (Vec::new(), Tail::Regex));
+    }
+
+    /// The shortcut for plain shapes gives what the parser gives, and declines everything else.
+    #[test]
+    fn plain_regex_keys_agree_with_the_parser() {
+        for re in [
+            "/api/.*",
+            "/api/.*?",
+            r"/a\.b\*c\+\?\(\)\|\[\]\{\}\^\$\#\&\-\~\\\\.*",
+            "/é/ü",
+            "",
+            ".*",
+            "/a b#c&d-e~f",
+        ] {
+            let p = format!("^(?:{re})$");
+            let plain = plain_regex_key(&p).unwrap_or_else(|| panic!("{re}"));
+            assert_eq!(plain, regex_key_parsed(&p), "{re}");
+        }
+        for re in [
+            "/a*",
+            "/ab+",
+            "/a.+",
+            "/a.*.*",
+            r"/a\d",
+            r"/a\/",
+            "(?i)/a",
+            "/a|/b",
+            "a)|(b",
+            "/a{2}",
+            "/a$",
+            "[a]",
+            r"/a\.*",
+            "/a(?s:.*)",
+        ] {
+            assert_eq!(plain_regex_key(&format!("^(?:{re})$")), None, "{re}");
+        }
+        assert_eq!(plain_regex_key("/api/.*"), None);
     }
 
     #[test]
