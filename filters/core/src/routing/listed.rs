@@ -51,6 +51,9 @@ struct Entry {
     key_start: u32,
     key_len: u32,
     parent: u32,
+    /// The lowest route of the three lists: once a route below it holds, the entry is skipped
+    /// without reading its lists.
+    min: u32,
     start: u32,
     exact: u32,
     segment: u32,
@@ -113,6 +116,12 @@ impl ListedIndex {
         // chain (itself and its parents) holds the longest one.
         let mut chain: Vec<u32> = Vec::new();
         for (key, (exact, segment, regex)) in by_key {
+            let min = [exact.first(), segment.first(), regex.first()]
+                .into_iter()
+                .flatten()
+                .min()
+                .copied()
+                .unwrap_or(NONE);
             while let Some(&top) = chain.last() {
                 if key.starts_with(index.key(top)) {
                     break;
@@ -130,6 +139,7 @@ impl ListedIndex {
                 key_start: to_u32(index.keys.len()),
                 key_len: to_u32(key.len()),
                 parent: chain.last().copied().unwrap_or(NONE),
+                min,
                 start,
                 exact,
                 segment,
@@ -145,6 +155,16 @@ impl ListedIndex {
         index.keys.shrink_to_fit();
         index.ids.shrink_to_fit();
         index
+    }
+
+    /// Heap bytes held (capacity), for the memory budget test.
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.heads.capacity() * 8
+            + self.keys.capacity()
+            + self.ids.capacity() * 4
+            + self.tails.capacity() * std::mem::size_of::<Tail>()
     }
 
     fn key(&self, entry: u32) -> &[u8] {
@@ -178,7 +198,7 @@ impl ListedIndex {
         loop {
             let e = self.entries[at as usize];
             let n = e.key_len as usize;
-            if n <= common {
+            if n <= common && e.min < best {
                 // The key is a prefix of the path; `rest` is what follows it.
                 let rest = &p[n..];
                 let ids = |a: u32, b: u32| &self.ids[a as usize..b as usize];
@@ -460,6 +480,31 @@ mod tests {
         assert_eq!(all(""), [1]);
         assert_eq!(all("*"), Vec::<usize>::new());
         assert_eq!(ListedIndex::new([]).first("/", |_, _| true), None);
+    }
+
+    /// The index of a 10 000-route host stays small next to the routes themselves (the filter
+    /// runs in every Envoy worker).
+    #[test]
+    fn memory_per_route() {
+        let paths: Vec<(String, u8)> = (0..10_000)
+            .map(|i| {
+                let s = i / 10;
+                match i % 4 {
+                    0 => (format!("/svc{s}/health{i}"), 0),
+                    1 => (format!("/svc{s}/api/v{i}"), 1),
+                    2 => (format!("^(?:/svc{s}/api/v{i}/.*)$"), 2),
+                    _ => (format!("^(?:/svc{s}/users/[0-9]+/{i})$"), 2),
+                }
+            })
+            .collect();
+        let index = ListedIndex::new(paths.iter().map(|(p, kind)| match kind {
+            0 => PathSpec::Exact(p),
+            1 => PathSpec::Prefix(p),
+            _ => PathSpec::Regex(p),
+        }));
+        let per_route = index.heap_bytes() / paths.len();
+        assert!(per_route <= 64, "{per_route} bytes per route");
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
     }
 
     fn router(routes: Vec<Route>) -> Router {
