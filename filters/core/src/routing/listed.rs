@@ -89,66 +89,56 @@ pub(crate) struct ListedIndex {
 impl ListedIndex {
     /// Indexes the routes of a virtual host, in list order.
     pub(crate) fn new<'a>(paths: impl IntoIterator<Item = PathSpec<'a>>) -> Self {
-        // key → (exact, segment, regex) route lists.
-        type Lists = (Vec<u32>, Vec<u32>, Vec<u32>);
-        let mut by_key: std::collections::BTreeMap<Vec<u8>, Lists> = Default::default();
+        // (key, list: 0 exact, 1 segment, 2 regex, route), sorted: by key, then list, then route.
+        let mut items: Vec<(std::borrow::Cow<'a, [u8]>, u8, u32)> = Vec::new();
         let mut tails = Vec::new();
         for (i, spec) in paths.into_iter().enumerate() {
-            let i = to_u32(i);
-            let (key, tail) = match spec {
-                PathSpec::Exact(p) => (p.as_bytes().to_vec(), Tail::NotRegex),
-                PathSpec::Prefix(p) => (p.as_bytes().to_vec(), Tail::NotRegex),
-                PathSpec::Regex(r) => regex_key(r),
+            let (key, list, tail) = match spec {
+                PathSpec::Exact(p) => (p.as_bytes().into(), 0, Tail::NotRegex),
+                PathSpec::Prefix(p) => (p.as_bytes().into(), 1, Tail::NotRegex),
+                PathSpec::Regex(r) => {
+                    let (key, tail) = regex_key(r);
+                    (key.into(), 2, tail)
+                }
             };
+            items.push((key, list, to_u32(i)));
             tails.push(tail);
-            let lists = by_key.entry(key).or_default();
-            match spec {
-                PathSpec::Exact(_) => lists.0.push(i),
-                PathSpec::Prefix(_) => lists.1.push(i),
-                PathSpec::Regex(_) => lists.2.push(i),
-            }
         }
+        items.sort_unstable();
         let mut index = ListedIndex {
             tails,
+            ids: items.iter().map(|&(_, _, id)| id).collect(),
             ..Default::default()
         };
         // Keys in sorted order: every key-prefix of a key comes before it, and the previous key's
         // chain (itself and its parents) holds the longest one.
         let mut chain: Vec<u32> = Vec::new();
-        for (key, (exact, segment, regex)) in by_key {
-            let min = [exact.first(), segment.first(), regex.first()]
-                .into_iter()
-                .flatten()
-                .min()
-                .copied()
-                .unwrap_or(NONE);
+        let mut at = 0;
+        while at < items.len() {
+            let key: &[u8] = &items[at].0;
+            let end = at + items[at..].partition_point(|(k, _, _)| **k == *key);
+            let list_end = |list: u8| to_u32(at + items[at..end].partition_point(|i| i.1 <= list));
             while let Some(&top) = chain.last() {
                 if key.starts_with(index.key(top)) {
                     break;
                 }
                 chain.pop();
             }
-            let start = to_u32(index.ids.len());
-            index.ids.extend(exact);
-            let exact = to_u32(index.ids.len());
-            index.ids.extend(segment);
-            let segment = to_u32(index.ids.len());
-            index.ids.extend(regex);
-            let regex = to_u32(index.ids.len());
             let entry = Entry {
                 key_start: to_u32(index.keys.len()),
                 key_len: to_u32(key.len()),
                 parent: chain.last().copied().unwrap_or(NONE),
-                min,
-                start,
-                exact,
-                segment,
-                regex,
+                min: items[at..end].iter().map(|i| i.2).min().unwrap_or(NONE),
+                start: to_u32(at),
+                exact: list_end(0),
+                segment: list_end(1),
+                regex: list_end(2),
             };
-            index.heads.push(head(&key));
-            index.keys.extend_from_slice(&key);
+            index.heads.push(head(key));
+            index.keys.extend_from_slice(key);
             chain.push(to_u32(index.entries.len()));
             index.entries.push(entry);
+            at = end;
         }
         index.entries.shrink_to_fit();
         index.heads.shrink_to_fit();
