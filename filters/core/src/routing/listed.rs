@@ -11,8 +11,8 @@
 //!   with `/` (segment-wise, as `CompiledPath::Prefix` matches);
 //! - `Regex(r)`: key = the literal text the anchored regex must start with (`/api/` for
 //!   `/api/.*`, empty for `(?i)/api` or `[ab]/x`); its path is checked by the regex, or, when the
-//!   rest of the regex is `.*` or nothing (how the controller emits Istio `prefix` and `exact`
-//!   URIs), by the equivalent string test.
+//!   rest of the regex is `.*` or nothing (`.*` is how the controller emits Istio `prefix` URIs
+//!   and matches without a URI), by the equivalent string test.
 //!
 //! The keys are sorted, and each one links to its longest proper prefix among the keys (its
 //! parent). The keys that are prefixes of a path are then exactly the parent chain of the
@@ -290,9 +290,8 @@ fn regex_key_parsed(pattern: &str) -> (Vec<u8>, Tail) {
     (key, tail)
 }
 
-/// [`regex_key`] without parsing, for the shapes the controller emits most (Istio `prefix` and
-/// `exact` URIs): `^(?:` escaped literal, then `.*`, `.*?` or nothing, `)$`. `None` for anything
-/// else.
+/// [`regex_key`] without parsing, for the shape the controller emits most (Istio `prefix` URIs):
+/// `^(?:` escaped literal, then `.*`, `.*?` or nothing, `)$`. `None` for anything else.
 fn plain_regex_key(pattern: &str) -> Option<(Vec<u8>, Tail)> {
     let body = pattern.strip_prefix("^(?:")?.strip_suffix(")$")?;
     let mut key = String::new();
