@@ -2,5 +2,6 @@
 //! ([`cors`]) and what to do with one request ([`plan`]).
 
 pub mod cors;
-mod listed;
 pub mod router;
+
+mod listed;
