@@ -4,3 +4,5 @@
 pub mod cors;
 pub mod plan;
 pub mod router;
+
+mod listed;
