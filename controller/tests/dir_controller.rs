@@ -84,10 +84,12 @@ fn writes_only_what_changed() {
     assert_eq!(backend, "b.default.svc.cluster.local:80");
     // The backend set changed, so the clusters did; the listener did not (no drain).
     assert_eq!(written, ["cds.yaml".to_owned(), ecds_routing(80)]);
-    assert!(
-        !x.path().join(".tmp/ecds_routing.yaml").exists(),
-        "temporary files are renamed away"
-    );
+    // Every file went through `.tmp` and was renamed into place: nothing is left behind.
+    let left: Vec<_> = std::fs::read_dir(x.path().join(".tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "temporary files are renamed away: {left:?}");
 }
 
 #[test]
