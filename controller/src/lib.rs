@@ -9,9 +9,10 @@
 //!   object and file that turns bad.
 
 pub mod envoy;
-pub mod gateway;
-pub mod istio;
-pub mod nginx;
+mod gateway;
+mod istio;
+pub mod model;
+mod nginx;
 pub mod objects;
 pub mod sink;
 pub mod source;
@@ -91,6 +92,11 @@ impl DirController {
     /// The manifests directory.
     pub fn manifests(&self) -> &Path {
         &self.manifests
+    }
+
+    /// The last good version of an object, served while its current version is bad.
+    pub fn last_good(&self, object: &ObjectRef) -> Option<&Object> {
+        self.last_good_objects.get(object)
     }
 
     /// Reads the directory, translates, and writes whatever changed.

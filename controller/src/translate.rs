@@ -22,8 +22,8 @@ use portico_core::config::{
     WeightedBackend, WildcardMode,
 };
 
-use crate::objects::{
-    namespace_of, EndpointSlice, Ingress, IngressBackend, Object, ObjectRef, Service,
+use crate::model::{
+    namespace_of, EndpointSlice, Ingress, IngressBackend, Object, ObjectRef, Resource, Service,
 };
 
 /// The controller name Portico claims in IngressClass objects.
@@ -510,7 +510,7 @@ impl<'a> Builder<'a> {
 
     /// The host key of a rule (`*` for a rule without host), validated.
     fn rule_host(
-        rule: &crate::objects::IngressRule,
+        rule: &crate::model::IngressRule,
         ri: usize,
     ) -> Result<String, (String, ErrorKind)> {
         match rule.host.as_deref() {
@@ -582,11 +582,7 @@ impl<'a> Builder<'a> {
     /// annotations).
     fn add_ingress(&mut self, ingress: &Ingress) -> Result<Vec<TranslateError>, TranslateError> {
         let ns = namespace_of(&ingress.metadata);
-        let object = ObjectRef {
-            kind: "Ingress".into(),
-            namespace: ns.to_owned(),
-            name: ingress.metadata.name.clone(),
-        };
+        let object = ingress.object_ref();
         let err = |field: String, kind: ErrorKind| TranslateError {
             object: object.clone(),
             field,
@@ -774,11 +770,7 @@ impl<'a> Builder<'a> {
     /// defines, routes by header, cookie and weight go before the main route.
     fn add_canary(&mut self, ingress: &Ingress) -> Result<Vec<TranslateError>, TranslateError> {
         let ns = namespace_of(&ingress.metadata);
-        let object = ObjectRef {
-            kind: "Ingress".into(),
-            namespace: ns.to_owned(),
-            name: ingress.metadata.name.clone(),
-        };
+        let object = ingress.object_ref();
         let err = |field: String, kind: ErrorKind| TranslateError {
             object: object.clone(),
             field,

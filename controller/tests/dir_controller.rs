@@ -199,3 +199,39 @@ fn a_settling_controller_waits_for_two_reads_to_agree() {
     assert!(c.sync().unwrap().waiting);
     assert_eq!(served(&mut c).0, "404");
 }
+
+/// An Istio Gateway and a Gateway API Gateway may share a namespace and a name: the API group
+/// keeps them apart, in the last-good versions and in which file an error is reported against.
+#[test]
+fn gateways_of_two_api_groups_with_one_name_are_kept_apart() {
+    use portico_controller::model::{Object, ObjectRef};
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(
+        m.path().join("a-gateway-api.yaml"),
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: web}\nspec:\n  gatewayClassName: portico\n  listeners: [{name: http, port: 8080, protocol: HTTP}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        m.path().join("b-istio.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: web}\nspec:\n  servers: [{port: {number: 8443, name: https, protocol: HTTPS}, hosts: [\"*\"]}]\n",
+    )
+    .unwrap();
+    let mut c = controller(m.path(), x.path());
+    let r = c.sync().unwrap();
+    let istio = ObjectRef::new("networking.istio.io", "Gateway", "default", "web");
+    let gateway_api = ObjectRef::new("gateway.networking.k8s.io", "Gateway", "default", "web");
+    assert_ne!(istio, gateway_api);
+    assert_eq!(istio.to_string(), gateway_api.to_string(), "both print as Gateway default/web");
+    assert!(matches!(c.last_good(&istio), Some(Object::IstioGateway(_))));
+    assert!(matches!(c.last_good(&gateway_api), Some(Object::Gateway(_))));
+    // The Istio Gateway's HTTPS server is reported against the file the Istio Gateway is in.
+    let (file, err) = r
+        .translate_errors
+        .iter()
+        .find(|(_, e)| e.field == "spec.servers[0].port.protocol")
+        .expect("the HTTPS server is reported");
+    assert_eq!(err.object, istio);
+    assert!(file.as_ref().unwrap().ends_with("b-istio.yaml"), "{file:?}");
+}
