@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::objects::{describe_value, Object, ObjectError};
+use crate::model::{describe_value, Object, ObjectError, ParseMode};
 
 /// One object and where it came from.
 #[derive(Debug, Clone)]
@@ -76,11 +76,12 @@ pub fn documents(text: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// Parses documents into objects; the errors name each bad document.
+/// Parses documents into objects, strictly (they are manifests a user wrote: an unknown field in
+/// a routing spec is an error naming it); the errors name each bad document.
 pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
     for value in values {
         let label = describe_value(&value);
-        match Object::from_value(value) {
+        match Object::parse(value, ParseMode::Strict) {
             Ok(object) => loaded.manifests.push(Manifest {
                 file: file.to_owned(),
                 object,

@@ -29,7 +29,7 @@ pub struct Gateway {
 
 /// Gateway spec.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
     /// Class.
     pub gateway_class_name: String,
@@ -45,7 +45,7 @@ pub struct GatewaySpec {
 
 /// A Gateway listener.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GatewayListener {
     /// Name (what `sectionName` refers to).
     pub name: String,
@@ -66,7 +66,7 @@ pub struct GatewayListener {
 
 /// `allowedRoutes`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct AllowedRoutes {
     /// Namespaces.
     #[serde(default)]
@@ -78,7 +78,7 @@ pub struct AllowedRoutes {
 
 /// `allowedRoutes.namespaces`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RouteNamespaces {
     /// `All`, `Same` (default) or `Selector`.
     #[serde(default)]
@@ -90,7 +90,7 @@ pub struct RouteNamespaces {
 
 /// A route kind.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RouteGroupKind {
     /// Group.
     #[serde(default)]
@@ -111,7 +111,7 @@ pub struct HttpRoute {
 
 /// HTTPRoute spec.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRouteSpec {
     /// Gateways (and listeners) to attach to.
     #[serde(default)]
@@ -126,7 +126,7 @@ pub struct HttpRouteSpec {
 
 /// A parent reference.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ParentRef {
     /// Group (default `gateway.networking.k8s.io`).
     #[serde(default)]
@@ -149,7 +149,7 @@ pub struct ParentRef {
 
 /// A rule.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRouteRule {
     /// Name.
     #[serde(default)]
@@ -176,7 +176,7 @@ pub struct HttpRouteRule {
 
 /// A match.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRouteMatch {
     /// Path.
     #[serde(default)]
@@ -194,7 +194,7 @@ pub struct HttpRouteMatch {
 
 /// A path match.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpPathMatch {
     /// `Exact`, `PathPrefix` (default), `RegularExpression`.
     #[serde(default, rename = "type")]
@@ -206,7 +206,7 @@ pub struct HttpPathMatch {
 
 /// A header or query parameter match.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NameValueMatch {
     /// `Exact` (default) or `RegularExpression`.
     #[serde(default, rename = "type")]
@@ -219,7 +219,7 @@ pub struct NameValueMatch {
 
 /// A filter.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRouteFilter {
     /// Filter type.
     #[serde(rename = "type")]
@@ -249,7 +249,7 @@ pub struct HttpRouteFilter {
 
 /// Header changes.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HeaderModifier {
     /// Replace.
     #[serde(default)]
@@ -264,7 +264,7 @@ pub struct HeaderModifier {
 
 /// A header.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NameValue {
     /// Name.
     pub name: String,
@@ -274,7 +274,7 @@ pub struct NameValue {
 
 /// `requestRedirect`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RequestRedirect {
     /// Scheme.
     #[serde(default)]
@@ -295,7 +295,7 @@ pub struct RequestRedirect {
 
 /// `urlRewrite`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct UrlRewrite {
     /// Hostname.
     #[serde(default)]
@@ -307,7 +307,7 @@ pub struct UrlRewrite {
 
 /// A path modifier.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpPathModifier {
     /// `ReplaceFullPath` or `ReplacePrefixMatch`.
     #[serde(rename = "type")]
@@ -323,7 +323,7 @@ pub struct HttpPathModifier {
 /// `requestMirror`: a copy of each request (or of `percent` / `fraction` of them) goes to
 /// `backendRef`; its answer is dropped.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RequestMirror {
     /// The backend the copies go to.
     pub backend_ref: HttpBackendRef,
@@ -337,7 +337,7 @@ pub struct RequestMirror {
 
 /// `numerator / denominator` (denominator 100 by default).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Fraction {
     /// Numerator.
     pub numerator: u32,
@@ -348,7 +348,7 @@ pub struct Fraction {
 
 /// The `CORS` filter.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CorsFilter {
     /// Origins (`scheme://host[:port]`, `*` wildcards; `*` alone: any).
     #[serde(default)]
@@ -372,7 +372,7 @@ pub struct CorsFilter {
 
 /// `rules[].timeouts`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRouteTimeouts {
     /// The whole request, retries included (`0s`: none).
     #[serde(default)]
@@ -384,7 +384,7 @@ pub struct HttpRouteTimeouts {
 
 /// `rules[].retry`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRouteRetry {
     /// Status codes retried.
     #[serde(default)]
@@ -399,7 +399,7 @@ pub struct HttpRouteRetry {
 
 /// A backend reference.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpBackendRef {
     /// Group (default core).
     #[serde(default)]
@@ -435,7 +435,7 @@ pub struct ReferenceGrant {
 
 /// ReferenceGrant spec.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ReferenceGrantSpec {
     /// Who may refer.
     pub from: Vec<GrantFrom>,
@@ -445,7 +445,7 @@ pub struct ReferenceGrantSpec {
 
 /// `from` of a ReferenceGrant.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GrantFrom {
     /// Group.
     pub group: String,
@@ -457,7 +457,7 @@ pub struct GrantFrom {
 
 /// `to` of a ReferenceGrant.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GrantTo {
     /// Group.
     pub group: String,

@@ -20,7 +20,7 @@ pub struct IstioGateway {
 
 /// Istio Gateway spec.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IstioGatewaySpec {
     /// Servers.
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct IstioGatewaySpec {
 
 /// A server.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Server {
     /// Port.
     pub port: ServerPort,
@@ -55,7 +55,7 @@ pub struct Server {
 
 /// A server port.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ServerPort {
     /// Number.
     pub number: u16,
@@ -81,7 +81,7 @@ pub struct VirtualService {
 
 /// VirtualService spec.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct VirtualServiceSpec {
     /// Hosts.
     #[serde(default)]
@@ -105,7 +105,7 @@ pub struct VirtualServiceSpec {
 
 /// An HTTP route.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRoute {
     /// Name.
     #[serde(default)]
@@ -156,7 +156,7 @@ pub struct HttpRoute {
 
 /// A match block.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpMatch {
     /// Name.
     #[serde(default)]
@@ -201,7 +201,6 @@ pub struct HttpMatch {
 
 /// Istio's StringMatch: one of exact, prefix, regex.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StringMatchSpec {
     /// Exact.
     #[serde(default)]
@@ -216,7 +215,7 @@ pub struct StringMatchSpec {
 
 /// A weighted destination.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RouteDestination {
     /// Destination.
     pub destination: Destination,
@@ -230,7 +229,7 @@ pub struct RouteDestination {
 
 /// A destination.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Destination {
     /// Service host (short name, or FQDN).
     pub host: String,
@@ -244,7 +243,7 @@ pub struct Destination {
 
 /// A port selector.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct PortSelector {
     /// Number.
     pub number: u16,
@@ -252,7 +251,7 @@ pub struct PortSelector {
 
 /// A redirect.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRedirect {
     /// New path.
     #[serde(default)]
@@ -276,7 +275,7 @@ pub struct HttpRedirect {
 
 /// A direct response.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DirectResponse {
     /// Status.
     pub status: u16,
@@ -287,7 +286,7 @@ pub struct DirectResponse {
 
 /// A direct response body.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DirectBody {
     /// Text.
     #[serde(default)]
@@ -299,7 +298,7 @@ pub struct DirectBody {
 
 /// A rewrite.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRewrite {
     /// New path (or prefix).
     #[serde(default)]
@@ -314,7 +313,7 @@ pub struct HttpRewrite {
 
 /// `uriRegexRewrite`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RegexRewrite {
     /// Regex.
     #[serde(rename = "match")]
@@ -325,7 +324,7 @@ pub struct RegexRewrite {
 
 /// Header changes, request and response.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Headers {
     /// Request.
     #[serde(default)]
@@ -337,7 +336,7 @@ pub struct Headers {
 
 /// set / add / remove.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HeaderOperations {
     /// Set.
     #[serde(default)]
@@ -352,7 +351,7 @@ pub struct HeaderOperations {
 
 /// `corsPolicy`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CorsPolicy {
     /// Origins (exact, prefix, regex).
     #[serde(default)]
@@ -382,7 +381,7 @@ pub struct CorsPolicy {
 
 /// `retries`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRetry {
     /// Retries allowed (0: none).
     #[serde(default)]
@@ -406,7 +405,7 @@ pub struct HttpRetry {
 
 /// One of `mirrors`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct MirrorPolicy {
     /// Destination.
     pub destination: Destination,
@@ -417,7 +416,7 @@ pub struct MirrorPolicy {
 
 /// Fault injection.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Fault {
     /// Abort.
     #[serde(default)]
@@ -429,7 +428,7 @@ pub struct Fault {
 
 /// `fault.delay`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct FaultDelay {
     /// How long (`1h`, `1m`, `1s`, `1ms`, or protobuf JSON `1.5s`).
     #[serde(default)]
@@ -447,7 +446,7 @@ pub struct FaultDelay {
 
 /// `fault.abort`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct FaultAbort {
     /// Status.
     #[serde(default)]
@@ -462,7 +461,7 @@ pub struct FaultAbort {
 
 /// A percentage.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Percent {
     /// Value, 0–100.
     pub value: f64,
@@ -480,7 +479,7 @@ pub struct DestinationRule {
 
 /// DestinationRule spec.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DestinationRuleSpec {
     /// Host.
     pub host: String,
@@ -497,7 +496,7 @@ pub struct DestinationRuleSpec {
 
 /// A subset.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Subset {
     /// Name.
     pub name: String,

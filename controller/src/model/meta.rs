@@ -66,7 +66,7 @@ pub struct ObjectMeta {
 
 /// A label selector (`matchLabels`, `matchExpressions`).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Labels that must be equal.
     #[serde(default)]
@@ -78,7 +78,7 @@ pub struct LabelSelector {
 
 /// One selector expression.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct LabelSelectorRequirement {
     /// Label key.
     pub key: String,

@@ -10,6 +10,16 @@
 //!
 //! Only the fields Portico interprets are modelled. The model knows nothing of translation: it
 //! imports nothing from the rest of the crate.
+//!
+//! # Strict and tolerant parsing
+//! Whether an unknown field is an error is decided by where the object comes from, not by the
+//! types: [`ParseMode::Strict`] for manifests a user wrote (a field Portico does not implement in
+//! the part of an object that decides routing is an error naming it, rather than a silently
+//! ignored setting), [`ParseMode::Tolerant`] for what a live API server returns (`status`,
+//! `metadata.managedFields` and fields of newer API versions are ignored). Which part of a kind
+//! is held to strictness is [`Resource::STRICT_ROOTS`]: the `spec` of routing kinds; Services,
+//! EndpointSlices, Namespaces and Pods carry much that does not change routing and are read
+//! tolerantly either way. Metadata and `status` are never interpreted beyond what is modelled.
 
 pub mod core;
 pub mod gateway;
@@ -50,6 +60,8 @@ pub trait Resource {
     const KIND: &'static str;
     /// Namespaced (else cluster-scoped).
     const NAMESPACED: bool;
+    /// Top-level fields under which [`ParseMode::Strict`] refuses unknown fields.
+    const STRICT_ROOTS: &'static [&'static str];
     /// Metadata.
     fn metadata(&self) -> &ObjectMeta;
     /// The object's reference; cluster-scoped kinds have no namespace.
@@ -65,12 +77,13 @@ pub trait Resource {
 }
 
 macro_rules! resources {
-    ($($variant:ident($ty:ty) = $group:expr, $kind:literal, $namespaced:literal;)*) => {
+    ($($variant:ident($ty:ty) = $group:expr, $kind:literal, $namespaced:literal, $strict:expr;)*) => {
         $(
             impl Resource for $ty {
                 const GROUP: &'static str = $group;
                 const KIND: &'static str = $kind;
                 const NAMESPACED: bool = $namespaced;
+                const STRICT_ROOTS: &'static [&'static str] = $strict;
                 fn metadata(&self) -> &ObjectMeta {
                     &self.metadata
                 }
@@ -119,20 +132,23 @@ macro_rules! resources {
     };
 }
 
+/// The `spec` of a routing kind: what a user's manifest is held to.
+const SPEC: &[&str] = &["spec"];
+
 resources! {
-    Ingress(Ingress) = NETWORKING_GROUP, "Ingress", true;
-    IngressClass(IngressClass) = NETWORKING_GROUP, "IngressClass", false;
-    Service(Service) = CORE_GROUP, "Service", true;
-    EndpointSlice(EndpointSlice) = DISCOVERY_GROUP, "EndpointSlice", true;
-    Namespace(Namespace) = CORE_GROUP, "Namespace", false;
-    GatewayClass(gateway::GatewayClass) = GATEWAY_GROUP, "GatewayClass", false;
-    Gateway(gateway::Gateway) = GATEWAY_GROUP, "Gateway", true;
-    HttpRoute(gateway::HttpRoute) = GATEWAY_GROUP, "HTTPRoute", true;
-    ReferenceGrant(gateway::ReferenceGrant) = GATEWAY_GROUP, "ReferenceGrant", true;
-    IstioGateway(istio::IstioGateway) = ISTIO_GROUP, "Gateway", true;
-    VirtualService(istio::VirtualService) = ISTIO_GROUP, "VirtualService", true;
-    DestinationRule(istio::DestinationRule) = ISTIO_GROUP, "DestinationRule", true;
-    Pod(Pod) = CORE_GROUP, "Pod", true;
+    Ingress(Ingress) = NETWORKING_GROUP, "Ingress", true, SPEC;
+    IngressClass(IngressClass) = NETWORKING_GROUP, "IngressClass", false, SPEC;
+    Service(Service) = CORE_GROUP, "Service", true, &[];
+    EndpointSlice(EndpointSlice) = DISCOVERY_GROUP, "EndpointSlice", true, &[];
+    Namespace(Namespace) = CORE_GROUP, "Namespace", false, &[];
+    GatewayClass(gateway::GatewayClass) = GATEWAY_GROUP, "GatewayClass", false, SPEC;
+    Gateway(gateway::Gateway) = GATEWAY_GROUP, "Gateway", true, SPEC;
+    HttpRoute(gateway::HttpRoute) = GATEWAY_GROUP, "HTTPRoute", true, SPEC;
+    ReferenceGrant(gateway::ReferenceGrant) = GATEWAY_GROUP, "ReferenceGrant", true, SPEC;
+    IstioGateway(istio::IstioGateway) = ISTIO_GROUP, "Gateway", true, SPEC;
+    VirtualService(istio::VirtualService) = ISTIO_GROUP, "VirtualService", true, SPEC;
+    DestinationRule(istio::DestinationRule) = ISTIO_GROUP, "DestinationRule", true, SPEC;
+    Pod(Pod) = CORE_GROUP, "Pod", true, &[];
 }
 
 /// Why a manifest document is not an object Portico can use.
@@ -167,19 +183,108 @@ impl ObjectError {
     }
 }
 
-fn typed<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ObjectError> {
-    serde_path_to_error::deserialize(value).map_err(|e| ObjectError::Field {
+/// Where objects come from, and so how unknown fields are taken (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParseMode {
+    /// Manifests a user wrote: an unknown field under a kind's [`Resource::STRICT_ROOTS`] is an
+    /// error naming it.
+    #[default]
+    Strict,
+    /// Objects a live API server returns: unknown fields (newer API versions, `status`,
+    /// `metadata.managedFields`) are ignored.
+    Tolerant,
+}
+
+/// One step of a field path.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn steps(path: &serde_ignored::Path<'_>, out: &mut Vec<Step>) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            steps(parent, out);
+            out.push(Step::Index(*index));
+        }
+        Path::Map { parent, key } => {
+            steps(parent, out);
+            out.push(Step::Key(key.clone()));
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            steps(parent, out)
+        }
+    }
+}
+
+/// `spec.rules[0].http`, as `serde_path_to_error` writes paths.
+fn field_path(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for s in steps {
+        match s {
+            Step::Key(k) if out.is_empty() => out.push_str(k),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn typed<T: Resource + for<'de> Deserialize<'de>>(
+    value: Value,
+    mode: ParseMode,
+) -> Result<T, ObjectError> {
+    let mut unknown: Vec<Vec<Step>> = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| {
+        let mut s = Vec::new();
+        steps(&path, &mut s);
+        unknown.push(s);
+    };
+    let de = serde_ignored::Deserializer::new(value, &mut note);
+    let object: T = serde_path_to_error::deserialize(de).map_err(|e| ObjectError::Field {
         field: e.path().to_string(),
         message: e.inner().to_string(),
-    })
+    })?;
+    if mode == ParseMode::Strict {
+        let strict = |s: &&Vec<Step>| {
+            matches!(s.first(), Some(Step::Key(root)) if T::STRICT_ROOTS.contains(&root.as_str()))
+        };
+        if let Some(path) = unknown.iter().find(strict) {
+            let name = match path.last() {
+                Some(Step::Key(k)) => k.clone(),
+                Some(Step::Index(i)) => i.to_string(),
+                None => String::new(),
+            };
+            return Err(ObjectError::Field {
+                field: field_path(path),
+                message: format!("unknown field `{name}`"),
+            });
+        }
+    }
+    Ok(object)
 }
 
 impl Object {
-    /// Reads one object from its JSON value (as a YAML document converts to).
+    /// Reads one object from its JSON value (as a YAML document converts to), strictly: a
+    /// manifest a user wrote (see [`Object::parse`]).
     ///
     /// # Errors
     /// [`ObjectError`]: not an object, a kind Portico does not read, or a field that does not fit.
     pub fn from_value(value: Value) -> Result<Object, ObjectError> {
+        Object::parse(value, ParseMode::Strict)
+    }
+
+    /// Reads one object from its JSON value, taking unknown fields as `mode` says.
+    ///
+    /// # Errors
+    /// [`ObjectError`]: not an object, a kind Portico does not read, a field that does not fit,
+    /// or (strict) an unknown field.
+    pub fn parse(value: Value, mode: ParseMode) -> Result<Object, ObjectError> {
         let api_version = value
             .get("apiVersion")
             .and_then(Value::as_str)
@@ -195,44 +300,44 @@ impl Object {
         }
         let (api_version, kind) = (api_version.to_owned(), kind.to_owned());
         let object = match (api_version.as_str(), kind.as_str()) {
-            ("networking.k8s.io/v1", "Ingress") => Object::Ingress(typed(value)?),
-            ("networking.k8s.io/v1", "IngressClass") => Object::IngressClass(typed(value)?),
-            ("v1", "Service") => Object::Service(typed(value)?),
-            ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value)?),
-            ("v1", "Namespace") => Object::Namespace(typed(value)?),
-            ("v1", "Pod") => Object::Pod(typed(value)?),
+            ("networking.k8s.io/v1", "Ingress") => Object::Ingress(typed(value, mode)?),
+            ("networking.k8s.io/v1", "IngressClass") => Object::IngressClass(typed(value, mode)?),
+            ("v1", "Service") => Object::Service(typed(value, mode)?),
+            ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value, mode)?),
+            ("v1", "Namespace") => Object::Namespace(typed(value, mode)?),
+            ("v1", "Pod") => Object::Pod(typed(value, mode)?),
             (
                 "networking.istio.io/v1"
                 | "networking.istio.io/v1beta1"
                 | "networking.istio.io/v1alpha3",
                 "Gateway",
-            ) => Object::IstioGateway(typed(value)?),
+            ) => Object::IstioGateway(typed(value, mode)?),
             (
                 "networking.istio.io/v1"
                 | "networking.istio.io/v1beta1"
                 | "networking.istio.io/v1alpha3",
                 "VirtualService",
-            ) => Object::VirtualService(typed(value)?),
+            ) => Object::VirtualService(typed(value, mode)?),
             (
                 "networking.istio.io/v1"
                 | "networking.istio.io/v1beta1"
                 | "networking.istio.io/v1alpha3",
                 "DestinationRule",
-            ) => Object::DestinationRule(typed(value)?),
+            ) => Object::DestinationRule(typed(value, mode)?),
             (
                 "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
                 "GatewayClass",
-            ) => Object::GatewayClass(typed(value)?),
+            ) => Object::GatewayClass(typed(value, mode)?),
             ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "Gateway") => {
-                Object::Gateway(typed(value)?)
+                Object::Gateway(typed(value, mode)?)
             }
             ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "HTTPRoute") => {
-                Object::HttpRoute(typed(value)?)
+                Object::HttpRoute(typed(value, mode)?)
             }
             (
                 "gateway.networking.k8s.io/v1beta1" | "gateway.networking.k8s.io/v1",
                 "ReferenceGrant",
-            ) => Object::ReferenceGrant(typed(value)?),
+            ) => Object::ReferenceGrant(typed(value, mode)?),
             _ => return Err(ObjectError::UnsupportedKind { api_version, kind }),
         };
         if object.meta().name.is_empty() {

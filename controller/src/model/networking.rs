@@ -18,7 +18,7 @@ pub struct Ingress {
 
 /// Ingress spec.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IngressSpec {
     /// Class name.
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct IngressSpec {
 
 /// Ingress TLS block.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IngressTls {
     /// Hosts the certificate covers.
     #[serde(default)]
@@ -48,7 +48,7 @@ pub struct IngressTls {
 
 /// Ingress rule.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IngressRule {
     /// Host; absent means every host no other rule names.
     #[serde(default)]
@@ -60,7 +60,7 @@ pub struct IngressRule {
 
 /// `rules[].http`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpIngressRuleValue {
     /// Paths.
     pub paths: Vec<HttpIngressPath>,
@@ -68,7 +68,7 @@ pub struct HttpIngressRuleValue {
 
 /// `rules[].http.paths[]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HttpIngressPath {
     /// Path; defaults to `/`.
     #[serde(default)]
@@ -81,7 +81,7 @@ pub struct HttpIngressPath {
 
 /// An Ingress backend.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IngressBackend {
     /// A Service backend.
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct IngressBackend {
 
 /// A Service backend.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IngressServiceBackend {
     /// Service name, same namespace as the Ingress.
     pub name: String,
@@ -103,7 +103,7 @@ pub struct IngressServiceBackend {
 
 /// A Service port, by name or number.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceBackendPort {
     /// Port name.
     #[serde(default)]
@@ -126,7 +126,7 @@ pub struct IngressClass {
 
 /// IngressClass spec.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IngressClassSpec {
     /// Controller name, e.g. `portico.dev/ingress-controller`.
     #[serde(default)]
