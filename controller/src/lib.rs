@@ -9,10 +9,7 @@
 //!   object and file that turns bad.
 
 pub mod envoy;
-mod gateway;
-mod istio;
 pub mod model;
-mod nginx;
 pub mod objects;
 pub mod sink;
 pub mod source;

@@ -3,8 +3,8 @@
 
 pub use crate::model::{
     describe_value, namespace_of, Endpoint, EndpointConditions, EndpointPort, EndpointSlice,
-    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass,
-    IngressClassSpec, IngressRule, IngressServiceBackend, IngressSpec, IngressTls, LabelSelector,
+    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass, IngressClassSpec,
+    IngressRule, IngressServiceBackend, IngressSpec, IngressTls, LabelSelector,
     LabelSelectorRequirement, Namespace, Object, ObjectError, ObjectMeta, ObjectRef, Pod, PodIp,
     PodStatus, Resource, Service, ServiceBackendPort, ServicePort, ServiceSpec,
 };

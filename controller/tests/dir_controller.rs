@@ -89,7 +89,10 @@ fn writes_only_what_changed() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(left.is_empty(), "temporary files are renamed away: {left:?}");
+    assert!(
+        left.is_empty(),
+        "temporary files are renamed away: {left:?}"
+    );
 }
 
 #[test]
@@ -223,9 +226,16 @@ fn gateways_of_two_api_groups_with_one_name_are_kept_apart() {
     let istio = ObjectRef::new("networking.istio.io", "Gateway", "default", "web");
     let gateway_api = ObjectRef::new("gateway.networking.k8s.io", "Gateway", "default", "web");
     assert_ne!(istio, gateway_api);
-    assert_eq!(istio.to_string(), gateway_api.to_string(), "both print as Gateway default/web");
+    assert_eq!(
+        istio.to_string(),
+        gateway_api.to_string(),
+        "both print as Gateway default/web"
+    );
     assert!(matches!(c.last_good(&istio), Some(Object::IstioGateway(_))));
-    assert!(matches!(c.last_good(&gateway_api), Some(Object::Gateway(_))));
+    assert!(matches!(
+        c.last_good(&gateway_api),
+        Some(Object::Gateway(_))
+    ));
     // The Istio Gateway's HTTPS server is reported against the file the Istio Gateway is in.
     let (file, err) = r
         .translate_errors

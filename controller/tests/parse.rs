@@ -88,7 +88,10 @@ fn strict_parsing_names_unknown_fields_in_every_routing_family() {
             .unwrap_err()
             .to_string();
         assert_eq!(err, want);
-        assert!(Object::parse(value(yaml), ParseMode::Tolerant).is_ok(), "{want}");
+        assert!(
+            Object::parse(value(yaml), ParseMode::Tolerant).is_ok(),
+            "{want}"
+        );
     }
 }
 

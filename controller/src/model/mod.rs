@@ -34,11 +34,12 @@ pub use self::core::{
     Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Namespace, Pod, PodIp, PodStatus,
     Service, ServicePort, ServiceSpec,
 };
-pub use self::meta::{namespace_of, LabelSelector, LabelSelectorRequirement, ObjectMeta, ObjectRef};
+pub use self::meta::{
+    namespace_of, LabelSelector, LabelSelectorRequirement, ObjectMeta, ObjectRef,
+};
 pub use self::networking::{
-    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass,
-    IngressClassSpec, IngressRule, IngressServiceBackend, IngressSpec, IngressTls,
-    ServiceBackendPort,
+    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass, IngressClassSpec,
+    IngressRule, IngressServiceBackend, IngressSpec, IngressTls, ServiceBackendPort,
 };
 
 /// The API group of core kinds.
@@ -213,9 +214,9 @@ fn steps(path: &serde_ignored::Path<'_>, out: &mut Vec<Step>) {
             steps(parent, out);
             out.push(Step::Key(key.clone()));
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            steps(parent, out)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => steps(parent, out),
     }
 }
 
@@ -251,9 +252,7 @@ fn typed<T: Resource + for<'de> Deserialize<'de>>(
         message: e.inner().to_string(),
     })?;
     if mode == ParseMode::Strict {
-        let strict = |s: &&Vec<Step>| {
-            matches!(s.first(), Some(Step::Key(root)) if T::STRICT_ROOTS.contains(&root.as_str()))
-        };
+        let strict = |s: &&Vec<Step>| matches!(s.first(), Some(Step::Key(root)) if T::STRICT_ROOTS.contains(&root.as_str()));
         if let Some(path) = unknown.iter().find(strict) {
             let name = match path.last() {
                 Some(Step::Key(k)) => k.clone(),

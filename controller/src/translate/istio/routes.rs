@@ -1,37 +1,21 @@
-//! Istio (`networking.istio.io/v1`): Gateway, VirtualService and DestinationRule at the ingress
-//! gateway, translated into per-listener routing configurations.
-//!
-//! # Semantics (from the Istio API reference)
-//! - A VirtualService applies to the Gateways named in `gateways` (`name` or `namespace/name`;
-//!   absent means `mesh` only, which the ingress gateway does not serve). Its `hosts` must be
-//!   admitted by a server of the Gateway (`host`, `*.suffix`, `*`, optionally `namespace/` first).
-//! - HTTP routes are tried in order, first match wins; the conditions of one `match` entry all
-//!   hold, any entry may. `uri` / `authority` / `headers` / `method` / `scheme` / `queryParams`
-//!   match `exact`, `prefix` (a plain string prefix) or `regex` (RE2, whole value);
-//!   `withoutHeaders` negates; `ignoreUriCase` makes `uri` case-insensitive; `port` picks the
-//!   listener.
-//! - `route` destinations are weighted (a lone destination takes everything); `subset` selects
-//!   the pods of a DestinationRule subset by label. `redirect` answers 301 by default;
-//!   `rewrite.uri` replaces the matched prefix (or the whole path after an exact or regex
-//!   match), `uriRegexRewrite` substitutes `\1` captures; `directResponse`; `headers`; and
-//!   `fault.abort` with a percentage.
+//! One VirtualService's HTTP routes as routes, for an ingress gateway or the sidecars.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use portico_core::config::{
-    Abort, Backend, BackendFilters, Cors, Delay, ForwardMode, HashKey, HeaderMatch, HeaderMods,
-    LoadBalancer, Mirror, PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route,
-    RouteAction, RouteOrder, RoutingConfig, StringMatch, UpstreamPolicy, VirtualHost,
-    WeightedBackend, WildcardMode,
+    Abort, Backend, BackendFilters, Cors, Delay, HashKey, HeaderMatch, HeaderMods, LoadBalancer,
+    Mirror, PathMatch, PathRewrite, QueryMatch, Redirect, Rewrite, Route, RouteAction, StringMatch,
+    UpstreamPolicy, WeightedBackend,
 };
 use serde_json::Value;
 
 use crate::model::istio::*;
 use crate::model::{namespace_of, Object, Resource};
-use crate::translate::{ErrorKind, Index, TranslateError};
+use crate::translate::common::{duration_ms, Index};
+use crate::translate::diagnostics::{ErrorKind, TranslateError};
 
 /// Istio's `timeout` and `retries` as Envoy router policy.
-fn upstream_policy(
+pub(super) fn upstream_policy(
     timeout: Option<&str>,
     retries: Option<&HttpRetry>,
 ) -> Result<UpstreamPolicy, (String, String)> {
@@ -69,41 +53,7 @@ fn upstream_policy(
     Ok(p)
 }
 
-/// A duration as Istio writes it: Go (`1h2m3.5s`, `100ms`) or protobuf JSON (`0.5s`), in
-/// milliseconds.
-pub(crate) fn duration_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration like 5s, 100ms or 1m30s");
-    let mut total = 0.0_f64;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let split = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(split);
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "h" => 3_600_000.0,
-            "m" => 60_000.0,
-            "s" => 1_000.0,
-            "ms" => 1.0,
-            "us" | "µs" => 0.001,
-            "ns" => 0.000_001,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    Ok(total.round() as u64)
-}
-
-fn string_match(m: &StringMatchSpec, ignore_case: bool) -> Result<StringMatch, String> {
+pub(super) fn string_match(m: &StringMatchSpec, ignore_case: bool) -> Result<StringMatch, String> {
     let ci = |s: &str| {
         if ignore_case {
             format!("(?i){s}")
@@ -129,7 +79,7 @@ fn string_match(m: &StringMatchSpec, ignore_case: bool) -> Result<StringMatch, S
 /// A VirtualService host as Istio reads it: a name without a dot is a short name, relative to
 /// the VirtualService's namespace (`reviews` → `reviews.NS.svc.cluster.local`); `*`, IP
 /// addresses and dotted names stay as they are.
-fn fqdn_of_short_name(host: &str, vs_ns: &str) -> String {
+pub(super) fn fqdn_of_short_name(host: &str, vs_ns: &str) -> String {
     if host == "*" || host.contains('.') || host.parse::<std::net::IpAddr>().is_ok() {
         host.to_owned()
     } else {
@@ -137,24 +87,7 @@ fn fqdn_of_short_name(host: &str, vs_ns: &str) -> String {
     }
 }
 
-/// Whether a server host (`[ns/]host`) admits a VirtualService host from `vs_ns`.
-fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, vs_host: &str) -> bool {
-    let (ns, host) = match server_host.split_once('/') {
-        Some((ns, host)) => (ns, host),
-        None => ("*", server_host),
-    };
-    let ns_ok = ns == "*" || (ns == "." && vs_ns == gw_ns) || ns == vs_ns;
-    let covers = |wild: &str, name: &str| {
-        wild == "*"
-            || wild == name
-            || wild
-                .strip_prefix('*')
-                .is_some_and(|s| name.ends_with(s) && name.len() > s.len())
-    };
-    ns_ok && (covers(host, vs_host) || covers(vs_host, host))
-}
-
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     objects: &'a [Object],
     index: &'a Index<'a>,
     /// Fields accepted but not applied, reported once the translation is done.
@@ -162,7 +95,7 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(objects: &'a [Object], index: &'a Index<'a>) -> Self {
+    pub(super) fn new(objects: &'a [Object], index: &'a Index<'a>) -> Self {
         Ctx {
             objects,
             index,
@@ -184,7 +117,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Moves the notes into `errors` (each once).
-    fn report(&self, errors: &mut Vec<TranslateError>) {
+    pub(super) fn report(&self, errors: &mut Vec<TranslateError>) {
         for e in self.notes.take() {
             if !errors.contains(&e) {
                 errors.push(e);
@@ -197,7 +130,7 @@ impl<'a> Ctx<'a> {
 /// `match[].gateways` and says who the client workload is for `sourceLabels` /
 /// `sourceNamespace`.
 #[derive(Debug, Clone, Copy)]
-enum Client<'a> {
+pub(super) enum Client<'a> {
     /// An ingress gateway (`namespace/name`); the client is the gateway itself, its Gateway's
     /// `selector` labels and namespace.
     Gateway {
@@ -220,7 +153,7 @@ impl Client<'_> {
 
 impl Ctx<'_> {
     /// Resolves a destination to a backend key (registering it), or an error message.
-    fn destination(
+    pub(super) fn destination(
         &self,
         vs_ns: &str,
         d: &Destination,
@@ -338,25 +271,12 @@ impl Ctx<'_> {
 
     /// The IPs of the Pods (in `ns`, or any namespace) that carry every label of `labels`.
     fn pods(&self, ns: Option<&str>, labels: &BTreeMap<String, String>) -> Vec<String> {
-        let mut out = Vec::new();
-        for o in self.objects {
-            if let Object::Pod(p) = o {
-                if ns.is_none_or(|ns| namespace_of(&p.metadata) == ns)
-                    && labels
-                        .iter()
-                        .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-                {
-                    out.extend(p.status.pod_ip.clone());
-                    out.extend(p.status.pod_ips.iter().map(|i| i.ip.clone()));
-                }
-            }
-        }
-        out
+        self.index.pods(ns, labels)
     }
 }
 
 /// Translates one HTTP route into routes (one per match block) for `port`.
-fn http_route(
+pub(super) fn http_route(
     ctx: &Ctx<'_>,
     vs: &VirtualService,
     ri: usize,
@@ -768,7 +688,7 @@ fn http_route(
 }
 
 /// Every HTTP route of a VirtualService on `port`, in order; the first bad one fails them all.
-fn vs_routes(
+pub(super) fn vs_routes(
     ctx: &Ctx<'_>,
     vs: &VirtualService,
     port: u16,
@@ -784,7 +704,7 @@ fn vs_routes(
 
 /// A `trafficPolicy`'s load balancer: `Ok(None)` when it sets none, `Err` when it asks for
 /// something Portico does not do.
-fn load_balancer(policy: &Value) -> Result<Option<LoadBalancer>, String> {
+pub(super) fn load_balancer(policy: &Value) -> Result<Option<LoadBalancer>, String> {
     let Some(lb) = policy.get("loadBalancer") else {
         return Ok(None);
     };
@@ -819,7 +739,7 @@ fn load_balancer(policy: &Value) -> Result<Option<LoadBalancer>, String> {
 }
 
 /// RE2 `\1` captures as the regex crate's `${1}`.
-fn to_dollar(s: &str) -> String {
+pub(super) fn to_dollar(s: &str) -> String {
     let mut out = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -837,535 +757,4 @@ fn to_dollar(s: &str) -> String {
         }
     }
     out
-}
-
-/// Hosts in first-seen order, and their routes.
-type HostRoutes = (Vec<String>, HashMap<String, Vec<Route>>);
-
-/// Translates Istio Gateways and VirtualServices into the per-port configurations.
-pub(crate) fn translate_istio(
-    objects: &[Object],
-    index: &Index<'_>,
-    forward: ForwardMode,
-    ports: &mut BTreeMap<u16, RoutingConfig>,
-    backends: &mut BTreeMap<String, Backend>,
-    errors: &mut Vec<TranslateError>,
-) {
-    let gateways: Vec<&IstioGateway> = objects
-        .iter()
-        .filter_map(|o| {
-            if let Object::IstioGateway(g) = o {
-                Some(g)
-            } else {
-                None
-            }
-        })
-        .collect();
-    let mut services: Vec<&VirtualService> = objects
-        .iter()
-        .filter_map(|o| {
-            if let Object::VirtualService(v) = o {
-                Some(v)
-            } else {
-                None
-            }
-        })
-        .collect();
-    for o in objects {
-        if let Object::DestinationRule(dr) = o {
-            let object = dr.object_ref();
-            let policies = std::iter::once((
-                "spec.trafficPolicy".to_owned(),
-                dr.spec.traffic_policy.as_ref(),
-            ))
-            .chain(dr.spec.subsets.iter().enumerate().map(|(i, s)| {
-                (
-                    format!("spec.subsets[{i}].trafficPolicy"),
-                    s.traffic_policy.as_ref(),
-                )
-            }));
-            for (field, policy) in policies {
-                let Some(policy) = policy else { continue };
-                if let Err(e) = load_balancer(policy) {
-                    errors.push(TranslateError {
-                        object: object.clone(),
-                        field: format!("{field}.loadBalancer"),
-                        kind: ErrorKind::Ignored(format!("{e}; round robin is used")),
-                    });
-                }
-                for key in policy
-                    .as_object()
-                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
-                    .unwrap_or_default()
-                {
-                    if key != "loadBalancer" {
-                        errors.push(TranslateError {
-                            object: object.clone(),
-                            field: format!("{field}.{key}"),
-                            kind: ErrorKind::Ignored("not implemented".into()),
-                        });
-                    }
-                }
-            }
-        }
-    }
-    for gw in &gateways {
-        for (si, server) in gw.spec.servers.iter().enumerate() {
-            let protocol = server.port.protocol.to_ascii_uppercase();
-            if !matches!(protocol.as_str(), "HTTP" | "HTTP2") {
-                errors.push(TranslateError {
-                    object: gw.object_ref(),
-                    field: format!("spec.servers[{si}].port.protocol"),
-                    kind: ErrorKind::Ignored(format!(
-                        "{} servers are not supported yet (HTTP only); this server is not served",
-                        server.port.protocol
-                    )),
-                });
-            }
-        }
-    }
-    if gateways.is_empty() || services.is_empty() {
-        return;
-    }
-    services.sort_by_key(|v| {
-        (
-            v.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&v.metadata).to_owned(),
-            v.metadata.name.clone(),
-        )
-    });
-    let ctx = Ctx::new(objects, index);
-    let vs_ref = |v: &VirtualService| v.object_ref();
-    // port → host → routes, in VirtualService order.
-    let mut per_port: BTreeMap<u16, HostRoutes> = BTreeMap::new();
-    for vs in services {
-        let vs_ns = namespace_of(&vs.metadata);
-        if vs.spec.tls.is_some() || vs.spec.tcp.is_some() {
-            errors.push(TranslateError {
-                object: vs_ref(vs),
-                field: "spec.tls".into(),
-                kind: ErrorKind::Ignored("TLS and TCP routes are not implemented".into()),
-            });
-        }
-        let mut produced: Vec<(u16, String, Vec<Route>)> = Vec::new();
-        let mut failed = None;
-        'gateways: for gw_name in &vs.spec.gateways {
-            let (gns, gname) = gw_name.split_once('/').unwrap_or((vs_ns, gw_name));
-            let Some(gw) = gateways
-                .iter()
-                .find(|g| g.metadata.name == gname && namespace_of(&g.metadata) == gns)
-            else {
-                continue;
-            };
-            let gw_ns = namespace_of(&gw.metadata);
-            let gateway_name = format!("{gns}/{gname}");
-            for server in &gw.spec.servers {
-                if !matches!(
-                    server.port.protocol.to_ascii_uppercase().as_str(),
-                    "HTTP" | "HTTP2"
-                ) {
-                    continue;
-                }
-                let hosts: Vec<String> = vs
-                    .spec
-                    .hosts
-                    .iter()
-                    .map(|h| fqdn_of_short_name(&h.to_ascii_lowercase(), vs_ns))
-                    .filter(|h| {
-                        server
-                            .hosts
-                            .iter()
-                            .any(|sh| server_admits(sh, gw_ns, vs_ns, h))
-                    })
-                    .collect();
-                if hosts.is_empty() {
-                    continue;
-                }
-                let client = Client::Gateway {
-                    name: &gateway_name,
-                    labels: &gw.spec.selector,
-                    namespace: gw_ns,
-                };
-                let mut routes = match vs_routes(&ctx, vs, server.port.number, client, backends) {
-                    Ok(routes) => routes,
-                    Err(e) => {
-                        failed = Some(e);
-                        break 'gateways;
-                    }
-                };
-                if server
-                    .tls
-                    .as_ref()
-                    .and_then(|t| t.get("httpsRedirect"))
-                    .and_then(Value::as_bool)
-                    == Some(true)
-                {
-                    // `tls.httpsRedirect` on an HTTP server: "the load balancer will send a 301
-                    // redirect for all http connections, asking the clients to use HTTPS".
-                    routes = vec![Route::new(
-                        format!(
-                            "Gateway {gw_ns}/{} server port {} tls.httpsRedirect",
-                            gw.metadata.name, server.port.number
-                        ),
-                        PathMatch::Prefix("/".into()),
-                        RouteAction::Redirect(Redirect {
-                            scheme: Some("https".into()),
-                            status: Some(301),
-                            ..Redirect::default()
-                        }),
-                    )];
-                }
-                for h in hosts {
-                    produced.push((server.port.number, h, routes.clone()));
-                }
-            }
-        }
-        if let Some((field, kind)) = failed {
-            errors.push(TranslateError {
-                object: vs_ref(vs),
-                field,
-                kind,
-            });
-            continue;
-        }
-        for (port, host, routes) in produced {
-            let (order, map) = per_port.entry(port).or_default();
-            if !map.contains_key(&host) {
-                order.push(host.clone());
-            }
-            map.entry(host).or_default().extend(routes);
-        }
-    }
-    ctx.report(errors);
-    for (port, (order, mut map)) in per_port {
-        let config = ports
-            .entry(port)
-            .or_insert_with(|| RoutingConfig::for_listener(port, forward));
-        for host in order {
-            let routes = map.remove(&host).unwrap_or_default();
-            config.virtual_hosts.push(VirtualHost {
-                name: format!("Istio host {host} (port {port})"),
-                hosts: vec![host],
-                wildcard: WildcardMode::MultiLabel,
-                order: RouteOrder::Listed,
-                routes,
-                default_backend: None,
-            });
-        }
-    }
-}
-
-/// The routes of the HTTPRoutes attached to one Service port: each consumer namespace's routes
-/// (for its Pods only, ending in a 404 so a consumer route replaces the producer's for them),
-/// then the producer routes, each set in the spec's precedence order.
-fn gamma_routes(
-    ctx: &Ctx<'_>,
-    attached: &[&crate::gateway::MeshAttachment],
-    ns: &str,
-    name: &str,
-    port: u16,
-) -> Vec<Route> {
-    let mut out = Vec::new();
-    let consumers: std::collections::BTreeSet<&str> = attached
-        .iter()
-        .filter_map(|a| a.consumer.as_deref())
-        .collect();
-    for c in consumers {
-        let pods = ctx.pods(Some(c), &BTreeMap::new());
-        let mine = attached
-            .iter()
-            .copied()
-            .filter(|a| a.consumer.as_deref() == Some(c));
-        for mut r in crate::gateway::MeshAttachment::merged(mine) {
-            r.sources = Some(pods.clone());
-            out.push(r);
-        }
-        out.push(Route {
-            sources: Some(pods),
-            ..Route::new(
-                format!("consumer routes of namespace {c} for Service {ns}/{name} port {port}: none matched"),
-                PathMatch::Prefix("/".into()),
-                RouteAction::Respond {
-                    status: 404,
-                    body: "404 page not found\n".into(),
-                },
-            )
-        });
-    }
-    out.extend(crate::gateway::MeshAttachment::merged(
-        attached.iter().copied().filter(|a| a.consumer.is_none()),
-    ));
-    out
-}
-
-/// Whether a VirtualService applies to sidecars: it names no gateway, or names `mesh`.
-fn binds_mesh(vs: &VirtualService) -> bool {
-    vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh")
-}
-
-/// The sidecar's outbound routing, one configuration per Service port (Istio's outbound
-/// listeners `0.0.0.0_PORT`): a virtual host per Service with that port, named as a client in
-/// the cluster addresses it (`name.ns.svc.cluster.local`, `name.ns.svc`, `name.ns`, the bare
-/// `name` for Services in `default` or with a name no other namespace uses, the ClusterIP).
-///
-/// Its routes are those of the VirtualServices bound to `mesh` (or to no gateway) whose hosts
-/// name the Service (short names are relative to the VirtualService's namespace; a wildcard host
-/// applies when no VirtualService names the Service exactly); a Service with none is routed to
-/// itself. A VirtualService host that is no Service is served on port 80 only, as Istio does.
-pub(crate) fn translate_mesh(
-    objects: &[Object],
-    index: &Index<'_>,
-    gamma: &crate::gateway::MeshRoutes,
-    forward: ForwardMode,
-    backends: &mut BTreeMap<String, Backend>,
-    errors: &mut Vec<TranslateError>,
-) -> BTreeMap<u16, RoutingConfig> {
-    let ctx = Ctx::new(objects, index);
-    let mut virtual_services: Vec<&VirtualService> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::VirtualService(v) if binds_mesh(v) => Some(v),
-            _ => None,
-        })
-        .collect();
-    virtual_services.sort_by_key(|v| {
-        (
-            v.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&v.metadata).to_owned(),
-            v.metadata.name.clone(),
-        )
-    });
-    let mut services: Vec<(&str, &str, &crate::objects::Service)> = index
-        .services
-        .iter()
-        .filter(|(_, s)| s.spec.type_.as_deref() != Some("ExternalName"))
-        .map(|((ns, name), s)| (*ns, *name, *s))
-        .collect();
-    services.sort_by_key(|(ns, name, _)| (*ns, *name));
-    let fqdn = |ns: &str, name: &str| format!("{name}.{ns}.svc.cluster.local");
-    let mut name_uses: HashMap<&str, usize> = HashMap::new();
-    for (_, name, _) in &services {
-        *name_uses.entry(name).or_default() += 1;
-    }
-    // Which VirtualServices name each Service exactly, which by a wildcard, and the hosts that
-    // are no Service.
-    let mut exact: Vec<Vec<&VirtualService>> = vec![Vec::new(); services.len()];
-    let mut wildcard: Vec<Vec<&VirtualService>> = vec![Vec::new(); services.len()];
-    let mut other_hosts: Vec<(String, &VirtualService)> = Vec::new();
-    for vs in &virtual_services {
-        let vs_ns = namespace_of(&vs.metadata);
-        for host in &vs.spec.hosts {
-            let host = host.trim_end_matches('.').to_ascii_lowercase();
-            if let Some(suffix) = host.strip_prefix('*') {
-                for (i, (ns, name, _)) in services.iter().enumerate() {
-                    if fqdn(ns, name).ends_with(suffix)
-                        && !wildcard[i].iter().any(|w| std::ptr::eq(*w, *vs))
-                    {
-                        wildcard[i].push(vs);
-                    }
-                }
-                continue;
-            }
-            let full = fqdn_of_short_name(&host, vs_ns);
-            match services
-                .iter()
-                .position(|(ns, name, _)| fqdn(ns, name) == full)
-            {
-                Some(i) if !exact[i].iter().any(|w| std::ptr::eq(*w, *vs)) => exact[i].push(vs),
-                Some(_) => {}
-                None => other_hosts.push((full, vs)),
-            }
-        }
-    }
-    let mut report = |vs: &VirtualService, (field, kind): (String, ErrorKind)| {
-        let e = TranslateError {
-            object: vs.object_ref(),
-            field,
-            kind,
-        };
-        if !errors.contains(&e) {
-            errors.push(e);
-        }
-    };
-    // The routes of some VirtualServices on one port; one that fails is left out (and reported).
-    let mut routes_for = |vss: &[&VirtualService],
-                          port: u16,
-                          backends: &mut BTreeMap<String, Backend>|
-     -> Vec<Route> {
-        let mut out = Vec::new();
-        for vs in vss {
-            match vs_routes(&ctx, vs, port, Client::Mesh, backends) {
-                Ok(mut routes) => out.append(&mut routes),
-                Err(e) => report(vs, e),
-            }
-        }
-        out
-    };
-    let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
-    let mut taken: HashMap<u16, std::collections::HashSet<String>> = HashMap::new();
-    for (i, (ns, name, svc)) in services.iter().enumerate() {
-        for sp in &svc.spec.ports {
-            if sp
-                .protocol
-                .as_deref()
-                .is_some_and(|p| !p.eq_ignore_ascii_case("TCP"))
-            {
-                continue;
-            }
-            let port = sp.port;
-            let bound = if exact[i].is_empty() {
-                &wildcard[i]
-            } else {
-                &exact[i]
-            };
-            // HTTPRoutes attached to the Service (Gateway API mesh) come before VirtualServices.
-            let attached: Vec<&crate::gateway::MeshAttachment> = gamma
-                .get(&((*ns).to_owned(), (*name).to_owned()))
-                .map(|v| {
-                    v.iter()
-                        .filter(|a| a.port.is_none_or(|p| p == port))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut routes = if attached.is_empty() {
-                routes_for(bound, port, backends)
-            } else {
-                gamma_routes(&ctx, &attached, ns, name, port)
-            };
-            let producers = attached.iter().any(|a| a.consumer.is_none());
-            if routes.is_empty() || (!attached.is_empty() && !producers) {
-                // No VirtualService routes this port: the Service itself, as Istio's default route.
-                let own = Destination {
-                    host: fqdn(ns, name),
-                    subset: None,
-                    port: Some(PortSelector { number: port }),
-                };
-                let Ok(key) = ctx.destination(ns, &own, port, backends) else {
-                    continue;
-                };
-                routes.push(Route::new(
-                    format!("Service {ns}/{name} port {port} (default route)"),
-                    PathMatch::Prefix("/".into()),
-                    RouteAction::to(&key),
-                ));
-            }
-            let mut hosts = vec![
-                fqdn(ns, name),
-                format!("{name}.{ns}.svc"),
-                format!("{name}.{ns}"),
-            ];
-            if *ns == "default" || name_uses.get(name) == Some(&1) {
-                hosts.push((*name).to_owned());
-            }
-            if let Some(ip) = svc
-                .spec
-                .cluster_ip
-                .as_deref()
-                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-            {
-                hosts.push(ip.to_owned());
-            }
-            let seen = taken.entry(port).or_default();
-            hosts.retain(|h| seen.insert(h.clone()));
-            if hosts.is_empty() {
-                continue;
-            }
-            ports
-                .entry(port)
-                .or_insert_with(|| RoutingConfig::for_listener(port, forward))
-                .virtual_hosts
-                .push(VirtualHost {
-                    name: format!("Service {ns}/{name} port {port} (mesh)"),
-                    hosts,
-                    wildcard: WildcardMode::MultiLabel,
-                    order: RouteOrder::Listed,
-                    routes,
-                    default_backend: None,
-                });
-        }
-    }
-    // Hosts that are no Service: port 80 only (Istio keeps them off other ports).
-    for (host, vs) in other_hosts {
-        let routes = routes_for(&[vs], 80, backends);
-        let seen = taken.entry(80).or_default();
-        if routes.is_empty() || !seen.insert(host.clone()) {
-            continue;
-        }
-        ports
-            .entry(80)
-            .or_insert_with(|| RoutingConfig::for_listener(80, forward))
-            .virtual_hosts
-            .push(VirtualHost {
-                name: format!("Istio host {host} (mesh)"),
-                hosts: vec![host],
-                wildcard: WildcardMode::MultiLabel,
-                order: RouteOrder::Listed,
-                routes,
-                default_backend: None,
-            });
-    }
-    // ALLOW_ANY (Istio's default outbound policy): unknown hosts, and ports no Service has
-    // (the catch-all configuration, port 0), go where the client was going.
-    for config in ports.values_mut() {
-        config.passthrough = true;
-    }
-    let mut any = RoutingConfig::for_listener(0, forward);
-    any.passthrough = true;
-    ports.insert(0, any);
-    ctx.report(errors);
-    ports
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regex_captures_convert() {
-        assert_eq!(to_dollar(r"/v2/\1/x\12"), "/v2/${1}/x${12}");
-        assert_eq!(to_dollar("/a$b"), "/a$$b");
-    }
-
-    #[test]
-    fn durations() {
-        for (text, ms) in [
-            ("5s", 5000),
-            ("100ms", 100),
-            ("0.5s", 500),
-            ("1m30s", 90_000),
-            ("1h", 3_600_000),
-            ("1.5s", 1500),
-        ] {
-            assert_eq!(duration_ms(text), Ok(ms), "{text}");
-        }
-        for bad in ["", "5", "s", "5 s", "5d", "-1s"] {
-            assert!(duration_ms(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn server_hosts() {
-        assert!(server_admits(
-            "*",
-            "istio-system",
-            "default",
-            "a.example.com"
-        ));
-        assert!(server_admits(
-            "default/*.example.com",
-            "istio-system",
-            "default",
-            "a.example.com"
-        ));
-        assert!(!server_admits(
-            "other/*",
-            "istio-system",
-            "default",
-            "a.example.com"
-        ));
-        assert!(server_admits("./*", "default", "default", "x"));
-        assert!(!server_admits("./*", "istio-system", "default", "x"));
-        assert!(server_admits("*.example.com", "ns", "ns", "*.example.com"));
-        assert!(!server_admits("b.example.com", "ns", "ns", "a.example.com"));
-    }
 }
