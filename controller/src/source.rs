@@ -96,6 +96,40 @@ pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
     }
 }
 
+/// Where a reconciler reads objects from.
+pub trait Source {
+    /// Everything the source holds now. An object or a document that cannot be read is one of
+    /// [`Loaded::errors`]; each [`Manifest::file`] says where an object came from.
+    ///
+    /// # Errors
+    /// Only when the source as a whole cannot be read.
+    fn read(&mut self) -> std::io::Result<Loaded>;
+}
+
+/// A directory of manifests a user wrote, read with [`load_dir`] (strictly).
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    dir: PathBuf,
+}
+
+impl DirSource {
+    /// The manifests under `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        DirSource { dir }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Source for DirSource {
+    fn read(&mut self) -> std::io::Result<Loaded> {
+        load_dir(&self.dir)
+    }
+}
+
 /// Reads every manifest file under `dir` (recursively, sorted by path; dot-files skipped).
 ///
 /// # Errors
