@@ -10,7 +10,7 @@ use crate::envoy::{render, RenderOptions};
 use crate::model::{Object, ObjectRef};
 use crate::sink::{FileSink, Sink};
 use crate::source::{DirSource, LoadError, Manifest, Source};
-use crate::translate::{translate, Options, Snapshot, TranslateError};
+use crate::translate::{translate, Options, Severity, Snapshot, TranslateError};
 
 /// What one sync found and did.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,33 @@ pub struct SyncReport {
     pub written: Vec<String>,
     /// The directory changed since the last read; the change applies once the next read agrees.
     pub waiting: bool,
+}
+
+impl SyncReport {
+    /// Every problem of this sync as one line each, with its severity: load errors and objects
+    /// left out are errors, kept objects with a problem are warnings, objects served from their
+    /// last good version are notes (warnings). Lines name the file when known.
+    pub fn messages(&self) -> Vec<(Severity, String)> {
+        let mut out: Vec<(Severity, String)> = self
+            .load_errors
+            .iter()
+            .map(|e| (Severity::Error, e.to_string()))
+            .collect();
+        for (file, e) in &self.translate_errors {
+            let line = match file {
+                Some(f) => format!("{}: {e}", f.display()),
+                None => e.to_string(),
+            };
+            out.push((e.severity(), line));
+        }
+        for o in &self.kept_last_good {
+            out.push((
+                Severity::Warning,
+                format!("{o}: serving its last good version"),
+            ));
+        }
+        out
+    }
 }
 
 /// Syncs a [`Source`] into a [`Sink`]: reads, translates, renders, writes what changed.

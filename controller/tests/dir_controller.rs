@@ -245,3 +245,39 @@ fn gateways_of_two_api_groups_with_one_name_are_kept_apart() {
     assert_eq!(err.object, istio);
     assert!(file.as_ref().unwrap().ends_with("b-istio.yaml"), "{file:?}");
 }
+
+/// The CLI prints `SyncReport::messages`: an object left out is an error, a kept one with a
+/// problem a warning, never `error:`.
+#[test]
+fn messages_carry_their_severity() {
+    use portico_controller::translate::Severity;
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    // A backend Service that does not exist: the Ingress is kept (503): a warning.
+    std::fs::write(m.path().join("shop.yaml"), ingress("gone", "Prefix")).unwrap();
+    // An invalid pathType: the Ingress is left out: an error.
+    std::fs::write(
+        m.path().join("worse.yaml"),
+        ingress("a", "Sometimes").replace("name: shop", "name: worse"),
+    )
+    .unwrap();
+    let r = controller(m.path(), x.path()).sync().unwrap();
+    let messages = r.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let (severity, line) = &messages[0];
+    assert_eq!(*severity, Severity::Warning);
+    assert!(
+        line.ends_with("shop.yaml: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/gone not found"),
+        "{line}"
+    );
+    let (severity, line) = &messages[1];
+    assert_eq!(*severity, Severity::Error);
+    assert!(
+        line.contains(
+            "worse.yaml: Ingress default/worse: spec.rules[0].http.paths[0].pathType: invalid"
+        ),
+        "{line}"
+    );
+    assert!(!r.translate_errors[0].1.object_dropped() && r.translate_errors[1].1.object_dropped());
+}

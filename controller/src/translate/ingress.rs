@@ -423,7 +423,7 @@ impl<'a> Builder<'a> {
                     Ok(()) => self.aliases.push((host.clone(), alias.clone())),
                     Err(m) => warnings.push(err(
                         "metadata.annotations[nginx.ingress.kubernetes.io/server-alias]".into(),
-                        ErrorKind::Invalid(m),
+                        ErrorKind::InvalidSetting(m),
                     )),
                 }
             }

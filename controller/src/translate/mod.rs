@@ -32,7 +32,7 @@ use portico_core::config::RoutingConfig;
 
 pub use self::common::backend_key;
 use self::common::Index;
-pub use self::diagnostics::{ErrorKind, TranslateError};
+pub use self::diagnostics::{Diagnostic, ErrorKind, Severity, TranslateError};
 pub use self::options::{Options, CONTROLLER_NAME};
 use crate::model::Object;
 pub use crate::snapshot::{content_hash, Cluster, Listener, Snapshot};

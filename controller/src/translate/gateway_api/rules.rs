@@ -120,7 +120,7 @@ pub(super) fn service_ref(
     let Some(port) = b.port else {
         warnings.push((
             format!("{field}.port"),
-            ErrorKind::Invalid("required for a Service".into()),
+            ErrorKind::InvalidSetting("required for a Service".into()),
         ));
         return None;
     };
@@ -392,7 +392,7 @@ pub(super) fn rule_action(
             // The spec forbids both; the redirect answers and the backends would never be used.
             warnings.push((
                 at(".backendRefs"),
-                ErrorKind::Invalid("ignored: the rule redirects".into()),
+                ErrorKind::InvalidSetting("ignored: the rule redirects".into()),
             ));
         }
         return Ok(RuleAction {
