@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use portico_core::config::{Backend, Route};
 
 use crate::model::{namespace_of, EndpointSlice, Object, Pod, Service};
-use crate::translate::diagnostics::TranslateError;
+use crate::translate::diagnostics::{ErrorKind, TranslateError};
 
 /// The backend key and cluster name of a Service port.
 pub fn backend_key(namespace: &str, service: &str, port: u16) -> String {
@@ -103,10 +103,25 @@ impl<'a> Index<'a> {
     }
 }
 
-/// A duration as Istio writes it: Go (`1h2m3.5s`, `100ms`) or protobuf JSON (`0.5s`), in
-/// milliseconds.
-pub(crate) fn duration_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration like 5s, 100ms or 1m30s");
+/// A text that is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a duration like 5s, 100ms or 1m30s")]
+pub(crate) struct BadDuration {
+    pub(crate) text: String,
+}
+
+impl From<BadDuration> for ErrorKind {
+    fn from(e: BadDuration) -> Self {
+        ErrorKind::Invalid(e.to_string())
+    }
+}
+
+/// A duration as Istio and the Gateway API write it: Go (`1h2m3.5s`, `100ms`) or protobuf JSON
+/// (`0.5s`), in milliseconds.
+pub(crate) fn duration_ms(text: &str) -> Result<u64, BadDuration> {
+    let bad = || BadDuration {
+        text: text.to_owned(),
+    };
     let mut total = 0.0_f64;
     let mut rest = text.trim();
     if rest.is_empty() {

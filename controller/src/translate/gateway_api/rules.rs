@@ -334,10 +334,7 @@ pub(super) fn rule_action(
     if let Some(t) = &rule.timeouts {
         let ms = |v: &Option<String>, f: &str| -> Result<Option<u64>, (String, ErrorKind)> {
             v.as_deref()
-                .map(|d| {
-                    duration_ms(d)
-                        .map_err(|e| (at(&format!(".timeouts.{f}")), ErrorKind::Invalid(e)))
-                })
+                .map(|d| duration_ms(d).map_err(|e| (at(&format!(".timeouts.{f}")), e.into())))
                 .transpose()
         };
         upstream.timeout_ms = ms(&t.request, "request")?;

@@ -18,16 +18,16 @@ use crate::translate::diagnostics::{ErrorKind, TranslateError};
 pub(super) fn upstream_policy(
     timeout: Option<&str>,
     retries: Option<&HttpRetry>,
-) -> Result<UpstreamPolicy, (String, String)> {
+) -> Result<UpstreamPolicy, (String, ErrorKind)> {
     let mut p = UpstreamPolicy::default();
     if let Some(t) = timeout {
-        p.timeout_ms = Some(duration_ms(t).map_err(|e| (".timeout".to_owned(), e))?);
+        p.timeout_ms = Some(duration_ms(t).map_err(|e| (".timeout".to_owned(), e.into()))?);
     }
     if let Some(r) = retries {
         p.retries = Some(r.attempts.unwrap_or(2));
         if let Some(t) = &r.per_try_timeout {
             p.per_try_timeout_ms =
-                Some(duration_ms(t).map_err(|e| (".retries.perTryTimeout".to_owned(), e))?);
+                Some(duration_ms(t).map_err(|e| (".retries.perTryTimeout".to_owned(), e.into()))?);
         }
         // Istio's default conditions, and numeric entries as retriable status codes.
         let on = r.retry_on.as_deref().unwrap_or(
@@ -337,8 +337,8 @@ pub(super) fn http_route(
         }
         None => None,
     };
-    let upstream = upstream_policy(r.timeout.as_deref(), r.retries.as_ref())
-        .map_err(|(f, e)| (at(&f), ErrorKind::Invalid(e)))?;
+    let upstream =
+        upstream_policy(r.timeout.as_deref(), r.retries.as_ref()).map_err(|(f, e)| (at(&f), e))?;
     if let Some(retries) = &r.retries {
         for (set, field) in [
             (
@@ -380,11 +380,9 @@ pub(super) fn http_route(
                 }
             }));
             let max_age = match &c.max_age {
-                Some(d) => Some(
-                    duration_ms(d)
-                        .map_err(|e| (at(".corsPolicy.maxAge"), ErrorKind::Invalid(e)))?
-                        / 1000,
-                ),
+                Some(d) => {
+                    Some(duration_ms(d).map_err(|e| (at(".corsPolicy.maxAge"), e.into()))? / 1000)
+                }
                 None => None,
             };
             if c.unmatched_preflights
@@ -415,8 +413,8 @@ pub(super) fn http_route(
                     ErrorKind::Invalid("required".into()),
                 ));
             };
-            let millis = duration_ms(fixed)
-                .map_err(|e| (at(".fault.delay.fixedDelay"), ErrorKind::Invalid(e)))?;
+            let millis =
+                duration_ms(fixed).map_err(|e| (at(".fault.delay.fixedDelay"), e.into()))?;
             // Istio: "If left unspecified, no request will be delayed."
             let percent = match (&d.percentage, d.percent) {
                 (Some(p), _) => p.value,
