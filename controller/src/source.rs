@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::model::{describe_value, Object, ObjectError, ParseMode};
+use crate::model::{describe_value, ref_of_value, Object, ObjectError, ObjectRef, ParseMode};
 
 /// One object and where it came from.
 #[derive(Debug, Clone)]
@@ -24,6 +24,10 @@ pub struct LoadError {
     pub file: PathBuf,
     /// `kind namespace/name` when the document got that far.
     pub object: Option<String>,
+    /// The object (with its API group) when the document names it.
+    pub object_ref: Option<ObjectRef>,
+    /// Why the document is not a usable object (`None` for a file that could not be read).
+    pub error: Option<ObjectError>,
     /// What is wrong.
     pub message: String,
     /// The kind is one Portico does not read (yet).
@@ -81,6 +85,7 @@ pub fn documents(text: &str) -> Result<Vec<Value>, String> {
 pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
     for value in values {
         let label = describe_value(&value);
+        let object_ref = ref_of_value(&value);
         match Object::parse(value, ParseMode::Strict) {
             Ok(object) => loaded.manifests.push(Manifest {
                 file: file.to_owned(),
@@ -89,8 +94,10 @@ pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
             Err(e) => loaded.errors.push(LoadError {
                 file: file.to_owned(),
                 object: Some(label),
+                object_ref,
                 unsupported_kind: matches!(e, ObjectError::UnsupportedKind { .. }),
                 message: e.to_string(),
+                error: Some(e),
             }),
         }
     }
@@ -146,6 +153,8 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
                 loaded.errors.push(LoadError {
                     file,
                     object: None,
+                    object_ref: None,
+                    error: None,
                     message: e.to_string(),
                     unsupported_kind: false,
                 });
@@ -161,6 +170,8 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
             Err(message) => loaded.errors.push(LoadError {
                 file,
                 object: None,
+                object_ref: None,
+                error: None,
                 message: format!("not valid YAML: {message}"),
                 unsupported_kind: false,
             }),

@@ -174,6 +174,22 @@ fn unknown_kinds_and_unknown_fields_name_file_and_object() {
         msgs[1]
     );
     assert!(r.load_errors[0].unsupported_kind && !r.load_errors[1].unsupported_kind);
+    // The same, typed: the object with its API group, and the field.
+    let typo = &r.load_errors[1];
+    assert_eq!(
+        typo.object_ref,
+        Some(portico_controller::model::ObjectRef::new(
+            "networking.k8s.io",
+            "Ingress",
+            "default",
+            "typo"
+        ))
+    );
+    assert!(matches!(
+        &typo.error,
+        Some(portico_controller::model::ObjectError::Field { field, .. }) if field == "spec.rulez"
+    ));
+    assert_eq!(r.load_errors[0].object_ref.as_ref().unwrap().group, "");
 }
 
 /// An editor that truncates a file and then writes it can be read in between. A settling

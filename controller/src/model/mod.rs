@@ -349,6 +349,21 @@ impl Object {
     }
 }
 
+/// The reference a document gives itself (group from `apiVersion`, kind, namespace or
+/// `default`, name), whether or not it parses as an object; `None` without those fields.
+pub fn ref_of_value(value: &Value) -> Option<ObjectRef> {
+    let api_version = value.get("apiVersion")?.as_str()?;
+    let kind = value.get("kind")?.as_str()?;
+    let meta = value.get("metadata")?;
+    let name = meta.get("name")?.as_str()?;
+    let namespace = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    Some(ObjectRef::new(group, kind, namespace, name))
+}
+
 /// Best-effort `kind namespace/name` of a document that may not parse as an object.
 pub fn describe_value(value: &Value) -> String {
     let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("?").to_owned();
