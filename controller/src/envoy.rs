@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use portico_core::config::{CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, ORIGINAL_DST_HEADER};
 use serde_json::{json, Value};
 
-use crate::translate::{content_hash, Snapshot};
+use crate::snapshot::{content_hash, Snapshot};
 
 /// Name of the routing filter's ECDS resource (and of the filter in the chain).
 pub const ROUTING_FILTER: &str = "portico-routing";

@@ -1,187 +1,23 @@
 //! `portico-controller`: Kubernetes objects in, routing-filter configuration and Envoy resources
-//! out.
+//! out. Layers, each using only those above it:
 //!
-//! - [`objects`]: the typed objects read; [`source`]: the directory source;
-//! - [`translate::translate`]: the pure translation to a [`translate::Snapshot`];
-//! - [`envoy::render`]: the Envoy bootstrap and file-xDS resources;
-//! - [`sink::FileSink`]: writes them with write-then-rename, the only change Envoy notices;
-//! - [`DirController`]: one sync of a manifest directory, keeping the last good version of every
-//!   object and file that turns bad.
+//! - [`model`]: the Kubernetes objects read, one module per API group, parsed strictly or
+//!   tolerantly as the source says ([`objects`] is the old path);
+//! - [`translate::translate`]: the pure translation to a [`snapshot::Snapshot`], one module per
+//!   family (Ingress, Gateway API, Istio, mesh);
+//! - [`envoy::render`]: the Envoy bootstrap and file-xDS resources, from the snapshot alone;
+//! - [`reconcile::Reconciler`]: one sync from a [`source::Source`] (the directory:
+//!   [`source::DirSource`]) to a [`sink::Sink`] ([`sink::FileSink`]: write-then-rename, the only
+//!   change Envoy notices), keeping the last good version of every object and file that turns
+//!   bad; [`DirController`] is the one over a manifest directory.
 
 pub mod envoy;
-pub mod gateway;
-pub mod istio;
-pub mod nginx;
+pub mod model;
 pub mod objects;
+pub mod reconcile;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod translate;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-use objects::{Object, ObjectRef};
-use source::{LoadError, Manifest};
-use translate::{translate, Options, Snapshot, TranslateError};
-
-/// What one sync found and did.
-#[derive(Debug, Clone, Default)]
-pub struct SyncReport {
-    /// Files and documents that did not parse (their last good objects were used).
-    pub load_errors: Vec<LoadError>,
-    /// Objects translate could not use, with the file each came from.
-    pub translate_errors: Vec<(Option<PathBuf>, TranslateError)>,
-    /// Objects served from their last good version because the current one is bad.
-    pub kept_last_good: Vec<ObjectRef>,
-    /// The snapshot now in force.
-    pub snapshot: Option<Snapshot>,
-    /// Files rewritten by this sync (empty: nothing changed).
-    pub written: Vec<String>,
-    /// The directory changed since the last read; the change applies once the next read agrees.
-    pub waiting: bool,
-}
-
-/// Syncs a manifest directory into an xDS directory.
-///
-/// # Guarantees
-/// A file that stops parsing keeps contributing the objects it last parsed to; an object that
-/// stops parsing or translating keeps its last good version. A bad edit is reported and the last
-/// good configuration keeps serving.
-#[derive(Debug)]
-pub struct DirController {
-    manifests: PathBuf,
-    options: Options,
-    render: envoy::RenderOptions,
-    sink: sink::FileSink,
-    last_good_files: HashMap<PathBuf, Vec<Manifest>>,
-    last_good_objects: HashMap<ObjectRef, Object>,
-    /// Apply a change only once two reads in a row agree (see [`DirController::settling`]).
-    settle: bool,
-    /// The fingerprint of the last read, and of the last applied read.
-    seen: Option<u64>,
-    applied: Option<u64>,
-}
-
-impl DirController {
-    /// A controller over `manifests`, writing to `render.xds_dir`.
-    pub fn new(manifests: PathBuf, options: Options, render: envoy::RenderOptions) -> Self {
-        let sink = sink::FileSink::new(render.xds_dir.clone());
-        DirController {
-            manifests,
-            options,
-            render,
-            sink,
-            last_good_files: HashMap::new(),
-            last_good_objects: HashMap::new(),
-            settle: false,
-            seen: None,
-            applied: None,
-        }
-    }
-
-    /// Applies a change only when two consecutive syncs read the same directory contents. An
-    /// editor that truncates a file and then writes it can be read in between; without this, the
-    /// empty file would briefly remove its objects. Costs one sync interval of latency; the first
-    /// sync always applies.
-    pub fn settling(mut self) -> Self {
-        self.settle = true;
-        self
-    }
-
-    /// The manifests directory.
-    pub fn manifests(&self) -> &Path {
-        &self.manifests
-    }
-
-    /// Reads the directory, translates, and writes whatever changed.
-    ///
-    /// # Errors
-    /// I/O errors reading the directory or writing the xDS files.
-    pub fn sync(&mut self) -> std::io::Result<SyncReport> {
-        let mut loaded = source::load_dir(&self.manifests)?;
-        let mut report = SyncReport::default();
-        let fingerprint = loaded.fingerprint;
-        let seen = self.seen.replace(fingerprint);
-        if self.settle
-            && self.applied.is_some()
-            && self.applied != Some(fingerprint)
-            && seen != Some(fingerprint)
-        {
-            // Seen once: it may be a file caught mid-write. The next sync applies it if it holds.
-            report.waiting = true;
-            return Ok(report);
-        }
-        self.applied = Some(fingerprint);
-        // A file that no longer parses contributes what it last parsed to.
-        for err in &loaded.errors {
-            if err.object.is_none() {
-                if let Some(old) = self.last_good_files.get(&err.file) {
-                    loaded.manifests.extend(old.iter().cloned());
-                }
-            }
-        }
-        let bad_files: Vec<&PathBuf> = loaded
-            .errors
-            .iter()
-            .filter(|e| e.object.is_none())
-            .map(|e| &e.file)
-            .collect();
-        let mut by_file: HashMap<PathBuf, Vec<Manifest>> = HashMap::new();
-        for m in &loaded.manifests {
-            if !bad_files.contains(&&m.file) {
-                by_file.entry(m.file.clone()).or_default().push(m.clone());
-            }
-        }
-        for (file, ms) in by_file {
-            self.last_good_files.insert(file, ms);
-        }
-
-        let mut objects: Vec<Object> = loaded.manifests.iter().map(|m| m.object.clone()).collect();
-        let mut translation = translate(&objects, &self.options);
-        // Objects translate dropped: serve their last good version if they had one.
-        let dropped: Vec<ObjectRef> = translation
-            .errors
-            .iter()
-            .filter(|e| e.object_dropped())
-            .map(|e| e.object.clone())
-            .collect();
-        let mut substituted = false;
-        for r in &dropped {
-            if let Some(good) = self.last_good_objects.get(r) {
-                if let Some(slot) = objects.iter_mut().find(|o| &o.object_ref() == r) {
-                    *slot = good.clone();
-                    substituted = true;
-                    report.kept_last_good.push(r.clone());
-                }
-            }
-        }
-        if substituted {
-            let errors = std::mem::take(&mut translation.errors);
-            translation = translate(&objects, &self.options);
-            translation.errors = errors;
-        }
-        for o in &objects {
-            let r = o.object_ref();
-            if !dropped.contains(&r) {
-                self.last_good_objects.insert(r, o.clone());
-            }
-        }
-        let file_of = |r: &ObjectRef| {
-            loaded
-                .manifests
-                .iter()
-                .find(|m| &m.object.object_ref() == r)
-                .map(|m| m.file.clone())
-        };
-        report.translate_errors = translation
-            .errors
-            .into_iter()
-            .map(|e| (file_of(&e.object), e))
-            .collect();
-        report.load_errors = loaded.errors;
-        let rendered = envoy::render(&translation.snapshot, &self.render);
-        report.written = self.sink.write(&rendered)?;
-        report.snapshot = Some(translation.snapshot);
-        Ok(report)
-    }
-}
+pub use reconcile::{DirController, Reconciler, SyncReport};

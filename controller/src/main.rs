@@ -126,18 +126,10 @@ impl Common {
     }
 }
 
+/// Prints a sync's problems to stderr, each as `error:` or `warning:` by its severity.
 fn report(r: &SyncReport) {
-    for e in &r.load_errors {
-        eprintln!("error: {e}");
-    }
-    for (file, e) in &r.translate_errors {
-        match file {
-            Some(f) => eprintln!("error: {}: {e}", f.display()),
-            None => eprintln!("error: {e}"),
-        }
-    }
-    for o in &r.kept_last_good {
-        eprintln!("note: {o}: serving its last good version");
+    for (severity, line) in r.messages() {
+        eprintln!("{severity}: {line}");
     }
 }
 

@@ -8,6 +8,21 @@ use std::path::PathBuf;
 
 use crate::envoy::Rendered;
 
+/// Where a reconciler writes rendered files.
+pub trait Sink {
+    /// Writes every file whose contents changed and returns their names.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    fn write(&mut self, rendered: &Rendered) -> std::io::Result<Vec<String>>;
+}
+
+impl Sink for FileSink {
+    fn write(&mut self, rendered: &Rendered) -> std::io::Result<Vec<String>> {
+        FileSink::write(self, rendered)
+    }
+}
+
 /// Writes rendered files under one directory.
 #[derive(Debug, Clone)]
 pub struct FileSink {

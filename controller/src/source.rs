@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::objects::{describe_value, Object, ObjectError};
+use crate::model::{describe_value, ref_of_value, Object, ObjectError, ObjectRef, ParseMode};
 
 /// One object and where it came from.
 #[derive(Debug, Clone)]
@@ -24,6 +24,10 @@ pub struct LoadError {
     pub file: PathBuf,
     /// `kind namespace/name` when the document got that far.
     pub object: Option<String>,
+    /// The object (with its API group) when the document names it.
+    pub object_ref: Option<ObjectRef>,
+    /// Why the document is not a usable object (`None` for a file that could not be read).
+    pub error: Option<ObjectError>,
     /// What is wrong.
     pub message: String,
     /// The kind is one Portico does not read (yet).
@@ -76,11 +80,13 @@ pub fn documents(text: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// Parses documents into objects; the errors name each bad document.
+/// Parses documents into objects, strictly (they are manifests a user wrote: an unknown field in
+/// a routing spec is an error naming it); the errors name each bad document.
 pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
     for value in values {
         let label = describe_value(&value);
-        match Object::from_value(value) {
+        let object_ref = ref_of_value(&value);
+        match Object::parse(value, ParseMode::Strict) {
             Ok(object) => loaded.manifests.push(Manifest {
                 file: file.to_owned(),
                 object,
@@ -88,10 +94,46 @@ pub fn parse_values(file: &Path, values: Vec<Value>, loaded: &mut Loaded) {
             Err(e) => loaded.errors.push(LoadError {
                 file: file.to_owned(),
                 object: Some(label),
+                object_ref,
                 unsupported_kind: matches!(e, ObjectError::UnsupportedKind { .. }),
                 message: e.to_string(),
+                error: Some(e),
             }),
         }
+    }
+}
+
+/// Where a reconciler reads objects from.
+pub trait Source {
+    /// Everything the source holds now. An object or a document that cannot be read is one of
+    /// [`Loaded::errors`]; each [`Manifest::file`] says where an object came from.
+    ///
+    /// # Errors
+    /// Only when the source as a whole cannot be read.
+    fn read(&mut self) -> std::io::Result<Loaded>;
+}
+
+/// A directory of manifests a user wrote, read with [`load_dir`] (strictly).
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    dir: PathBuf,
+}
+
+impl DirSource {
+    /// The manifests under `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        DirSource { dir }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Source for DirSource {
+    fn read(&mut self) -> std::io::Result<Loaded> {
+        load_dir(&self.dir)
     }
 }
 
@@ -111,6 +153,8 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
                 loaded.errors.push(LoadError {
                     file,
                     object: None,
+                    object_ref: None,
+                    error: None,
                     message: e.to_string(),
                     unsupported_kind: false,
                 });
@@ -126,6 +170,8 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
             Err(message) => loaded.errors.push(LoadError {
                 file,
                 object: None,
+                object_ref: None,
+                error: None,
                 message: format!("not valid YAML: {message}"),
                 unsupported_kind: false,
             }),

@@ -84,9 +84,14 @@ fn writes_only_what_changed() {
     assert_eq!(backend, "b.default.svc.cluster.local:80");
     // The backend set changed, so the clusters did; the listener did not (no drain).
     assert_eq!(written, ["cds.yaml".to_owned(), ecds_routing(80)]);
+    // Every file went through `.tmp` and was renamed into place: nothing is left behind.
+    let left: Vec<_> = std::fs::read_dir(x.path().join(".tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(
-        !x.path().join(".tmp/ecds_routing.yaml").exists(),
-        "temporary files are renamed away"
+        left.is_empty(),
+        "temporary files are renamed away: {left:?}"
     );
 }
 
@@ -169,6 +174,22 @@ fn unknown_kinds_and_unknown_fields_name_file_and_object() {
         msgs[1]
     );
     assert!(r.load_errors[0].unsupported_kind && !r.load_errors[1].unsupported_kind);
+    // The same, typed: the object with its API group, and the field.
+    let typo = &r.load_errors[1];
+    assert_eq!(
+        typo.object_ref,
+        Some(portico_controller::model::ObjectRef::new(
+            "networking.k8s.io",
+            "Ingress",
+            "default",
+            "typo"
+        ))
+    );
+    assert!(matches!(
+        &typo.error,
+        Some(portico_controller::model::ObjectError::Field { field, .. }) if field == "spec.rulez"
+    ));
+    assert_eq!(r.load_errors[0].object_ref.as_ref().unwrap().group, "");
 }
 
 /// An editor that truncates a file and then writes it can be read in between. A settling
@@ -196,4 +217,83 @@ fn a_settling_controller_waits_for_two_reads_to_agree() {
     std::fs::remove_file(m.path().join("shop.yaml")).unwrap();
     assert!(c.sync().unwrap().waiting);
     assert_eq!(served(&mut c).0, "404");
+}
+
+/// An Istio Gateway and a Gateway API Gateway may share a namespace and a name: the API group
+/// keeps them apart, in the last-good versions and in which file an error is reported against.
+#[test]
+fn gateways_of_two_api_groups_with_one_name_are_kept_apart() {
+    use portico_controller::model::{Object, ObjectRef};
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(
+        m.path().join("a-gateway-api.yaml"),
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: web}\nspec:\n  gatewayClassName: portico\n  listeners: [{name: http, port: 8080, protocol: HTTP}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        m.path().join("b-istio.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: web}\nspec:\n  servers: [{port: {number: 8443, name: https, protocol: HTTPS}, hosts: [\"*\"]}]\n",
+    )
+    .unwrap();
+    let mut c = controller(m.path(), x.path());
+    let r = c.sync().unwrap();
+    let istio = ObjectRef::new("networking.istio.io", "Gateway", "default", "web");
+    let gateway_api = ObjectRef::new("gateway.networking.k8s.io", "Gateway", "default", "web");
+    assert_ne!(istio, gateway_api);
+    assert_eq!(
+        istio.to_string(),
+        gateway_api.to_string(),
+        "both print as Gateway default/web"
+    );
+    assert!(matches!(c.last_good(&istio), Some(Object::IstioGateway(_))));
+    assert!(matches!(
+        c.last_good(&gateway_api),
+        Some(Object::Gateway(_))
+    ));
+    // The Istio Gateway's HTTPS server is reported against the file the Istio Gateway is in.
+    let (file, err) = r
+        .translate_errors
+        .iter()
+        .find(|(_, e)| e.field == "spec.servers[0].port.protocol")
+        .expect("the HTTPS server is reported");
+    assert_eq!(err.object, istio);
+    assert!(file.as_ref().unwrap().ends_with("b-istio.yaml"), "{file:?}");
+}
+
+/// The CLI prints `SyncReport::messages`: an object left out is an error, a kept one with a
+/// problem a warning, never `error:`.
+#[test]
+fn messages_carry_their_severity() {
+    use portico_controller::translate::Severity;
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    // A backend Service that does not exist: the Ingress is kept (503): a warning.
+    std::fs::write(m.path().join("shop.yaml"), ingress("gone", "Prefix")).unwrap();
+    // An invalid pathType: the Ingress is left out: an error.
+    std::fs::write(
+        m.path().join("worse.yaml"),
+        ingress("a", "Sometimes").replace("name: shop", "name: worse"),
+    )
+    .unwrap();
+    let r = controller(m.path(), x.path()).sync().unwrap();
+    let messages = r.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let (severity, line) = &messages[0];
+    assert_eq!(*severity, Severity::Warning);
+    assert!(
+        line.ends_with("shop.yaml: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/gone not found"),
+        "{line}"
+    );
+    let (severity, line) = &messages[1];
+    assert_eq!(*severity, Severity::Error);
+    assert!(
+        line.contains(
+            "worse.yaml: Ingress default/worse: spec.rules[0].http.paths[0].pathType: invalid"
+        ),
+        "{line}"
+    );
+    assert!(!r.translate_errors[0].1.object_dropped() && r.translate_errors[1].1.object_dropped());
 }

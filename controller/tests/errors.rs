@@ -3,7 +3,7 @@
 
 use portico_controller::objects::Object;
 use portico_controller::source::documents;
-use portico_controller::translate::{translate, Options, Translation};
+use portico_controller::translate::{translate, Options, Severity, Translation};
 
 fn run(yaml: &str) -> Translation {
     let objects: Vec<Object> = documents(yaml)
@@ -214,6 +214,15 @@ fn nginx_annotation_errors_name_the_annotation() {
         "nginx.ingress.kubernetes.io/upstream-hash-by: \"$request_uri$host\"",
     ));
     assert!(messages(&t)[0].starts_with("Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/upstream-hash-by]: ignored: \"$request_uri$host\": only one of"), "{:?}", messages(&t));
+    // An invalid alias is ignored and the Ingress kept: invalid, but a warning.
+    let t = run(&ingress(
+        "nginx.ingress.kubernetes.io/server-alias: \"Bad_Name.test\"",
+    ));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/server-alias]: invalid: \"bad_name.test\" must be a lower-case DNS name, optionally prefixed by '*.'"]);
+    assert_eq!(t.errors[0].severity(), Severity::Warning);
+    assert!(!t.errors[0].object_dropped());
+    assert_eq!(t.snapshot.routing(80).unwrap().virtual_hosts.len(), 1);
+    assert_eq!(t.errors[0].metric_label(), "invalid");
     let t = run(&ingress("nginx.ingress.kubernetes.io/use-regex: \"true\", nginx.ingress.kubernetes.io/canary-by-header-pattern: \"(\""));
     assert!(
         messages(&t).is_empty(),

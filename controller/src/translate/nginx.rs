@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use portico_core::config::HashKey;
 
-use crate::translate::ErrorKind;
+use super::diagnostics::ErrorKind;
 
 const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 

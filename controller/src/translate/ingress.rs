@@ -1,11 +1,7 @@
-//! `translate`: Kubernetes objects in, a [`Snapshot`] out. Pure: no I/O, no clock.
+//! Ingress (`networking.k8s.io/v1`) as ingress-nginx reads it, with its annotations
+//! ([`super::nginx`]).
 //!
-//! # Guarantees
-//! - The same objects (in any order) give the same snapshot, byte for byte.
-//! - An object that cannot be used is left out and reported as a [`TranslateError`] naming it and
-//!   the field at fault; everything else still translates.
-//!
-//! # Ingress semantics
+//! # Semantics
 //! Ingress objects are read as ingress-nginx reads them: rules of every selected Ingress are
 //! merged per host; for the same host and path the oldest Ingress wins (creation time, then
 //! `namespace/name`); `ImplementationSpecific` is `Prefix`; a host-less rule serves every host no
@@ -13,7 +9,7 @@
 //! oldest rule-less Ingress with a `defaultBackend` (else the oldest with any) serves everything
 //! else. A backend Service that does not exist or has no ready endpoints answers 503.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use portico_core::config::{
@@ -22,244 +18,20 @@ use portico_core::config::{
     WeightedBackend, WildcardMode,
 };
 
-use crate::objects::{
-    namespace_of, EndpointSlice, Ingress, IngressBackend, Object, ObjectRef, Service,
-};
+use super::common::{backend_key, cluster_name, Index};
+use super::diagnostics::{ErrorKind, TranslateError};
+use super::nginx;
+use super::options::Options;
+use crate::model::{namespace_of, Ingress, IngressBackend, Object, Resource};
 
-/// The controller name Portico claims in IngressClass objects.
-pub const CONTROLLER_NAME: &str = "portico.dev/ingress-controller";
-
-/// How `translate` selects and forwards.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// IngressClass `spec.controller` values served (Portico's own, and ingress-nginx's so a
-    /// cluster can switch without editing its IngressClasses).
-    pub controllers: Vec<String>,
-    /// Class names served when no IngressClass object of that name exists.
-    pub class_names: Vec<String>,
-    /// Serve Ingresses that name no class when no default IngressClass exists.
-    pub watch_without_class: bool,
-    /// How the filter hands requests to Envoy.
-    pub forward: ForwardMode,
-    /// Also translate the sidecar's outbound (mesh) routing. Off by default: a gateway's
-    /// configuration then carries only the backends its routes use.
-    pub mesh: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            controllers: vec![
-                CONTROLLER_NAME.to_owned(),
-                "k8s.io/ingress-nginx".to_owned(),
-            ],
-            class_names: vec!["portico".to_owned(), "nginx".to_owned()],
-            watch_without_class: true,
-            forward: ForwardMode::Endpoint,
-            mesh: false,
-        }
-    }
-}
-
-/// A listener the snapshot needs, with its routing filter's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    /// Port clients address (80 for Ingress HTTP).
-    pub port: u16,
-    /// The routing filter's configuration on this listener.
-    pub routing: RoutingConfig,
-}
-
-/// An Envoy cluster for one backend (used by the `cluster` forward mode).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cluster {
-    /// `outbound|PORT||FQDN`.
-    pub name: String,
-    /// Ready endpoints, `ip:port`.
-    pub endpoints: Vec<String>,
-}
-
-/// Everything Envoy needs, derived from the objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Listeners by port, each with its routing configuration.
-    pub listeners: Vec<Listener>,
-    /// The sidecar's outbound routing, by the destination port a client addressed.
-    pub sidecar: Vec<Listener>,
-    /// Backend clusters.
-    pub clusters: Vec<Cluster>,
-    /// A hash of everything above.
-    pub generation: String,
-}
-
-impl Snapshot {
-    /// The routing configuration of the listener on `port`.
-    pub fn routing(&self, port: u16) -> Option<&RoutingConfig> {
-        self.listeners
-            .iter()
-            .find(|l| l.port == port)
-            .map(|l| &l.routing)
-    }
-
-    /// The sidecar's routing configuration for requests addressed to `port`.
-    pub fn sidecar_routing(&self, port: u16) -> Option<&RoutingConfig> {
-        self.sidecar
-            .iter()
-            .find(|l| l.port == port)
-            .map(|l| &l.routing)
-    }
-}
-
-/// What is wrong with an object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// A field value the API would refuse, or one Portico cannot honour; the object is left out.
-    Invalid(String),
-    /// A field Portico does not implement; the object is left out.
-    Unsupported(String),
-    /// A reference to an object that does not exist; the object is kept and the reference answers
-    /// 503.
-    MissingReference(String),
-    /// A kind `translate` does not read; the object is left out.
-    UnsupportedKind,
-    /// A setting Portico does not implement (an unknown annotation); the object is kept and the
-    /// setting has no effect.
-    Ignored(String),
-}
-
-/// One object `translate` could not use (fully).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TranslateError {
-    /// The object.
-    pub object: ObjectRef,
-    /// Field path within it (empty for the whole object).
-    pub field: String,
-    /// What is wrong.
-    pub kind: ErrorKind,
-}
-
-impl TranslateError {
-    /// Whether the object was left out of the snapshot.
-    pub fn object_dropped(&self) -> bool {
-        !matches!(
-            self.kind,
-            ErrorKind::MissingReference(_) | ErrorKind::Ignored(_)
-        )
-    }
-
-    /// A short, fixed label for metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self.kind {
-            ErrorKind::Invalid(_) => "invalid",
-            ErrorKind::Unsupported(_) => "unsupported",
-            ErrorKind::MissingReference(_) => "missing_reference",
-            ErrorKind::UnsupportedKind => "unsupported_kind",
-            ErrorKind::Ignored(_) => "ignored",
-        }
-    }
-}
-
-impl fmt::Display for TranslateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.object)?;
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
-        }
-        match &self.kind {
-            ErrorKind::Invalid(m) => write!(f, ": invalid: {m}"),
-            ErrorKind::Unsupported(m) => write!(f, ": not supported: {m}"),
-            ErrorKind::MissingReference(m) => write!(f, ": {m}"),
-            ErrorKind::UnsupportedKind => write!(f, ": this kind is not supported"),
-            ErrorKind::Ignored(m) => write!(f, ": ignored: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for TranslateError {}
-
-/// The result of [`translate`].
-#[derive(Debug, Clone)]
-pub struct Translation {
-    /// The snapshot from every usable object.
-    pub snapshot: Snapshot,
-    /// Objects that could not be used (fully).
-    pub errors: Vec<TranslateError>,
-}
-
-/// The backend key and cluster name of a Service port.
-pub fn backend_key(namespace: &str, service: &str, port: u16) -> String {
-    format!("{service}.{namespace}.svc.cluster.local:{port}")
-}
-
-pub(crate) fn cluster_name(namespace: &str, service: &str, port: u16) -> String {
-    format!("outbound|{port}||{service}.{namespace}.svc.cluster.local")
-}
-
-pub(crate) struct Index<'a> {
-    pub(crate) services: HashMap<(&'a str, &'a str), &'a Service>,
-    pub(crate) slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
-}
-
-impl<'a> Index<'a> {
-    pub(crate) fn new(objects: &'a [Object]) -> Self {
-        let mut services = HashMap::new();
-        let mut slices: HashMap<_, Vec<_>> = HashMap::new();
-        for object in objects {
-            match object {
-                Object::Service(s) => {
-                    services.insert((namespace_of(&s.metadata), s.metadata.name.as_str()), s);
-                }
-                Object::EndpointSlice(e) => {
-                    if let Some(svc) = e.metadata.labels.get("kubernetes.io/service-name") {
-                        slices
-                            .entry((namespace_of(&e.metadata), svc.as_str()))
-                            .or_default()
-                            .push(e);
-                    }
-                }
-                _ => {}
-            }
-        }
-        Index { services, slices }
-    }
-
-    /// Ready `ip:port` endpoints of a Service port, sorted.
-    pub(crate) fn endpoints(&self, namespace: &str, service: &str, port_name: &str) -> Vec<String> {
-        let mut out = BTreeSet::new();
-        for slice in self.slices.get(&(namespace, service)).into_iter().flatten() {
-            if slice.address_type != "IPv4" && slice.address_type != "IPv6" {
-                continue;
-            }
-            let Some(port) = slice
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.as_deref().unwrap_or("") == port_name)
-                .and_then(|p| p.port)
-            else {
-                continue;
-            };
-            for ep in &slice.endpoints {
-                if ep.conditions.ready == Some(false) {
-                    continue;
-                }
-                for addr in &ep.addresses {
-                    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
-                        continue;
-                    };
-                    out.insert(std::net::SocketAddr::new(ip, port).to_string());
-                }
-            }
-        }
-        out.into_iter().collect()
-    }
-}
-
-/// Translates objects into a snapshot and the errors of the objects it could not use.
-pub fn translate(objects: &[Object], options: &Options) -> Translation {
-    let index = Index::new(objects);
-    let mut errors = Vec::new();
+/// The Ingresses' routing (port 80) and the backends they use: every selected Ingress, oldest
+/// first, then the canaries.
+pub(crate) fn translate(
+    objects: &[Object],
+    index: &Index<'_>,
+    options: &Options,
+    errors: &mut Vec<TranslateError>,
+) -> (RoutingConfig, BTreeMap<String, Backend>) {
     let mut ingresses: Vec<&Ingress> = objects
         .iter()
         .filter_map(|o| match o {
@@ -282,7 +54,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
     let mut regex_hosts = BTreeSet::new();
     for i in &ingresses {
-        if crate::nginx::parse(&i.metadata.annotations).0.wants_regex() {
+        if nginx::parse(&i.metadata.annotations).0.wants_regex() {
             for r in &i.spec.rules {
                 regex_hosts.insert(
                     r.host
@@ -294,13 +66,10 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             }
         }
     }
-    let mut builder = Builder::new(&index, regex_hosts);
-    let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses.into_iter().partition(|i| {
-        crate::nginx::parse(&i.metadata.annotations)
-            .0
-            .canary
-            .is_some()
-    });
+    let mut builder = Builder::new(index, regex_hosts);
+    let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses
+        .into_iter()
+        .partition(|i| nginx::parse(&i.metadata.annotations).0.canary.is_some());
     for ingress in mains {
         match builder.add_ingress(ingress) {
             Ok(mut warnings) => errors.append(&mut warnings),
@@ -313,89 +82,9 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             Err(e) => errors.push(e),
         }
     }
-    let mut backends = std::mem::take(&mut builder.backends);
-    let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
-    ports.insert(80, builder.finish(options.forward, 80));
-    let gamma = crate::gateway::translate_gateways(
-        objects,
-        &index,
-        options.forward,
-        &mut ports,
-        &mut backends,
-        &mut errors,
-    );
-    crate::istio::translate_istio(
-        objects,
-        &index,
-        options.forward,
-        &mut ports,
-        &mut backends,
-        &mut errors,
-    );
-    let mesh = if options.mesh {
-        crate::istio::translate_mesh(
-            objects,
-            &index,
-            &gamma,
-            options.forward,
-            &mut backends,
-            &mut errors,
-        )
-    } else {
-        BTreeMap::new()
-    };
-    // Every listener knows every backend, so its clusters stay put when routes move.
-    let finish = |ports: BTreeMap<u16, RoutingConfig>| -> Vec<Listener> {
-        ports
-            .into_iter()
-            .map(|(port, mut routing)| {
-                routing.backends = backends.clone();
-                routing.generation = generation(&routing);
-                Listener { port, routing }
-            })
-            .collect()
-    };
-    let listeners = finish(ports);
-    let sidecar = finish(mesh);
-    let clusters = backends
-        .values()
-        .map(|b| Cluster {
-            name: b.cluster.clone(),
-            endpoints: b.endpoints.clone(),
-        })
-        .collect();
-    let all: Vec<&str> = listeners
-        .iter()
-        .chain(&sidecar)
-        .map(|l| l.routing.generation.as_str())
-        .collect();
-    let generation = content_hash(&all.join(","));
-    Translation {
-        snapshot: Snapshot {
-            listeners,
-            sidecar,
-            clusters,
-            generation,
-        },
-        errors,
-    }
+    let backends = std::mem::take(&mut builder.backends);
+    (builder.finish(options.forward, 80), backends)
 }
-
-/// A stable content hash of the configuration, as its generation.
-fn generation(config: &RoutingConfig) -> String {
-    content_hash(&config.to_json())
-}
-
-/// A stable 64-bit FNV-1a hash, in hex: the version of rendered contents.
-pub fn content_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 fn ingress_selected(ingress: &Ingress, objects: &[Object], options: &Options) -> bool {
     let class = ingress.spec.ingress_class_name.as_deref().or_else(|| {
         ingress
@@ -451,8 +140,8 @@ impl fmt::Display for PortRef<'_> {
 fn annotations(
     ingress: &Ingress,
     err: &dyn Fn(String, ErrorKind) -> TranslateError,
-) -> Result<(crate::nginx::Annotations, Vec<TranslateError>), TranslateError> {
-    let (nginx, problems) = crate::nginx::parse(&ingress.metadata.annotations);
+) -> Result<(nginx::Annotations, Vec<TranslateError>), TranslateError> {
+    let (nginx, problems) = nginx::parse(&ingress.metadata.annotations);
     let mut warnings = Vec::new();
     for (field, kind) in problems {
         if matches!(kind, ErrorKind::Ignored(_)) {
@@ -510,7 +199,7 @@ impl<'a> Builder<'a> {
 
     /// The host key of a rule (`*` for a rule without host), validated.
     fn rule_host(
-        rule: &crate::objects::IngressRule,
+        rule: &crate::model::IngressRule,
         ri: usize,
     ) -> Result<String, (String, ErrorKind)> {
         match rule.host.as_deref() {
@@ -532,16 +221,13 @@ impl<'a> Builder<'a> {
         field: &str,
     ) -> Result<(PathMatch, (usize, u8)), (String, ErrorKind)> {
         if self.regex_hosts.contains(host) {
-            regex::Regex::new(&crate::nginx::regex_path(path)).map_err(|e| {
+            regex::Regex::new(&nginx::regex_path(path)).map_err(|e| {
                 (
                     format!("{field}.path"),
                     ErrorKind::Invalid(format!("regex does not compile: {e}")),
                 )
             })?;
-            return Ok((
-                PathMatch::Regex(crate::nginx::regex_path(path)),
-                (path.len(), 1),
-            ));
+            return Ok((PathMatch::Regex(nginx::regex_path(path)), (path.len(), 1)));
         }
         match path_type {
             "Exact" => Ok((PathMatch::Exact(path.to_owned()), (path.len(), 0))),
@@ -582,11 +268,7 @@ impl<'a> Builder<'a> {
     /// annotations).
     fn add_ingress(&mut self, ingress: &Ingress) -> Result<Vec<TranslateError>, TranslateError> {
         let ns = namespace_of(&ingress.metadata);
-        let object = ObjectRef {
-            kind: "Ingress".into(),
-            namespace: ns.to_owned(),
-            name: ingress.metadata.name.clone(),
-        };
+        let object = ingress.object_ref();
         let err = |field: String, kind: ErrorKind| TranslateError {
             object: object.clone(),
             field,
@@ -685,7 +367,7 @@ impl<'a> Builder<'a> {
                                 .rewrite_target
                                 .as_ref()
                                 .map(|target| PathRewrite::Regex {
-                                    regex: crate::nginx::rewrite_regex(&path),
+                                    regex: nginx::rewrite_regex(&path),
                                     substitution: target.clone(),
                                 });
                         let rewrite = (path_rewrite.is_some() || nginx.upstream_vhost.is_some())
@@ -741,7 +423,7 @@ impl<'a> Builder<'a> {
                     Ok(()) => self.aliases.push((host.clone(), alias.clone())),
                     Err(m) => warnings.push(err(
                         "metadata.annotations[nginx.ingress.kubernetes.io/server-alias]".into(),
-                        ErrorKind::Invalid(m),
+                        ErrorKind::InvalidSetting(m),
                     )),
                 }
             }
@@ -774,11 +456,7 @@ impl<'a> Builder<'a> {
     /// defines, routes by header, cookie and weight go before the main route.
     fn add_canary(&mut self, ingress: &Ingress) -> Result<Vec<TranslateError>, TranslateError> {
         let ns = namespace_of(&ingress.metadata);
-        let object = ObjectRef {
-            kind: "Ingress".into(),
-            namespace: ns.to_owned(),
-            name: ingress.metadata.name.clone(),
-        };
+        let object = ingress.object_ref();
         let err = |field: String, kind: ErrorKind| TranslateError {
             object: object.clone(),
             field,
@@ -887,13 +565,13 @@ impl<'a> Builder<'a> {
                 extra.push(conditional(
                     "by cookie always",
                     "cookie",
-                    StringMatch::Regex(crate::nginx::cookie_regex(c, "always")),
+                    StringMatch::Regex(nginx::cookie_regex(c, "always")),
                     to(&canary_backend),
                 ));
                 extra.push(conditional(
                     "by cookie never",
                     "cookie",
-                    StringMatch::Regex(crate::nginx::cookie_regex(c, "never")),
+                    StringMatch::Regex(nginx::cookie_regex(c, "never")),
                     to(&main_backend),
                 ));
             }

@@ -1,0 +1,63 @@
+//! [`Snapshot`]: everything Envoy needs, as `translate` derives it from the objects and the
+//! renderer ([`crate::envoy`]) reads it. It knows nothing of Kubernetes objects.
+
+use portico_core::config::RoutingConfig;
+
+/// A listener the snapshot needs, with its routing filter's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Port clients address (80 for Ingress HTTP).
+    pub port: u16,
+    /// The routing filter's configuration on this listener.
+    pub routing: RoutingConfig,
+}
+
+/// An Envoy cluster for one backend (used by the `cluster` forward mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// `outbound|PORT||FQDN`.
+    pub name: String,
+    /// Ready endpoints, `ip:port`.
+    pub endpoints: Vec<String>,
+}
+
+/// Everything Envoy needs, derived from the objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Listeners by port, each with its routing configuration.
+    pub listeners: Vec<Listener>,
+    /// The sidecar's outbound routing, by the destination port a client addressed.
+    pub sidecar: Vec<Listener>,
+    /// Backend clusters.
+    pub clusters: Vec<Cluster>,
+    /// A hash of everything above.
+    pub generation: String,
+}
+
+impl Snapshot {
+    /// The routing configuration of the listener on `port`.
+    pub fn routing(&self, port: u16) -> Option<&RoutingConfig> {
+        self.listeners
+            .iter()
+            .find(|l| l.port == port)
+            .map(|l| &l.routing)
+    }
+
+    /// The sidecar's routing configuration for requests addressed to `port`.
+    pub fn sidecar_routing(&self, port: u16) -> Option<&RoutingConfig> {
+        self.sidecar
+            .iter()
+            .find(|l| l.port == port)
+            .map(|l| &l.routing)
+    }
+}
+
+/// A stable 64-bit FNV-1a hash, in hex: the version of rendered contents.
+pub fn content_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

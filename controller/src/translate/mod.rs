@@ -1,0 +1,125 @@
+//! `translate`: Kubernetes objects in, a [`Snapshot`] out. Pure: no I/O, no clock.
+//!
+//! # Guarantees
+//! - The same objects (in any order) give the same snapshot, byte for byte.
+//! - An object that cannot be used is left out and reported as a [`TranslateError`] naming it and
+//!   the field at fault; everything else still translates.
+//!
+//! # Layout
+//! This module is the orchestrator: it runs each family over the objects and assembles the
+//! snapshot. Each family reads the model and the shared leaves ([`common`], [`diagnostics`],
+//! [`options`]) and never another family (nor this module):
+//!
+//! | module | reads |
+//! | --- | --- |
+//! | [`ingress`] (+ [`nginx`]) | Ingress, IngressClass, ingress-nginx annotations |
+//! | [`gateway_api`] | GatewayClass, Gateway, HTTPRoute, ReferenceGrant (and GAMMA attachments) |
+//! | [`istio`] | Istio Gateway, VirtualService, DestinationRule |
+//! | [`mesh`] | the sidecar's outbound routing: every Service port, with the GAMMA routes and the routes a [`common::SidecarBindings`] (Istio's VirtualServices) binds |
+
+pub mod common;
+pub mod diagnostics;
+pub mod gateway_api;
+pub mod ingress;
+pub mod istio;
+pub mod mesh;
+pub mod nginx;
+pub mod options;
+
+use std::collections::BTreeMap;
+
+use portico_core::config::RoutingConfig;
+
+pub use self::common::backend_key;
+use self::common::Index;
+pub use self::diagnostics::{Diagnostic, ErrorKind, Severity, TranslateError};
+pub use self::options::{Options, CONTROLLER_NAME};
+use crate::model::Object;
+pub use crate::snapshot::{content_hash, Cluster, Listener, Snapshot};
+
+/// The result of [`translate`].
+#[derive(Debug, Clone)]
+pub struct Translation {
+    /// The snapshot from every usable object.
+    pub snapshot: Snapshot,
+    /// Objects that could not be used (fully).
+    pub errors: Vec<TranslateError>,
+}
+
+/// Translates objects into a snapshot and the errors of the objects it could not use.
+pub fn translate(objects: &[Object], options: &Options) -> Translation {
+    let index = Index::new(objects);
+    let mut errors = Vec::new();
+    let (ingress, mut backends) = ingress::translate(objects, &index, options, &mut errors);
+    let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
+    ports.insert(80, ingress);
+    let gamma = gateway_api::translate(
+        objects,
+        &index,
+        options.forward,
+        &mut ports,
+        &mut backends,
+        &mut errors,
+    );
+    istio::translate(
+        objects,
+        &index,
+        options.forward,
+        &mut ports,
+        &mut backends,
+        &mut errors,
+    );
+    let mesh = if options.mesh {
+        let mut virtual_services = istio::SidecarVirtualServices::new(objects, &index);
+        mesh::translate(
+            &index,
+            &gamma,
+            &mut virtual_services,
+            options.forward,
+            &mut backends,
+            &mut errors,
+        )
+    } else {
+        BTreeMap::new()
+    };
+    // Every listener knows every backend, so its clusters stay put when routes move.
+    let finish = |ports: BTreeMap<u16, RoutingConfig>| -> Vec<Listener> {
+        ports
+            .into_iter()
+            .map(|(port, mut routing)| {
+                routing.backends = backends.clone();
+                routing.generation = generation(&routing);
+                Listener { port, routing }
+            })
+            .collect()
+    };
+    let listeners = finish(ports);
+    let sidecar = finish(mesh);
+    let clusters = backends
+        .values()
+        .map(|b| Cluster {
+            name: b.cluster.clone(),
+            endpoints: b.endpoints.clone(),
+        })
+        .collect();
+    let all: Vec<&str> = listeners
+        .iter()
+        .chain(&sidecar)
+        .map(|l| l.routing.generation.as_str())
+        .collect();
+    let generation = content_hash(&all.join(","));
+    Translation {
+        snapshot: Snapshot {
+            listeners,
+            sidecar,
+            clusters,
+            generation,
+        },
+        errors,
+    }
+}
+
+/// A stable content hash of the configuration, as its generation.
+fn generation(config: &RoutingConfig) -> String {
+    content_hash(&config.to_json())
+}

@@ -1,0 +1,38 @@
+//! [`Options`]: how `translate` selects objects and forwards requests.
+
+use portico_core::config::ForwardMode;
+
+/// The controller name Portico claims in IngressClass objects.
+pub const CONTROLLER_NAME: &str = "portico.dev/ingress-controller";
+
+/// How `translate` selects and forwards.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// IngressClass `spec.controller` values served (Portico's own, and ingress-nginx's so a
+    /// cluster can switch without editing its IngressClasses).
+    pub controllers: Vec<String>,
+    /// Class names served when no IngressClass object of that name exists.
+    pub class_names: Vec<String>,
+    /// Serve Ingresses that name no class when no default IngressClass exists.
+    pub watch_without_class: bool,
+    /// How the filter hands requests to Envoy.
+    pub forward: ForwardMode,
+    /// Also translate the sidecar's outbound (mesh) routing. Off by default: a gateway's
+    /// configuration then carries only the backends its routes use.
+    pub mesh: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            controllers: vec![
+                CONTROLLER_NAME.to_owned(),
+                "k8s.io/ingress-nginx".to_owned(),
+            ],
+            class_names: vec!["portico".to_owned(), "nginx".to_owned()],
+            watch_without_class: true,
+            forward: ForwardMode::Endpoint,
+            mesh: false,
+        }
+    }
+}
