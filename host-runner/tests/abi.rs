@@ -160,6 +160,69 @@ fn http_callouts() {
     ));
 }
 
+/// `proxy_get_header_map_size` answers Envoy's `HeaderMap::byteSize()` (names and values, no
+/// framing) for the stream's own maps and BAD_ARGUMENT for the others and for maps not received
+/// yet (trailers in the headers callback); `proxy_get_buffer_status`
+/// answers the buffer's length and flags 0, NOT_FOUND for a buffer this callback lacks.
+#[test]
+fn header_map_size_and_buffer_status() {
+    let (_rt, mut vm, root) = http_vm();
+    let ctx = vm.create_http_context(root).unwrap();
+    let h = headers("sizes", &[("X-Long", "abcdefghij")]);
+    let bytes: usize = h.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert_eq!(vm.on_request_headers(ctx, h, false).unwrap(), Action::Pause);
+    assert_eq!(
+        vm.on_request_body(ctx, b"hello", false).unwrap(),
+        Action::Pause
+    );
+    assert_eq!(
+        vm.on_request_body(ctx, b" world", true).unwrap(),
+        Action::Continue
+    );
+    vm.on_response_headers(ctx, vec![(":status".into(), "200".into())], true)
+        .unwrap();
+    let logs: Vec<String> = vm
+        .logs_at(portico_host_runner::abi::LogLevel::Info)
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("sizes: ").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            format!("request headers 0 {bytes}"),
+            "request trailers 2 0".to_owned(),
+            "callout headers 2 0".to_owned(),
+            "map 42 2 0".to_owned(),
+            "callout body 1 0 0".to_owned(),
+            "buffer 42 2 0 0".to_owned(),
+            "request body 5 0 5 0".to_owned(),
+            "request body 11 0 11 0".to_owned(),
+            format!("response headers 0 {}", ":status".len() + 3),
+        ]
+    );
+    // In the callout's answer: the body's length; its header map has no size in Envoy.
+    let ctx = vm.create_http_context(root).unwrap();
+    vm.on_request_headers(ctx, headers("callout", &[]), true)
+        .unwrap();
+    let token = vm.state().http_calls.last().unwrap().token;
+    vm.respond_http_call(
+        token,
+        vec![(":status".into(), "200".into())],
+        b"fine",
+        vec![],
+    )
+    .unwrap();
+    let logs = vm.logs_at(portico_host_runner::abi::LogLevel::Info);
+    assert!(
+        logs.contains(&"callout: body status 0 4 0".to_owned()),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"callout: headers size 2 0".to_owned()),
+        "{logs:?}"
+    );
+}
+
 #[test]
 fn grpc_calls() {
     let (_rt, mut vm, root) = http_vm();
