@@ -282,6 +282,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(BAD_ARGUMENT);
             }
             let end = start.saturating_add(max).min(data.len());
+            if end == start {
+                // Envoy answers OK and leaves the return pointers alone: the SDKs read "no data"
+                // (the Rust SDK's `None`), not an empty buffer.
+                return Ok(OK);
+            }
             let slice = data[start..end].to_vec();
             give(&mut c, &slice, ret_ptr, ret_size)
         },

@@ -163,7 +163,8 @@ fn http_callouts() {
 /// `proxy_get_header_map_size` answers Envoy's `HeaderMap::byteSize()` (names and values, no
 /// framing) for the stream's own maps and BAD_ARGUMENT for the others and for maps not received
 /// yet (trailers in the headers callback); `proxy_get_buffer_status`
-/// answers the buffer's length and flags 0, NOT_FOUND for a buffer this callback lacks.
+/// answers the buffer's length and flags 0, NOT_FOUND for a buffer this callback lacks. Reading
+/// bytes past a buffer's end is OK with no data (the SDK's `None`), as in Envoy.
 #[test]
 fn header_map_size_and_buffer_status() {
     let (_rt, mut vm, root) = http_vm();
@@ -196,7 +197,9 @@ fn header_map_size_and_buffer_status() {
             "callout body 1 0 0".to_owned(),
             "buffer 42 2 0 0".to_owned(),
             "request body 5 0 5 0".to_owned(),
+            "bytes past the end None".to_owned(),
             "request body 11 0 11 0".to_owned(),
+            "bytes past the end None".to_owned(),
             format!("response headers 0 {}", ":status".len() + 3),
         ]
     );

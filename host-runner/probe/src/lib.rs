@@ -267,6 +267,8 @@ impl HttpContext for ProbeHttp {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.probe == "sizes" {
             log::info!("sizes: request body {body_size} {}", buffer_status(0));
+            let past_end = self.get_http_request_body(body_size, 10);
+            log::info!("sizes: bytes past the end {past_end:?}");
             return if end_of_stream {
                 Action::Continue
             } else {
