@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use portico_host_runner::abi::LogLevel;
 use portico_host_runner::abi::{PeerType, StreamType};
 use portico_host_runner::envoy::{Decoded, FailurePolicy, FilterSpec, Response, Worker};
 use portico_host_runner::{Action, HostError, Module, Runtime, Vm};
@@ -531,4 +532,134 @@ fn network_then_http_filters() {
         w.connect(b"close please", &mut trace),
         Connected::Closed("tcp".into())
     );
+}
+
+/// Runs one request with a body through the chain and a response with a body back.
+fn exchange(
+    w: &mut Worker,
+    request: Vec<(String, String)>,
+    body: &[u8],
+    upstream_body: &[u8],
+) -> (Decoded, Response) {
+    let mut trace = Vec::new();
+    let (decoded, ctxs) = w.decode(request, body, &mut trace);
+    let response = match &decoded {
+        Decoded::Forward(_) => Response {
+            status: 200,
+            headers: vec![("content-length".into(), upstream_body.len().to_string())],
+            body: upstream_body.to_vec(),
+        },
+        Decoded::Reply { response, .. } => response.clone(),
+        Decoded::Paused(f) => panic!("paused by {f}: {trace:?}"),
+    };
+    let r = w.encode(response, &ctxs, &mut trace);
+    (decoded, r)
+}
+
+/// As Envoy: a filter that stopped on the request headers still gets the body, and its body
+/// callback decides; the response body goes through the response body callbacks.
+#[test]
+fn the_chain_passes_bodies_as_envoy_does() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    let (decoded, response) = exchange(&mut w, headers("body", &[]), b"hello", b"abc");
+    assert!(matches!(decoded, Decoded::Forward(_)), "{decoded:?}");
+    assert_eq!(w.forwarded_body, b"HELLO");
+    assert_eq!(response.body, b"abc+probe");
+    assert_eq!(header(&response.headers, "x-probe-seen"), Some("body"));
+}
+
+/// Callouts to a cluster with an answer are answered as soon as they are made; status 0 is a
+/// failed callout (no headers, no body), as Envoy reports a reset.
+#[test]
+fn the_chain_answers_callouts() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    w.answers.http.insert(
+        "auth".into(),
+        Response {
+            status: 204,
+            headers: vec![("x-a".into(), "b".into())],
+            body: b"fine".to_vec(),
+        },
+    );
+    let (decoded, _) = exchange(&mut w, headers("callout", &[]), b"", b"");
+    let Decoded::Forward(h) = decoded else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(header(&h, "x-callout-status"), Some("204"));
+    assert_eq!(header(&h, "x-callout-body"), Some("fine"));
+    w.answers.http.insert("auth".into(), Response::default());
+    let (decoded, _) = exchange(&mut w, headers("callout", &[]), b"", b"");
+    let Decoded::Forward(h) = decoded else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(header(&h, "x-callout-status"), Some(""));
+    assert_eq!(header(&h, "x-callout-body"), Some(""));
+    assert!(w.vm(0).state().http_calls.is_empty());
+}
+
+/// Envoy's unary gRPC client: a success delivers the message (status 0); a failure only the
+/// status; an OK close without a message is INTERNAL.
+#[test]
+fn the_chain_answers_grpc_calls_as_envoys_unary_client() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    for (answer, status, size) in [
+        ((0, Some(b"12345".to_vec())), "0", "5"),
+        ((0, None), "13", "0"),
+        ((14, None), "14", "0"),
+    ] {
+        w.answers.grpc.insert("grpc-svc".into(), answer);
+        let (decoded, _) = exchange(&mut w, headers("grpc", &[]), b"", b"");
+        let Decoded::Forward(h) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(header(&h, "x-grpc-status"), Some(status));
+        assert_eq!(header(&h, "x-grpc-message-size"), Some(size));
+    }
+}
+
+/// A local reply carries `content-length` (and `content-type` for a body); to a gRPC request it
+/// is a trailers-only gRPC answer: 200, the status mapped from the HTTP one, the body as
+/// `grpc-message`.
+#[test]
+fn local_replies_as_envoy_builds_them() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    let (_, r) = exchange(&mut w, headers("reply", &[]), b"", b"");
+    assert_eq!(r.status, 418);
+    assert_eq!(header(&r.headers, "content-length"), Some("15"));
+    assert_eq!(header(&r.headers, "content-type"), Some("text/plain"));
+    assert_eq!(r.body, b"short and stout");
+    let grpc = headers("reply", &[("content-type", "application/grpc")]);
+    let (_, r) = exchange(&mut w, grpc, b"", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(header(&r.headers, "content-type"), Some("application/grpc"));
+    assert_eq!(header(&r.headers, "grpc-status"), Some("2"));
+    assert_eq!(header(&r.headers, "grpc-message"), Some("short and stout"));
+    assert_eq!(header(&r.headers, "x-reply"), Some("probe"));
+    assert!(r.body.is_empty());
+}
+
+/// The connection's properties are readable from `proxy_on_new_connection` on.
+#[test]
+fn connection_properties_from_the_first_callback() {
+    let runtime = Runtime::new().unwrap();
+    let spec = FilterSpec {
+        name: "tcp".into(),
+        module: probe(&runtime),
+        code_id: "probe".into(),
+        vm_id: "vm".into(),
+        root_id: "probe".into(),
+        configuration: br#"{"kind": "stream"}"#.to_vec(),
+        failure_policy: FailurePolicy::FailClosed,
+    };
+    let mut w = Worker::with_chain(runtime, vec![spec], vec![]).unwrap();
+    w.connection.insert(
+        vec!["source".into(), "address".into()],
+        b"10.0.0.7:5000".to_vec(),
+    );
+    let mut trace = Vec::new();
+    w.connect(b"c", &mut trace);
+    assert!(w
+        .vm(0)
+        .logs_at(LogLevel::Info)
+        .contains(&r#"probe: new connection from Some("10.0.0.7:5000")"#.to_owned()));
 }

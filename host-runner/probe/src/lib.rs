@@ -323,6 +323,10 @@ impl Context for ProbeStream {}
 
 impl StreamContext for ProbeStream {
     fn on_new_connection(&mut self) -> Action {
+        let source = self
+            .get_property(vec!["source", "address"])
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        log::info!("probe: new connection from {source:?}");
         Action::Continue
     }
 
