@@ -210,14 +210,11 @@ const TIMER_LIMIT_MS: u64 = 600_000;
 /// Envoy keeps a paused stream open and the VM's timers running: moves the VM's clock from tick
 /// to tick (virtual time, bounded) until the stream resumes or is answered.
 fn run_timers(vm: &mut Vm, ctx: u32, name: &str, trace: &mut Trace) {
+    let baseline = resumes(vm, ctx);
     let mut waited = 0;
     loop {
         let Some(stream) = vm.stream(ctx) else { return };
-        if stream.local_response.is_some()
-            || stream
-                .continued
-                .contains(&crate::abi::StreamType::HttpRequest)
-        {
+        if stream.local_response.is_some() || resumes(vm, ctx) > baseline {
             if waited > 0 {
                 trace.push(format!("{name}: released after {waited} ms"));
             }
@@ -236,6 +233,16 @@ fn run_timers(vm: &mut Vm, ctx: u32, name: &str, trace: &mut Trace) {
         }
         waited += step;
     }
+}
+
+/// How often the stream's request was resumed (`proxy_continue_stream(HttpRequest)`).
+fn resumes(vm: &Vm, ctx: u32) -> usize {
+    vm.stream(ctx).map_or(0, |s| {
+        s.continued
+            .iter()
+            .filter(|t| **t == crate::abi::StreamType::HttpRequest)
+            .count()
+    })
 }
 
 /// Envoy's gRPC status for an HTTP status, for local replies to gRPC requests
@@ -589,19 +596,11 @@ impl Worker {
             let name = self.filters[f].spec.name.clone();
             let vm = &mut self.slots[slot].vm;
             let eos = body.is_empty();
-            let mut action = match vm.on_request_headers(ctx, headers.clone(), eos) {
+            let before = resumes(vm, ctx);
+            let action = match vm.on_request_headers(ctx, headers.clone(), eos) {
                 Ok(a) => a,
                 Err(e) => return (self.failed(f, &e, trace), contexts),
             };
-            // Envoy hands the body to the filter even when it stopped on the headers; then the
-            // body callback's answer decides whether the request goes on.
-            let replied = |vm: &Vm| vm.stream(ctx).is_some_and(|s| s.local_response.is_some());
-            if !eos && !replied(vm) {
-                action = match vm.on_request_body(ctx, &body, true) {
-                    Ok(a) => a,
-                    Err(e) => return (self.failed(f, &e, trace), contexts),
-                };
-            }
             if let Err(e) = self.answer_callouts(slot, trace) {
                 return (self.failed(f, &e, trace), contexts);
             }
@@ -609,6 +608,27 @@ impl Worker {
             if action == Action::Pause {
                 run_timers(vm, ctx, &name, trace);
             }
+            // proxy-wasm in Envoy turns a Pause on the headers into StopAllIterationAndWatermark:
+            // the body waits, buffered, until the filter resumes the request, and then goes to
+            // its body callback, whose answer decides.
+            let replied = |vm: &Vm| vm.stream(ctx).is_some_and(|s| s.local_response.is_some());
+            let mut going = action == Action::Continue || resumes(vm, ctx) > before;
+            if !eos && going && !replied(vm) {
+                let before = resumes(vm, ctx);
+                let action = match vm.on_request_body(ctx, &body, true) {
+                    Ok(a) => a,
+                    Err(e) => return (self.failed(f, &e, trace), contexts),
+                };
+                if let Err(e) = self.answer_callouts(slot, trace) {
+                    return (self.failed(f, &e, trace), contexts);
+                }
+                let vm = &mut self.slots[slot].vm;
+                if action == Action::Pause {
+                    run_timers(vm, ctx, &name, trace);
+                }
+                going = action == Action::Continue || resumes(vm, ctx) > before;
+            }
+            let vm = &mut self.slots[slot].vm;
             let Some(stream) = vm.stream(ctx) else {
                 continue;
             };
@@ -630,11 +650,7 @@ impl Worker {
             if !eos {
                 body = stream.request_body.clone();
             }
-            if action == Action::Pause
-                && !stream
-                    .continued
-                    .contains(&crate::abi::StreamType::HttpRequest)
-            {
+            if !going {
                 trace.push(format!("{name}: paused"));
                 return (Decoded::Paused(name), contexts);
             }

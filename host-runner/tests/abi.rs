@@ -109,7 +109,7 @@ fn bodies() {
     assert_eq!(
         vm.on_request_headers(ctx, headers("body", &[]), false)
             .unwrap(),
-        Action::Pause
+        Action::Continue
     );
     assert_eq!(
         vm.on_request_body(ctx, b"hello ", false).unwrap(),
@@ -172,7 +172,10 @@ fn header_map_size_and_buffer_status() {
     let ctx = vm.create_http_context(root).unwrap();
     let h = headers("sizes", &[("X-Long", "abcdefghij")]);
     let bytes: usize = h.iter().map(|(k, v)| k.len() + v.len()).sum();
-    assert_eq!(vm.on_request_headers(ctx, h, false).unwrap(), Action::Pause);
+    assert_eq!(
+        vm.on_request_headers(ctx, h, false).unwrap(),
+        Action::Continue
+    );
     assert_eq!(
         vm.on_request_body(ctx, b"hello", false).unwrap(),
         Action::Pause
@@ -556,8 +559,8 @@ fn exchange(
     (decoded, r)
 }
 
-/// As Envoy: a filter that stopped on the request headers still gets the body, and its body
-/// callback decides; the response body goes through the response body callbacks.
+/// As Envoy: the body goes through the request body callbacks and the response body through the
+/// response body callbacks; the body the last filter left goes upstream.
 #[test]
 fn the_chain_passes_bodies_as_envoy_does() {
     let mut w = worker(FailurePolicy::FailClosed, 1);
@@ -566,6 +569,38 @@ fn the_chain_passes_bodies_as_envoy_does() {
     assert_eq!(w.forwarded_body, b"HELLO");
     assert_eq!(response.body, b"abc+probe");
     assert_eq!(header(&response.headers, "x-probe-seen"), Some("body"));
+}
+
+/// As Envoy (proxy-wasm turns a Pause on the headers into StopAllIterationAndWatermark): a
+/// filter that paused on the headers gets the body only once it resumes.
+#[test]
+fn a_pause_on_the_headers_holds_the_body_until_the_filter_resumes() {
+    let body_logs = |w: &Worker| {
+        w.vm(0)
+            .logs_at(LogLevel::Debug)
+            .into_iter()
+            .filter(|l| l.starts_with("probe: request body"))
+            .collect::<Vec<_>>()
+    };
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    let mut trace = Vec::new();
+    let (decoded, _) = w.decode(headers("callout", &[]), b"payload", &mut trace);
+    assert_eq!(decoded, Decoded::Paused("probe-0".into()));
+    assert!(body_logs(&w).is_empty(), "{:?}", body_logs(&w));
+
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    w.answers.http.insert(
+        "auth".into(),
+        Response {
+            status: 200,
+            headers: vec![],
+            body: vec![],
+        },
+    );
+    let (decoded, _) = exchange(&mut w, headers("callout", &[]), b"payload", b"");
+    assert!(matches!(decoded, Decoded::Forward(_)), "{decoded:?}");
+    assert_eq!(body_logs(&w), ["probe: request body 7 bytes, end true"]);
+    assert_eq!(w.forwarded_body, b"payload");
 }
 
 /// Callouts to a cluster with an answer are answered as soon as they are made; status 0 is a

@@ -5,7 +5,7 @@
 //! | `x-probe` | what the filter does |
 //! |---|---|
 //! | `headers` | adds, replaces and removes request headers; echoes every pair count in a response header |
-//! | `body` | buffers the request body and replaces it upper-cased; appends to the response body |
+//! | `body` | buffers the request body (Pause in the body callback until its end) and replaces it upper-cased; appends to the response body |
 //! | `callout` | dispatches an HTTP call to cluster `auth`; on the answer, copies its status and body length into request headers and resumes |
 //! | `grpc` | dispatches a gRPC call; on the answer, resumes with the status and message size |
 //! | `shared` | increments shared-data key `hits` with CAS, and enqueues the request path on queue `paths` |
@@ -177,7 +177,7 @@ impl Context for ProbeHttp {
 }
 
 impl HttpContext for ProbeHttp {
-    fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, num_headers: usize, _end_of_stream: bool) -> Action {
         self.probe = self.get_http_request_header("x-probe").unwrap_or_default();
         match self.probe.as_str() {
             "headers" => {
@@ -191,7 +191,6 @@ impl HttpContext for ProbeHttp {
                 );
                 Action::Continue
             }
-            "body" if !end_of_stream => Action::Pause,
             "sizes" => {
                 log::info!("sizes: request headers {}", map_size(0));
                 log::info!("sizes: request trailers {}", map_size(1));
@@ -199,11 +198,7 @@ impl HttpContext for ProbeHttp {
                 log::info!("sizes: map 42 {}", map_size(42));
                 log::info!("sizes: callout body {}", buffer_status(4));
                 log::info!("sizes: buffer 42 {}", buffer_status(42));
-                if end_of_stream {
-                    Action::Continue
-                } else {
-                    Action::Pause
-                }
+                Action::Continue
             }
             "callout" => {
                 let path = self.get_http_request_header(":path").unwrap_or_default();
@@ -265,6 +260,7 @@ impl HttpContext for ProbeHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        log::debug!("probe: request body {body_size} bytes, end {end_of_stream}");
         if self.probe == "sizes" {
             log::info!("sizes: request body {body_size} {}", buffer_status(0));
             let past_end = self.get_http_request_body(body_size, 10);
