@@ -16,6 +16,8 @@ pub enum Status {
     SerializationFailure = 3,
     /// Data could not be parsed.
     ParseFailure = 4,
+    /// A pointer the module passed is outside its memory.
+    InvalidMemoryAccess = 6,
     /// Nothing to return (an empty queue).
     Empty = 7,
     /// Compare-and-swap mismatch.

@@ -123,6 +123,19 @@ pub struct StartError {
 /// A trace line per step, for failure reports.
 pub type Trace = Vec<String>;
 
+/// How the host answers the modules' callouts, by cluster (see [`Worker::answers`]). A cluster
+/// with no answer leaves its callouts pending, for the caller ([`Worker::take_http_calls`]).
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    /// HTTP callouts (`proxy_http_call`): the cluster's response. Status 0 stands for a failed
+    /// callout (reset, timeout): Envoy then calls back with no headers and no body.
+    pub http: BTreeMap<String, Response>,
+    /// Unary gRPC calls (`proxy_grpc_call`): the status and the response message. As in Envoy,
+    /// status 0 without a message is a failure, INTERNAL (13): a unary call that succeeds
+    /// carries exactly one message.
+    pub grpc: BTreeMap<String, (u32, Option<Vec<u8>>)>,
+}
+
 /// An Envoy worker with one HTTP filter chain.
 pub struct Worker {
     runtime: Runtime,
@@ -131,7 +144,16 @@ pub struct Worker {
     /// Connection-level properties (`source.address`, `destination.address`, …) every stream
     /// sees, on top of the `request.*` ones derived from its headers.
     pub connection: BTreeMap<Vec<String>, Vec<u8>>,
+    /// The request body as the last filter of the last [`Worker::decode`] left it (what the
+    /// router sends upstream).
+    pub forwarded_body: Vec<u8>,
+    /// Callout answers: after each filter callback, the callouts it made to these clusters are
+    /// answered at once (and those their handlers make, up to [`CALLOUT_ROUNDS`] deep).
+    pub answers: Answers,
 }
+
+/// How deep callouts made from callout handlers are answered before the host gives up.
+pub const CALLOUT_ROUNDS: usize = 16;
 
 /// The `request.*` properties Envoy derives from the request headers.
 pub fn request_properties(headers: &Headers) -> Vec<(Vec<String>, Vec<u8>)> {
@@ -186,14 +208,11 @@ const TIMER_LIMIT_MS: u64 = 600_000;
 /// Envoy keeps a paused stream open and the VM's timers running: moves the VM's clock from tick
 /// to tick (virtual time, bounded) until the stream resumes or is answered.
 fn run_timers(vm: &mut Vm, ctx: u32, name: &str, trace: &mut Trace) {
+    let baseline = resumes(vm, ctx);
     let mut waited = 0;
     loop {
         let Some(stream) = vm.stream(ctx) else { return };
-        if stream.local_response.is_some()
-            || stream
-                .continued
-                .contains(&crate::abi::StreamType::HttpRequest)
-        {
+        if stream.local_response.is_some() || resumes(vm, ctx) > baseline {
             if waited > 0 {
                 trace.push(format!("{name}: released after {waited} ms"));
             }
@@ -214,7 +233,170 @@ fn run_timers(vm: &mut Vm, ctx: u32, name: &str, trace: &mut Trace) {
     }
 }
 
+/// How often the stream's request was resumed (`proxy_continue_stream(HttpRequest)`).
+fn resumes(vm: &Vm, ctx: u32) -> usize {
+    vm.stream(ctx).map_or(0, |s| {
+        s.continued
+            .iter()
+            .filter(|t| **t == crate::abi::StreamType::HttpRequest)
+            .count()
+    })
+}
+
+/// Envoy's gRPC status for an HTTP status, for local replies to gRPC requests
+/// (`Grpc::Utility::httpToGrpcStatus`).
+fn http_to_grpc_status(status: u16) -> u32 {
+    match status {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502..=504 => 14,
+        _ => 2,
+    }
+}
+
+/// Envoy's percent-encoding of `grpc-message`: bytes outside printable ASCII, and `%`.
+fn grpc_message(text: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in text {
+        if (b' '..=b'~').contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The response a local reply (`proxy_send_local_response`) becomes, as Envoy's
+/// `sendLocalReply` builds it: the filter's headers, then `content-length` and `content-type:
+/// text/plain` when there is a body. To a gRPC request (`content-type: application/grpc…`) it is a
+/// trailers-only gRPC answer: status 200, `grpc-status` (the filter's, else mapped from the HTTP
+/// status) and the body as `grpc-message`.
+pub fn local_reply_response(reply: &crate::state::LocalResponse, request: &Headers) -> Response {
+    let grpc_request = request
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/grpc"));
+    let status = reply.status as u16;
+    if grpc_request {
+        let code = u32::try_from(reply.grpc_status).unwrap_or_else(|_| http_to_grpc_status(status));
+        let mut headers = vec![
+            ("content-type".to_owned(), "application/grpc".to_owned()),
+            ("grpc-status".to_owned(), code.to_string()),
+        ];
+        if !reply.body.is_empty() {
+            headers.push(("grpc-message".to_owned(), grpc_message(&reply.body)));
+        }
+        headers.extend(
+            reply
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+        );
+        return Response {
+            status: 200,
+            headers,
+            body: Vec::new(),
+        };
+    }
+    let mut headers: Headers = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    if !reply.body.is_empty() {
+        headers.retain(|(k, _)| k != "content-length");
+        headers.push(("content-length".into(), reply.body.len().to_string()));
+        if !headers.iter().any(|(k, _)| k == "content-type") {
+            headers.push(("content-type".into(), "text/plain".into()));
+        }
+    }
+    Response {
+        status,
+        headers,
+        body: reply.body.clone(),
+    }
+}
+
 impl Worker {
+    /// Answers the pending callouts of VM `slot` whose cluster has an answer in
+    /// [`Worker::answers`], then those the answers' handlers make, [`CALLOUT_ROUNDS`] deep.
+    fn answer_callouts(&mut self, slot: usize, trace: &mut Trace) -> Result<(), HostError> {
+        for _ in 0..CALLOUT_ROUNDS {
+            let vm = &mut self.slots[slot].vm;
+            let http: Vec<crate::state::HttpCall> = vm
+                .state()
+                .http_calls
+                .iter()
+                .filter(|c| self.answers.http.contains_key(&c.upstream))
+                .cloned()
+                .collect();
+            let grpc: Vec<crate::state::GrpcCall> = vm
+                .state()
+                .grpc_calls
+                .iter()
+                .filter(|c| !c.streaming && self.answers.grpc.contains_key(&c.upstream))
+                .cloned()
+                .collect();
+            if http.is_empty() && grpc.is_empty() {
+                return Ok(());
+            }
+            for call in http {
+                let answer = &self.answers.http[&call.upstream];
+                trace.push(format!(
+                    "callout {} to {} {} answered {}",
+                    call.token,
+                    call.upstream,
+                    call.headers
+                        .iter()
+                        .find(|(k, _)| k == ":path")
+                        .map_or("", |(_, v)| v.as_str()),
+                    answer.status
+                ));
+                let (headers, body) = if answer.status == 0 {
+                    (Vec::new(), Vec::new())
+                } else {
+                    let mut h = vec![(":status".to_owned(), answer.status.to_string())];
+                    h.extend(answer.headers.iter().cloned());
+                    if !answer.body.is_empty() && !h.iter().any(|(k, _)| k == "content-length") {
+                        h.push(("content-length".into(), answer.body.len().to_string()));
+                    }
+                    (h, answer.body.clone())
+                };
+                let r = vm.respond_http_call(call.token, headers, &body, Vec::new());
+                vm.state_mut().http_calls.retain(|c| c.token != call.token);
+                r?;
+            }
+            for call in grpc {
+                let (status, message) = &self.answers.grpc[&call.upstream];
+                let answer = match (status, message) {
+                    (0, Some(m)) => Ok(m.as_slice()),
+                    (0, None) => Err((13, "no response message")),
+                    (s, _) => Err((*s, "")),
+                };
+                trace.push(format!(
+                    "gRPC call {} to {} {}/{} answered {}",
+                    call.token,
+                    call.upstream,
+                    call.service,
+                    call.method,
+                    match answer {
+                        Ok(m) => format!("status 0 with a {}-byte message", m.len()),
+                        Err((s, _)) => format!("status {s}"),
+                    }
+                ));
+                let r = vm.respond_grpc_call(call.token, answer);
+                vm.state_mut().grpc_calls.retain(|c| c.token != call.token);
+                r?;
+            }
+        }
+        trace.push(format!(
+            "callouts still made after {CALLOUT_ROUNDS} rounds of answers: left pending"
+        ));
+        Ok(())
+    }
+
     /// Takes the HTTP callouts the chain's filters made so far, with the index of the VM that
     /// made each (to answer it with [`Worker::respond_http_call`]).
     pub fn take_http_calls(&mut self) -> Vec<(usize, crate::state::HttpCall)> {
@@ -279,6 +461,8 @@ impl Worker {
             slots: Vec::new(),
             filters: Vec::new(),
             connection: BTreeMap::new(),
+            forwarded_body: Vec::new(),
+            answers: Answers::default(),
         };
         for (spec, network) in specs.into_iter().zip(kinds) {
             let slot = match worker
@@ -329,6 +513,16 @@ impl Worker {
         &self.runtime
     }
 
+    /// Moves the (virtual) clock of filter `f`'s VM `ms` forward, running the ticks that fall
+    /// due, as time passing in Envoy would; returns how many ran.
+    ///
+    /// # Errors
+    /// A trap in a tick.
+    pub fn advance_ms(&mut self, f: usize, ms: u64) -> Result<usize, HostError> {
+        let slot = self.filters[f].slot;
+        self.slots[slot].vm.advance_ms(ms).map(|t| t.len())
+    }
+
     /// The VM of filter `i`.
     pub fn vm(&self, i: usize) -> &Vm {
         &self.slots[self.filters[i].slot].vm
@@ -369,6 +563,7 @@ impl Worker {
         body: &[u8],
         trace: &mut Trace,
     ) -> (Decoded, Vec<Option<u32>>) {
+        self.forwarded_body.clear();
         // Envoy creates every filter of the chain for the stream up front.
         let mut contexts = Vec::with_capacity(self.filters.len());
         for f in 0..self.filters.len() {
@@ -380,37 +575,58 @@ impl Worker {
             }
             self.reload_if_poisoned(f, trace);
             let root = self.filters[f].root;
-            match self.slots[slot].vm.create_http_context(root) {
-                Ok(ctx) => {
-                    if let Some(stream) = self.slots[slot].vm.stream_mut(ctx) {
-                        stream.properties.extend(self.connection.clone());
-                        stream.properties.extend(request_properties(&headers));
-                    }
-                    contexts.push(Some(ctx));
-                }
+            let mut properties = self.connection.clone();
+            properties.extend(request_properties(&headers));
+            match self.slots[slot]
+                .vm
+                .create_http_context_with(root, properties)
+            {
+                Ok(ctx) => contexts.push(Some(ctx)),
                 Err(e) => return (self.failed(f, &e, trace), contexts),
             }
         }
         let mut headers = headers;
+        let request = headers.clone();
+        let mut body = body.to_vec();
         for f in 0..self.filters.len() {
             let Some(ctx) = contexts[f] else { continue };
             let slot = self.filters[f].slot;
             let name = self.filters[f].spec.name.clone();
             let vm = &mut self.slots[slot].vm;
             let eos = body.is_empty();
-            let mut action = match vm.on_request_headers(ctx, headers.clone(), eos) {
+            let before = resumes(vm, ctx);
+            let action = match vm.on_request_headers(ctx, headers.clone(), eos) {
                 Ok(a) => a,
                 Err(e) => return (self.failed(f, &e, trace), contexts),
             };
-            if action == Action::Continue && !eos {
-                action = match vm.on_request_body(ctx, body, true) {
-                    Ok(a) => a,
-                    Err(e) => return (self.failed(f, &e, trace), contexts),
-                };
+            if let Err(e) = self.answer_callouts(slot, trace) {
+                return (self.failed(f, &e, trace), contexts);
             }
+            let vm = &mut self.slots[slot].vm;
             if action == Action::Pause {
                 run_timers(vm, ctx, &name, trace);
             }
+            // proxy-wasm in Envoy turns a Pause on the headers into StopAllIterationAndWatermark:
+            // the body waits, buffered, until the filter resumes the request, and then goes to
+            // its body callback, whose answer decides.
+            let replied = |vm: &Vm| vm.stream(ctx).is_some_and(|s| s.local_response.is_some());
+            let mut going = action == Action::Continue || resumes(vm, ctx) > before;
+            if !eos && going && !replied(vm) {
+                let before = resumes(vm, ctx);
+                let action = match vm.on_request_body(ctx, &body, true) {
+                    Ok(a) => a,
+                    Err(e) => return (self.failed(f, &e, trace), contexts),
+                };
+                if let Err(e) = self.answer_callouts(slot, trace) {
+                    return (self.failed(f, &e, trace), contexts);
+                }
+                let vm = &mut self.slots[slot].vm;
+                if action == Action::Pause {
+                    run_timers(vm, ctx, &name, trace);
+                }
+                going = action == Action::Continue || resumes(vm, ctx) > before;
+            }
+            let vm = &mut self.slots[slot].vm;
             let Some(stream) = vm.stream(ctx) else {
                 continue;
             };
@@ -419,15 +635,7 @@ impl Worker {
             }
             if let Some(reply) = &stream.local_response {
                 trace.push(format!("{name}: local reply {}", reply.status));
-                let mut h = reply.headers.clone();
-                if !reply.body.is_empty() && !h.iter().any(|(k, _)| k == "content-type") {
-                    h.push(("content-type".into(), "text/plain".into()));
-                }
-                let response = Response {
-                    status: reply.status as u16,
-                    headers: h,
-                    body: reply.body.clone(),
-                };
+                let response = local_reply_response(reply, &request);
                 return (
                     Decoded::Reply {
                         filter: Some(name),
@@ -437,15 +645,15 @@ impl Worker {
                 );
             }
             headers = stream.request_headers.clone();
-            if action == Action::Pause
-                && !stream
-                    .continued
-                    .contains(&crate::abi::StreamType::HttpRequest)
-            {
+            if !eos {
+                body = stream.request_body.clone();
+            }
+            if !going {
                 trace.push(format!("{name}: paused"));
                 return (Decoded::Paused(name), contexts);
             }
         }
+        self.forwarded_body = body;
         (Decoded::Forward(headers), contexts)
     }
 
@@ -464,12 +672,10 @@ impl Worker {
             let name = self.filters[f].spec.name.clone();
             let root = self.filters[f].root;
             let vm = &mut self.slots[slot].vm;
-            let result = vm.create_stream_context(root).and_then(|(ctx, _)| {
-                if let Some(stream) = vm.stream_mut(ctx) {
-                    stream.properties.extend(self.connection.clone());
-                }
-                vm.on_downstream_data(ctx, data, false).map(|a| (ctx, a))
-            });
+            // The connection's properties are there from `proxy_on_new_connection` on.
+            let result = vm
+                .create_stream_context_with(root, self.connection.clone())
+                .and_then(|(ctx, _)| vm.on_downstream_data(ctx, data, false).map(|a| (ctx, a)));
             let (ctx, action) = match result {
                 Ok(x) => x,
                 Err(e) => {
@@ -551,8 +757,22 @@ impl Worker {
             let vm = &mut self.slots[slot].vm;
             let mut headers = vec![(":status".to_owned(), response.status.to_string())];
             headers.extend(response.headers.iter().cloned());
-            match vm.on_response_headers(ctx, headers, response.body.is_empty()) {
-                Ok(_) => {
+            // Headers, then the whole body in one chunk with end of stream (an encoder's Pause
+            // is not held: the response is complete).
+            let eos = response.body.is_empty();
+            let result = vm
+                .on_response_headers(ctx, headers, eos)
+                .and_then(|_| {
+                    if eos {
+                        Ok(Action::Continue)
+                    } else {
+                        vm.on_response_body(ctx, &response.body, true)
+                    }
+                })
+                .and_then(|_| self.answer_callouts(slot, trace));
+            let vm = &mut self.slots[slot].vm;
+            match result {
+                Ok(()) => {
                     if let Some(stream) = vm.stream(ctx) {
                         for edit in &stream.response_edits {
                             trace.push(format!("{name}: response header {edit:?}"));
@@ -563,6 +783,9 @@ impl Worker {
                             response.status = s.parse().unwrap_or(response.status);
                         }
                         response.headers = out;
+                        if !eos {
+                            response.body = stream.response_body.clone();
+                        }
                     }
                 }
                 Err(e) => {

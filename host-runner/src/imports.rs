@@ -23,6 +23,7 @@ type R = wasmtime::Result<i32>;
 const OK: i32 = Status::Ok as i32;
 const NOT_FOUND: i32 = Status::NotFound as i32;
 const BAD_ARGUMENT: i32 = Status::BadArgument as i32;
+const INVALID_MEMORY_ACCESS: i32 = Status::InvalidMemoryAccess as i32;
 
 fn memory(caller: &mut C<'_>) -> Option<wasmtime::Memory> {
     match caller.get_export("memory") {
@@ -281,8 +282,33 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(BAD_ARGUMENT);
             }
             let end = start.saturating_add(max).min(data.len());
+            if end == start {
+                // Envoy answers OK and leaves the return pointers alone: the SDKs read "no data"
+                // (the Rust SDK's `None`), not an empty buffer.
+                return Ok(OK);
+            }
             let slice = data[start..end].to_vec();
             give(&mut c, &slice, ret_ptr, ret_size)
+        },
+    )?;
+    linker.func_wrap(
+        ENV,
+        "proxy_get_buffer_status",
+        |mut c: C<'_>, buffer: i32, ret_size: i32, ret_flags: i32| -> R {
+            // Envoy: the buffer's length and flags 0 (no flags are defined); NOT_FOUND when the
+            // buffer does not exist in this callback.
+            let Some(buffer) = BufferType::from_i32(buffer) else {
+                return Ok(BAD_ARGUMENT);
+            };
+            let Some(len) = buffer_mut(c.data_mut(), buffer).map(|b| b.len() as u32) else {
+                return Ok(NOT_FOUND);
+            };
+            if write_u32(&mut c, ret_size, len).is_none()
+                || write_u32(&mut c, ret_flags, 0).is_none()
+            {
+                return Ok(INVALID_MEMORY_ACCESS);
+            }
+            Ok(OK)
         },
     )?;
     linker.func_wrap(
@@ -323,6 +349,36 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(NOT_FOUND);
             };
             give(&mut c, &pairs, ret_ptr, ret_size)
+        },
+    )?;
+    linker.func_wrap(
+        ENV,
+        "proxy_get_header_map_size",
+        |mut c: C<'_>, map: i32, ret: i32| -> R {
+            // Envoy answers `HeaderMap::byteSize()`: the sum of every name's and value's length
+            // (not the serialized size), and only for the stream's own maps: the callout and gRPC
+            // maps are BAD_ARGUMENT there, as is a root context (no stream).
+            let Some(map) = MapType::from_i32(map) else {
+                return Ok(BAD_ARGUMENT);
+            };
+            if !matches!(
+                map,
+                MapType::HttpRequestHeaders
+                    | MapType::HttpRequestTrailers
+                    | MapType::HttpResponseHeaders
+                    | MapType::HttpResponseTrailers
+            ) {
+                return Ok(BAD_ARGUMENT);
+            }
+            // A map the stream has not received yet (here: an empty one; headers always carry
+            // pseudo-headers) is null in Envoy: BAD_ARGUMENT.
+            let Some(size) = map_mut(c.data_mut(), map)
+                .filter(|m| !m.is_empty())
+                .map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() as u32)
+            else {
+                return Ok(BAD_ARGUMENT);
+            };
+            Ok(write_u32(&mut c, ret, size).map_or(INVALID_MEMORY_ACCESS, |()| OK))
         },
     )?;
     linker.func_wrap(

@@ -1,11 +1,12 @@
 //! Runtime, compiled modules and VMs, and every export driven in Envoy's order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtime::{Engine, Instance, Linker, Store, TypedFunc};
 
 use crate::abi::{AbiVersion, Action, LogLevel, PeerType};
-use crate::state::{lock, Clock, Headers, HostState, Root, SharedHost, Stream};
+use crate::state::{lock, Clock, Headers, HostState, PropertyPath, Root, SharedHost, Stream};
 
 /// Why a module or a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -387,7 +388,11 @@ impl Vm {
             .map(|t| t.saturating_sub(now).div_ceil(1_000_000))
     }
 
-    fn new_context(&mut self, root: u32) -> Result<u32, HostError> {
+    fn new_context(
+        &mut self,
+        root: u32,
+        properties: BTreeMap<PropertyPath, Vec<u8>>,
+    ) -> Result<u32, HostError> {
         if !self.store.data().roots.contains_key(&root) {
             return Err(HostError::NoContext(root));
         }
@@ -397,6 +402,7 @@ impl Vm {
             id,
             Stream {
                 root,
+                properties,
                 ..Stream::default()
             },
         );
@@ -409,7 +415,20 @@ impl Vm {
     /// # Errors
     /// No such root, or a trap.
     pub fn create_http_context(&mut self, root: u32) -> Result<u32, HostError> {
-        self.new_context(root)
+        self.new_context(root, BTreeMap::new())
+    }
+
+    /// Creates an HTTP stream context under `root` whose stream properties (`source.address`,
+    /// `request.path`, …) are readable from its first callback on, as in Envoy.
+    ///
+    /// # Errors
+    /// No such root, or a trap.
+    pub fn create_http_context_with(
+        &mut self,
+        root: u32,
+        properties: BTreeMap<PropertyPath, Vec<u8>>,
+    ) -> Result<u32, HostError> {
+        self.new_context(root, properties)
     }
 
     /// Creates a TCP stream context under `root` and runs `proxy_on_new_connection`.
@@ -417,7 +436,20 @@ impl Vm {
     /// # Errors
     /// No such root, or a trap.
     pub fn create_stream_context(&mut self, root: u32) -> Result<(u32, Action), HostError> {
-        let id = self.new_context(root)?;
+        self.create_stream_context_with(root, BTreeMap::new())
+    }
+
+    /// [`Vm::create_stream_context`] with the connection's properties (`source.address`, …) in
+    /// place before `proxy_on_new_connection` runs, as Envoy has them.
+    ///
+    /// # Errors
+    /// No such root, or a trap.
+    pub fn create_stream_context_with(
+        &mut self,
+        root: u32,
+        properties: BTreeMap<PropertyPath, Vec<u8>>,
+    ) -> Result<(u32, Action), HostError> {
+        let id = self.new_context(root, properties)?;
         let action = self
             .call::<i32, i32>("proxy_on_new_connection", id, id as i32)?
             .unwrap_or(0);
@@ -652,6 +684,50 @@ impl Vm {
         );
         self.store.data_mut().callout = None;
         r.map(|_| ())
+    }
+
+    /// Answers a unary gRPC call (`proxy_grpc_call`) as Envoy does: a success delivers the
+    /// response message with `proxy_on_grpc_receive` only; a failure closes the call with
+    /// `proxy_on_grpc_close` only (its message readable with `proxy_get_status`). No metadata
+    /// callbacks: Envoy's unary client has none.
+    ///
+    /// # Errors
+    /// Unknown token, or a trap.
+    pub fn respond_grpc_call(
+        &mut self,
+        token: u32,
+        answer: Result<&[u8], (u32, &str)>,
+    ) -> Result<(), HostError> {
+        let call = self
+            .store
+            .data()
+            .grpc_calls
+            .iter()
+            .find(|c| c.token == token)
+            .cloned()
+            .ok_or(HostError::NoContext(token))?;
+        let ctx = call.context;
+        match answer {
+            Ok(message) => {
+                self.store.data_mut().callout = Some((Vec::new(), message.to_vec(), Vec::new()));
+                let r = self.call::<(i32, i32, i32), ()>(
+                    "proxy_on_grpc_receive",
+                    ctx,
+                    (ctx as i32, token as i32, message.len() as i32),
+                );
+                self.store.data_mut().callout = None;
+                r.map(|_| ())
+            }
+            Err((status, message)) => {
+                self.store.data_mut().grpc_status = (status, message.as_bytes().to_vec());
+                self.call::<(i32, i32, i32), ()>(
+                    "proxy_on_grpc_close",
+                    ctx,
+                    (ctx as i32, token as i32, status as i32),
+                )
+                .map(|_| ())
+            }
+        }
     }
 
     /// Answers a gRPC call or stream: initial metadata, each message, trailing metadata, close.

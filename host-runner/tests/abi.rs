@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use portico_host_runner::abi::LogLevel;
 use portico_host_runner::abi::{PeerType, StreamType};
 use portico_host_runner::envoy::{Decoded, FailurePolicy, FilterSpec, Response, Worker};
 use portico_host_runner::{Action, HostError, Module, Runtime, Vm};
@@ -108,7 +109,7 @@ fn bodies() {
     assert_eq!(
         vm.on_request_headers(ctx, headers("body", &[]), false)
             .unwrap(),
-        Action::Pause
+        Action::Continue
     );
     assert_eq!(
         vm.on_request_body(ctx, b"hello ", false).unwrap(),
@@ -158,6 +159,75 @@ fn http_callouts() {
         vm.respond_http_call(999, vec![], b"", vec![]),
         Err(HostError::NoContext(999))
     ));
+}
+
+/// `proxy_get_header_map_size` answers Envoy's `HeaderMap::byteSize()` (names and values, no
+/// framing) for the stream's own maps and BAD_ARGUMENT for the others and for maps not received
+/// yet (trailers in the headers callback); `proxy_get_buffer_status`
+/// answers the buffer's length and flags 0, NOT_FOUND for a buffer this callback lacks. Reading
+/// bytes past a buffer's end is OK with no data (the SDK's `None`), as in Envoy.
+#[test]
+fn header_map_size_and_buffer_status() {
+    let (_rt, mut vm, root) = http_vm();
+    let ctx = vm.create_http_context(root).unwrap();
+    let h = headers("sizes", &[("X-Long", "abcdefghij")]);
+    let bytes: usize = h.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert_eq!(
+        vm.on_request_headers(ctx, h, false).unwrap(),
+        Action::Continue
+    );
+    assert_eq!(
+        vm.on_request_body(ctx, b"hello", false).unwrap(),
+        Action::Pause
+    );
+    assert_eq!(
+        vm.on_request_body(ctx, b" world", true).unwrap(),
+        Action::Continue
+    );
+    vm.on_response_headers(ctx, vec![(":status".into(), "200".into())], true)
+        .unwrap();
+    let logs: Vec<String> = vm
+        .logs_at(portico_host_runner::abi::LogLevel::Info)
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("sizes: ").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            format!("request headers 0 {bytes}"),
+            "request trailers 2 0".to_owned(),
+            "callout headers 2 0".to_owned(),
+            "map 42 2 0".to_owned(),
+            "callout body 1 0 0".to_owned(),
+            "buffer 42 2 0 0".to_owned(),
+            "request body 5 0 5 0".to_owned(),
+            "bytes past the end None".to_owned(),
+            "request body 11 0 11 0".to_owned(),
+            "bytes past the end None".to_owned(),
+            format!("response headers 0 {}", ":status".len() + 3),
+        ]
+    );
+    // In the callout's answer: the body's length; its header map has no size in Envoy.
+    let ctx = vm.create_http_context(root).unwrap();
+    vm.on_request_headers(ctx, headers("callout", &[]), true)
+        .unwrap();
+    let token = vm.state().http_calls.last().unwrap().token;
+    vm.respond_http_call(
+        token,
+        vec![(":status".into(), "200".into())],
+        b"fine",
+        vec![],
+    )
+    .unwrap();
+    let logs = vm.logs_at(portico_host_runner::abi::LogLevel::Info);
+    assert!(
+        logs.contains(&"callout: body status 0 4 0".to_owned()),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"callout: headers size 2 0".to_owned()),
+        "{logs:?}"
+    );
 }
 
 #[test]
@@ -464,5 +534,265 @@ fn network_then_http_filters() {
     assert_eq!(
         w.connect(b"close please", &mut trace),
         Connected::Closed("tcp".into())
+    );
+}
+
+/// Runs one request with a body through the chain and a response with a body back.
+fn exchange(
+    w: &mut Worker,
+    request: Vec<(String, String)>,
+    body: &[u8],
+    upstream_body: &[u8],
+) -> (Decoded, Response) {
+    let mut trace = Vec::new();
+    let (decoded, ctxs) = w.decode(request, body, &mut trace);
+    let response = match &decoded {
+        Decoded::Forward(_) => Response {
+            status: 200,
+            headers: vec![("content-length".into(), upstream_body.len().to_string())],
+            body: upstream_body.to_vec(),
+        },
+        Decoded::Reply { response, .. } => response.clone(),
+        Decoded::Paused(f) => panic!("paused by {f}: {trace:?}"),
+    };
+    let r = w.encode(response, &ctxs, &mut trace);
+    (decoded, r)
+}
+
+/// As Envoy: the body goes through the request body callbacks and the response body through the
+/// response body callbacks; the body the last filter left goes upstream.
+#[test]
+fn the_chain_passes_bodies_as_envoy_does() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    let (decoded, response) = exchange(&mut w, headers("body", &[]), b"hello", b"abc");
+    assert!(matches!(decoded, Decoded::Forward(_)), "{decoded:?}");
+    assert_eq!(w.forwarded_body, b"HELLO");
+    assert_eq!(response.body, b"abc+probe");
+    assert_eq!(header(&response.headers, "x-probe-seen"), Some("body"));
+}
+
+/// As Envoy (proxy-wasm turns a Pause on the headers into StopAllIterationAndWatermark): a
+/// filter that paused on the headers gets the body only once it resumes.
+#[test]
+fn a_pause_on_the_headers_holds_the_body_until_the_filter_resumes() {
+    let body_logs = |w: &Worker| {
+        w.vm(0)
+            .logs_at(LogLevel::Debug)
+            .into_iter()
+            .filter(|l| l.starts_with("probe: request body"))
+            .collect::<Vec<_>>()
+    };
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    let mut trace = Vec::new();
+    let (decoded, _) = w.decode(headers("callout", &[]), b"payload", &mut trace);
+    assert_eq!(decoded, Decoded::Paused("probe-0".into()));
+    assert!(body_logs(&w).is_empty(), "{:?}", body_logs(&w));
+
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    w.answers.http.insert(
+        "auth".into(),
+        Response {
+            status: 200,
+            headers: vec![],
+            body: vec![],
+        },
+    );
+    let (decoded, _) = exchange(&mut w, headers("callout", &[]), b"payload", b"");
+    assert!(matches!(decoded, Decoded::Forward(_)), "{decoded:?}");
+    assert_eq!(body_logs(&w), ["probe: request body 7 bytes, end true"]);
+    assert_eq!(w.forwarded_body, b"payload");
+}
+
+/// Callouts to a cluster with an answer are answered as soon as they are made; status 0 is a
+/// failed callout (no headers, no body), as Envoy reports a reset.
+#[test]
+fn the_chain_answers_callouts() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    w.answers.http.insert(
+        "auth".into(),
+        Response {
+            status: 204,
+            headers: vec![("x-a".into(), "b".into())],
+            body: b"fine".to_vec(),
+        },
+    );
+    let (decoded, _) = exchange(&mut w, headers("callout", &[]), b"", b"");
+    let Decoded::Forward(h) = decoded else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(header(&h, "x-callout-status"), Some("204"));
+    assert_eq!(header(&h, "x-callout-body"), Some("fine"));
+    w.answers.http.insert("auth".into(), Response::default());
+    let (decoded, _) = exchange(&mut w, headers("callout", &[]), b"", b"");
+    let Decoded::Forward(h) = decoded else {
+        panic!("{decoded:?}")
+    };
+    assert_eq!(header(&h, "x-callout-status"), Some(""));
+    assert_eq!(header(&h, "x-callout-body"), Some(""));
+    assert!(w.vm(0).state().http_calls.is_empty());
+}
+
+/// Envoy's unary gRPC client: a success delivers the message (status 0); a failure only the
+/// status; an OK close without a message is INTERNAL.
+#[test]
+fn the_chain_answers_grpc_calls_as_envoys_unary_client() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    for (answer, status, size) in [
+        ((0, Some(b"12345".to_vec())), "0", "5"),
+        ((0, None), "13", "0"),
+        ((14, None), "14", "0"),
+    ] {
+        w.answers.grpc.insert("grpc-svc".into(), answer);
+        let (decoded, _) = exchange(&mut w, headers("grpc", &[]), b"", b"");
+        let Decoded::Forward(h) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(header(&h, "x-grpc-status"), Some(status));
+        assert_eq!(header(&h, "x-grpc-message-size"), Some(size));
+    }
+}
+
+/// A local reply carries `content-length` (and `content-type` for a body); to a gRPC request it
+/// is a trailers-only gRPC answer: 200, the status mapped from the HTTP one, the body as
+/// `grpc-message`.
+#[test]
+fn local_replies_as_envoy_builds_them() {
+    let mut w = worker(FailurePolicy::FailClosed, 1);
+    let (_, r) = exchange(&mut w, headers("reply", &[]), b"", b"");
+    assert_eq!(r.status, 418);
+    assert_eq!(header(&r.headers, "content-length"), Some("15"));
+    assert_eq!(header(&r.headers, "content-type"), Some("text/plain"));
+    assert_eq!(r.body, b"short and stout");
+    let grpc = headers("reply", &[("content-type", "application/grpc")]);
+    let (_, r) = exchange(&mut w, grpc, b"", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(header(&r.headers, "content-type"), Some("application/grpc"));
+    assert_eq!(header(&r.headers, "grpc-status"), Some("2"));
+    assert_eq!(header(&r.headers, "grpc-message"), Some("short and stout"));
+    assert_eq!(header(&r.headers, "x-reply"), Some("probe"));
+    assert!(r.body.is_empty());
+}
+
+/// The connection's properties are readable from `proxy_on_new_connection` on.
+#[test]
+fn connection_properties_from_the_first_callback() {
+    let runtime = Runtime::new().unwrap();
+    let spec = FilterSpec {
+        name: "tcp".into(),
+        module: probe(&runtime),
+        code_id: "probe".into(),
+        vm_id: "vm".into(),
+        root_id: "probe".into(),
+        configuration: br#"{"kind": "stream"}"#.to_vec(),
+        failure_policy: FailurePolicy::FailClosed,
+    };
+    let mut w = Worker::with_chain(runtime, vec![spec], vec![]).unwrap();
+    w.connection.insert(
+        vec!["source".into(), "address".into()],
+        b"10.0.0.7:5000".to_vec(),
+    );
+    let mut trace = Vec::new();
+    w.connect(b"c", &mut trace);
+    assert!(w
+        .vm(0)
+        .logs_at(LogLevel::Info)
+        .contains(&r#"probe: new connection from Some("10.0.0.7:5000")"#.to_owned()));
+}
+
+/// Runs `host-runner call` on the probe; returns whether it succeeded and what it printed.
+fn call_probe(config: &str, args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.json");
+    std::fs::write(&path, config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-runner"))
+        .arg("call")
+        .arg("--module")
+        .arg(probe_path())
+        .arg("--config")
+        .arg(&path)
+        .args(["--root-id", "probe"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `host-runner call --callout` answers the module's HTTP callouts; without an answer the
+/// callout stays pending and the request paused.
+#[test]
+fn call_answers_callouts_from_the_command_line() {
+    let http = r#"{"kind": "http"}"#;
+    let request = [
+        "--request",
+        "GET http://probe.test/p?q=1",
+        "-H",
+        "x-probe: callout",
+    ];
+    let with = |extra: &[&str]| call_probe(http, &[&request[..], extra].concat());
+    let (ok, out) = with(&["--callout", "auth=204;x-a: b;body=fine; really"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("decision: continue"), "{out}");
+    assert!(out.contains("  x-callout-status: 204\n"), "{out}");
+    assert!(out.contains("  x-callout-body: fine; really\n"), "{out}");
+    assert!(
+        out.contains("callout 1 to auth /p?q=1 answered 204"),
+        "{out}"
+    );
+    assert!(out.contains("pending http callouts: 0"), "{out}");
+
+    let (ok, out) = with(&["--callout", "auth=reset"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("  x-callout-status: \n"), "{out}");
+
+    let (ok, out) = with(&[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("decision: paused"), "{out}");
+    assert!(out.contains("pending http callouts: 1"), "{out}");
+    assert!(out.contains("(no --callout for auth)"), "{out}");
+
+    let (ok, out) = with(&["--callout", "auth=fine"]);
+    assert!(!ok && out.contains("the status is not a number"), "{out}");
+}
+
+/// `--grpc-callout`, `--tcp` and `--property`.
+#[test]
+fn call_answers_grpc_calls_and_runs_network_filters() {
+    let (ok, out) = call_probe(
+        r#"{"kind": "http"}"#,
+        &[
+            "--request",
+            "GET http://probe.test/",
+            "-H",
+            "x-probe: grpc",
+            "--grpc-callout",
+            "grpc-svc=0;12345",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("  x-grpc-status: 0\n"), "{out}");
+    assert!(out.contains("  x-grpc-message-size: 5\n"), "{out}");
+
+    let (ok, out) = call_probe(
+        r#"{"kind": "stream"}"#,
+        &[
+            "--tcp",
+            "cluster-a",
+            "--property",
+            "source/address=10.1.2.3:9",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("filter state envoy.tcp_proxy.cluster = cluster-a"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"probe: new connection from Some("10.1.2.3:9")"#),
+        "{out}"
     );
 }

@@ -5,7 +5,7 @@
 //! | `x-probe` | what the filter does |
 //! |---|---|
 //! | `headers` | adds, replaces and removes request headers; echoes every pair count in a response header |
-//! | `body` | buffers the request body and replaces it upper-cased; appends to the response body |
+//! | `body` | buffers the request body (Pause in the body callback until its end) and replaces it upper-cased; appends to the response body |
 //! | `callout` | dispatches an HTTP call to cluster `auth`; on the answer, copies its status and body length into request headers and resumes |
 //! | `grpc` | dispatches a gRPC call; on the answer, resumes with the status and message size |
 //! | `shared` | increments shared-data key `hits` with CAS, and enqueues the request path on queue `paths` |
@@ -13,6 +13,7 @@
 //! | `property` | copies `source.address` and `request.path` into response headers |
 //! | `reply` | answers 418 locally |
 //! | `panic` | panics (a trap) |
+//! | `sizes` | logs `proxy_get_header_map_size` of each map and `proxy_get_buffer_status` of the bodies (imports the SDK does not wrap) |
 //!
 //! The root context sets a tick (`tick_ms`) whose callback increments shared-data key `ticks`,
 //! and dequeues queue `paths` into shared-data key `last_path` when notified.
@@ -23,6 +24,34 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
 use serde::Deserialize;
+
+// ABI 0.2.1 calls the SDK (0.2.5) declares no wrapper for.
+extern "C" {
+    fn proxy_get_header_map_size(map_type: u32, return_size: *mut usize) -> u32;
+    fn proxy_get_buffer_status(
+        buffer_type: u32,
+        return_size: *mut usize,
+        return_flags: *mut u32,
+    ) -> u32;
+}
+
+/// `proxy_get_header_map_size`: `status size`.
+#[allow(unsafe_code)] // an FFI call to the host: the only way to reach an import the SDK lacks
+fn map_size(map_type: u32) -> String {
+    let mut size = 0usize;
+    // SAFETY: the host writes one usize to a valid pointer.
+    let status = unsafe { proxy_get_header_map_size(map_type, &mut size) };
+    format!("{status} {size}")
+}
+
+/// `proxy_get_buffer_status`: `status size flags`.
+#[allow(unsafe_code)] // as above
+fn buffer_status(buffer_type: u32) -> String {
+    let (mut size, mut flags) = (0usize, 0u32);
+    // SAFETY: the host writes one usize and one u32 to valid pointers.
+    let status = unsafe { proxy_get_buffer_status(buffer_type, &mut size, &mut flags) };
+    format!("{status} {size} {flags}")
+}
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -130,6 +159,8 @@ impl Context for ProbeHttp {
         let body = self
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
+        log::info!("callout: body status {}", buffer_status(4));
+        log::info!("callout: headers size {}", map_size(6));
         self.set_http_request_header("x-callout-status", Some(&status));
         self.set_http_request_header("x-callout-body", Some(&String::from_utf8_lossy(&body)));
         self.resume_http_request();
@@ -146,7 +177,7 @@ impl Context for ProbeHttp {
 }
 
 impl HttpContext for ProbeHttp {
-    fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, num_headers: usize, _end_of_stream: bool) -> Action {
         self.probe = self.get_http_request_header("x-probe").unwrap_or_default();
         match self.probe.as_str() {
             "headers" => {
@@ -160,7 +191,15 @@ impl HttpContext for ProbeHttp {
                 );
                 Action::Continue
             }
-            "body" if !end_of_stream => Action::Pause,
+            "sizes" => {
+                log::info!("sizes: request headers {}", map_size(0));
+                log::info!("sizes: request trailers {}", map_size(1));
+                log::info!("sizes: callout headers {}", map_size(6));
+                log::info!("sizes: map 42 {}", map_size(42));
+                log::info!("sizes: callout body {}", buffer_status(4));
+                log::info!("sizes: buffer 42 {}", buffer_status(42));
+                Action::Continue
+            }
             "callout" => {
                 let path = self.get_http_request_header(":path").unwrap_or_default();
                 match self.dispatch_http_call(
@@ -221,6 +260,17 @@ impl HttpContext for ProbeHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        log::debug!("probe: request body {body_size} bytes, end {end_of_stream}");
+        if self.probe == "sizes" {
+            log::info!("sizes: request body {body_size} {}", buffer_status(0));
+            let past_end = self.get_http_request_body(body_size, 10);
+            log::info!("sizes: bytes past the end {past_end:?}");
+            return if end_of_stream {
+                Action::Continue
+            } else {
+                Action::Pause
+            };
+        }
         if self.probe != "body" {
             return Action::Continue;
         }
@@ -233,6 +283,9 @@ impl HttpContext for ProbeHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.probe == "sizes" {
+            log::info!("sizes: response headers {}", map_size(2));
+        }
         self.set_http_response_header("x-probe-seen", Some(&self.probe));
         if self.probe == "property" {
             let get = |path: Vec<&str>| {
@@ -266,6 +319,10 @@ impl Context for ProbeStream {}
 
 impl StreamContext for ProbeStream {
     fn on_new_connection(&mut self) -> Action {
+        let source = self
+            .get_property(vec!["source", "address"])
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        log::info!("probe: new connection from {source:?}");
         Action::Continue
     }
 
