@@ -6,7 +6,7 @@ use std::path::Path;
 use portico_controller::envoy::{ecds_routing, RenderOptions};
 use portico_controller::translate::Options;
 use portico_controller::DirController;
-use portico_core::Router;
+use portico_core::{Decision, Router};
 
 const SERVICES: &str = r#"
 apiVersion: v1
@@ -55,9 +55,11 @@ fn controller(manifests: &Path, xds: &Path) -> DirController {
 fn served(c: &mut DirController) -> (String, Vec<String>) {
     let r = c.sync().unwrap();
     let router = Router::try_from(r.snapshot.unwrap().routing(80).unwrap().clone()).unwrap();
-    let backend = match router.single_backend(&router.decide_path("shop.test", "/")) {
+    let d = router.decide_path("shop.test", "/");
+    let backend = match router.single_backend(&d) {
         Some(backend) => router.backend(backend).key.clone(),
-        None => "404".into(),
+        None if d == Decision::NoRoute => "404".into(),
+        None => format!("not one backend: {}", router.describe(&d)),
     };
     (backend, r.written)
 }

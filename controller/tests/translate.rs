@@ -4,7 +4,7 @@ use portico_controller::objects::Object;
 use portico_controller::source::documents;
 use portico_controller::translate::{translate, ErrorKind, Options, Translation};
 use portico_core::config::PathMatch;
-use portico_core::Router;
+use portico_core::{Decision, Router};
 
 fn objects(yaml: &str) -> Vec<Object> {
     documents(yaml)
@@ -53,9 +53,12 @@ fn with_services(yaml: &str) -> Translation {
 
 fn route(t: &Translation, host: &str, path: &str) -> String {
     let router = Router::try_from(t.snapshot.routing(80).unwrap().clone()).unwrap();
-    match router.single_backend(&router.decide_path(host, path)) {
+    let d = router.decide_path(host, path);
+    match router.single_backend(&d) {
         Some(backend) => router.backend(backend).key.clone(),
-        None => "404".into(),
+        None if d == Decision::NoRoute => "404".into(),
+        // A redirect, a direct response or a split is neither: the test names what it was.
+        None => format!("not one backend: {}", router.describe(&d)),
     }
 }
 

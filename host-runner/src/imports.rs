@@ -5,6 +5,9 @@
 //! `BadArgument` for anything out of bounds, so a hostile or buggy module cannot crash the host.
 //! Returning data to the module goes through its allocator (`proxy_on_memory_allocate`, or
 //! `malloc` for ABI 0.2.0), as Envoy does.
+//!
+//! Longer than most files on purpose: it is the ABI's import table, one short function per host
+//! call in the spec's order, sharing the pointer and allocator helpers at the end.
 
 use std::collections::VecDeque;
 

@@ -1,0 +1,131 @@
+use super::*;
+use crate::config::{Backend, Route, VirtualHost, WildcardMode};
+
+fn one_route(path: PathMatch, action: RouteAction) -> Router {
+    let mut c = RoutingConfig::empty("t");
+    c.backends.insert(
+        "a".into(),
+        Backend {
+            cluster: "c".into(),
+            endpoints: vec![],
+            lb: Default::default(),
+        },
+    );
+    c.virtual_hosts = vec![VirtualHost {
+        name: "v".into(),
+        hosts: vec!["*".into()],
+        wildcard: WildcardMode::SingleLabel,
+        order: RouteOrder::Listed,
+        routes: vec![Route::new("r", path, action)],
+        default_backend: None,
+    }];
+    Router::try_from(c).unwrap()
+}
+
+#[test]
+fn regex_rewrites_expand_captures_and_keep_the_query() {
+    let rw = PathRewrite::Regex {
+        regex: "(?i)^/something(/|$)(.*)".into(),
+        substitution: "/$2".into(),
+    };
+    let router = one_route(
+        PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
+        RouteAction::Forward {
+            backends: vec![],
+            rewrite: Some(Rewrite {
+                host: None,
+                path: Some(rw.clone()),
+            }),
+        },
+    );
+    let r = router.route(0, 0);
+    for (input, want) in [
+        ("/something", "/"),
+        ("/something/", "/"),
+        ("/something/new", "/new"),
+        ("/SOMETHING/new?x=1", "/new?x=1"),
+        ("/other", "/other"),
+    ] {
+        assert_eq!(r.rewrite_path(&rw, input), want, "{input}");
+    }
+}
+
+#[test]
+fn redirect_locations() {
+    let router = one_route(
+        PathMatch::Prefix("/old".into()),
+        RouteAction::Respond {
+            status: 200,
+            body: String::new(),
+        },
+    );
+    let r = router.route(0, 0);
+    let loc = |red: Redirect, scheme: &str, port: u16| {
+        r.redirect_location(&red, scheme, "Shop.Example.com:8080", "/old/x?q=1", port)
+    };
+    assert_eq!(
+        loc(Redirect::default(), "http", 80),
+        "http://shop.example.com/old/x?q=1"
+    );
+    assert_eq!(
+        loc(Redirect::default(), "http", 8080),
+        "http://shop.example.com:8080/old/x?q=1"
+    );
+    assert_eq!(
+        loc(
+            Redirect {
+                scheme: Some("https".into()),
+                ..Redirect::default()
+            },
+            "http",
+            8080
+        ),
+        "https://shop.example.com/old/x?q=1"
+    );
+    assert_eq!(
+        loc(
+            Redirect {
+                port: Some(8443),
+                scheme: Some("https".into()),
+                ..Redirect::default()
+            },
+            "http",
+            80
+        ),
+        "https://shop.example.com:8443/old/x?q=1"
+    );
+    assert_eq!(
+        loc(
+            Redirect {
+                host: Some("new.test".into()),
+                path: Some(PathRewrite::Prefix("/new".into())),
+                ..Redirect::default()
+            },
+            "http",
+            80
+        ),
+        "http://new.test/new/x?q=1"
+    );
+    assert_eq!(
+        loc(
+            Redirect {
+                path: Some(PathRewrite::Full("/f".into())),
+                ..Redirect::default()
+            },
+            "http",
+            80
+        ),
+        "http://shop.example.com/f?q=1"
+    );
+    assert_eq!(
+        loc(
+            Redirect {
+                url: Some("https://x.test/y".into()),
+                ..Redirect::default()
+            },
+            "http",
+            80
+        ),
+        "https://x.test/y"
+    );
+}

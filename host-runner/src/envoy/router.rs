@@ -1,0 +1,145 @@
+//! What Envoy does after the filter chain: its connection manager's path normalization, and the
+//! router that sends a request to the endpoint (`ORIGINAL_DST`) or the cluster it was steered to.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{local_reply, Response};
+use crate::state::Headers;
+
+/// Envoy's answer when the upstream refuses the connection.
+pub fn connect_failure() -> Response {
+    local_reply(
+        503,
+        "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
+    )
+}
+
+/// Envoy's `normalize_path` + `merge_slashes` on a `:path`: merges slashes and resolves dot
+/// segments (RFC 3986 §5.2.4); the query is kept as is.
+pub fn normalize_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.find('?') {
+        Some(i) => (&path_and_query[..i], &path_and_query[i..]),
+        None => (path_and_query, ""),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let trailing =
+        path.len() > 1 && (path.ends_with('/') || path.ends_with("/.") || path.ends_with("/.."));
+    for seg in segments {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut p = format!("/{}", out.join("/"));
+    if trailing && p != "/" {
+        p.push('/');
+    }
+    format!("{p}{query}")
+}
+
+/// The router behind the chain, over a snapshot's clusters and the endpoints that answer.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams {
+    /// Cluster name → endpoints.
+    pub clusters: BTreeMap<String, Vec<String>>,
+    /// Endpoints with a server behind them (the echo servers of the Envoy harness).
+    pub live: BTreeSet<String>,
+    /// The request header whose value names the cluster (Envoy's `cluster_header` route).
+    pub cluster_header: Option<String>,
+    rr: BTreeMap<String, usize>,
+}
+
+/// The header Envoy's `ORIGINAL_DST` cluster (`use_http_header: true`) reads the endpoint from.
+pub const ORIGINAL_DST_HEADER: &str = "x-envoy-original-dst-host";
+
+/// Where the router sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// To this endpoint, which answers.
+    Endpoint(String),
+    /// Envoy answered itself.
+    Reply(Response),
+}
+
+impl Upstreams {
+    /// Upstreams over clusters and the endpoints that answer.
+    pub fn new(clusters: BTreeMap<String, Vec<String>>, live: BTreeSet<String>) -> Self {
+        Upstreams {
+            clusters,
+            live,
+            cluster_header: None,
+            rr: BTreeMap::new(),
+        }
+    }
+
+    /// Routes requests carrying `header` to the cluster it names, as a `cluster_header` route.
+    pub fn with_cluster_header(mut self, header: &str) -> Self {
+        self.cluster_header = Some(header.to_owned());
+        self
+    }
+
+    /// Picks the endpoint as Portico's listener route table does, or Envoy's own answer.
+    pub fn pick(&mut self, headers: &Headers) -> Routed {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(dst) = get(ORIGINAL_DST_HEADER) {
+            return Routed::Endpoint(dst);
+        }
+        let Some(cluster) = self.cluster_header.as_deref().and_then(get) else {
+            return Routed::Reply(local_reply(404, "404 page not found\n"));
+        };
+        let Some(endpoints) = self.clusters.get(&cluster) else {
+            // cluster_header naming an unknown cluster: 503, empty body (measured).
+            return Routed::Reply(Response {
+                status: 503,
+                headers: vec![],
+                body: vec![],
+            });
+        };
+        if endpoints.is_empty() {
+            return Routed::Reply(local_reply(503, "no healthy upstream"));
+        }
+        let n = self.rr.entry(cluster).or_default();
+        let e = endpoints[*n % endpoints.len()].clone();
+        *n += 1;
+        Routed::Endpoint(e)
+    }
+
+    /// [`Upstreams::pick`], then Envoy's 503 for an endpoint with no server behind it.
+    pub fn route(&mut self, headers: &Headers) -> Routed {
+        match self.pick(headers) {
+            Routed::Endpoint(e) if !self.live.contains(&e) => Routed::Reply(connect_failure()),
+            routed => routed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_paths() {
+        for (input, want) in [
+            ("/a//b", "/a/b"),
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/../a", "/a"),
+            ("/a/b/..", "/a/"),
+            ("/a/", "/a/"),
+            ("/", "/"),
+            ("//", "/"),
+            ("/a?x=/../y", "/a?x=/../y"),
+        ] {
+            assert_eq!(normalize_path(input), want, "{input}");
+        }
+    }
+}
