@@ -305,7 +305,10 @@ mod tests {
         assert_eq!(host.started, 1);
         assert_eq!(host.sent, ["PUT a.example.com", "GET a.example.com"]);
         assert!(results[0].failures.is_empty(), "{:?}", results[0]);
-        assert_eq!(results[1].failures[0], "[0] status: expected 200, got 404 \"\"");
+        assert_eq!(
+            results[1].failures[0],
+            "[0] status: expected 200, got 404 \"\""
+        );
         assert!(results[1]
             .failures
             .contains(&"trace: fixed answer".to_owned()));
