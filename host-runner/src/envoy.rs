@@ -305,6 +305,16 @@ pub fn local_reply_response(reply: &crate::state::LocalResponse, request: &Heade
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
+    if status == 204 {
+        // Measured on Envoy 1.40: a 204 local reply reaches the client with neither
+        // `content-type` nor `content-length` (whatever the filter set), and no body.
+        headers.retain(|(k, _)| k != "content-type" && k != "content-length");
+        return Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+    }
     if !reply.body.is_empty() {
         headers.retain(|(k, _)| k != "content-length");
         headers.push(("content-length".into(), reply.body.len().to_string()));

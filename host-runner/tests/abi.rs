@@ -673,6 +673,29 @@ fn local_replies_as_envoy_builds_them() {
     assert!(r.body.is_empty());
 }
 
+/// Measured on Envoy 1.40 (ingress-nginx's CORS preflight answer): a 204 local reply reaches the
+/// client without `content-type` or `content-length`, whatever the filter set, and without a body.
+#[test]
+fn a_204_local_reply_has_no_content_headers() {
+    let reply = portico_host_runner::state::LocalResponse {
+        status: 204,
+        details: String::new(),
+        body: b"ignored".to_vec(),
+        headers: vec![
+            ("Content-Type".into(), "text/plain charset=UTF-8".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+        ],
+        grpc_status: -1,
+    };
+    let r = portico_host_runner::envoy::local_reply_response(&reply, &vec![]);
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.headers,
+        vec![("access-control-allow-origin".to_owned(), "*".to_owned())]
+    );
+    assert!(r.body.is_empty());
+}
+
 /// The connection's properties are readable from `proxy_on_new_connection` on.
 #[test]
 fn connection_properties_from_the_first_callback() {

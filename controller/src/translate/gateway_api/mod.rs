@@ -399,7 +399,7 @@ pub(crate) fn translate(
                 continue;
             }
             let ns = parent.namespace.as_deref().unwrap_or(route_ns);
-            if !index.services.contains_key(&(ns, parent.name.as_str())) {
+            let Some(service) = index.services.get(&(ns, parent.name.as_str())) else {
                 errors.push(TranslateError {
                     object: route_ref(r),
                     field: format!("spec.parentRefs[{pi}].name"),
@@ -409,6 +409,32 @@ pub(crate) fn translate(
                     )),
                 });
                 continue;
+            };
+            // A Service parent's `sectionName` is a port name; with `port` too, both must name the
+            // same port (the spec's ParentReference.SectionName). A name no port has attaches to
+            // nothing (NoMatchingParent).
+            let mut port = parent.port;
+            if let Some(section) = parent.section_name.as_deref() {
+                let named = service
+                    .spec
+                    .ports
+                    .iter()
+                    .find(|p| p.name.as_deref() == Some(section))
+                    .map(|p| p.port)
+                    .filter(|named| parent.port.is_none_or(|p| p == *named));
+                let Some(named) = named else {
+                    errors.push(TranslateError {
+                        object: route_ref(r),
+                        field: format!("spec.parentRefs[{pi}].sectionName"),
+                        kind: ErrorKind::MissingReference(format!(
+                            "Service {ns}/{} has no port named {section:?}{}",
+                            parent.name,
+                            parent.port.map_or(String::new(), |p| format!(" with port {p}"))
+                        )),
+                    });
+                    continue;
+                };
+                port = Some(named);
             }
             if cands.is_none() {
                 match candidates(r, actions) {
@@ -427,7 +453,7 @@ pub(crate) fn translate(
             mesh.entry((ns.to_owned(), parent.name.clone()))
                 .or_default()
                 .push(MeshAttachment {
-                    port: parent.port,
+                    port,
                     consumer: (ns != route_ns).then(|| route_ns.to_owned()),
                     cands: cands.clone(),
                 });
