@@ -67,8 +67,12 @@ pub enum PathError {
 #[derive(Debug, Clone, Default)]
 pub struct PathTable<T> {
     exact: HashMap<String, T>,
-    prefix: matchit::Router<(T, usize)>,
-    prefix_keys: HashMap<String, ()>,
+    /// Prefix routes → their slot.
+    prefix: matchit::Router<usize>,
+    /// Per slot: the value and the length of its key (the prefix without its trailing `/`).
+    slots: Vec<(T, usize)>,
+    /// Key → its slot and the length of the prefix as written (for equivalent prefixes).
+    prefix_keys: HashMap<String, (usize, usize)>,
 }
 
 impl<T: Clone> PathTable<T> {
@@ -88,8 +92,10 @@ impl<T: Clone> PathTable<T> {
         Ok(true)
     }
 
-    /// Adds a `Prefix` rule. Returns `Ok(false)` if an equivalent prefix (same elements) was
-    /// already present (the first one stays).
+    /// Adds a `Prefix` rule. Equivalent prefixes (the same elements: `/foo` and `/foo/`) match
+    /// the same requests; the Ingress API's "longest matching path" gives them to the longer one
+    /// as written (`/foo/`), and of two identical ones the first stays. Returns whether this rule
+    /// is now the table's for its prefix.
     ///
     /// # Errors
     /// [`PathError`] when the value is not absolute or cannot be indexed.
@@ -98,24 +104,31 @@ impl<T: Clone> PathTable<T> {
             return Err(PathError::NotAbsolute(prefix.to_owned()));
         }
         let key = prefix_key(prefix);
-        if self.prefix_keys.contains_key(key) {
-            return Ok(false);
+        if let Some((slot, written)) = self.prefix_keys.get_mut(key) {
+            if prefix.len() <= *written {
+                return Ok(false);
+            }
+            *written = prefix.len();
+            self.slots[*slot].0 = value;
+            return Ok(true);
         }
         let escaped = escape(key);
-        let len = key.len();
+        let slot = self.slots.len();
         let mut routes = vec![format!("{escaped}/"), format!("{escaped}/{{*rest}}")];
         if !key.is_empty() {
             routes.push(escaped.clone());
         }
         for route in routes {
             self.prefix
-                .insert(route, (value.clone(), len))
+                .insert(route, slot)
                 .map_err(|e| PathError::Index {
                     path: prefix.to_owned(),
                     reason: e.to_string(),
                 })?;
         }
-        self.prefix_keys.insert(key.to_owned(), ());
+        self.slots.push((value, key.len()));
+        self.prefix_keys
+            .insert(key.to_owned(), (slot, prefix.len()));
         Ok(true)
     }
 
@@ -132,7 +145,7 @@ impl<T: Clone> PathTable<T> {
             });
         }
         let hit = self.prefix.at(path).ok()?;
-        let (value, len) = hit.value;
+        let (value, len) = self.slots.get(*hit.value)?;
         Some(PathHit {
             value,
             kind: PathKind::Prefix,
@@ -233,6 +246,20 @@ mod tests {
         let mut t = PathTable::default();
         assert_eq!(t.insert_prefix("/a/", 1), Ok(true));
         assert_eq!(t.insert_prefix("/a", 2), Ok(false));
+        assert_eq!(
+            t.insert_prefix("/a/", 5),
+            Ok(false),
+            "the first of identical prefixes stays"
+        );
+        assert_eq!(t.insert_prefix("/b", 6), Ok(true));
+        assert_eq!(
+            t.insert_prefix("/b/", 7),
+            Ok(true),
+            "the longer of equivalent prefixes wins"
+        );
+        assert_eq!(t.lookup("/b").map(|h| *h.value), Some(7));
+        assert_eq!(t.lookup("/b/c").map(|h| *h.value), Some(7));
+        assert_eq!(t.lookup("/a/c").map(|h| *h.value), Some(1));
         assert_eq!(t.insert_exact("/a", 3), Ok(true));
         assert_eq!(t.insert_exact("/a", 4), Ok(false));
         assert_eq!(t.lookup("/a/x").map(|h| *h.value), Some(1));
