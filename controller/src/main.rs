@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use portico_controller::envoy::RenderOptions;
 use portico_controller::translate::Options;
+use portico_controller::translate::Severity;
 use portico_controller::{DirController, SyncReport};
 use portico_core::config::ForwardMode;
 
@@ -29,6 +30,9 @@ enum Command {
         /// Output directory (Envoy reads the xDS files from here, so keep it).
         #[arg(long)]
         out: PathBuf,
+        /// Exit 0 even when an object was left out with an error (the files are written either way).
+        #[arg(long)]
+        allow_errors: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -126,11 +130,28 @@ impl Common {
     }
 }
 
-/// Prints a sync's problems to stderr, each as `error:` or `warning:` by its severity.
-fn report(r: &SyncReport) {
+/// Prints a sync's problems to stderr, each as `error:` or `warning:` by its severity; returns
+/// how many were errors.
+fn report(r: &SyncReport) -> usize {
+    let mut errors = 0;
     for (severity, line) in r.messages() {
         eprintln!("{severity}: {line}");
+        errors += usize::from(severity == Severity::Error);
     }
+    errors
+}
+
+/// The manifests directory must exist; the output directory must be one we can write.
+fn check_dirs(manifests: &Path, out: &Path, out_flag: &str) -> anyhow::Result<()> {
+    if !manifests.is_dir() {
+        bail!("--manifests {}: no such directory", manifests.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("{out_flag} {}", out.display()))?;
+    let probe = out.join(".portico-write-check");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("{out_flag} {}: not writable", out.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -139,14 +160,16 @@ fn main() -> anyhow::Result<()> {
         Command::Render {
             manifests,
             out,
+            allow_errors,
             common,
         } => {
             let (options, render) = common.options(&out)?;
+            check_dirs(&manifests, &out, "--out")?;
             let mut controller = DirController::new(manifests.clone(), options, render.clone());
-            let r = controller
-                .sync()
-                .with_context(|| format!("reading {}", manifests.display()))?;
-            report(&r);
+            let r = controller.sync().with_context(|| {
+                format!("rendering {} into {}", manifests.display(), out.display())
+            })?;
+            let errors = report(&r);
             if let Some(snapshot) = &r.snapshot {
                 let path = out.join("envoy-static.yaml");
                 std::fs::write(
@@ -159,6 +182,9 @@ fn main() -> anyhow::Result<()> {
                 "wrote {}: envoy.yaml (bootstrap, file xDS) and envoy-static.yaml (self-contained)",
                 out.display()
             );
+            if errors > 0 && !allow_errors {
+                bail!("{errors} object(s) left out with an error (--allow-errors to exit 0)");
+            }
         }
         Command::Run {
             manifests,
@@ -167,16 +193,30 @@ fn main() -> anyhow::Result<()> {
             common,
         } => {
             let (options, render) = common.options(&xds_dir)?;
+            check_dirs(&manifests, &xds_dir, "--xds-dir")?;
             let mut controller = DirController::new(manifests.clone(), options, render).settling();
-            let mut last_errors = String::new();
+            // The problems last reported (each change is printed once), and whether an object was
+            // left out or held at its last good version (the way back from that is said).
+            let mut last: Vec<(Severity, String)> = Vec::new();
+            let mut was_bad = false;
             loop {
                 match controller.sync() {
+                    // A change still settling is reported once it applies.
+                    Ok(r) if r.waiting => {}
                     Ok(r) => {
-                        let errors = format!("{:?}{:?}", r.load_errors, r.translate_errors);
-                        if errors != last_errors {
+                        let messages = r.messages();
+                        let bad = !r.kept_last_good.is_empty()
+                            || messages.iter().any(|(s, _)| *s == Severity::Error);
+                        if messages != last {
                             report(&r);
-                            last_errors = errors;
+                            last = messages;
                         }
+                        if was_bad && !bad {
+                            println!(
+                                "recovered: no object is left out or held at its last good version"
+                            );
+                        }
+                        was_bad = bad;
                         if !r.written.is_empty() {
                             let generation = r.snapshot.as_ref().map(|s| s.generation.as_str());
                             println!(

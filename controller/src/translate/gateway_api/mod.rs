@@ -429,7 +429,9 @@ pub(crate) fn translate(
                         kind: ErrorKind::MissingReference(format!(
                             "Service {ns}/{} has no port named {section:?}{}",
                             parent.name,
-                            parent.port.map_or(String::new(), |p| format!(" with port {p}"))
+                            parent
+                                .port
+                                .map_or(String::new(), |p| format!(" with port {p}"))
                         )),
                     });
                     continue;
