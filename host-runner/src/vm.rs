@@ -108,6 +108,14 @@ impl Runtime {
     /// # Errors
     /// [`HostError::Compile`], [`HostError::Abi`] or [`HostError::MissingExport`].
     pub fn compile(&self, bytes: &[u8]) -> Result<Module, HostError> {
+        // Binary modules start with the magic; anything else is tried as the text format, so
+        // bytes that are neither get a plain answer instead of the text parser's.
+        if !bytes.starts_with(b"\0asm") && std::str::from_utf8(bytes).is_err() {
+            return Err(HostError::Compile(
+                "not a wasm module: no \\0asm magic, and not the wasm text format (not UTF-8)"
+                    .into(),
+            ));
+        }
         // wasmtime's first line says what is wrong; the rest is a hex dump.
         let module = wasmtime::Module::new(&self.engine, bytes).map_err(|e| {
             HostError::Compile(

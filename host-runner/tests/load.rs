@@ -110,3 +110,16 @@ fn hostile_pointers_are_bad_arguments() {
     let mut other = runtime.start_vm(&m, "other", b"").unwrap();
     other.start_plugin("r", b"").unwrap();
 }
+
+#[test]
+fn bytes_that_are_neither_binary_nor_text_wasm_say_so() {
+    let err = Runtime::new()
+        .unwrap()
+        .compile(&[0xde, 0xad, 0xbe, 0xef, 0xff, 0x00])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a wasm module: no \\0asm magic, and not the wasm text format"),
+        "{err}"
+    );
+}
