@@ -1,6 +1,7 @@
 //! The directory source: every `*.yaml`, `*.yml` and `*.json` file under a directory, each a
 //! stream of documents (`---`), a document being an object or a `kind: List`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -177,7 +178,40 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
             }),
         }
     }
+    drop_duplicates(&mut loaded);
     Ok(loaded)
+}
+
+/// Keeps one object per API group, kind, namespace and name — Kubernetes never holds two — and
+/// reports every later copy (files in path order, documents in file order) as an error naming
+/// where the kept one is.
+fn drop_duplicates(loaded: &mut Loaded) {
+    let mut first: HashMap<ObjectRef, PathBuf> = HashMap::new();
+    let mut duplicates = Vec::new();
+    loaded.manifests.retain(|m| {
+        let r = m.object.object_ref();
+        match first.get(&r) {
+            None => {
+                first.insert(r, m.file.clone());
+                true
+            }
+            Some(kept) => {
+                duplicates.push(LoadError {
+                    file: m.file.clone(),
+                    object: Some(r.to_string()),
+                    message: format!(
+                        "a second {r} (the one in {} is used: one object per name, as in Kubernetes)",
+                        kept.display()
+                    ),
+                    object_ref: Some(r),
+                    error: None,
+                    unsupported_kind: false,
+                });
+                false
+            }
+        }
+    });
+    loaded.errors.extend(duplicates);
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -299,3 +299,29 @@ fn messages_carry_their_severity() {
     );
     assert!(!r.translate_errors[0].1.object_dropped() && r.translate_errors[1].1.object_dropped());
 }
+
+/// Two manifests of one object (same group, kind, namespace, name): the first read is used, the
+/// second is reported, naming where the first is; nothing is merged.
+#[test]
+fn a_duplicate_object_is_reported_and_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir(&manifests).unwrap();
+    let ingress = |path: &str, svc: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: shop, namespace: default}}\nspec:\n  ingressClassName: portico\n  rules:\n  - host: shop.test\n    http:\n      paths:\n      - {{path: {path}, pathType: Prefix, backend: {{service: {{name: {svc}, port: {{number: 80}}}}}}}}\n"
+        )
+    };
+    std::fs::write(manifests.join("a.yaml"), ingress("/", "first")).unwrap();
+    std::fs::write(manifests.join("b.yaml"), ingress("/b", "second")).unwrap();
+    let loaded = portico_controller::source::load_dir(&manifests).unwrap();
+    assert_eq!(loaded.manifests.len(), 1);
+    assert!(loaded.manifests[0].file.ends_with("a.yaml"));
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    let e = loaded.errors[0].to_string();
+    assert!(
+        e.contains("b.yaml") && e.contains("a second Ingress default/shop"),
+        "{e}"
+    );
+    assert!(e.contains("a.yaml is used"), "{e}");
+}
