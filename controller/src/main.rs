@@ -154,8 +154,19 @@ fn check_dirs(manifests: &Path, out: &Path, out_flag: &str) -> anyhow::Result<()
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // Errors print as one `error:` line with their causes, never as a Debug dump (which would
+    // carry a backtrace when RUST_BACKTRACE is set).
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Render {
             manifests,

@@ -18,6 +18,7 @@ spec:
 
 fn controller(args: &[&str], wasm: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portico-controller"))
+        .env("RUST_BACKTRACE", "1")
         .args(args)
         .arg("--routing-wasm")
         .arg(wasm)
