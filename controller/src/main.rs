@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use portico_controller::envoy::RenderOptions;
+use portico_controller::reconcile::Reporter;
 use portico_controller::translate::Options;
 use portico_controller::translate::Severity;
 use portico_controller::{DirController, SyncReport};
@@ -206,28 +207,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (options, render) = common.options(&xds_dir)?;
             check_dirs(&manifests, &xds_dir, "--xds-dir")?;
             let mut controller = DirController::new(manifests.clone(), options, render).settling();
-            // The problems last reported (each change is printed once), and whether an object was
-            // left out or held at its last good version (the way back from that is said).
-            let mut last: Vec<(Severity, String)> = Vec::new();
-            let mut was_bad = false;
+            let mut reporter = Reporter::default();
             loop {
                 match controller.sync() {
-                    // A change still settling is reported once it applies.
-                    Ok(r) if r.waiting => {}
                     Ok(r) => {
-                        let messages = r.messages();
-                        let bad = !r.kept_last_good.is_empty()
-                            || messages.iter().any(|(s, _)| *s == Severity::Error);
-                        if messages != last {
-                            report(&r);
-                            last = messages;
-                        }
-                        if was_bad && !bad {
-                            println!(
-                                "recovered: no object is left out or held at its last good version"
-                            );
-                        }
-                        was_bad = bad;
+                        reporter.print(&r);
                         if !r.written.is_empty() {
                             let generation = r.snapshot.as_ref().map(|s| s.generation.as_str());
                             println!(

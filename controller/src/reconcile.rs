@@ -56,6 +56,52 @@ impl SyncReport {
     }
 }
 
+/// What a long-running sync loop tells its user: each change of the problems once, and when a
+/// bad edit is fixed. One instance per loop; every CLI that follows a source uses it.
+#[derive(Debug, Clone, Default)]
+pub struct Reporter {
+    last: Vec<(Severity, String)>,
+    was_bad: bool,
+}
+
+impl Reporter {
+    /// The lines to print after `report`: its problems (`(Some(severity), line)`) when they
+    /// differ from the last ones printed, then `(None, "recovered: …")` when no object is left
+    /// out or held at its last good version any more. A sync still settling says nothing.
+    pub fn lines(&mut self, report: &SyncReport) -> Vec<(Option<Severity>, String)> {
+        if report.waiting {
+            return Vec::new();
+        }
+        let messages = report.messages();
+        let bad = !report.kept_last_good.is_empty()
+            || messages.iter().any(|(s, _)| *s == Severity::Error);
+        let mut out = Vec::new();
+        if messages != self.last {
+            out.extend(messages.iter().map(|(s, l)| (Some(*s), l.clone())));
+            self.last = messages;
+        }
+        if self.was_bad && !bad {
+            out.push((
+                None,
+                "recovered: no object is left out or held at its last good version".to_owned(),
+            ));
+        }
+        self.was_bad = bad;
+        out
+    }
+
+    /// [`Reporter::lines`], printed: problems to stderr as `error:` / `warning:`, the rest to
+    /// stdout.
+    pub fn print(&mut self, report: &SyncReport) {
+        for (severity, line) in self.lines(report) {
+            match severity {
+                Some(s) => eprintln!("{s}: {line}"),
+                None => println!("{line}"),
+            }
+        }
+    }
+}
+
 /// Syncs a [`Source`] into a [`Sink`]: reads, translates, renders, writes what changed.
 ///
 /// # Guarantees

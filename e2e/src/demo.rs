@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portico_controller::envoy::{RenderOptions, BOOTSTRAP};
+use portico_controller::reconcile::Reporter;
 use portico_controller::translate::Options;
 use portico_controller::DirController;
 use serde_json::Value;
@@ -45,18 +46,6 @@ fn manifest_values(manifests: &Path) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-fn print_report(r: &portico_controller::SyncReport) {
-    for e in &r.load_errors {
-        println!("  ! {e}");
-    }
-    for (f, e) in &r.translate_errors {
-        match f {
-            Some(f) => println!("  ! {}: {e}", f.display()),
-            None => println!("  ! {e}"),
-        }
-    }
-}
-
 /// Runs the demo: renders `manifests`, starts the echo backends and Envoy, sends the demo
 /// requests and prints a table. With `serve`, keeps running and follows edits of `manifests`
 /// until Ctrl-C.
@@ -85,7 +74,9 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
     let report = controller
         .sync()
         .map_err(|e| format!("{}: {e}", manifests.display()))?;
-    print_report(&report);
+    // The same problem lines as `portico-controller run`.
+    let mut reporter = Reporter::default();
+    reporter.print(&report);
     let values = manifest_values(&manifests)?;
     let backends = portico_scenario::format::endpoint_backends(&values);
     let echo = crate::echo::start(backends.keys().filter_map(|a| a.parse().ok())).await?;
@@ -153,17 +144,18 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
         });
         while !stop.load(Ordering::SeqCst) {
             match controller.sync() {
-                Ok(r) if !r.written.is_empty() => {
-                    let generation = r
-                        .snapshot
-                        .as_ref()
-                        .map(|s| s.generation.clone())
-                        .unwrap_or_default();
-                    println!("pushed generation {generation} ({})", r.written.join(", "));
-                    print_report(&r);
+                Ok(r) => {
+                    reporter.print(&r);
+                    if !r.written.is_empty() {
+                        let generation = r
+                            .snapshot
+                            .as_ref()
+                            .map(|s| s.generation.clone())
+                            .unwrap_or_default();
+                        println!("pushed generation {generation} ({})", r.written.join(", "));
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => println!("  ! {e}"),
+                Err(e) => eprintln!("error: syncing {}: {e}", manifests.display()),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use portico_controller::envoy::RenderOptions;
+use portico_controller::reconcile::Reporter;
 use portico_controller::translate::{Options, Snapshot};
 use portico_controller::DirController;
 
@@ -255,10 +256,10 @@ pub async fn serve(
     let report = controller
         .sync()
         .map_err(|e| format!("{}: {e}", manifests.display()))?;
+    // The same lines as `portico-controller run`: each change of the problems, and recovery.
+    let mut reporter = Reporter::default();
+    reporter.print(&report);
     let snapshot = report.snapshot.ok_or("no snapshot")?;
-    for e in &report.load_errors {
-        eprintln!("error: {e}");
-    }
     let mut generation_id = snapshot.generation.clone();
     let current: Current = Arc::new(Mutex::new(Arc::new(generation(
         &runtime, &module, &snapshot, port,
@@ -282,17 +283,12 @@ pub async fn serve(
                     continue;
                 }
             };
+            reporter.print(&report);
             let Some(snapshot) = report.snapshot else {
                 continue;
             };
             if snapshot.generation == generation_id {
                 continue;
-            }
-            for e in &report.load_errors {
-                eprintln!("error: {e}");
-            }
-            for (_, e) in &report.translate_errors {
-                eprintln!("error: {e}");
             }
             match generation(&runtime, &module, &snapshot, port) {
                 Ok(g) => {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use portico_e2e::client::{send, Outgoing};
@@ -87,8 +87,8 @@ async fn proxies_and_follows_edits() {
             .arg(dir.path())
             .arg("--routing-wasm")
             .arg(portico_e2e::proxy::routing_wasm())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("out.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("err.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -137,4 +137,21 @@ async fn proxies_and_follows_edits() {
         endpoint(send(&get(listen, "serve.test", "/")).await).as_deref(),
         Some("127.0.50.2:8080")
     );
+    // The bad edit is reported (the file named), and so is its fix.
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let errors = log("err.log");
+    assert!(
+        errors.contains("error: ") && errors.contains("ingress.yaml: not valid YAML"),
+        "{errors}"
+    );
+    std::fs::write(dir.path().join("ingress.yaml"), ingress("a")).unwrap();
+    let t0 = Instant::now();
+    while !log("out.log").contains("recovered: ") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the fix was not reported: {}",
+            log("out.log")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
