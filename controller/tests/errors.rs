@@ -210,10 +210,11 @@ fn nginx_annotation_errors_name_the_annotation() {
         "nginx.ingress.kubernetes.io/allowlist-source-range: \"10.0.0.0/33, 10.1.0.0/16\"",
     ));
     assert!(messages(&t)[0].starts_with("Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/allowlist-source-range]: invalid: \"10.0.0.0/33\" is not an IP address or CIDR range"), "{:?}", messages(&t));
-    let t = run(&ingress(
-        "nginx.ingress.kubernetes.io/upstream-hash-by: \"$request_uri$host\"",
-    ));
-    assert!(messages(&t)[0].starts_with("Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/upstream-hash-by]: ignored: \"$request_uri$host\": only one of"), "{:?}", messages(&t));
+    assert_eq!(
+        t.errors[0].severity(),
+        Severity::Warning,
+        "the location answers 503"
+    );
     // An invalid alias is ignored and the Ingress kept: invalid, but a warning.
     let t = run(&ingress(
         "nginx.ingress.kubernetes.io/server-alias: \"Bad_Name.test\"",
@@ -229,4 +230,94 @@ fn nginx_annotation_errors_name_the_annotation() {
         "a canary pattern on a non-canary Ingress is not read: {:?}",
         messages(&t)
     );
+}
+
+/// ingress-nginx's parsers: redirect/redirect.go, ipallowlist/main.go, upstreamhashby/main.go.
+#[test]
+fn nginx_redirects_ranges_and_hashes_read_as_ingress_nginx_parses_them() {
+    use portico_core::config::{HashKey, LoadBalancer, RouteAction};
+    let ingress = |annotations: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: i, namespace: default, annotations: {{{annotations}}}}}\nspec: {{rules: [{{host: a.test, http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n"
+        )
+    };
+    let a = |k: &str, v: &str| format!("nginx.ingress.kubernetes.io/{k}: \"{v}\"");
+    let action = |t: &Translation| {
+        let c = t.snapshot.routing(80).unwrap();
+        c.virtual_hosts[0].routes[0].action.clone()
+    };
+    let redirect = |t: &Translation| match action(t) {
+        RouteAction::Redirect(r) => (r.url.unwrap(), r.status.unwrap()),
+        other => panic!("{other:?}"),
+    };
+    // Temporal before permanent; codes out of range fall back to the default (a warning).
+    let t = run(&ingress(&format!(
+        "{}, {}",
+        a("permanent-redirect", "http://p.test/x"),
+        a("temporal-redirect", "http://t.test/y")
+    )));
+    assert_eq!(redirect(&t), ("http://t.test/y".into(), 302));
+    let t = run(&ingress(&format!(
+        "{}, {}",
+        a("temporal-redirect", "http://t.test/"),
+        a("temporal-redirect-code", "308")
+    )));
+    assert_eq!(
+        redirect(&t),
+        ("http://t.test/".into(), 302),
+        "temporal: 300-307"
+    );
+    assert_eq!(t.errors[0].severity(), Severity::Warning);
+    let t = run(&ingress(&format!(
+        "{}, {}",
+        a("permanent-redirect", "http://p.test/"),
+        a("permanent-redirect-code", "418")
+    )));
+    assert_eq!(redirect(&t), ("http://p.test/".into(), 301));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/permanent-redirect-code]: invalid: \"418\" is not a redirect code from 300 to 308; 301 is used"]);
+    // A code that is no number, or a URL with nginx variables, refuses the Ingress.
+    for bad in [
+        format!(
+            "{}, {}",
+            a("permanent-redirect", "http://p.test/"),
+            a("permanent-redirect-code", "x")
+        ),
+        a("permanent-redirect", "https://p.test$request_uri"),
+    ] {
+        let t = run(&ingress(&bad));
+        assert_eq!(t.errors[0].severity(), Severity::Error, "{bad}");
+        assert!(t.snapshot.routing(80).unwrap().virtual_hosts.is_empty());
+    }
+    // An allow list that does not parse: the Ingress is kept and its paths answer 503.
+    let t = run(&ingress(&a(
+        "allowlist-source-range",
+        "10.0.0.0/8,nonsense",
+    )));
+    assert_eq!(t.errors[0].severity(), Severity::Warning);
+    assert!(matches!(
+        action(&t),
+        RouteAction::Respond { status: 503, .. }
+    ));
+    // upstream-hash-by: an nginx expression; other characters refuse the Ingress; a variable
+    // Portico has no value for is reported.
+    let t = run(&ingress(&a("upstream-hash-by", "$request_uri$host")));
+    assert!(messages(&t).is_empty(), "{:?}", messages(&t));
+    let lbs: Vec<LoadBalancer> = t
+        .snapshot
+        .routing(80)
+        .unwrap()
+        .backends
+        .values()
+        .map(|b| b.lb.clone())
+        .collect();
+    assert_eq!(
+        lbs,
+        [LoadBalancer::ConsistentHash {
+            key: HashKey::Nginx("$request_uri$host".into())
+        }]
+    );
+    let t = run(&ingress(&a("upstream-hash-by", "$request_uri:x")));
+    assert_eq!(t.errors[0].severity(), Severity::Error);
+    let t = run(&ingress(&a("upstream-hash-by", "${server_name}x")));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/upstream-hash-by]: ignored: $server_name has no value in Portico (hashed as empty)"]);
 }

@@ -144,7 +144,7 @@ fn annotations(
     let (nginx, problems) = nginx::parse(&ingress.metadata.annotations);
     let mut warnings = Vec::new();
     for (field, kind) in problems {
-        if matches!(kind, ErrorKind::Ignored(_)) {
+        if matches!(kind, ErrorKind::Ignored(_) | ErrorKind::InvalidSetting(_)) {
             warnings.push(err(field, kind));
         } else {
             return Err(err(field, kind));
@@ -342,34 +342,38 @@ impl<'a> Builder<'a> {
                     &mut warnings,
                     &mut backends,
                 )?;
+                // template.go buildProxyPass: no rewrite (and no X-Forwarded-Prefix) when the
+                // target is the path itself.
+                let rewrite_target = nginx.rewrite_target.as_ref().filter(|t| **t != path);
                 let action =
-                    if let Some((url, code)) = &nginx.permanent_redirect {
-                        RouteAction::Redirect(Redirect {
-                            url: Some(url.clone()),
-                            status: Some(*code),
-                            ..Redirect::default()
-                        })
-                    } else if let Some((url, code)) = &nginx.temporal_redirect {
+                    if nginx.denied.is_some() {
+                        // nginx.tmpl: a denied location is `return 503;` and nothing else.
+                        RouteAction::Respond {
+                            status: 503,
+                            body: "503 Service Temporarily Unavailable\n".into(),
+                        }
+                    } else if let Some((url, code)) = &nginx.redirect {
+                        // nginx.tmpl: `return CODE URL;`, the URL as written (no query added).
                         RouteAction::Redirect(Redirect {
                             url: Some(url.clone()),
                             status: Some(*code),
                             ..Redirect::default()
                         })
                     } else if ssl_redirect {
+                        // lua_ingress.lua redirect_to_https: `https://host` + `$request_uri`
+                        // (query included), one trailing `/` dropped unless
+                        // preserve-trailing-slash.
                         RouteAction::Redirect(Redirect {
                             scheme: Some("https".into()),
                             status: Some(308),
+                            strip_trailing_slash: !nginx.preserve_trailing_slash,
                             ..Redirect::default()
                         })
                     } else {
-                        let path_rewrite =
-                            nginx
-                                .rewrite_target
-                                .as_ref()
-                                .map(|target| PathRewrite::Regex {
-                                    regex: nginx::rewrite_regex(&path),
-                                    substitution: target.clone(),
-                                });
+                        let path_rewrite = rewrite_target.map(|target| PathRewrite::Regex {
+                            regex: nginx::rewrite_regex(&path),
+                            substitution: target.clone(),
+                        });
                         let rewrite = (path_rewrite.is_some() || nginx.upstream_vhost.is_some())
                             .then(|| Rewrite {
                                 host: nginx.upstream_vhost.clone(),
@@ -387,7 +391,12 @@ impl<'a> Builder<'a> {
                 let mut route = Route::new(format!("{object} {field}"), path_match, action);
                 if matches!(route.action, RouteAction::Forward { .. }) {
                     // Proxy settings: nginx's redirects (`return`) come before them.
-                    if let Some(prefix) = &nginx.x_forwarded_prefix {
+                    // template.go buildProxyPass: only with a rewrite, and only a non-empty value.
+                    if let Some(prefix) = nginx
+                        .x_forwarded_prefix
+                        .as_ref()
+                        .filter(|p| rewrite_target.is_some() && !p.is_empty())
+                    {
                         route
                             .request_headers
                             .set
@@ -693,7 +702,8 @@ impl<'a> Builder<'a> {
             }
         }
         // from-to-www-redirect: the other name (with or without `www.`) redirects here, unless
-        // an Ingress serves it (ingress-nginx: 308, one trailing `/` dropped).
+        // an Ingress serves it (ingress-nginx's nginx.tmpl and ngx_srv_redirect.lua: 308 to
+        // `$scheme://HOST:$server_port$request_uri`, one trailing `/` dropped).
         for to in std::mem::take(&mut self.www) {
             let from = match to.strip_prefix("www.") {
                 Some(bare) => bare.to_owned(),
@@ -706,6 +716,7 @@ impl<'a> Builder<'a> {
                 host: Some(to.clone()),
                 status: Some(308),
                 strip_trailing_slash: true,
+                explicit_port: true,
                 ..Redirect::default()
             };
             let route = Route::new(

@@ -8,13 +8,21 @@
 //! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`, `enable-cors` with its
 //! `cors-*` settings. Any other annotation of the prefix is reported as ignored.
 //!
-//! # Semantics (from the ingress-nginx user guide and annotations page)
+//! # Semantics (from the ingress-nginx user guide, annotations page and source)
 //! - If `use-regex` or `rewrite-target` is set on any Ingress of a host, every path of that host
 //!   becomes a case-insensitive regex anchored at the start; paths are tried longest first.
 //! - `rewrite-target` replaces the whole path with the target, `$n` being the path regex's
 //!   captures; the query is kept.
 //! - An Ingress with TLS for a host redirects plain HTTP to HTTPS with 308 unless
-//!   `ssl-redirect: "false"`; `force-ssl-redirect: "true"` redirects without TLS too.
+//!   `ssl-redirect: "false"`; `force-ssl-redirect: "true"` redirects without TLS too; one
+//!   trailing `/` of the request URI is dropped unless `preserve-trailing-slash: "true"`
+//!   (`rootfs/etc/nginx/lua/lua_ingress.lua`).
+//! - `temporal-redirect` wins over `permanent-redirect`; codes out of range fall back to the
+//!   default (`internal/ingress/annotations/redirect/redirect.go`).
+//! - An allow or deny list that does not parse makes the Ingress's paths answer 503
+//!   (`ipallowlist/main.go`'s `LocationDeniedError`, nginx.tmpl's `return 503`).
+//! - `upstream-hash-by` is an nginx variable expression (`upstreamhashby/main.go`, `util.lua`);
+//!   `x-forwarded-prefix` is sent only beside a rewrite (`template.go` `buildProxyPass`).
 //! - A canary Ingress sends a request to its backend by header (`always`/`never`, or the
 //!   configured value or pattern), then by cookie (`always`/`never`), then by weight; it only
 //!   applies to host and path pairs a non-canary Ingress defines.
@@ -22,6 +30,7 @@
 use std::collections::BTreeMap;
 
 use portico_core::config::HashKey;
+use portico_core::routing::nginx_var;
 
 use super::diagnostics::ErrorKind;
 
@@ -38,10 +47,11 @@ pub struct Annotations {
     pub ssl_redirect: Option<bool>,
     /// `force-ssl-redirect`.
     pub force_ssl_redirect: bool,
-    /// `permanent-redirect` and its code (default 301).
-    pub permanent_redirect: Option<(String, u16)>,
-    /// `temporal-redirect` and its code (default 302).
-    pub temporal_redirect: Option<(String, u16)>,
+    /// `preserve-trailing-slash`: the HTTPS redirect keeps a trailing `/`.
+    pub preserve_trailing_slash: bool,
+    /// `temporal-redirect` (with its code, default 302) or else `permanent-redirect` (with its
+    /// code, default 301): the `Location` as written and the status.
+    pub redirect: Option<(String, u16)>,
     /// `app-root`.
     pub app_root: Option<String>,
     /// Canary settings, when `canary: "true"`.
@@ -62,6 +72,9 @@ pub struct Annotations {
     pub from_to_www: bool,
     /// `enable-cors` and its `cors-*` settings.
     pub cors: Option<portico_core::config::Cors>,
+    /// Why the Ingress's locations are denied (an allow or deny list that does not parse):
+    /// ingress-nginx renders them as `return 503`.
+    pub denied: Option<String>,
 }
 
 /// A canary Ingress's conditions.
@@ -116,35 +129,23 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             }
         }
     };
-    let code = |k: &str, default: u16, problems: &mut Vec<(String, ErrorKind)>| -> u16 {
-        match get(k).map(|v| v.trim().parse::<u16>()) {
-            None => default,
-            Some(Ok(c)) if (300..=308).contains(&c) => c,
-            Some(_) => {
-                problems.push((
-                    field(k),
-                    ErrorKind::Invalid("must be a redirect status code (300-308)".into()),
-                ));
-                default
-            }
-        }
-    };
     a.rewrite_target = get("rewrite-target").map(str::to_owned);
     a.use_regex = flag("use-regex", &mut problems).unwrap_or(false);
     a.ssl_redirect = flag("ssl-redirect", &mut problems);
     a.force_ssl_redirect = flag("force-ssl-redirect", &mut problems).unwrap_or(false);
-    if let Some(url) = get("permanent-redirect") {
-        a.permanent_redirect = Some((
-            url.to_owned(),
-            code("permanent-redirect-code", 301, &mut problems),
-        ));
-    }
-    if let Some(url) = get("temporal-redirect") {
-        a.temporal_redirect = Some((
-            url.to_owned(),
-            code("temporal-redirect-code", 302, &mut problems),
-        ));
-    }
+    // rewrite/main.go: an invalid value is logged and the default (false) used.
+    a.preserve_trailing_slash = match get("preserve-trailing-slash").map(boolean) {
+        None => false,
+        Some(Some(b)) => b,
+        Some(None) => {
+            problems.push((
+                field("preserve-trailing-slash"),
+                ErrorKind::InvalidSetting("not true or false; false is used".into()),
+            ));
+            false
+        }
+    };
+    a.redirect = redirect(&get, &field, &mut problems);
     a.app_root = get("app-root").map(str::to_owned);
     if flag("canary", &mut problems) == Some(true) {
         let weight = match get("canary-weight").map(|v| v.trim().parse::<u32>()) {
@@ -196,37 +197,64 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
                 .collect()
         })
         .unwrap_or_default();
-    let ranges = |k: &str, problems: &mut Vec<(String, ErrorKind)>| -> Vec<String> {
+    // ipallowlist / ipdenylist main.go: a list with an entry that is no IP address or CIDR
+    // denies the location (`LocationDeniedError`), which nginx.tmpl renders as `return 503`.
+    let ranges = |k: &str, problems: &mut Vec<(String, ErrorKind)>, denied: &mut Option<String>| {
+        let v = get(k).filter(|v| !v.trim().is_empty())?;
         let mut out = Vec::new();
-        for r in get(k)
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-        {
+        for r in v.split(',').map(str::trim) {
             match r.parse::<portico_core::matching::cidr::Cidr>() {
                 Ok(_) => out.push(r.to_owned()),
-                Err(e) => problems.push((field(k), ErrorKind::Invalid(e))),
+                Err(e) => {
+                    problems.push((
+                        field(k),
+                        ErrorKind::InvalidSetting(format!(
+                            "{e}; the Ingress's paths answer 503 (ingress-nginx denies the location)"
+                        )),
+                    ));
+                    denied.get_or_insert(format!("{k}: {e}"));
+                    return None;
+                }
             }
         }
-        out
+        Some(out)
     };
-    a.allow_ranges = if get("allowlist-source-range").is_some() {
-        ranges("allowlist-source-range", &mut problems)
+    let allow_key = if get("allowlist-source-range").is_some_and(|v| !v.is_empty()) {
+        "allowlist-source-range"
     } else {
-        ranges("whitelist-source-range", &mut problems)
+        "whitelist-source-range"
     };
-    a.deny_ranges = ranges("denylist-source-range", &mut problems);
-    if let Some(v) = get("upstream-hash-by") {
-        match hash_key(v.trim()) {
-            Some(k) => a.upstream_hash_by = Some(k),
-            None => problems.push((
+    a.allow_ranges = ranges(allow_key, &mut problems, &mut a.denied).unwrap_or_default();
+    a.deny_ranges =
+        ranges("denylist-source-range", &mut problems, &mut a.denied).unwrap_or_default();
+    // upstreamhashby/main.go: the value (spaces removed) must match `^[A-Za-z0-9\-_${}]*$`, else
+    // the Ingress is refused; util.lua evaluates it as text and variables.
+    if let Some(v) = get("upstream-hash-by").filter(|v| !v.is_empty()) {
+        let ok = v
+            .bytes()
+            .filter(|b| *b != b' ')
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'$' | b'{' | b'}'));
+        if ok {
+            for part in nginx_var::parse(v) {
+                if let nginx_var::Part::Var(name) = part {
+                    if !nginx_var::known(&name) {
+                        problems.push((
+                            field("upstream-hash-by"),
+                            ErrorKind::Ignored(format!(
+                                "${name} has no value in Portico (hashed as empty)"
+                            )),
+                        ));
+                    }
+                }
+            }
+            a.upstream_hash_by = Some(HashKey::Nginx(v.to_owned()));
+        } else {
+            problems.push((
                 field("upstream-hash-by"),
-                ErrorKind::Ignored(format!(
-                    "{v:?}: only one of $request_uri, $remote_addr, $binary_remote_addr, \
-                     $http_NAME, $cookie_NAME, $arg_NAME is supported; round robin is used"
+                ErrorKind::Invalid(format!(
+                    "{v:?}: only letters, digits, '-', '_', '$', '{{', '}}' (nginx variables and text)"
                 )),
-            )),
+            ));
         }
     }
     a.from_to_www = flag("from-to-www-redirect", &mut problems).unwrap_or(false);
@@ -302,6 +330,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         "use-regex",
         "ssl-redirect",
         "force-ssl-redirect",
+        "preserve-trailing-slash",
         "permanent-redirect",
         "permanent-redirect-code",
         "temporal-redirect",
@@ -328,31 +357,6 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     (a, problems)
 }
 
-/// The hash key of an `upstream-hash-by` value that is one nginx variable.
-fn hash_key(v: &str) -> Option<HashKey> {
-    let name = v.strip_prefix('$')?;
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
-    match name {
-        "request_uri" => Some(HashKey::Path),
-        "remote_addr" | "binary_remote_addr" => Some(HashKey::SourceIp),
-        _ => {
-            if let Some(h) = name.strip_prefix("http_").filter(|h| ok(h)) {
-                Some(HashKey::Header(h.replace('_', "-").to_ascii_lowercase()))
-            } else if let Some(c) = name.strip_prefix("cookie_").filter(|c| ok(c)) {
-                Some(HashKey::Cookie(c.to_owned()))
-            } else {
-                name.strip_prefix("arg_")
-                    .filter(|a| ok(a))
-                    .map(|a| HashKey::QueryParameter(a.to_owned()))
-            }
-        }
-    }
-}
-
 /// A nginx regex location for `path`: case-insensitive, anchored at the start only.
 pub fn regex_path(path: &str) -> String {
     format!("(?i){path}.*")
@@ -370,4 +374,76 @@ pub fn cookie_regex(name: &str, value: &str) -> String {
         regex::escape(name),
         regex::escape(value)
     )
+}
+
+/// `temporal-redirect` / `permanent-redirect` as ingress-nginx's redirect parser
+/// (`internal/ingress/annotations/redirect/redirect.go`) reads them: temporal first; a code that
+/// is not a number refuses the Ingress, one out of range (temporal 300-307, permanent 300-308)
+/// is replaced by the default (302, 301); the URL must match the parser's URL characters (no
+/// nginx variables) or the Ingress is refused; a temporal URL that is not http(s) drops the
+/// redirect.
+fn redirect<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    field: &dyn Fn(&str) -> String,
+    problems: &mut Vec<(String, ErrorKind)>,
+) -> Option<(String, u16)> {
+    let code = |k: &str, default: u16, max: u16, problems: &mut Vec<(String, ErrorKind)>| {
+        let v = get(k).filter(|v| !v.is_empty())?;
+        match v.parse::<i64>() {
+            Ok(c) if (300..=i64::from(max)).contains(&c) => Some(c as u16),
+            Ok(_) => {
+                problems.push((
+                    field(k),
+                    ErrorKind::InvalidSetting(format!(
+                        "{v:?} is not a redirect code from 300 to {max}; {default} is used"
+                    )),
+                ));
+                None
+            }
+            Err(_) => {
+                problems.push((
+                    field(k),
+                    ErrorKind::Invalid(format!("{v:?} is not a number")),
+                ));
+                None
+            }
+        }
+    };
+    let url_ok = |k: &str, v: &str, problems: &mut Vec<(String, ErrorKind)>| {
+        let ok = v.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.' | b'_' | b'~' | b'/' | b':' | b',' | b'?' | b'&' | b'='
+                )
+        });
+        if !ok {
+            problems.push((
+                field(k),
+                ErrorKind::Invalid(format!(
+                    "{v:?}: only letters, digits and -._~/:,?&= (no nginx variables)"
+                )),
+            ));
+        }
+        ok
+    };
+    if let Some(url) = get("temporal-redirect").filter(|v| !v.is_empty()) {
+        let c = code("temporal-redirect-code", 302, 307, problems).unwrap_or(302);
+        if !url_ok("temporal-redirect", url, problems) {
+            return None;
+        }
+        if !url.starts_with("http") {
+            problems.push((
+                field("temporal-redirect"),
+                ErrorKind::InvalidSetting(
+                    "only http and https are valid protocols; no redirect is made".into(),
+                ),
+            ));
+            return None;
+        }
+        return Some((url.to_owned(), c));
+    }
+    let c = code("permanent-redirect-code", 301, 308, problems).unwrap_or(301);
+    let url = get("permanent-redirect").filter(|v| !v.is_empty())?;
+    url_ok("permanent-redirect", url, problems).then(|| (url.to_owned(), c))
 }

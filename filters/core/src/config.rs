@@ -535,6 +535,10 @@ pub struct Redirect {
     /// nothing: `http://example.com`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strip_trailing_slash: bool,
+    /// Write the port in `Location` even when it is the scheme's own (ingress-nginx's
+    /// from-to-www redirect, `ngx_srv_redirect.lua`: `scheme://host:$server_port$request_uri`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explicit_port: bool,
 }
 
 /// Header changes: set (replace), add (append to an existing value with a comma), remove.
@@ -619,6 +623,11 @@ pub enum HashKey {
     QueryParameter(String),
     /// The whole `:path`, query included (nginx's `$request_uri`).
     Path,
+    /// An nginx variable expression (ingress-nginx's `upstream-hash-by`, e.g.
+    /// `$request_uri$host`): text and variables concatenated over the request as the client sent
+    /// it (before rewrites); a variable without a value adds nothing, so every request has a key
+    /// (see [`crate::routing::nginx_var`]).
+    Nginx(String),
 }
 
 impl RoutingConfig {
@@ -661,5 +670,31 @@ impl RoutingConfig {
     pub fn to_json(&self) -> String {
         // Serializing these plain structs cannot fail: every map key is a string.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_redirect_and_hash_fields_are_optional_and_round_trip() {
+        // A redirect written before `explicitPort` existed still parses, and a default one
+        // serializes as before.
+        let old: Redirect =
+            serde_json::from_str(r#"{"host":"a","stripTrailingSlash":true}"#).unwrap();
+        assert!(!old.explicit_port);
+        assert_eq!(serde_json::to_string(&Redirect::default()).unwrap(), "{}");
+        let new = Redirect {
+            explicit_port: true,
+            ..Redirect::default()
+        };
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(json, r#"{"explicitPort":true}"#);
+        assert_eq!(serde_json::from_str::<Redirect>(&json).unwrap(), new);
+        let key = HashKey::Nginx("$request_uri$host".into());
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(json, r#"{"type":"nginx","name":"$request_uri$host"}"#);
+        assert_eq!(serde_json::from_str::<HashKey>(&json).unwrap(), key);
     }
 }

@@ -222,6 +222,7 @@ pub(super) fn filters(
                     path,
                     status: r.status_code,
                     strip_trailing_slash: false,
+                    explicit_port: false,
                 });
             }
             "URLRewrite" => {

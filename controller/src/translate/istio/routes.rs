@@ -606,6 +606,7 @@ pub(super) fn http_route(
                 path: rd.uri.clone().map(PathRewrite::Full),
                 status: Some(rd.redirect_code.unwrap_or(301)),
                 strip_trailing_slash: false,
+                explicit_port: false,
             })
         } else {
             let mut weighted = Vec::new();

@@ -2,6 +2,7 @@
 //! ([`cors`]) and what to do with one request ([`plan`]).
 
 pub mod cors;
+pub mod nginx_var;
 pub mod plan;
 pub mod router;
 

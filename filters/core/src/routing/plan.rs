@@ -5,8 +5,8 @@
 //! its header edits from [`Planner::response`], with what the request phase left in a [`Memo`].
 //!
 //! Policy lives here, in the order Envoy's filters apply it: steering headers from the client are
-//! dropped; the route is decided; client ranges (403); CORS (a preflight is answered; an allowed
-//! origin is remembered for the response); faults (delay, then abort, each sampled on its own);
+//! dropped; the route is decided; CORS (a preflight is answered; an allowed origin is remembered
+//! for the response); client ranges (403); faults (delay, then abort, each sampled on its own);
 //! then the action: a direct response, a redirect, or a forward — the route's header changes,
 //! then the picked backend's, the upstream policy headers, a rewrite, mirror copies of the final
 //! request, and the endpoint (or cluster) Envoy's router goes to.
@@ -20,6 +20,7 @@ use crate::config::{
 pub use crate::effects::{HeaderEdit, Reply};
 use crate::lb::{rendezvous, InFlight, Random, RoundRobin, WeightedRoundRobin};
 use crate::matching::cidr;
+use crate::routing::nginx_var;
 use crate::routing::router::{Action, BackendId, Decision, Request, Router};
 
 /// The counters the routing filter keeps, in metric-id order.
@@ -384,15 +385,6 @@ impl Planner {
             plan.counts.push(outcome);
             plan.reply = Some(r);
         };
-        if let Some(ranges) = &route.client_ranges {
-            if !cidr::admitted(ranges, source) {
-                return reply(
-                    plan,
-                    Outcome::Responded,
-                    Reply::text(403, "403 Forbidden\n"),
-                );
-            }
-        }
         // Envoy's CORS filter (before faults and the router): answer an allowed preflight,
         // remember an allowed origin for the response.
         if let Some(cors) = &route.cors {
@@ -427,6 +419,18 @@ impl Planner {
                     }
                 }
                 plan.memo.cors_origin = Some(origin);
+            }
+        }
+        // Client ranges after CORS: ingress-nginx answers a preflight in nginx's rewrite phase
+        // (the template's `if ($request_method = 'OPTIONS')` … `return 204`), before the access
+        // phase's `allow` / `deny`.
+        if let Some(ranges) = &route.client_ranges {
+            if !cidr::admitted(ranges, source) {
+                return reply(
+                    plan,
+                    Outcome::Responded,
+                    Reply::text(403, "403 Forbidden\n"),
+                );
             }
         }
         // Envoy's fault filter: the delay first, then the abort, each sampled on its own.
@@ -481,6 +485,8 @@ impl Planner {
                     let r = Reply::text(500, "500 no usable backend\n");
                     return reply(plan, Outcome::NoBackend, r);
                 };
+                // An nginx hash key reads the request as the client sent it.
+                let early = self.nginx_key(w, id, peer);
                 // The picked backend's own filters come after the route's.
                 let own = filters.get(i).and_then(Option::as_deref);
                 plan.memo.backend_filters = own.map(|_| i);
@@ -514,9 +520,26 @@ impl Planner {
                         }
                     }
                 }
-                self.forward(plan, w, id, peer);
+                self.forward_keyed(plan, w, id, peer, early);
             }
         }
+    }
+
+    /// The key of `backend`'s nginx hash expression over the request as it is now.
+    fn nginx_key(&self, w: &Working, backend: BackendId, peer: &dyn Peer) -> Option<Vec<u8>> {
+        let LoadBalancer::ConsistentHash {
+            key: HashKey::Nginx(expr),
+        } = &self.router.backend(backend).lb
+        else {
+            return None;
+        };
+        let header = |n: &str| w.get(n).map(str::to_owned);
+        let source = || peer.source().as_deref().and_then(ip_of);
+        let vars = nginx_var::Vars {
+            header: &header,
+            source: &source,
+        };
+        Some(nginx_var::evaluate(&nginx_var::parse(expr), &vars))
     }
 
     /// The value a consistent hash is computed over, if the request has it.
@@ -532,6 +555,8 @@ impl Planner {
                 Some(ip_of(&addr).map_or(addr, |ip| ip.to_string()))
             }
             HashKey::Path => w.get(":path").map(str::to_owned),
+            // Handled by `nginx_key` (every request has a key).
+            HashKey::Nginx(_) => None,
             HashKey::QueryParameter(name) => w
                 .get(":path")
                 .and_then(|p| query_parameter(p, name))
@@ -541,6 +566,19 @@ impl Planner {
 
     /// Hands the request to Envoy for `backend`: one ready endpoint, or its cluster.
     fn forward(&self, plan: &mut Plan, w: &mut Working, id: BackendId, peer: &dyn Peer) {
+        let early = self.nginx_key(w, id, peer);
+        self.forward_keyed(plan, w, id, peer, early);
+    }
+
+    /// [`Planner::forward`] with the nginx hash key read before the request was changed.
+    fn forward_keyed(
+        &self,
+        plan: &mut Plan,
+        w: &mut Working,
+        id: BackendId,
+        peer: &dyn Peer,
+        nginx_key: Option<Vec<u8>>,
+    ) {
         let router = &self.router;
         let backend = router.backend(id);
         let no_endpoints = |plan: &mut Plan| {
@@ -565,6 +603,9 @@ impl Planner {
                         let i = self.state.borrow_mut().inflight.pick(&backend.endpoints);
                         plan.memo.in_flight = i.map(|i| backend.endpoints[i].clone());
                         i
+                    }
+                    LoadBalancer::ConsistentHash { .. } if nginx_key.is_some() => {
+                        rendezvous(nginx_key.as_deref().unwrap_or_default(), &backend.endpoints)
                     }
                     LoadBalancer::ConsistentHash { key } => match Self::hash_key(w, key, peer) {
                         Some(k) => rendezvous(k.as_bytes(), &backend.endpoints),

@@ -204,7 +204,7 @@ impl CompiledRoute {
         if r.strip_trailing_slash && path.ends_with('/') {
             path.pop();
         }
-        if well_known(scheme) == Some(port) {
+        if well_known(scheme) == Some(port) && !r.explicit_port {
             format!("{scheme}://{host}{path}")
         } else {
             format!("{scheme}://{host}:{port}{path}")

@@ -434,3 +434,81 @@ fn header_reads_and_parsers() {
     w.set("b", None);
     assert_eq!(w.headers, vec![("a".to_owned(), "x".to_owned())]);
 }
+
+#[test]
+fn a_cors_preflight_is_answered_before_client_ranges() {
+    // ingress-nginx: the CORS `if ($request_method = 'OPTIONS') { return 204; }` runs in the
+    // rewrite phase, before `allow` / `deny` (access phase).
+    let mut r = to_a("r", "/");
+    r.cors = Some(Cors {
+        nginx: true,
+        ..Cors::default()
+    });
+    r.client_ranges = Some(ClientRanges {
+        allow: vec!["127.0.0.0/24".into()],
+        deny: Vec::new(),
+    });
+    let p = planner(vec![r], |_| {});
+    let outside = FixedPeer {
+        source: Some("127.0.1.5:4000".into()),
+        ..FixedPeer::default()
+    };
+    let origin = ("origin", "https://app.example");
+    let plan = p.request(req("OPTIONS", "/", &[origin]), &outside);
+    assert_eq!(plan.reply.map(|r| r.status), Some(204));
+    let plan = p.request(req("GET", "/", &[origin]), &outside);
+    assert_eq!(plan.reply.map(|r| r.status), Some(403));
+}
+
+#[test]
+fn an_nginx_hash_key_reads_the_request_as_sent_and_always_has_a_value() {
+    let p = planner(vec![], |c| {
+        let eps: Vec<String> = (1..=8).map(|i| format!("127.0.0.{i}:1")).collect();
+        c.backends.insert(
+            "h".into(),
+            Backend {
+                cluster: "h".into(),
+                endpoints: eps,
+                lb: LoadBalancer::ConsistentHash {
+                    key: HashKey::Nginx("$http_x_user$request_uri".into()),
+                },
+            },
+        );
+        let mut route = Route::new(
+            "h",
+            PathMatch::Prefix("/".into()),
+            RouteAction::Forward {
+                backends: vec![WeightedBackend {
+                    backend: Some("h".into()),
+                    weight: 1,
+                    filters: Default::default(),
+                }],
+                rewrite: Some(Rewrite {
+                    host: None,
+                    path: Some(PathRewrite::Full("/fixed".into())),
+                }),
+            },
+        );
+        route
+            .request_headers
+            .set
+            .push(("x-user".into(), "set-by-route".into()));
+        c.virtual_hosts[0].routes.push(route);
+    });
+    let peer = FixedPeer::default();
+    let dst = |path: &str, extra: &[(&str, &str)]| {
+        let plan = p.request(req("GET", path, extra), &peer);
+        edit(&plan, ORIGINAL_DST_HEADER).flatten().unwrap()
+    };
+    // No x-user header: an empty value, still one endpoint for every such request.
+    let first = dst("/a", &[]);
+    for _ in 0..5 {
+        assert_eq!(dst("/a", &[]), first);
+    }
+    // The key is the request as sent: users and URIs spread over the endpoints, although the
+    // route sets x-user and rewrites the path to one value.
+    let spread: std::collections::BTreeSet<String> = (0..40)
+        .map(|i| dst(&format!("/u{i}"), &[("x-user", "ann")]))
+        .collect();
+    assert!(spread.len() > 1, "{spread:?}");
+}

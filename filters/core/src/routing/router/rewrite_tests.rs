@@ -128,4 +128,24 @@ fn redirect_locations() {
         ),
         "https://x.test/y"
     );
+    // ingress-nginx's from-to-www redirect: the port always, one trailing `/` of path and
+    // query dropped.
+    let www = Redirect {
+        host: Some("www.shop.test".into()),
+        strip_trailing_slash: true,
+        explicit_port: true,
+        ..Redirect::default()
+    };
+    assert_eq!(
+        r.redirect_location(&www, "http", "shop.test", "/a/", 80),
+        "http://www.shop.test:80/a"
+    );
+    assert_eq!(
+        r.redirect_location(&www, "http", "shop.test", "/", 80),
+        "http://www.shop.test:80"
+    );
+    assert_eq!(
+        r.redirect_location(&www, "http", "shop.test", "/a/?b=/", 80),
+        "http://www.shop.test:80/a/?b="
+    );
 }
