@@ -452,6 +452,11 @@ pub struct BackendFilters {
     /// A rewrite in place of the route's (full path or prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<Rewrite>,
+    /// The Host / `:authority` for requests sent to this backend when the rewrite that applies
+    /// (this backend's, else the route's) sets none (Istio's destination `:authority` header
+    /// operation, which yields to the route's host rewrite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Answer with this redirect instead of forwarding (full path or prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<Redirect>,
@@ -466,6 +471,7 @@ impl BackendFilters {
         self.request_headers.is_empty()
             && self.response_headers.is_empty()
             && self.rewrite.is_none()
+            && self.host.is_none()
             && self.redirect.is_none()
             && self.mirrors.is_empty()
     }

@@ -490,6 +490,46 @@ mod tests {
     }
 
     #[test]
+    fn authority_header_operations_are_a_host_rewrite() {
+        use super::routes::{header_authority, header_mods};
+        let ops = |set: &[(&str, &str)], add: &[(&str, &str)], remove: &[&str]| {
+            let map = |kv: &[(&str, &str)]| {
+                kv.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            };
+            HeaderOperations {
+                set: map(set),
+                add: map(add),
+                remove: remove.iter().map(|k| (*k).to_owned()).collect(),
+            }
+        };
+        let h = ops(
+            &[(":authority", "a"), ("X-One", "1")],
+            &[("Host", "b")],
+            &[],
+        );
+        assert_eq!(header_authority(Some(&h)).as_deref(), Some("a"));
+        let h = ops(
+            &[],
+            &[("Host", "b"), ("x", "1")],
+            &["host", ":authority", "X-Gone"],
+        );
+        assert_eq!(header_authority(Some(&h)).as_deref(), Some("b"));
+        let m = header_mods(Some(&h));
+        assert_eq!(m.set, vec![]);
+        assert_eq!(m.add, vec![("x".to_owned(), "1".to_owned())]);
+        assert_eq!(m.remove, vec!["x-gone".to_owned()]);
+        let h = ops(&[(":authority", "a"), ("X-One", "1")], &[], &[]);
+        assert_eq!(
+            header_mods(Some(&h)).set,
+            vec![("x-one".to_owned(), "1".to_owned())]
+        );
+        assert_eq!(header_authority(Some(&ops(&[("x", "1")], &[], &[]))), None);
+        assert_eq!(header_authority(None), None);
+    }
+
+    #[test]
     fn server_hosts_intersect() {
         let i = |sh: &str, gw_ns: &str, vs_ns: &str, vh: &str| {
             server_intersection(sh, gw_ns, vs_ns, vh)

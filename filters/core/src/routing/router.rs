@@ -84,6 +84,8 @@ pub struct BackendFilter {
     pub response_headers: HeaderMods,
     /// Rewrite in place of the route's.
     pub rewrite: Option<Rewrite>,
+    /// Host for this backend when the rewrite that applies sets none.
+    pub host: Option<String>,
     /// Redirect instead of forwarding.
     pub redirect: Option<Redirect>,
     /// Mirrors and their weights `[mirror, skip]` out of 10 000, besides the route's.
