@@ -369,6 +369,7 @@ impl<'a> Builder<'a> {
                                 .map(|target| PathRewrite::Regex {
                                     regex: nginx::rewrite_regex(&path),
                                     substitution: target.clone(),
+                                    global: false,
                                 });
                         let rewrite = (path_rewrite.is_some() || nginx.upstream_vhost.is_some())
                             .then(|| Rewrite {

@@ -503,14 +503,19 @@ pub enum PathRewrite {
     /// Replace the part the route's `Prefix` path matched.
     Prefix(String),
     /// Match the path (query excluded) against `regex` and replace the whole path with
-    /// `substitution`, where `$1`, `${name}` are the captures (nginx `rewrite`, Istio
-    /// `regexRewrite`); the query is kept.
+    /// `substitution`, where `$1`, `${name}` are the captures (nginx `rewrite`); the query is
+    /// kept. With `global`, every match in the path is replaced by `substitution` instead and
+    /// the rest of the path stays (Envoy's `regex_rewrite`, `RegexMatchAndSubstitute`: RE2's
+    /// `GlobalReplace` over the path, the query kept; Istio's `uriRegexRewrite`).
     #[serde(rename_all = "camelCase")]
     Regex {
         /// Regular expression (RE2 syntax), matched anywhere unless anchored.
         regex: String,
         /// Replacement with `$n` captures.
         substitution: String,
+        /// Replace every match instead of the whole path.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        global: bool,
     },
 }
 

@@ -15,7 +15,8 @@
 //! - `route` destinations are weighted (a lone destination takes everything); `subset` selects
 //!   the pods of a DestinationRule subset by label. `redirect` answers 301 by default;
 //!   `rewrite.uri` replaces the matched prefix (or the whole path after an exact or regex
-//!   match), `uriRegexRewrite` substitutes `\1` captures; `directResponse`; `headers`; and
+//!   match), `uriRegexRewrite` substitutes every match in the path with `\1` captures (Envoy's
+//!   `regex_rewrite`); `directResponse`; `headers` (`:authority` / `host`: a host rewrite); and
 //!   `fault.abort` with a percentage.
 
 mod routes;

@@ -596,6 +596,7 @@ pub(super) fn http_route(
                 Some(p) => PathRewrite::Regex {
                     regex: format!("^{}(.*)$", regex::escape(p)),
                     substitution: format!("{uri}${{1}}"),
+                    global: false,
                 },
                 None => PathRewrite::Full(uri.to_owned()),
             }
@@ -639,6 +640,9 @@ pub(super) fn http_route(
                         (Some(rr), _) => Some(PathRewrite::Regex {
                             regex: rr.regex.clone(),
                             substitution: to_dollar(&rr.rewrite),
+                            // Envoy's regex_rewrite (pilot's applyHTTPRouteDestination):
+                            // every match substituted, not the whole path replaced.
+                            global: true,
                         }),
                         (None, Some(uri)) => Some(rewrite_path(uri)),
                         (None, None) => None,

@@ -151,10 +151,19 @@ impl CompiledRoute {
             PathRewrite::Prefix(p) => {
                 replace_prefix(path_and_query, self.prefix().unwrap_or(""), p)
             }
-            PathRewrite::Regex { substitution, .. } => {
+            PathRewrite::Regex {
+                substitution,
+                global,
+                ..
+            } => {
                 let Some(re) = &self.rewrite_regex else {
                     return path_and_query.to_owned();
                 };
+                if *global {
+                    // Envoy's regex_rewrite: every match substituted, the query kept as is.
+                    let out = re.replace_all(path, substitution.as_str());
+                    return format!("{out}{query}");
+                }
                 let Some(caps) = re.captures(path) else {
                     return path_and_query.to_owned();
                 };
