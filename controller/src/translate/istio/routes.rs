@@ -314,7 +314,7 @@ pub(super) fn header_authority(h: Option<&HeaderOperations>) -> Option<String> {
         m.iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host"))
             .map(|(_, v)| v.clone())
-            .last()
+            .next_back()
     };
     last(&h.set).or_else(|| last(&h.add))
 }
