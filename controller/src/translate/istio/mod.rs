@@ -528,6 +528,13 @@ mod tests {
         );
         assert_eq!(header_authority(Some(&ops(&[("x", "1")], &[], &[]))), None);
         assert_eq!(header_authority(None), None);
+        // An empty value asks for nothing.
+        let h = ops(&[(":authority", "")], &[("host", "b")], &[]);
+        assert_eq!(header_authority(Some(&h)).as_deref(), Some("b"));
+        assert_eq!(
+            header_authority(Some(&ops(&[(":authority", "")], &[], &[]))),
+            None
+        );
     }
 
     #[test]

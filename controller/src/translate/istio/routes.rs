@@ -316,7 +316,11 @@ pub(super) fn header_authority(h: Option<&HeaderOperations>) -> Option<String> {
             .map(|(_, v)| v.clone())
             .next_back()
     };
-    last(&h.set).or_else(|| last(&h.add))
+    // An empty value asks for nothing (pilot: `if setAuthority != ""`, `if authority != ""`).
+    last(&h.set)
+        .filter(|v| !v.is_empty())
+        .or_else(|| last(&h.add))
+        .filter(|v| !v.is_empty())
 }
 
 /// Translates one HTTP route into routes (one per match block) for `port`.
@@ -653,6 +657,7 @@ pub(super) fn http_route(
                 .rewrite
                 .as_ref()
                 .and_then(|rw| rw.authority.clone())
+                .filter(|a| !a.is_empty())
                 .or_else(|| header_authority(r.headers.as_ref().and_then(|h| h.request.as_ref())));
             let mut weighted = Vec::new();
             for (di, d) in r.route.iter().enumerate() {
