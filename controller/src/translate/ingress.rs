@@ -373,6 +373,7 @@ impl<'a> Builder<'a> {
                         let path_rewrite = rewrite_target.map(|target| PathRewrite::Regex {
                             regex: nginx::rewrite_regex(&path),
                             substitution: target.clone(),
+                            global: false,
                         });
                         let rewrite = (path_rewrite.is_some() || nginx.upstream_vhost.is_some())
                             .then(|| Rewrite {

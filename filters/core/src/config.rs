@@ -452,6 +452,11 @@ pub struct BackendFilters {
     /// A rewrite in place of the route's (full path or prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<Rewrite>,
+    /// The Host / `:authority` for requests sent to this backend when the rewrite that applies
+    /// (this backend's, else the route's) sets none (Istio's destination `:authority` header
+    /// operation, which yields to the route's host rewrite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Answer with this redirect instead of forwarding (full path or prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<Redirect>,
@@ -466,6 +471,7 @@ impl BackendFilters {
         self.request_headers.is_empty()
             && self.response_headers.is_empty()
             && self.rewrite.is_none()
+            && self.host.is_none()
             && self.redirect.is_none()
             && self.mirrors.is_empty()
     }
@@ -497,14 +503,19 @@ pub enum PathRewrite {
     /// Replace the part the route's `Prefix` path matched.
     Prefix(String),
     /// Match the path (query excluded) against `regex` and replace the whole path with
-    /// `substitution`, where `$1`, `${name}` are the captures (nginx `rewrite`, Istio
-    /// `regexRewrite`); the query is kept.
+    /// `substitution`, where `$1`, `${name}` are the captures (nginx `rewrite`); the query is
+    /// kept. With `global`, every match in the path is replaced by `substitution` instead and
+    /// the rest of the path stays (Envoy's `regex_rewrite`, `RegexMatchAndSubstitute`: RE2's
+    /// `GlobalReplace` over the path, the query kept; Istio's `uriRegexRewrite`).
     #[serde(rename_all = "camelCase")]
     Regex {
         /// Regular expression (RE2 syntax), matched anywhere unless anchored.
         regex: String,
         /// Replacement with `$n` captures.
         substitution: String,
+        /// Replace every match instead of the whole path.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        global: bool,
     },
 }
 

@@ -438,6 +438,7 @@ pub(super) fn rule_action(
                 request_headers: f.request,
                 response_headers: f.response,
                 rewrite: f.rewrite,
+                host: None,
                 redirect: f.redirect,
                 mirrors: f.mirrors,
             },

@@ -3,8 +3,10 @@
 //!
 //! # Semantics (from the Istio API reference)
 //! - A VirtualService applies to the Gateways named in `gateways` (`name` or `namespace/name`;
-//!   absent means `mesh` only, which the ingress gateway does not serve). Its `hosts` must be
-//!   admitted by a server of the Gateway (`host`, `*.suffix`, `*`, optionally `namespace/` first).
+//!   absent means `mesh` only, which the ingress gateway does not serve). Its virtual hosts
+//!   are the intersection of its `hosts` and each server's (`host`, `*.suffix`, `*`, optionally
+//!   `namespace/` first): the more specific of two hosts when one covers the other (pilot's
+//!   `gateway.go`, `Names.Intersection`), so a VirtualService for `*` serves the server's hosts.
 //! - HTTP routes are tried in order, first match wins; the conditions of one `match` entry all
 //!   hold, any entry may. `uri` / `authority` / `headers` / `method` / `scheme` / `queryParams`
 //!   match `exact`, `prefix` (a plain string prefix) or `regex` (RE2, whole value);
@@ -13,7 +15,8 @@
 //! - `route` destinations are weighted (a lone destination takes everything); `subset` selects
 //!   the pods of a DestinationRule subset by label. `redirect` answers 301 by default;
 //!   `rewrite.uri` replaces the matched prefix (or the whole path after an exact or regex
-//!   match), `uriRegexRewrite` substitutes `\1` captures; `directResponse`; `headers`; and
+//!   match), `uriRegexRewrite` substitutes every match in the path with `\1` captures (Envoy's
+//!   `regex_rewrite`); `directResponse`; `headers` (`:authority` / `host`: a host rewrite); and
 //!   `fault.abort` with a percentage.
 
 mod routes;
@@ -33,21 +36,44 @@ use super::diagnostics::{ErrorKind, TranslateError};
 use crate::model::istio::*;
 use crate::model::{namespace_of, Object, Resource};
 
-/// Whether a server host (`[ns/]host`) admits a VirtualService host from `vs_ns`.
-fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, vs_host: &str) -> bool {
+/// Whether `name` is a subset of `of` (pilot's `host.Name.SubsetOf`,
+/// `pkg/config/host/name.go`): equal names, or `of` a wildcard (`*`, `*.suffix`, any number of
+/// labels) covering `name`; a wildcard is a subset of an equal or wider wildcard only.
+fn subset_of(name: &str, of: &str) -> bool {
+    match (name.strip_prefix('*'), of.strip_prefix('*')) {
+        (Some(n), Some(o)) => n.len() >= o.len() && n.ends_with(o),
+        (Some(_), None) => false,
+        (None, Some(o)) => name.ends_with(o),
+        (None, None) => name == of,
+    }
+}
+
+/// The virtual host a server host (`[ns/]host`, of a Gateway in `gw_ns`) and a VirtualService
+/// host (from `vs_ns`) give: the more specific of the two when one covers the other, `None`
+/// when they do not intersect or the namespace is not the VirtualService's (pilot:
+/// `host.NamesForNamespace(server.Hosts, vs.Namespace).Intersection(vsHosts)` in
+/// `pilot/pkg/networking/core/gateway.go`, `Names.Intersection` in `pkg/config/host/names.go`).
+fn server_intersection(
+    server_host: &str,
+    gw_ns: &str,
+    vs_ns: &str,
+    vs_host: &str,
+) -> Option<String> {
     let (ns, host) = match server_host.split_once('/') {
         Some((ns, host)) => (ns, host),
         None => ("*", server_host),
     };
-    let ns_ok = ns == "*" || (ns == "." && vs_ns == gw_ns) || ns == vs_ns;
-    let covers = |wild: &str, name: &str| {
-        wild == "*"
-            || wild == name
-            || wild
-                .strip_prefix('*')
-                .is_some_and(|s| name.ends_with(s) && name.len() > s.len())
-    };
-    ns_ok && (covers(host, vs_host) || covers(vs_host, host))
+    if !(ns == "*" || (ns == "." && vs_ns == gw_ns) || ns == vs_ns) {
+        return None;
+    }
+    let host = host.to_ascii_lowercase();
+    if subset_of(&host, vs_host) {
+        Some(host)
+    } else if subset_of(vs_host, &host) {
+        Some(vs_host.to_owned())
+    } else {
+        None
+    }
 }
 
 /// Hosts in first-seen order, and their routes.
@@ -177,18 +203,24 @@ pub(crate) fn translate(
                 ) {
                     continue;
                 }
-                let hosts: Vec<String> = vs
+                // The virtual hosts are the intersection of the server's hosts and the
+                // VirtualService's: a VirtualService for `*` serves only what the server exposes.
+                let vs_hosts: Vec<String> = vs
                     .spec
                     .hosts
                     .iter()
                     .map(|h| fqdn_of_short_name(&h.to_ascii_lowercase(), vs_ns))
-                    .filter(|h| {
-                        server
-                            .hosts
-                            .iter()
-                            .any(|sh| server_admits(sh, gw_ns, vs_ns, h))
-                    })
                     .collect();
+                let mut hosts: Vec<String> = Vec::new();
+                for sh in &server.hosts {
+                    for vh in &vs_hosts {
+                        if let Some(h) = server_intersection(sh, gw_ns, vs_ns, vh) {
+                            if !hosts.contains(&h) {
+                                hosts.push(h);
+                            }
+                        }
+                    }
+                }
                 if hosts.is_empty() {
                     continue;
                 }
@@ -459,28 +491,102 @@ mod tests {
     }
 
     #[test]
-    fn server_hosts() {
-        assert!(server_admits(
-            "*",
-            "istio-system",
-            "default",
-            "a.example.com"
-        ));
-        assert!(server_admits(
-            "default/*.example.com",
-            "istio-system",
-            "default",
-            "a.example.com"
-        ));
-        assert!(!server_admits(
-            "other/*",
-            "istio-system",
-            "default",
-            "a.example.com"
-        ));
-        assert!(server_admits("./*", "default", "default", "x"));
-        assert!(!server_admits("./*", "istio-system", "default", "x"));
-        assert!(server_admits("*.example.com", "ns", "ns", "*.example.com"));
-        assert!(!server_admits("b.example.com", "ns", "ns", "a.example.com"));
+    fn authority_header_operations_are_a_host_rewrite() {
+        use super::routes::{header_authority, header_mods};
+        let ops = |set: &[(&str, &str)], add: &[(&str, &str)], remove: &[&str]| {
+            let map = |kv: &[(&str, &str)]| {
+                kv.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            };
+            HeaderOperations {
+                set: map(set),
+                add: map(add),
+                remove: remove.iter().map(|k| (*k).to_owned()).collect(),
+            }
+        };
+        let h = ops(
+            &[(":authority", "a"), ("X-One", "1")],
+            &[("Host", "b")],
+            &[],
+        );
+        assert_eq!(header_authority(Some(&h)).as_deref(), Some("a"));
+        let h = ops(
+            &[],
+            &[("Host", "b"), ("x", "1")],
+            &["host", ":authority", "X-Gone"],
+        );
+        assert_eq!(header_authority(Some(&h)).as_deref(), Some("b"));
+        let m = header_mods(Some(&h));
+        assert_eq!(m.set, vec![]);
+        assert_eq!(m.add, vec![("x".to_owned(), "1".to_owned())]);
+        assert_eq!(m.remove, vec!["x-gone".to_owned()]);
+        let h = ops(&[(":authority", "a"), ("X-One", "1")], &[], &[]);
+        assert_eq!(
+            header_mods(Some(&h)).set,
+            vec![("x-one".to_owned(), "1".to_owned())]
+        );
+        assert_eq!(header_authority(Some(&ops(&[("x", "1")], &[], &[]))), None);
+        assert_eq!(header_authority(None), None);
+        // An empty value asks for nothing.
+        let h = ops(&[(":authority", "")], &[("host", "b")], &[]);
+        assert_eq!(header_authority(Some(&h)).as_deref(), Some("b"));
+        assert_eq!(
+            header_authority(Some(&ops(&[(":authority", "")], &[], &[]))),
+            None
+        );
+    }
+
+    #[test]
+    fn server_hosts_intersect() {
+        let i = |sh: &str, gw_ns: &str, vs_ns: &str, vh: &str| {
+            server_intersection(sh, gw_ns, vs_ns, vh)
+        };
+        let some = |h: &str| Some(h.to_owned());
+        // A VirtualService for every host serves only the server's hosts.
+        assert_eq!(i("foo.bar", "ns", "ns", "*"), some("foo.bar"));
+        assert_eq!(
+            i("*.wild.example.com", "ns", "ns", "*"),
+            some("*.wild.example.com")
+        );
+        // A server for every host serves the VirtualService's.
+        assert_eq!(
+            i("*", "istio-system", "default", "a.example.com"),
+            some("a.example.com")
+        );
+        // The more specific wildcard of the two.
+        assert_eq!(
+            i("*.api.example.com", "ns", "ns", "*.example.com"),
+            some("*.api.example.com")
+        );
+        assert_eq!(
+            i("*.example.com", "ns", "ns", "*.api.example.com"),
+            some("*.api.example.com")
+        );
+        assert_eq!(
+            i("*.example.com", "ns", "ns", "a.b.example.com"),
+            some("a.b.example.com")
+        );
+        assert_eq!(i("*.example.com", "ns", "ns", "example.com"), None);
+        assert_eq!(i("b.example.com", "ns", "ns", "a.example.com"), None);
+        assert_eq!(i("*.example.com", "ns", "ns", "*.example.org"), None);
+        assert_eq!(i("Foo.Bar", "ns", "ns", "*"), some("foo.bar"));
+        // Namespaces.
+        assert_eq!(
+            i(
+                "default/*.example.com",
+                "istio-system",
+                "default",
+                "a.example.com"
+            ),
+            some("a.example.com")
+        );
+        assert_eq!(
+            i("other/*", "istio-system", "default", "a.example.com"),
+            None
+        );
+        assert_eq!(i("./*", "default", "default", "x"), some("x"));
+        assert_eq!(i("./*", "istio-system", "default", "x"), None);
+        assert_eq!(i("./foo.bar", "default", "default", "*"), some("foo.bar"));
     }
 }

@@ -275,6 +275,54 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether a header is one Envoy does not let a route change as a plain header: a pseudo-header
+/// or `host` (pilot's `isInternalHeader`, `pilot/pkg/networking/core/route/route.go`).
+fn is_internal_header(name: &str) -> bool {
+    name.starts_with(':') || name.eq_ignore_ascii_case("host")
+}
+
+/// Header operations as header changes, without the internal headers, which pilot leaves out
+/// of `set`, `add` (`translateAppendHeaders`) and `remove` (`dropInternal`).
+pub(super) fn header_mods(h: Option<&HeaderOperations>) -> HeaderMods {
+    let Some(h) = h else {
+        return HeaderMods::default();
+    };
+    let pairs = |m: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        m.iter()
+            .filter(|(k, _)| !is_internal_header(k))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    };
+    HeaderMods {
+        set: pairs(&h.set),
+        add: pairs(&h.add),
+        remove: h
+            .remove
+            .iter()
+            .filter(|k| !is_internal_header(k))
+            .map(|k| k.to_ascii_lowercase())
+            .collect(),
+    }
+}
+
+/// The host rewrite request header operations ask for: `:authority` or `host` in `set`, else in
+/// `add` (pilot's `TranslateHeadersOperations` / `isAuthorityHeader`; when a map names both,
+/// the last one wins, as pilot's loop).
+pub(super) fn header_authority(h: Option<&HeaderOperations>) -> Option<String> {
+    let h = h?;
+    let last = |m: &BTreeMap<String, String>| {
+        m.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone())
+            .next_back()
+    };
+    // An empty value asks for nothing (pilot: `if setAuthority != ""`, `if authority != ""`).
+    last(&h.set)
+        .filter(|v| !v.is_empty())
+        .or_else(|| last(&h.add))
+        .filter(|v| !v.is_empty())
+}
+
 /// Translates one HTTP route into routes (one per match block) for `port`.
 pub(super) fn http_route(
     ctx: &Ctx<'_>,
@@ -301,27 +349,7 @@ pub(super) fn http_route(
             return unsupported(at(field), what);
         }
     }
-    let mods = |h: Option<&HeaderOperations>| HeaderMods {
-        set: h
-            .map(|h| {
-                h.set
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        add: h
-            .map(|h| {
-                h.add
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        remove: h
-            .map(|h| h.remove.iter().map(|k| k.to_ascii_lowercase()).collect())
-            .unwrap_or_default(),
-    };
+    let mods = header_mods;
     let request_headers = mods(r.headers.as_ref().and_then(|h| h.request.as_ref()));
     let response_headers = mods(r.headers.as_ref().and_then(|h| h.response.as_ref()));
     let abort = match r.fault.as_ref().and_then(|f| f.abort.as_ref()) {
@@ -572,6 +600,7 @@ pub(super) fn http_route(
                 Some(p) => PathRewrite::Regex {
                     regex: format!("^{}(.*)$", regex::escape(p)),
                     substitution: format!("{uri}${{1}}"),
+                    global: false,
                 },
                 None => PathRewrite::Full(uri.to_owned()),
             }
@@ -609,6 +638,28 @@ pub(super) fn http_route(
                 explicit_port: false,
             })
         } else {
+            let path_rewrite =
+                r.rewrite
+                    .as_ref()
+                    .and_then(|rw| match (&rw.uri_regex_rewrite, &rw.uri) {
+                        (Some(rr), _) => Some(PathRewrite::Regex {
+                            regex: rr.regex.clone(),
+                            substitution: to_dollar(&rr.rewrite),
+                            // Envoy's regex_rewrite (pilot's applyHTTPRouteDestination):
+                            // every match substituted, not the whole path replaced.
+                            global: true,
+                        }),
+                        (None, Some(uri)) => Some(rewrite_path(uri)),
+                        (None, None) => None,
+                    });
+            // The route's host rewrite: `rewrite.authority`, else an `:authority` / `host`
+            // request header operation (pilot's applyHTTPRouteDestination).
+            let route_authority = r
+                .rewrite
+                .as_ref()
+                .and_then(|rw| rw.authority.clone())
+                .filter(|a| !a.is_empty())
+                .or_else(|| header_authority(r.headers.as_ref().and_then(|h| h.request.as_ref())));
             let mut weighted = Vec::new();
             for (di, d) in r.route.iter().enumerate() {
                 let key = ctx
@@ -620,14 +671,22 @@ pub(super) fn http_route(
                         )
                     })?;
                 let weight = d.weight.unwrap_or(if r.route.len() == 1 { 100 } else { 0 });
+                let dest_request = d.headers.as_ref().and_then(|h| h.request.as_ref());
+                // A destination's authority applies only when the route rewrites no host
+                // (pilot's processDestination; for weighted clusters Envoy's
+                // WeightedClusterEntry sets the cluster's host_rewrite_literal, then the route's
+                // overwrites it, to the same effect): the backend's `host`, which yields to the
+                // route's rewrite host.
+                let host = header_authority(dest_request);
                 weighted.push(WeightedBackend {
                     backend: Some(key),
                     weight,
                     filters: BackendFilters {
-                        request_headers: mods(d.headers.as_ref().and_then(|h| h.request.as_ref())),
+                        request_headers: mods(dest_request),
                         response_headers: mods(
                             d.headers.as_ref().and_then(|h| h.response.as_ref()),
                         ),
+                        host,
                         ..BackendFilters::default()
                     },
                 });
@@ -638,20 +697,11 @@ pub(super) fn http_route(
                     ErrorKind::Invalid("a route needs route, redirect or directResponse".into()),
                 ));
             }
-            let rewrite = r.rewrite.as_ref().map(|rw| {
-                let path = match (&rw.uri_regex_rewrite, &rw.uri) {
-                    (Some(rr), _) => Some(PathRewrite::Regex {
-                        regex: rr.regex.clone(),
-                        substitution: to_dollar(&rr.rewrite),
-                    }),
-                    (None, Some(uri)) => Some(rewrite_path(uri)),
-                    (None, None) => None,
-                };
-                Rewrite {
-                    host: rw.authority.clone(),
-                    path,
-                }
-            });
+            let rewrite =
+                (route_authority.is_some() || path_rewrite.is_some()).then_some(Rewrite {
+                    host: route_authority,
+                    path: path_rewrite,
+                });
             RouteAction::Forward {
                 backends: weighted,
                 rewrite,

@@ -500,13 +500,15 @@ impl Planner {
                 if let Some(r) = own.and_then(|f| f.redirect.as_ref()) {
                     return reply(plan, Outcome::Redirected, redirect(r));
                 }
-                if let Some(rw) = own.and_then(|f| f.rewrite.as_ref()).or(rewrite.as_ref()) {
-                    if let Some(host) = &rw.host {
-                        w.set(":authority", Some(host));
-                    }
-                    if let Some(p) = &rw.path {
-                        w.set(":path", Some(&route.rewrite_path(p, &path)));
-                    }
+                let rw = own.and_then(|f| f.rewrite.as_ref()).or(rewrite.as_ref());
+                let host = rw
+                    .and_then(|rw| rw.host.as_ref())
+                    .or(own.and_then(|f| f.host.as_ref()));
+                if let Some(host) = host {
+                    w.set(":authority", Some(host));
+                }
+                if let Some(p) = rw.and_then(|rw| rw.path.as_ref()) {
+                    w.set(":path", Some(&route.rewrite_path(p, &path)));
                 }
                 let own_mirrors = own.map_or(&[][..], |f| f.mirrors.as_slice());
                 for (list, mirrors) in [&route.mirrors[..], own_mirrors].into_iter().enumerate() {

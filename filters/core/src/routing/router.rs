@@ -84,6 +84,8 @@ pub struct BackendFilter {
     pub response_headers: HeaderMods,
     /// Rewrite in place of the route's.
     pub rewrite: Option<Rewrite>,
+    /// Host for this backend when the rewrite that applies sets none.
+    pub host: Option<String>,
     /// Redirect instead of forwarding.
     pub redirect: Option<Redirect>,
     /// Mirrors and their weights `[mirror, skip]` out of 10 000, besides the route's.
@@ -149,10 +151,19 @@ impl CompiledRoute {
             PathRewrite::Prefix(p) => {
                 replace_prefix(path_and_query, self.prefix().unwrap_or(""), p)
             }
-            PathRewrite::Regex { substitution, .. } => {
+            PathRewrite::Regex {
+                substitution,
+                global,
+                ..
+            } => {
                 let Some(re) = &self.rewrite_regex else {
                     return path_and_query.to_owned();
                 };
+                if *global {
+                    // Envoy's regex_rewrite: every match substituted, the query kept as is.
+                    let out = re.replace_all(path, substitution.as_str());
+                    return format!("{out}{query}");
+                }
                 let Some(caps) = re.captures(path) else {
                     return path_and_query.to_owned();
                 };

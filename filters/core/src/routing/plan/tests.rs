@@ -219,6 +219,64 @@ fn header_changes_route_then_backend_then_upstream_then_rewrite() {
 }
 
 #[test]
+fn a_backend_host_applies_when_the_rewrite_sets_no_host() {
+    let route = |name: &str, rewrite: Option<Rewrite>| {
+        Route::new(
+            name,
+            PathMatch::Prefix(format!("/{name}")),
+            RouteAction::Forward {
+                backends: vec![WeightedBackend {
+                    backend: Some("b".into()),
+                    weight: 1,
+                    filters: BackendFilters {
+                        host: Some("backend.internal".into()),
+                        ..BackendFilters::default()
+                    },
+                }],
+                rewrite,
+            },
+        )
+    };
+    let p = planner(
+        vec![
+            route("none", None),
+            route(
+                "path",
+                Some(Rewrite {
+                    host: None,
+                    path: Some(PathRewrite::Prefix("/v2".into())),
+                }),
+            ),
+            route(
+                "host",
+                Some(Rewrite {
+                    host: Some("route.internal".into()),
+                    path: None,
+                }),
+            ),
+        ],
+        |_| {},
+    );
+    for (path, host, new_path) in [
+        ("/none/x", "backend.internal", None),
+        ("/path/x", "backend.internal", Some("/v2/x")),
+        ("/host/x", "route.internal", None),
+    ] {
+        let plan = p.request(req("GET", path, &[]), &FixedPeer::default());
+        assert_eq!(
+            edit(&plan, ":authority").flatten().as_deref(),
+            Some(host),
+            "{path}"
+        );
+        assert_eq!(
+            edit(&plan, ":path").flatten().as_deref(),
+            new_path,
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn redirects_use_the_request_and_the_listener_port() {
     let r = Route::new(
         "r",

@@ -127,6 +127,7 @@ impl TryFrom<RoutingConfig> for Router {
                                 request_headers: f.request_headers,
                                 response_headers: f.response_headers,
                                 rewrite: f.rewrite,
+                                host: f.host,
                                 redirect: f.redirect,
                                 mirrors,
                             })));

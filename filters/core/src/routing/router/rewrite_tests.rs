@@ -27,6 +27,7 @@ fn regex_rewrites_expand_captures_and_keep_the_query() {
     let rw = PathRewrite::Regex {
         regex: "(?i)^/something(/|$)(.*)".into(),
         substitution: "/$2".into(),
+        global: false,
     };
     let router = one_route(
         PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
@@ -48,6 +49,81 @@ fn regex_rewrites_expand_captures_and_keep_the_query() {
     ] {
         assert_eq!(r.rewrite_path(&rw, input), want, "{input}");
     }
+}
+
+/// Envoy's `regex_rewrite` (`RegexMatchAndSubstitute`): every match substituted, the rest of the
+/// path and the query kept; the examples of `RouteAction.regex_rewrite` in
+/// envoy/config/route/v3/route_components.proto.
+#[test]
+fn global_regex_rewrites_substitute_every_match() {
+    for (regex, substitution, input, want) in [
+        (
+            "^/service/([^/]+)(/.*)$",
+            "${2}/instance/${1}",
+            "/service/foo/v1/api?x=1",
+            "/v1/api/instance/foo?x=1",
+        ),
+        ("one", "two", "/xxx/one/yyy/one/zzz", "/xxx/two/yyy/two/zzz"),
+        ("one", "two", "/xxx/one?q=one", "/xxx/two?q=one"),
+        (
+            "^(.*?)one(.*)$",
+            "${1}two${2}",
+            "/xxx/one/yyy/one/zzz",
+            "/xxx/two/yyy/one/zzz",
+        ),
+        ("(?i)/xxx/", "/yyy/", "/aaa/XxX/bbb", "/aaa/yyy/bbb"),
+        (
+            "^/api/v1",
+            "/v2",
+            "/api/v1/users/7?page=2",
+            "/v2/users/7?page=2",
+        ),
+        ("^/api/v1", "/v2", "/other", "/other"),
+    ] {
+        let rw = PathRewrite::Regex {
+            regex: regex.into(),
+            substitution: substitution.into(),
+            global: true,
+        };
+        let router = one_route(
+            PathMatch::Prefix("/".into()),
+            RouteAction::Forward {
+                backends: vec![],
+                rewrite: Some(Rewrite {
+                    host: None,
+                    path: Some(rw.clone()),
+                }),
+            },
+        );
+        let r = router.route(0, 0);
+        assert_eq!(r.rewrite_path(&rw, input), want, "{regex} on {input}");
+    }
+}
+
+/// `global` is optional in the configuration: older configurations parse, and a whole-path
+/// rewrite serializes as before.
+#[test]
+fn the_global_flag_is_optional() {
+    let old: PathRewrite =
+        serde_json::from_str(r#"{"type":"regex","value":{"regex":"^/a","substitution":"/b"}}"#)
+            .unwrap();
+    assert_eq!(
+        old,
+        PathRewrite::Regex {
+            regex: "^/a".into(),
+            substitution: "/b".into(),
+            global: false,
+        }
+    );
+    assert_eq!(
+        serde_json::to_string(&old).unwrap(),
+        r#"{"type":"regex","value":{"regex":"^/a","substitution":"/b"}}"#
+    );
+    let global: PathRewrite = serde_json::from_str(
+        r#"{"type":"regex","value":{"regex":"one","substitution":"two","global":true}}"#,
+    )
+    .unwrap();
+    assert!(matches!(global, PathRewrite::Regex { global: true, .. }));
 }
 
 #[test]
