@@ -96,6 +96,16 @@ fn property_path(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// A header name as Envoy's header maps store it: lower case, and in request headers the legacy
+/// `host` is `:authority` (Envoy's request-header lookup table maps one to the other).
+fn header_key(map: MapType, key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    if map == MapType::HttpRequestHeaders && key == "host" {
+        return ":authority".to_owned();
+    }
+    key
+}
+
 fn map_mut(state: &mut HostState, map: MapType) -> Option<&mut Headers> {
     if matches!(
         map,
@@ -419,6 +429,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(key) = read_str(&mut c, kp, kl) else {
                 return Ok(BAD_ARGUMENT);
             };
+            let key = header_key(map, &key);
             let Some(m) = map_mut(c.data_mut(), map) else {
                 return Ok(NOT_FOUND);
             };
@@ -443,7 +454,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             else {
                 return Ok(BAD_ARGUMENT);
             };
-            let key = key.to_ascii_lowercase();
+            let key = header_key(map, &key);
             let Some(m) = map_mut(c.data_mut(), map) else {
                 return Ok(NOT_FOUND);
             };
@@ -476,7 +487,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(key) = read_str(&mut c, kp, kl) else {
                 return Ok(BAD_ARGUMENT);
             };
-            let key = key.to_ascii_lowercase();
+            let key = header_key(map, &key);
             let Some(m) = map_mut(c.data_mut(), map) else {
                 return Ok(NOT_FOUND);
             };
@@ -496,7 +507,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             else {
                 return Ok(BAD_ARGUMENT);
             };
-            let key = key.to_ascii_lowercase();
+            let key = header_key(map, &key);
             let Some(m) = map_mut(c.data_mut(), map) else {
                 return Ok(NOT_FOUND);
             };
