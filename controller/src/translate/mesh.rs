@@ -115,11 +115,41 @@ pub(crate) fn translate(
                 gamma_routes(index, &attached, ns, name, port)
             };
             let producers = attached.iter().any(|a| a.consumer.is_none());
-            if routes.is_empty() || (!attached.is_empty() && !producers) {
-                // Nothing routes this port: the Service itself, as Istio's default route.
+            // Bound routes that all name their clients (Istio's `sourceLabels` /
+            // `sourceNamespace`): pilot builds each client's routes from those that select it
+            // (route.go `BuildHTTPRoutesForVirtualService`, `sourceMatchHTTP`) and, when none is
+            // left, skips the VirtualService (`buildSidecarVirtualHostsForVirtualService`:
+            // `len(routes) == 0` → nil), so `BuildSidecarVirtualHostWrapper` gives that client
+            // the Service's default route. A selected client keeps only its routes (404 past
+            // them); every other client gets the default route.
+            let client_only = attached.is_empty()
+                && !routes.is_empty()
+                && routes.iter().all(|r| r.sources.is_some());
+            if routes.is_empty() || (!attached.is_empty() && !producers) || client_only {
+                // Nothing routes this port (for these clients): the Service itself, as Istio's
+                // default route.
                 let Some(key) = bindings.own_route(ns, name, port, backends) else {
                     continue;
                 };
+                if client_only {
+                    let selected: BTreeSet<String> = routes
+                        .iter()
+                        .flat_map(|r| r.sources.iter().flatten().cloned())
+                        .collect();
+                    if !selected.is_empty() {
+                        routes.push(Route {
+                            sources: Some(selected.into_iter().collect()),
+                            ..Route::new(
+                                format!("Service {ns}/{name} port {port}: the routes of the clients they select; none matched"),
+                                PathMatch::Prefix("/".into()),
+                                RouteAction::Respond {
+                                    status: 404,
+                                    body: "404 page not found\n".into(),
+                                },
+                            )
+                        });
+                    }
+                }
                 routes.push(Route::new(
                     format!("Service {ns}/{name} port {port} (default route)"),
                     PathMatch::Prefix("/".into()),

@@ -172,7 +172,9 @@ pub struct Cors {
     /// Allowed origins.
     #[serde(default)]
     pub allow_origins: Vec<StringMatch>,
-    /// Allowed methods (`*`: whichever the preflight asks for).
+    /// Allowed methods (`*`: whichever the preflight asks for). The answers join the entries with
+    /// `", "` and write each verbatim: Istio's translation gives one entry, pilot's `,`-joined
+    /// string, as Envoy's `CorsPolicy.allow_methods` holds it (and likewise for the lists below).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_methods: Vec<String>,
     /// Allowed request headers (`*`: whichever the preflight asks for).

@@ -422,11 +422,22 @@ pub(super) fn http_route(
                     "unmatchedPreflights other than FORWARD",
                 );
             }
+            // pilot (route.go `TranslateCORSPolicy`) joins each list with "," into Envoy's
+            // CorsPolicy string, which Envoy's CORS filter writes verbatim (a wildcard only when the
+            // whole string is `*`): one entry each here.
+            let joined = |l: &[String]| -> Vec<String> {
+                let s = l.join(",");
+                if s.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![s]
+                }
+            };
             Some(Cors {
                 allow_origins: origins,
-                allow_methods: c.allow_methods.clone(),
-                allow_headers: c.allow_headers.clone(),
-                expose_headers: c.expose_headers.clone(),
+                allow_methods: joined(&c.allow_methods),
+                allow_headers: joined(&c.allow_headers),
+                expose_headers: joined(&c.expose_headers),
                 max_age,
                 allow_credentials: c.allow_credentials.unwrap_or(false),
                 nginx: false,

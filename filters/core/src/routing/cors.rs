@@ -12,12 +12,23 @@ pub struct CompiledCors {
 
 impl CompiledCors {
     /// Whether `origin` may make cross-origin requests (ingress-nginx style: any origin, even
-    /// none, when no origin is listed).
+    /// none, when no origin is listed; Envoy's: a non-empty origin matched by a listed matcher, or
+    /// any non-empty origin when a listed matcher matches `*`).
     pub fn allows(&self, origin: &str) -> bool {
         if self.policy.nginx && self.origins.is_empty() {
             return true;
         }
-        !origin.is_empty() && self.origins.iter().any(|m| m.matches(origin))
+        if origin.is_empty() {
+            return false;
+        }
+        if self.policy.nginx {
+            return self.origins.iter().any(|m| m.matches(origin));
+        }
+        // Envoy's CORS filter (`CorsFilter::isOriginAllowed`): an allowed-origin matcher that
+        // matches the string `*` itself (an exact `*`, an empty prefix, `.*`) allows any origin.
+        self.origins
+            .iter()
+            .any(|m| m.matches("*") || m.matches(origin))
     }
 
     /// ingress-nginx's behaviour (see [`crate::config::Cors::nginx`]).
@@ -67,12 +78,10 @@ impl CompiledCors {
     pub fn preflight(&self, origin: &str, method: &str, headers: &str) -> Vec<(String, String)> {
         let list = |configured: &[String], asked: &str| -> Option<String> {
             if configured.iter().any(|m| m == "*") {
-                // A wildcard answers with what was asked (valid with credentials too).
-                Some(if asked.is_empty() {
-                    "*".to_owned()
-                } else {
-                    asked.to_owned()
-                })
+                // A wildcard answers with what was asked (valid with credentials too), verbatim,
+                // even when nothing was asked (Envoy's `CorsFilter::decodeHeaders` copies the
+                // request's `access-control-request-headers` value, empty or not).
+                Some(asked.to_owned())
             } else if configured.is_empty() {
                 None
             } else {

@@ -374,6 +374,41 @@ fn cors_preflights_are_answered_and_allowed_origins_marked_on_the_response() {
 }
 
 #[test]
+fn cors_an_origin_matcher_matching_star_allows_any_and_a_wildcard_echoes_what_was_asked() {
+    // Envoy's cors_filter.cc: `isOriginAllowed` tries each matcher on "*" too; a whole-string "*"
+    // answers with the request's value, even an empty one.
+    let mut r = to_a("any", "/");
+    r.cors = Some(Cors {
+        allow_origins: vec![StringMatch::Exact("*".into())],
+        allow_methods: vec!["*".into()],
+        allow_headers: vec!["*".into()],
+        ..Cors::default()
+    });
+    let p = planner(vec![r], |_| {});
+    let origin = ("origin", "https://whoever.example");
+    let ask = ("access-control-request-method", "DELETE");
+    let plan = p.request(req("OPTIONS", "/", &[origin, ask]), &FixedPeer::default());
+    let reply = plan.reply.unwrap();
+    assert_eq!(reply.status, 200);
+    for header in [
+        ("access-control-allow-origin", "https://whoever.example"),
+        ("access-control-allow-methods", "DELETE"),
+        ("access-control-allow-headers", ""),
+    ] {
+        assert!(
+            reply
+                .headers
+                .contains(&(header.0.to_owned(), header.1.to_owned())),
+            "{header:?} in {:?}",
+            reply.headers
+        );
+    }
+    // No origin: no CORS request at all.
+    let plan = p.request(req("OPTIONS", "/", &[ask]), &FixedPeer::default());
+    assert!(plan.reply.is_none());
+}
+
+#[test]
 fn faults_are_sampled_exactly_and_independently() {
     let mut r = to_a("r", "/");
     r.abort = Some(Abort {
