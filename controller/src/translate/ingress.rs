@@ -4,10 +4,12 @@
 //! # Semantics
 //! Ingress objects are read as ingress-nginx reads them: rules of every selected Ingress are
 //! merged per host; for the same host and path the oldest Ingress wins (creation time, then
-//! `namespace/name`); `ImplementationSpecific` is `Prefix`; a host-less rule serves every host no
-//! rule names; an Ingress's `defaultBackend` serves the unmatched paths of its hosts, and the
-//! oldest rule-less Ingress with a `defaultBackend` (else the oldest with any) serves everything
-//! else. A backend Service that does not exist or has no ready endpoints answers 503.
+//! `namespace/name` in descending order, as `store.go` `sortIngressSlice`); `ImplementationSpecific`
+//! is `Prefix`; a host-less rule serves every host no rule names; the first Ingress that names a
+//! host gives its unmatched paths its `defaultBackend` (none: 404), and only the oldest Ingress
+//! without rules serves other hosts with its `defaultBackend` (controller.go `createServers`,
+//! ingress-nginx issue 8823). A backend Service that does not exist or has no ready endpoints
+//! answers 503, unless the Ingress's `default-backend` annotation names a Service with endpoints.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -39,16 +41,12 @@ pub(crate) fn translate(
             _ => None,
         })
         .collect();
-    // Oldest first: conflicts go to the oldest Ingress, as in ingress-nginx.
+    // Oldest first: conflicts go to the oldest Ingress, as in ingress-nginx; on equal creation
+    // timestamps the greater `namespace/name` first (store.go sortIngressSlice: `in > jn`).
     ingresses.sort_by(|a, b| {
-        let key = |i: &Ingress| {
-            (
-                i.metadata.creation_timestamp.clone().unwrap_or_default(),
-                namespace_of(&i.metadata).to_owned(),
-                i.metadata.name.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
+        let time = |i: &Ingress| i.metadata.creation_timestamp.clone().unwrap_or_default();
+        let name = |i: &Ingress| format!("{}/{}", namespace_of(&i.metadata), i.metadata.name);
+        time(a).cmp(&time(b)).then_with(|| name(b).cmp(&name(a)))
     });
 
     // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
@@ -164,8 +162,8 @@ struct Builder<'a> {
     /// Order in which hosts were first seen (output order).
     order: Vec<String>,
     backends: BTreeMap<String, Backend>,
+    /// The catch-all's backend: the first rule-less Ingress's `defaultBackend`.
     default_no_rules: Option<String>,
-    default_any: Option<String>,
     /// Hosts whose paths are all nginx regexes.
     regex_hosts: BTreeSet<String>,
     /// Per host, each route's sort key: path length (longest first) and exact-first rank.
@@ -188,7 +186,6 @@ impl<'a> Builder<'a> {
             order: Vec::new(),
             backends: BTreeMap::new(),
             default_no_rules: None,
-            default_any: None,
             regex_hosts,
             keys: BTreeMap::new(),
             listed: BTreeSet::new(),
@@ -445,7 +442,13 @@ impl<'a> Builder<'a> {
             if nginx.app_root.is_some() || self.regex_hosts.contains(&host) {
                 self.listed.insert(host.clone());
             }
-            let vhost = self.vhost(&host, default_backend.clone());
+            // A host-less rule joins the catch-all server `_`, whose `/` is the catch-all's.
+            let fallback = if host == "*" {
+                None
+            } else {
+                default_backend.clone()
+            };
+            let vhost = self.vhost(&host, fallback);
             let mut keys = Vec::with_capacity(routes.len());
             for (key, route) in routes {
                 vhost.routes.push(route);
@@ -453,11 +456,13 @@ impl<'a> Builder<'a> {
             }
             self.keys.entry(host).or_default().extend(keys);
         }
+        // controller.go createServers: only an Ingress without rules configures the catch-all
+        // server; one with rules gives its backend to the `/` location of the hosts it names
+        // first, never to other hosts (ingress-nginx issue 8823).
         if let Some(b) = default_backend {
             if spec.rules.is_empty() && self.default_no_rules.is_none() {
-                self.default_no_rules = Some(b.clone());
+                self.default_no_rules = Some(b);
             }
-            self.default_any.get_or_insert(b);
         }
         Ok(warnings)
     }
@@ -691,7 +696,12 @@ impl<'a> Builder<'a> {
 
     /// The Ingresses' configuration for `port` (the caller fills in the backends).
     fn finish(mut self, forward: ForwardMode, port: u16) -> RoutingConfig {
-        let default_backend = self.default_no_rules.take().or(self.default_any.take());
+        let default_backend = self.default_no_rules.take();
+        // The host-less rules' server is the catch-all: its unmatched paths go where unknown
+        // hosts go; every other host keeps to its own fallback (or 404).
+        if let Some(v) = self.vhosts.get_mut("*") {
+            v.default_backend = default_backend.clone();
+        }
         // server-alias: more names for a host, unless some Ingress names them itself (or an
         // earlier alias took them).
         let mut taken: BTreeSet<String> = self.vhosts.keys().cloned().collect();
@@ -758,6 +768,7 @@ impl<'a> Builder<'a> {
         RoutingConfig {
             virtual_hosts,
             default_backend,
+            host_defaults_only: true,
             ..RoutingConfig::for_listener(port, forward)
         }
     }
