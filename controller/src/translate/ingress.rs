@@ -280,15 +280,27 @@ impl<'a> Builder<'a> {
                 ErrorKind::Invalid("either defaultBackend or rules must be specified".into()),
             ));
         }
+        let custom_default = self.custom_default_backend(ns, &nginx, &err, &mut warnings);
         let default_backend = match &spec.default_backend {
-            Some(b) => Some(self.backend(
-                ns,
-                b,
-                "spec.defaultBackend",
-                &err,
-                &mut warnings,
-                &mut backends,
-            )?),
+            Some(b) => {
+                let key = self.backend(
+                    ns,
+                    b,
+                    "spec.defaultBackend",
+                    &err,
+                    &mut warnings,
+                    &mut backends,
+                )?;
+                // The `/` location it makes carries the Ingress's annotations, default-backend
+                // included.
+                match &custom_default {
+                    Some((custom, b)) if no_endpoints(&backends) => {
+                        backends.push((custom.clone(), b.clone()));
+                        Some(custom.clone())
+                    }
+                    _ => Some(key),
+                }
+            }
             None => None,
         };
         let tls_hosts: Vec<&str> = spec
@@ -331,7 +343,7 @@ impl<'a> Builder<'a> {
                 let (path_match, key) = self
                     .path_match(&host, &path, &p.path_type, &field)
                     .map_err(|(f, k)| err(f, k))?;
-                let backend = self.backend(
+                let mut backend = self.backend(
                     ns,
                     &p.backend,
                     &format!("{field}.backend"),
@@ -339,6 +351,33 @@ impl<'a> Builder<'a> {
                     &mut warnings,
                     &mut backends,
                 )?;
+                // controller.go: a location whose upstream has no endpoints goes to the
+                // default-backend Service (`custom-default-backend-NS-NAME`), and nginx.tmpl
+                // tells it why with X-Code 503 and the original Service.
+                let mut custom_headers = Vec::new();
+                if let Some((custom, b)) =
+                    custom_default.as_ref().filter(|_| no_endpoints(&backends))
+                {
+                    backends.push((custom.clone(), b.clone()));
+                    backend = custom.clone();
+                    let service = p.backend.service.as_ref();
+                    let port =
+                        service.map_or(String::new(), |s| match (&s.port.number, &s.port.name) {
+                            (Some(n), _) => n.to_string(),
+                            (None, Some(n)) => n.clone(),
+                            (None, None) => String::new(),
+                        });
+                    custom_headers = vec![
+                        ("x-code".to_owned(), "503".to_owned()),
+                        ("x-namespace".to_owned(), ns.to_owned()),
+                        ("x-ingress-name".to_owned(), ingress.metadata.name.clone()),
+                        (
+                            "x-service-name".to_owned(),
+                            service.map_or(String::new(), |s| s.name.clone()),
+                        ),
+                        ("x-service-port".to_owned(), port),
+                    ];
+                }
                 // template.go buildProxyPass: no rewrite (and no X-Forwarded-Prefix) when the
                 // target is the path itself.
                 let rewrite_target = nginx.rewrite_target.as_ref().filter(|t| **t != path);
@@ -388,6 +427,7 @@ impl<'a> Builder<'a> {
                     };
                 let mut route = Route::new(format!("{object} {field}"), path_match, action);
                 if matches!(route.action, RouteAction::Forward { .. }) {
+                    route.request_headers.set.append(&mut custom_headers);
                     // Proxy settings: nginx's redirects (`return`) come before them.
                     // template.go buildProxyPass: only with a rewrite, and only a non-empty value.
                     if let Some(prefix) = nginx
@@ -617,6 +657,53 @@ impl<'a> Builder<'a> {
         Ok(warnings)
     }
 
+    /// The `default-backend` annotation's Service as a backend, when it can serve: the Service
+    /// exists, has a port, and has ready endpoints on its first port (controller.go: "custom
+    /// backend is valid only if contains at least one endpoint"). A Service that cannot be read is
+    /// reported and the annotation has no effect (defaultbackend/main.go's error is logged).
+    fn custom_default_backend(
+        &self,
+        ns: &str,
+        nginx: &nginx::Annotations,
+        err: &dyn Fn(String, ErrorKind) -> TranslateError,
+        warnings: &mut Vec<TranslateError>,
+    ) -> Option<(String, Backend)> {
+        let name = nginx.default_backend.as_deref()?;
+        let field = "metadata.annotations[nginx.ingress.kubernetes.io/default-backend]";
+        let Some(service) = self.index.services.get(&(ns, name)).copied() else {
+            warnings.push(err(
+                field.into(),
+                ErrorKind::MissingReference(format!(
+                    "Service {ns}/{name} not found; the annotation has no effect"
+                )),
+            ));
+            return None;
+        };
+        let Some(port) = service.spec.ports.first() else {
+            warnings.push(err(
+                field.into(),
+                ErrorKind::InvalidSetting(format!(
+                    "Service {ns}/{name} has no ports; the annotation has no effect"
+                )),
+            ));
+            return None;
+        };
+        let endpoints = self
+            .index
+            .endpoints(ns, name, port.name.as_deref().unwrap_or(""));
+        if endpoints.is_empty() {
+            return None;
+        }
+        Some((
+            backend_key(ns, name, port.port),
+            Backend {
+                cluster: cluster_name(ns, name, port.port),
+                endpoints,
+                lb: Default::default(),
+            },
+        ))
+    }
+
     /// Resolves an Ingress backend to a backend key, registering it.
     fn backend(
         &self,
@@ -772,6 +859,11 @@ impl<'a> Builder<'a> {
             ..RoutingConfig::for_listener(port, forward)
         }
     }
+}
+
+/// Whether the backend just resolved (the last one registered) has no ready endpoint.
+fn no_endpoints(backends: &[(String, Backend)]) -> bool {
+    backends.last().is_some_and(|(_, b)| b.endpoints.is_empty())
 }
 
 /// The Ingress API's host rules: a DNS name, optionally with one leading `*.` label; no IPs.

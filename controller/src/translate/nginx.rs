@@ -6,7 +6,7 @@
 //! `canary-by-cookie`, `canary-weight` (+ `canary-weight-total`), and `upstream-vhost`,
 //! `x-forwarded-prefix`, `server-alias`, `allowlist-source-range` (`whitelist-source-range`),
 //! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`, `enable-cors` with its
-//! `cors-*` settings. Any other annotation of the prefix is reported as ignored.
+//! `cors-*` settings, `default-backend`. Any other annotation of the prefix is reported as ignored.
 //!
 //! # Semantics (from the ingress-nginx user guide, annotations page and source)
 //! - If `use-regex` or `rewrite-target` is set on any Ingress of a host, every path of that host
@@ -72,6 +72,9 @@ pub struct Annotations {
     pub from_to_www: bool,
     /// `enable-cors` and its `cors-*` settings.
     pub cors: Option<portico_core::config::Cors>,
+    /// `default-backend`: the Service (in the Ingress's namespace) that serves a location whose
+    /// own Service has no ready endpoint.
+    pub default_backend: Option<String>,
     /// Why the Ingress's locations are denied (an allow or deny list that does not parse):
     /// ingress-nginx renders them as `return 503`.
     pub denied: Option<String>,
@@ -147,6 +150,20 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     };
     a.redirect = redirect(&get, &field, &mut problems);
     a.app_root = get("app-root").map(str::to_owned);
+    // defaultbackend/main.go: validated as a Service name (parser.ValidateServiceName, a DNS-1035
+    // label); an invalid one refuses the Ingress. An empty value is no annotation.
+    if let Some(v) = get("default-backend").filter(|v| !v.is_empty()) {
+        if dns1035_label(v) {
+            a.default_backend = Some(v.to_owned());
+        } else {
+            problems.push((
+                field("default-backend"),
+                ErrorKind::Invalid(format!(
+                    "{v:?} is not a valid Service name (a DNS-1035 label)"
+                )),
+            ));
+        }
+    }
     if flag("canary", &mut problems) == Some(true) {
         let weight = match get("canary-weight").map(|v| v.trim().parse::<u32>()) {
             None => None,
@@ -336,6 +353,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         "temporal-redirect",
         "temporal-redirect-code",
         "app-root",
+        "default-backend",
         "canary",
         "canary-by-header",
         "canary-by-header-value",
@@ -355,6 +373,18 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
     }
     (a, problems)
+}
+
+/// A DNS-1035 label: lower-case letters, digits and `-`, starting with a letter, ending with a
+/// letter or digit, at most 63 characters.
+fn dns1035_label(v: &str) -> bool {
+    v.len() <= 63
+        && v.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && v.bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A nginx regex location for `path`: case-insensitive, anchored at the start only.
