@@ -595,12 +595,22 @@ impl<'a> Builder<'a> {
                         to(&canary_backend),
                     ));
                 } else if let Some(p) = &canary.header_pattern {
-                    extra.push(conditional(
-                        "by header pattern",
-                        h,
-                        StringMatch::Regex(format!(".*(?:{p}).*")),
-                        to(&canary_backend),
-                    ));
+                    // balancer.lua: `ngx.re.match` finds the pattern anywhere in the value; a
+                    // pattern that fails to compile sends the request to the main backend.
+                    extra.push(match p {
+                        nginx::HeaderPattern::Regex(p) => conditional(
+                            "by header pattern",
+                            h,
+                            StringMatch::Regex(format!(".*(?:{p}).*")),
+                            to(&canary_backend),
+                        ),
+                        nginx::HeaderPattern::Broken => conditional(
+                            "by header with a pattern that does not compile",
+                            h,
+                            StringMatch::Present,
+                            to(&main_backend),
+                        ),
+                    });
                 } else {
                     extra.push(conditional(
                         "by header always",
