@@ -4,10 +4,12 @@
 //! # Semantics
 //! Ingress objects are read as ingress-nginx reads them: rules of every selected Ingress are
 //! merged per host; for the same host and path the oldest Ingress wins (creation time, then
-//! `namespace/name`); `ImplementationSpecific` is `Prefix`; a host-less rule serves every host no
-//! rule names; an Ingress's `defaultBackend` serves the unmatched paths of its hosts, and the
-//! oldest rule-less Ingress with a `defaultBackend` (else the oldest with any) serves everything
-//! else. A backend Service that does not exist or has no ready endpoints answers 503.
+//! `namespace/name` in descending order, as `store.go` `sortIngressSlice`); `ImplementationSpecific`
+//! is `Prefix`; a host-less rule serves every host no rule names; the first Ingress that names a
+//! host gives its unmatched paths its `defaultBackend` (none: 404), and only the oldest Ingress
+//! without rules serves other hosts with its `defaultBackend` (controller.go `createServers`,
+//! ingress-nginx issue 8823). A backend Service that does not exist or has no ready endpoints
+//! answers 503, unless the Ingress's `default-backend` annotation names a Service with endpoints.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -39,16 +41,12 @@ pub(crate) fn translate(
             _ => None,
         })
         .collect();
-    // Oldest first: conflicts go to the oldest Ingress, as in ingress-nginx.
+    // Oldest first: conflicts go to the oldest Ingress, as in ingress-nginx; on equal creation
+    // timestamps the greater `namespace/name` first (store.go sortIngressSlice: `in > jn`).
     ingresses.sort_by(|a, b| {
-        let key = |i: &Ingress| {
-            (
-                i.metadata.creation_timestamp.clone().unwrap_or_default(),
-                namespace_of(&i.metadata).to_owned(),
-                i.metadata.name.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
+        let time = |i: &Ingress| i.metadata.creation_timestamp.clone().unwrap_or_default();
+        let name = |i: &Ingress| format!("{}/{}", namespace_of(&i.metadata), i.metadata.name);
+        time(a).cmp(&time(b)).then_with(|| name(b).cmp(&name(a)))
     });
 
     // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
@@ -164,8 +162,8 @@ struct Builder<'a> {
     /// Order in which hosts were first seen (output order).
     order: Vec<String>,
     backends: BTreeMap<String, Backend>,
+    /// The catch-all's backend: the first rule-less Ingress's `defaultBackend`.
     default_no_rules: Option<String>,
-    default_any: Option<String>,
     /// Hosts whose paths are all nginx regexes.
     regex_hosts: BTreeSet<String>,
     /// Per host, each route's sort key: path length (longest first) and exact-first rank.
@@ -188,7 +186,6 @@ impl<'a> Builder<'a> {
             order: Vec::new(),
             backends: BTreeMap::new(),
             default_no_rules: None,
-            default_any: None,
             regex_hosts,
             keys: BTreeMap::new(),
             listed: BTreeSet::new(),
@@ -283,15 +280,27 @@ impl<'a> Builder<'a> {
                 ErrorKind::Invalid("either defaultBackend or rules must be specified".into()),
             ));
         }
+        let custom_default = self.custom_default_backend(ns, &nginx, &err, &mut warnings);
         let default_backend = match &spec.default_backend {
-            Some(b) => Some(self.backend(
-                ns,
-                b,
-                "spec.defaultBackend",
-                &err,
-                &mut warnings,
-                &mut backends,
-            )?),
+            Some(b) => {
+                let key = self.backend(
+                    ns,
+                    b,
+                    "spec.defaultBackend",
+                    &err,
+                    &mut warnings,
+                    &mut backends,
+                )?;
+                // The `/` location it makes carries the Ingress's annotations, default-backend
+                // included.
+                match &custom_default {
+                    Some((custom, b)) if no_endpoints(&backends) => {
+                        backends.push((custom.clone(), b.clone()));
+                        Some(custom.clone())
+                    }
+                    _ => Some(key),
+                }
+            }
             None => None,
         };
         let tls_hosts: Vec<&str> = spec
@@ -334,7 +343,7 @@ impl<'a> Builder<'a> {
                 let (path_match, key) = self
                     .path_match(&host, &path, &p.path_type, &field)
                     .map_err(|(f, k)| err(f, k))?;
-                let backend = self.backend(
+                let mut backend = self.backend(
                     ns,
                     &p.backend,
                     &format!("{field}.backend"),
@@ -342,6 +351,33 @@ impl<'a> Builder<'a> {
                     &mut warnings,
                     &mut backends,
                 )?;
+                // controller.go: a location whose upstream has no endpoints goes to the
+                // default-backend Service (`custom-default-backend-NS-NAME`), and nginx.tmpl
+                // tells it why with X-Code 503 and the original Service.
+                let mut custom_headers = Vec::new();
+                if let Some((custom, b)) =
+                    custom_default.as_ref().filter(|_| no_endpoints(&backends))
+                {
+                    backends.push((custom.clone(), b.clone()));
+                    backend = custom.clone();
+                    let service = p.backend.service.as_ref();
+                    let port =
+                        service.map_or(String::new(), |s| match (&s.port.number, &s.port.name) {
+                            (Some(n), _) => n.to_string(),
+                            (None, Some(n)) => n.clone(),
+                            (None, None) => String::new(),
+                        });
+                    custom_headers = vec![
+                        ("x-code".to_owned(), "503".to_owned()),
+                        ("x-namespace".to_owned(), ns.to_owned()),
+                        ("x-ingress-name".to_owned(), ingress.metadata.name.clone()),
+                        (
+                            "x-service-name".to_owned(),
+                            service.map_or(String::new(), |s| s.name.clone()),
+                        ),
+                        ("x-service-port".to_owned(), port),
+                    ];
+                }
                 // template.go buildProxyPass: no rewrite (and no X-Forwarded-Prefix) when the
                 // target is the path itself.
                 let rewrite_target = nginx.rewrite_target.as_ref().filter(|t| **t != path);
@@ -391,6 +427,7 @@ impl<'a> Builder<'a> {
                     };
                 let mut route = Route::new(format!("{object} {field}"), path_match, action);
                 if matches!(route.action, RouteAction::Forward { .. }) {
+                    route.request_headers.set.append(&mut custom_headers);
                     // Proxy settings: nginx's redirects (`return`) come before them.
                     // template.go buildProxyPass: only with a rewrite, and only a non-empty value.
                     if let Some(prefix) = nginx
@@ -445,7 +482,13 @@ impl<'a> Builder<'a> {
             if nginx.app_root.is_some() || self.regex_hosts.contains(&host) {
                 self.listed.insert(host.clone());
             }
-            let vhost = self.vhost(&host, default_backend.clone());
+            // A host-less rule joins the catch-all server `_`, whose `/` is the catch-all's.
+            let fallback = if host == "*" {
+                None
+            } else {
+                default_backend.clone()
+            };
+            let vhost = self.vhost(&host, fallback);
             let mut keys = Vec::with_capacity(routes.len());
             for (key, route) in routes {
                 vhost.routes.push(route);
@@ -453,11 +496,13 @@ impl<'a> Builder<'a> {
             }
             self.keys.entry(host).or_default().extend(keys);
         }
+        // controller.go createServers: only an Ingress without rules configures the catch-all
+        // server; one with rules gives its backend to the `/` location of the hosts it names
+        // first, never to other hosts (ingress-nginx issue 8823).
         if let Some(b) = default_backend {
             if spec.rules.is_empty() && self.default_no_rules.is_none() {
-                self.default_no_rules = Some(b.clone());
+                self.default_no_rules = Some(b);
             }
-            self.default_any.get_or_insert(b);
         }
         Ok(warnings)
     }
@@ -550,12 +595,22 @@ impl<'a> Builder<'a> {
                         to(&canary_backend),
                     ));
                 } else if let Some(p) = &canary.header_pattern {
-                    extra.push(conditional(
-                        "by header pattern",
-                        h,
-                        StringMatch::Regex(format!(".*(?:{p}).*")),
-                        to(&canary_backend),
-                    ));
+                    // balancer.lua: `ngx.re.match` finds the pattern anywhere in the value; a
+                    // pattern that fails to compile sends the request to the main backend.
+                    extra.push(match p {
+                        nginx::HeaderPattern::Regex(p) => conditional(
+                            "by header pattern",
+                            h,
+                            StringMatch::Regex(format!(".*(?:{p}).*")),
+                            to(&canary_backend),
+                        ),
+                        nginx::HeaderPattern::Broken => conditional(
+                            "by header with a pattern that does not compile",
+                            h,
+                            StringMatch::Present,
+                            to(&main_backend),
+                        ),
+                    });
                 } else {
                     extra.push(conditional(
                         "by header always",
@@ -610,6 +665,53 @@ impl<'a> Builder<'a> {
             self.listed.insert(host);
         }
         Ok(warnings)
+    }
+
+    /// The `default-backend` annotation's Service as a backend, when it can serve: the Service
+    /// exists, has a port, and has ready endpoints on its first port (controller.go: "custom
+    /// backend is valid only if contains at least one endpoint"). A Service that cannot be read is
+    /// reported and the annotation has no effect (defaultbackend/main.go's error is logged).
+    fn custom_default_backend(
+        &self,
+        ns: &str,
+        nginx: &nginx::Annotations,
+        err: &dyn Fn(String, ErrorKind) -> TranslateError,
+        warnings: &mut Vec<TranslateError>,
+    ) -> Option<(String, Backend)> {
+        let name = nginx.default_backend.as_deref()?;
+        let field = "metadata.annotations[nginx.ingress.kubernetes.io/default-backend]";
+        let Some(service) = self.index.services.get(&(ns, name)).copied() else {
+            warnings.push(err(
+                field.into(),
+                ErrorKind::MissingReference(format!(
+                    "Service {ns}/{name} not found; the annotation has no effect"
+                )),
+            ));
+            return None;
+        };
+        let Some(port) = service.spec.ports.first() else {
+            warnings.push(err(
+                field.into(),
+                ErrorKind::InvalidSetting(format!(
+                    "Service {ns}/{name} has no ports; the annotation has no effect"
+                )),
+            ));
+            return None;
+        };
+        let endpoints = self
+            .index
+            .endpoints(ns, name, port.name.as_deref().unwrap_or(""));
+        if endpoints.is_empty() {
+            return None;
+        }
+        Some((
+            backend_key(ns, name, port.port),
+            Backend {
+                cluster: cluster_name(ns, name, port.port),
+                endpoints,
+                lb: Default::default(),
+            },
+        ))
     }
 
     /// Resolves an Ingress backend to a backend key, registering it.
@@ -691,7 +793,12 @@ impl<'a> Builder<'a> {
 
     /// The Ingresses' configuration for `port` (the caller fills in the backends).
     fn finish(mut self, forward: ForwardMode, port: u16) -> RoutingConfig {
-        let default_backend = self.default_no_rules.take().or(self.default_any.take());
+        let default_backend = self.default_no_rules.take();
+        // The host-less rules' server is the catch-all: its unmatched paths go where unknown
+        // hosts go; every other host keeps to its own fallback (or 404).
+        if let Some(v) = self.vhosts.get_mut("*") {
+            v.default_backend = default_backend.clone();
+        }
         // server-alias: more names for a host, unless some Ingress names them itself (or an
         // earlier alias took them).
         let mut taken: BTreeSet<String> = self.vhosts.keys().cloned().collect();
@@ -758,9 +865,15 @@ impl<'a> Builder<'a> {
         RoutingConfig {
             virtual_hosts,
             default_backend,
+            host_defaults_only: true,
             ..RoutingConfig::for_listener(port, forward)
         }
     }
+}
+
+/// Whether the backend just resolved (the last one registered) has no ready endpoint.
+fn no_endpoints(backends: &[(String, Backend)]) -> bool {
+    backends.last().is_some_and(|(_, b)| b.endpoints.is_empty())
 }
 
 /// The Ingress API's host rules: a DNS name, optionally with one leading `*.` label; no IPs.

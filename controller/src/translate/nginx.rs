@@ -6,7 +6,7 @@
 //! `canary-by-cookie`, `canary-weight` (+ `canary-weight-total`), and `upstream-vhost`,
 //! `x-forwarded-prefix`, `server-alias`, `allowlist-source-range` (`whitelist-source-range`),
 //! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`, `enable-cors` with its
-//! `cors-*` settings. Any other annotation of the prefix is reported as ignored.
+//! `cors-*` settings, `default-backend`. Any other annotation of the prefix is reported as ignored.
 //!
 //! # Semantics (from the ingress-nginx user guide, annotations page and source)
 //! - If `use-regex` or `rewrite-target` is set on any Ingress of a host, every path of that host
@@ -72,26 +72,128 @@ pub struct Annotations {
     pub from_to_www: bool,
     /// `enable-cors` and its `cors-*` settings.
     pub cors: Option<portico_core::config::Cors>,
+    /// `default-backend`: the Service (in the Ingress's namespace) that serves a location whose
+    /// own Service has no ready endpoint.
+    pub default_backend: Option<String>,
     /// Why the Ingress's locations are denied (an allow or deny list that does not parse):
     /// ingress-nginx renders them as `return 503`.
     pub denied: Option<String>,
 }
 
-/// A canary Ingress's conditions.
+/// A canary Ingress's conditions, as the canary parser keeps them (an invalid value is no value)
+/// and `balancer.lua` reads them.
 #[derive(Debug, Clone, Default)]
 pub struct Canary {
     /// `canary-by-header`.
     pub header: Option<String>,
-    /// `canary-by-header-value`.
+    /// `canary-by-header-value` (not empty).
     pub header_value: Option<String>,
-    /// `canary-by-header-pattern`.
-    pub header_pattern: Option<String>,
+    /// `canary-by-header-pattern` (not empty), when no value is set.
+    pub header_pattern: Option<HeaderPattern>,
     /// `canary-by-cookie`.
     pub cookie: Option<String>,
-    /// `canary-weight`.
+    /// `canary-weight`, from 0 to `weight_total`.
     pub weight: Option<u32>,
-    /// `canary-weight-total` (default 100).
+    /// `canary-weight-total` when above 100, else 100 (balancer.lua).
     pub weight_total: u32,
+}
+
+/// A `canary-by-header-pattern` that passed the parser's validation.
+#[derive(Debug, Clone)]
+pub enum HeaderPattern {
+    /// Compiles: requests whose header contains a match go to the canary.
+    Regex(String),
+    /// Does not compile: `ngx.re.match` fails and balancer.lua sends requests carrying the
+    /// header to the main backend, before the cookie and the weight.
+    Broken,
+}
+
+/// `canary/main.go` Parse and the validators of `parser/validators.go`: a value that fails its
+/// validator (or is empty, `parser/main.go` parseString) is logged and replaced by the default
+/// (`''`, weight 0, total 100); the Ingress is kept. `balancer.lua` then uses a total of 100
+/// unless it is above 100.
+fn canary<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    field: &dyn Fn(&str) -> String,
+    problems: &mut Vec<(String, ErrorKind)>,
+) -> Canary {
+    let mut warn = |k: &str, m: String| problems.push((field(k), ErrorKind::InvalidSetting(m)));
+    // strconv.Atoi: an optional sign and digits, nothing else.
+    let int = |k: &str, default: i64, warn: &mut dyn FnMut(&str, String)| -> Option<i64> {
+        let v = get(k)?;
+        match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                warn(k, format!("{v:?} is not a whole number; {default} is used"));
+                Some(default)
+            }
+        }
+    };
+    let weight = int("canary-weight", 0, &mut warn);
+    let total = int("canary-weight-total", 100, &mut warn).unwrap_or(100);
+    let weight_total = if total > 100 {
+        u32::try_from(total).unwrap_or(u32::MAX)
+    } else {
+        if total != 100 {
+            warn(
+                "canary-weight-total",
+                format!("{total} is not above 100; balancer.lua uses 100"),
+            );
+        }
+        100
+    };
+    let weight = weight.map(|w| u32::try_from(w.clamp(0, i64::from(weight_total))).unwrap_or(0));
+    // BasicCharsRegex (validated with spaces removed); IsValidRegex for the pattern.
+    let basic = |b: u8| b.is_ascii_alphanumeric() || b"-._~/:".contains(&b);
+    let mut text = |k: &str, spaces_removed: bool, ok: &dyn Fn(u8) -> bool| -> Option<String> {
+        let v = get(k)?.trim();
+        if v.is_empty() {
+            warn(k, "empty: no value".into());
+            return None;
+        }
+        let valid = v
+            .bytes()
+            .filter(|b| !(spaces_removed && *b == b' '))
+            .all(ok);
+        if valid {
+            Some(v.to_owned())
+        } else {
+            warn(
+                k,
+                format!("{v:?} has characters the ingress-nginx parser refuses; no value is used"),
+            );
+            None
+        }
+    };
+    let header = text("canary-by-header", true, &basic);
+    let header_value = text("canary-by-header-value", true, &basic);
+    let pattern = text("canary-by-header-pattern", false, &|b| {
+        basic(b) || b"^$[](){}*+?|&=\\".contains(&b)
+    });
+    let cookie = text("canary-by-cookie", true, &basic);
+    let header_pattern = match pattern {
+        Some(p) if header_value.is_none() => Some(match regex::Regex::new(&p) {
+            Ok(_) => HeaderPattern::Regex(p),
+            Err(e) => {
+                warn(
+                    "canary-by-header-pattern",
+                    format!(
+                        "does not compile ({e}); requests with the header go to the main backend"
+                    ),
+                );
+                HeaderPattern::Broken
+            }
+        }),
+        _ => None,
+    };
+    Canary {
+        header,
+        header_value,
+        header_pattern,
+        cookie,
+        weight,
+        weight_total,
+    }
 }
 
 impl Annotations {
@@ -147,45 +249,22 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     };
     a.redirect = redirect(&get, &field, &mut problems);
     a.app_root = get("app-root").map(str::to_owned);
-    if flag("canary", &mut problems) == Some(true) {
-        let weight = match get("canary-weight").map(|v| v.trim().parse::<u32>()) {
-            None => None,
-            Some(Ok(w)) => Some(w),
-            Some(Err(_)) => {
-                problems.push((
-                    field("canary-weight"),
-                    ErrorKind::Invalid("must be a whole number".into()),
-                ));
-                None
-            }
-        };
-        let weight_total = match get("canary-weight-total").map(|v| v.trim().parse::<u32>()) {
-            None => 100,
-            Some(Ok(t)) if t > 0 => t,
-            Some(_) => {
-                problems.push((
-                    field("canary-weight-total"),
-                    ErrorKind::Invalid("must be a positive whole number".into()),
-                ));
-                100
-            }
-        };
-        if let Some(p) = get("canary-by-header-pattern") {
-            if let Err(e) = regex::Regex::new(p) {
-                problems.push((
-                    field("canary-by-header-pattern"),
-                    ErrorKind::Invalid(format!("regex does not compile: {e}")),
-                ));
-            }
+    // defaultbackend/main.go: validated as a Service name (parser.ValidateServiceName, a DNS-1035
+    // label); an invalid one refuses the Ingress. An empty value is no annotation.
+    if let Some(v) = get("default-backend").filter(|v| !v.is_empty()) {
+        if dns1035_label(v) {
+            a.default_backend = Some(v.to_owned());
+        } else {
+            problems.push((
+                field("default-backend"),
+                ErrorKind::Invalid(format!(
+                    "{v:?} is not a valid Service name (a DNS-1035 label)"
+                )),
+            ));
         }
-        a.canary = Some(Canary {
-            header: get("canary-by-header").map(str::to_owned),
-            header_value: get("canary-by-header-value").map(str::to_owned),
-            header_pattern: get("canary-by-header-pattern").map(str::to_owned),
-            cookie: get("canary-by-cookie").map(str::to_owned),
-            weight: weight.map(|w| w.min(weight_total)),
-            weight_total,
-        });
+    }
+    if flag("canary", &mut problems) == Some(true) {
+        a.canary = Some(canary(&get, &field, &mut problems));
     }
     a.upstream_vhost = get("upstream-vhost").map(|v| v.trim().to_owned());
     a.x_forwarded_prefix = get("x-forwarded-prefix").map(str::to_owned);
@@ -336,6 +415,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         "temporal-redirect",
         "temporal-redirect-code",
         "app-root",
+        "default-backend",
         "canary",
         "canary-by-header",
         "canary-by-header-value",
@@ -355,6 +435,18 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
     }
     (a, problems)
+}
+
+/// A DNS-1035 label: lower-case letters, digits and `-`, starting with a letter, ending with a
+/// letter or digit, at most 63 characters.
+fn dns1035_label(v: &str) -> bool {
+    v.len() <= 63
+        && v.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && v.bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A nginx regex location for `path`: case-insensitive, anchored at the start only.

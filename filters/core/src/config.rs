@@ -49,6 +49,12 @@ pub struct RoutingConfig {
     /// destination the client addressed: a sidecar's `ALLOW_ANY` outbound policy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passthrough: bool,
+    /// A request that a virtual host takes but none of its routes matches goes to that host's
+    /// own default backend, else 404: never to the global [`RoutingConfig::default_backend`],
+    /// which then serves only hosts no virtual host takes (ingress-nginx: each server's `/`
+    /// location; the catch-all server `_` is only for other hosts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_defaults_only: bool,
 }
 
 fn default_port() -> u16 {
@@ -83,7 +89,8 @@ pub struct VirtualHost {
     /// Routes.
     #[serde(default)]
     pub routes: Vec<Route>,
-    /// Backend for requests this host takes but no route matches; falls back to the global one.
+    /// Backend for requests this host takes but no route matches; falls back to the global one
+    /// (unless [`RoutingConfig::host_defaults_only`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<String>,
 }
@@ -655,6 +662,7 @@ impl RoutingConfig {
             default_backend: None,
             backends: BTreeMap::new(),
             passthrough: false,
+            host_defaults_only: false,
         }
     }
 

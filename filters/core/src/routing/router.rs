@@ -359,6 +359,8 @@ pub struct Router {
     needs_source: bool,
     /// Unknown hosts go to the addressed destination.
     passthrough: bool,
+    /// A host's unmatched requests never go to the global default backend.
+    host_defaults_only: bool,
 }
 
 /// Request headers, read on demand (each read may be a host call).
@@ -526,6 +528,9 @@ impl Router {
                     backend,
                     vhost: Some(vi),
                 };
+            }
+            if self.host_defaults_only {
+                return Decision::NoRoute;
             }
         }
         match self.default_backend {

@@ -310,6 +310,7 @@ impl TryFrom<RoutingConfig> for Router {
             backends,
             needs_source,
             passthrough: config.passthrough,
+            host_defaults_only: config.host_defaults_only,
         })
     }
 }

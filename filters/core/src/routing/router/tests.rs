@@ -99,6 +99,22 @@ fn no_default_is_404() {
 }
 
 #[test]
+fn host_defaults_only_keeps_hosts_off_the_global_default() {
+    let mut c = config();
+    c.host_defaults_only = true;
+    let router = Router::try_from(c).unwrap();
+    // A host's unmatched path: its own default, else 404 (the "*" host included).
+    assert_eq!(decide(&router, "baz.bar.com", "/v"), "vdflt");
+    assert_eq!(decide(&router, "bar.com", "/none"), "404");
+    // The global default still takes a host no virtual host takes.
+    c = config();
+    c.host_defaults_only = true;
+    c.virtual_hosts.retain(|v| v.hosts != ["*"]);
+    let router = Router::try_from(c).unwrap();
+    assert_eq!(decide(&router, "bar.com", "/none"), "dflt");
+}
+
+#[test]
 fn describe_names_the_route() {
     let router = Router::try_from(config()).unwrap();
     let d = router.decide_path("foo.bar.com", "/x");
