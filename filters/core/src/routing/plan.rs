@@ -106,10 +106,10 @@ impl Plan {
         }
     }
 
-    fn reply(mut self, outcome: Outcome, reply: Reply) -> Plan {
+    /// Answers locally, counting `outcome`.
+    fn reply(&mut self, outcome: Outcome, reply: Reply) {
         self.counts.push(outcome);
         self.reply = Some(reply);
-        self
     }
 }
 
@@ -362,15 +362,13 @@ impl Planner {
                         plan.counts.push(Outcome::Forwarded);
                     }
                     None => {
-                        *plan = std::mem::replace(plan, Plan::new())
-                            .reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n"));
+                        plan.reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n"));
                     }
                 }
                 return;
             }
             Decision::NoRoute => {
-                *plan = std::mem::replace(plan, Plan::new())
-                    .reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n"));
+                plan.reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n"));
                 return;
             }
             Decision::Default { backend, .. } => {
@@ -381,10 +379,6 @@ impl Planner {
         };
         let route = router.route(vhost, index);
         plan.memo.route = Some((vhost, index));
-        let reply = |plan: &mut Plan, outcome: Outcome, r: Reply| {
-            plan.counts.push(outcome);
-            plan.reply = Some(r);
-        };
         // Envoy's CORS filter (before faults and the router): answer an allowed preflight,
         // remember an allowed origin for the response.
         if let Some(cors) = &route.cors {
@@ -400,7 +394,7 @@ impl Planner {
                             headers,
                             body: Vec::new(),
                         };
-                        return reply(plan, Outcome::Responded, r);
+                        return plan.reply(Outcome::Responded, r);
                     }
                 } else {
                     let asked = pseudo(w, "access-control-request-method");
@@ -415,7 +409,7 @@ impl Planner {
                             headers,
                             body: Vec::new(),
                         };
-                        return reply(plan, Outcome::Responded, r);
+                        return plan.reply(Outcome::Responded, r);
                     }
                 }
                 plan.memo.cors_origin = Some(origin);
@@ -426,11 +420,7 @@ impl Planner {
         // phase's `allow` / `deny`.
         if let Some(ranges) = &route.client_ranges {
             if !cidr::admitted(ranges, source) {
-                return reply(
-                    plan,
-                    Outcome::Responded,
-                    Reply::text(403, "403 Forbidden\n"),
-                );
+                return plan.reply(Outcome::Responded, Reply::text(403, "403 Forbidden\n"));
             }
         }
         // Envoy's fault filter: the delay first, then the abort, each sampled on its own.
@@ -444,7 +434,7 @@ impl Planner {
         if let Some((status, weights)) = route.abort {
             if self.sample(Sampler::Abort(vhost, index), &weights) {
                 let r = Reply::text(u32::from(status), "fault filter abort");
-                return reply(plan, Outcome::Responded, r);
+                return plan.reply(Outcome::Responded, r);
             }
         }
         let scheme = match pseudo(w, ":scheme") {
@@ -461,13 +451,9 @@ impl Planner {
         };
         match &route.action {
             Action::Respond { status, body } => {
-                reply(
-                    plan,
-                    Outcome::Responded,
-                    Reply::text(u32::from(*status), body),
-                );
+                plan.reply(Outcome::Responded, Reply::text(u32::from(*status), body));
             }
-            Action::Redirect(r) => reply(plan, Outcome::Redirected, redirect(r)),
+            Action::Redirect(r) => plan.reply(Outcome::Redirected, redirect(r)),
             Action::Forward {
                 backends,
                 rewrite,
@@ -483,7 +469,7 @@ impl Planner {
                 let Some((i, id)) = picked else {
                     // Every weight is 0, or the pick is a reference that did not resolve.
                     let r = Reply::text(500, "500 no usable backend\n");
-                    return reply(plan, Outcome::NoBackend, r);
+                    return plan.reply(Outcome::NoBackend, r);
                 };
                 // An nginx hash key reads the request as the client sent it.
                 let early = self.nginx_key(w, id, peer);
@@ -498,7 +484,7 @@ impl Planner {
                     w.set(name, Some(value));
                 }
                 if let Some(r) = own.and_then(|f| f.redirect.as_ref()) {
-                    return reply(plan, Outcome::Redirected, redirect(r));
+                    return plan.reply(Outcome::Redirected, redirect(r));
                 }
                 let rw = own.and_then(|f| f.rewrite.as_ref()).or(rewrite.as_ref());
                 let host = rw
@@ -584,8 +570,10 @@ impl Planner {
         let router = &self.router;
         let backend = router.backend(id);
         let no_endpoints = |plan: &mut Plan| {
-            plan.counts.push(Outcome::NoEndpoints);
-            plan.reply = Some(Reply::text(503, "503 no ready endpoints\n"));
+            plan.reply(
+                Outcome::NoEndpoints,
+                Reply::text(503, "503 no ready endpoints\n"),
+            );
         };
         // A load balancer other than round robin is the filter's to apply, whatever the mode:
         // Envoy's cluster would only rotate.
