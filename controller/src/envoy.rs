@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use portico_core::config::{CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, ORIGINAL_DST_HEADER};
+use portico_core::tls::select::{ChainAction, Terminate, TlsTable};
 use serde_json::{json, Value};
 
-use crate::snapshot::{content_hash, Snapshot};
+use crate::snapshot::{content_hash, Listener, SdsSecret, Snapshot};
 
 /// Name of the routing filter's ECDS resource (and of the filter in the chain).
 pub const ROUTING_FILTER: &str = "portico-routing";
@@ -74,6 +75,27 @@ pub fn sidecar_filter_name(port: u16) -> String {
 /// Name of the sidecar's outbound listener.
 pub const SIDECAR_LISTENER: &str = "portico-sidecar";
 
+/// Relative path of the SDS file of the secret `name`.
+pub fn sds_file(name: &str) -> String {
+    format!("sds/{name}.yaml")
+}
+
+const SECRET_TYPE: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+
+/// A secret as Envoy's `Secret` message (without `@type`).
+fn secret_message(name: &str, secret: &SdsSecret) -> Value {
+    match secret {
+        SdsSecret::KeyPair {
+            certificate_chain,
+            private_key,
+        } => json!({"name": name, "tls_certificate": {
+            "certificate_chain": {"inline_string": certificate_chain},
+            "private_key": {"inline_string": private_key}}}),
+        SdsSecret::TrustedCa(ca) => json!({"name": name, "validation_context": {
+            "trusted_ca": {"inline_string": ca}}}),
+    }
+}
+
 fn path_source(dir: &Path, rel: &str) -> Value {
     json!({"resource_api_version": "V3", "path_config_source": {"path": dir.join(rel)}})
 }
@@ -127,11 +149,16 @@ fn routing_config(
     })
 }
 
-/// Builds the resources; `filter` turns a routing filter into its entry in an HTTP filter chain.
+/// How a chain's transport socket names a secret: an SDS config source, or the secret inline.
+type SecretRef<'a> = &'a dyn Fn(&str) -> Value;
+
+/// Builds the resources; `filter` turns a routing filter into its entry in an HTTP filter chain,
+/// `secret` a secret name into its place in a TLS context.
 fn resources(
     snapshot: &Snapshot,
     options: &RenderOptions,
     filter: &dyn Fn(&RoutingFilter) -> Value,
+    secret: SecretRef<'_>,
 ) -> Resources {
     let bootstrap = json!({
         "node": {"id": "portico", "cluster": "portico"},
@@ -148,13 +175,21 @@ fn resources(
             config: routing_config(&routing_filter_name(l.port), &l.routing, options),
         };
         let bind = options.port_map.get(&l.port).copied().unwrap_or(l.port);
-        let name = format!("portico-http-{}", l.port);
-        listeners.push(json!({
-            "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
-            "name": name,
-            "address": {"socket_address": {"address": options.listen_address, "port_value": bind}},
-            "filter_chains": [{"filters": [http_connection_manager(&name, filter(&f))]}],
-        }));
+        let address =
+            json!({"socket_address": {"address": options.listen_address, "port_value": bind}});
+        let listener = match &l.tls {
+            None => {
+                let name = format!("portico-http-{}", l.port);
+                json!({
+                    "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+                    "name": name,
+                    "address": address,
+                    "filter_chains": [{"filters": [http_connection_manager(&name, filter(&f))]}],
+                })
+            }
+            Some(table) => tls_listener(l, table, address, &filter(&f), secret),
+        };
+        listeners.push(listener);
         routing.push(f);
     }
     if let (Some(bind), false) = (options.sidecar_port, snapshot.sidecar.is_empty()) {
@@ -229,21 +264,34 @@ fn resources(
     }
 }
 
-/// Renders every file for a snapshot: a bootstrap reading LDS and CDS from files, and each
-/// listener's routing filter configuration through its own ECDS file.
+/// Renders every file for a snapshot: a bootstrap reading LDS and CDS from files, each
+/// listener's routing filter configuration through its own ECDS file, and each secret through
+/// its own SDS file (so a rotated certificate is one file renamed into place: no listener
+/// change, no drain).
 pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
     let dir = &options.xds_dir;
     let ecds_filter = |f: &RoutingFilter| {
         json!({"name": f.name, "config_discovery": {
             "config_source": path_source(dir, &f.ecds), "type_urls": [WASM_TYPE]}})
     };
-    let mut r = resources(snapshot, options, &ecds_filter);
+    let sds = |name: &str| json!({"name": name, "sds_config": path_source(dir, &sds_file(name))});
+    let mut r = resources(snapshot, options, &ecds_filter, &sds);
     r.bootstrap["dynamic_resources"] =
         json!({"lds_config": path_source(dir, LDS), "cds_config": path_source(dir, CDS)});
     let mut files = vec![
         (BOOTSTRAP.to_owned(), to_yaml(&r.bootstrap)),
         (CDS.to_owned(), to_yaml(&discovery(r.clusters))),
     ];
+    // Secrets before the listeners that name them, like the filter configurations.
+    for (name, secret) in &snapshot.secrets {
+        let mut message = secret_message(name, secret);
+        message["@type"] = json!(SECRET_TYPE);
+        let resources = json!([message]);
+        files.push((
+            sds_file(name),
+            to_yaml(&json!({"version_info": content_hash(&resources.to_string()), "resources": resources})),
+        ));
+    }
     // Filter configurations before the listeners that name them: a new listener's ECDS file
     // must exist when Envoy reads the listener.
     for f in r.routing {
@@ -266,7 +314,13 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
 /// `on_configure`), and a config for an Envoy that is not fed by the controller.
 pub fn render_static(snapshot: &Snapshot, options: &RenderOptions) -> String {
     let inline = |f: &RoutingFilter| json!({"name": f.name, "typed_config": f.config});
-    let mut r = resources(snapshot, options, &inline);
+    let inline_secret = |name: &str| {
+        snapshot
+            .secrets
+            .get(name)
+            .map_or(Value::Null, |s| secret_message(name, s))
+    };
+    let mut r = resources(snapshot, options, &inline, &inline_secret);
     // Static resources are the messages themselves, not `Any`s.
     for resource in r.listeners.iter_mut().chain(r.clusters.iter_mut()) {
         if let Some(map) = resource.as_object_mut() {
@@ -319,4 +373,164 @@ fn http_connection_manager(name: &str, routing_filter: Value) -> Value {
             ],
         },
     })
+}
+
+/// The network filter of a chain that refuses every connection (Envoy's RBAC, deny all): what
+/// a TLS port does with an SNI it has no certificate for.
+fn reject_filter(name: &str) -> Value {
+    json!({
+        "name": "envoy.filters.network.rbac",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+            "stat_prefix": name.replace('-', "_"),
+            "rules": {"action": "DENY", "policies": {"refuse": {
+                "permissions": [{"any": true}], "principals": [{"any": true}]}}},
+        },
+    })
+}
+
+/// The downstream TLS context of a terminating chain. Static renders carry the secrets inline
+/// (`tls_certificates` / `validation_context`), file renders name SDS resources.
+fn downstream_tls(t: &Terminate, secret: SecretRef<'_>) -> Value {
+    let mut params = json!({
+        "tls_minimum_protocol_version": t.min_version.envoy_name(),
+        "tls_maximum_protocol_version": t.max_version.envoy_name(),
+    });
+    if !t.cipher_suites.is_empty() {
+        params["cipher_suites"] = json!(t.cipher_suites);
+    }
+    let cert = secret(&t.certificate.sds);
+    let mut common = json!({"tls_params": params, "alpn_protocols": ["h2", "http/1.1"]});
+    if cert.get("tls_certificate").is_some() {
+        common["tls_certificates"] = json!([cert["tls_certificate"]]);
+    } else {
+        common["tls_certificate_sds_secret_configs"] = json!([cert]);
+    }
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "common_tls_context": common,
+    });
+    if let Some(client) = &t.client {
+        let ca = secret(&client.ca_sds);
+        let mut validation = if ca.get("validation_context").is_some() {
+            ca["validation_context"].clone()
+        } else {
+            Value::Null
+        };
+        if !client.subject_alt_names.is_empty() {
+            let sans: Vec<Value> = client
+                .subject_alt_names
+                .iter()
+                .map(|s| json!({"san_type": "DNS", "matcher": {"exact": s}}))
+                .collect();
+            if validation.is_null() {
+                validation = json!({});
+            }
+            validation["match_typed_subject_alt_names"] = json!(sans);
+        }
+        if validation.is_null() {
+            context["common_tls_context"]["validation_context_sds_secret_config"] = ca;
+        } else if ca.get("validation_context").is_some() {
+            context["common_tls_context"]["validation_context"] = validation;
+        } else {
+            context["common_tls_context"]["combined_validation_context"] = json!({
+                "default_validation_context": validation,
+                "validation_context_sds_secret_config": ca,
+            });
+        }
+        context["require_client_certificate"] = json!(client.required);
+    }
+    json!({"name": "envoy.transport_sockets.tls", "typed_config": context})
+}
+
+/// A TLS listener: `tls_inspector`, a filter chain per chain of the table, and a
+/// `filter_chain_matcher` evaluating the table's SNI rules in order (each a case-insensitive RE2
+/// regex, [`portico_core::tls::select::SniPattern::regex`]), its default as `on_no_match`; no
+/// default (and no match) closes the connection.
+fn tls_listener(
+    l: &Listener,
+    table: &TlsTable,
+    address: Value,
+    routing_filter: &Value,
+    secret: SecretRef<'_>,
+) -> Value {
+    let name = format!("portico-tls-{}", l.port);
+    let reject = format!("{name}-refuse");
+    let chains: Vec<Value> = table
+        .chains
+        .iter()
+        .map(|c| match &c.action {
+            ChainAction::Terminate(t) => json!({
+                "name": c.name,
+                "transport_socket": downstream_tls(t, secret),
+                "filters": [http_connection_manager(&format!("{name}-{}", c.name), routing_filter.clone())],
+            }),
+            ChainAction::Passthrough { backend } => {
+                let cluster = l
+                    .routing
+                    .backends
+                    .get(backend)
+                    .map_or_else(|| format!("portico|missing|{backend}"), |b| b.cluster.clone());
+                json!({
+                    "name": c.name,
+                    "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                        "stat_prefix": format!("{name}-{}", c.name).replace('-', "_"),
+                        "cluster": cluster}}],
+                })
+            }
+        })
+        .chain(std::iter::once(json!({"name": reject, "filters": [
+            reject_filter(&reject),
+            // Never reached (RBAC closes first); a chain must end in a terminal filter.
+            {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": reject.replace('-', "_"), "cluster": "portico|refused"}},
+        ]})))
+        .collect();
+    let action = |chain: &str| {
+        json!({"action": {"name": chain, "typed_config": {
+            "@type": "type.googleapis.com/google.protobuf.StringValue", "value": chain}}})
+    };
+    let default = table
+        .default_chain
+        .and_then(|i| table.chains.get(i))
+        .map_or(reject.as_str(), |c| c.name.as_str());
+    let matchers: Vec<Value> = table
+        .rules
+        .iter()
+        .filter_map(|r| table.chains.get(r.chain).map(|c| (r, c)))
+        .map(|(r, c)| {
+            json!({
+                "predicate": {"single_predicate": {
+                    "input": {"name": "sni", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.ServerNameInput"}},
+                    "value_match": {"safe_regex": {"google_re2": {}, "regex": r.pattern.regex()}},
+                }},
+                "on_match": action(&c.name),
+            })
+        })
+        .collect();
+    let mut listener = json!({
+        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+        "name": name,
+        "address": address,
+        "listener_filters": [{
+            "name": "envoy.filters.listener.tls_inspector",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+        }],
+        "filter_chains": chains,
+    });
+    listener["filter_chain_matcher"] = if matchers.is_empty() {
+        // A matcher list needs one matcher: a tree on the SNI with no entries sends everything
+        // to `on_no_match`.
+        json!({"matcher_tree": {
+            "input": {"name": "sni", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.ServerNameInput"}},
+            "exact_match_map": {"map": {"portico.invalid": action(default)}}},
+            "on_no_match": action(default)})
+    } else {
+        json!({"matcher_list": {"matchers": matchers}, "on_no_match": action(default)})
+    };
+    listener
 }

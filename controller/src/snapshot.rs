@@ -1,15 +1,35 @@
 //! [`Snapshot`]: everything Envoy needs, as `translate` derives it from the objects and the
 //! renderer ([`crate::envoy`]) reads it. It knows nothing of Kubernetes objects.
 
+use std::collections::BTreeMap;
+
 use portico_core::config::RoutingConfig;
+use portico_core::tls::select::TlsTable;
 
 /// A listener the snapshot needs, with its routing filter's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     /// Port clients address (80 for Ingress HTTP).
     pub port: u16,
-    /// The routing filter's configuration on this listener.
+    /// The routing filter's configuration on this listener (every terminating chain of a TLS
+    /// listener routes with it).
     pub routing: RoutingConfig,
+    /// TLS: the filter chain for each SNI (`None`: plain HTTP).
+    pub tls: Option<TlsTable>,
+}
+
+/// A secret Envoy reads through SDS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdsSecret {
+    /// A certificate chain and its private key (PEM).
+    KeyPair {
+        /// Certificate chain, leaf first.
+        certificate_chain: String,
+        /// Private key.
+        private_key: String,
+    },
+    /// CA certificates client certificates are checked against (PEM).
+    TrustedCa(String),
 }
 
 /// An Envoy cluster for one backend (used by the `cluster` forward mode).
@@ -30,6 +50,8 @@ pub struct Snapshot {
     pub sidecar: Vec<Listener>,
     /// Backend clusters.
     pub clusters: Vec<Cluster>,
+    /// Secrets the TLS chains name, by SDS resource name.
+    pub secrets: BTreeMap<String, SdsSecret>,
     /// A hash of everything above.
     pub generation: String,
 }

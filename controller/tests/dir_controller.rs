@@ -73,9 +73,17 @@ fn writes_only_what_changed() {
     let mut c = controller(m.path(), x.path());
     let (backend, written) = served(&mut c);
     assert_eq!(backend, "a.default.svc.cluster.local:80");
+    // Every Ingress host is also served on 443, with the fake certificate here.
     assert_eq!(
         written,
-        ["envoy.yaml", "cds.yaml", "ecds/routing-80.yaml", "lds.yaml"]
+        [
+            "envoy.yaml",
+            "cds.yaml",
+            "sds/portico-fake-certificate.yaml",
+            "ecds/routing-80.yaml",
+            "ecds/routing-443.yaml",
+            "lds.yaml"
+        ]
     );
     assert!(
         served(&mut c).1.is_empty(),
@@ -85,7 +93,10 @@ fn writes_only_what_changed() {
     let (backend, written) = served(&mut c);
     assert_eq!(backend, "b.default.svc.cluster.local:80");
     // The backend set changed, so the clusters did; the listener did not (no drain).
-    assert_eq!(written, ["cds.yaml".to_owned(), ecds_routing(80)]);
+    assert_eq!(
+        written,
+        ["cds.yaml".to_owned(), ecds_routing(80), ecds_routing(443)]
+    );
     // Every file went through `.tmp` and was renamed into place: nothing is left behind.
     let left: Vec<_> = std::fs::read_dir(x.path().join(".tmp"))
         .unwrap()

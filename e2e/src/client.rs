@@ -35,6 +35,183 @@ pub struct Outgoing {
     /// Open with a PROXY protocol (v1) header naming this destination: how a sidecar learns
     /// where the client was going, in place of the iptables redirect.
     pub proxy_destination: Option<SocketAddr>,
+    /// Speak TLS first: what the client offers, and how to name the served certificate.
+    pub tls: Option<ClientTls>,
+}
+
+/// A TLS client's offer.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// SNI (`None`: send none).
+    pub sni: Option<String>,
+    /// Highest version offered.
+    pub max_version: portico_core::tls::select::TlsVersion,
+    /// Leaf DER → the names scenarios use for it.
+    pub names: std::sync::Arc<std::collections::BTreeMap<Vec<u8>, Vec<String>>>,
+}
+
+/// Accepts any server certificate: the harness names what was served instead of trusting it.
+#[derive(Debug)]
+struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Handshakes over `stream` as `tls` says; returns the TLS stream and the served certificate's
+/// names, or how the connection ended (`closed`).
+async fn handshake(
+    stream: tokio::net::TcpStream,
+    tls: &ClientTls,
+    http2: bool,
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        Vec<String>,
+    ),
+    Observed,
+> {
+    use portico_core::tls::select::TlsVersion;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls.max_version {
+        TlsVersion::V1_3 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::V1_2 => &[&rustls::version::TLS12],
+        // rustls offers nothing older: a TLS 1.0/1.1 client is a hand-made ClientHello.
+        TlsVersion::V1_0 | TlsVersion::V1_1 => return Err(old_hello(stream, tls).await),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| Observed::ended("closed", format!("client config: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![if http2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
+    let name = match &tls.sni {
+        Some(sni) => match rustls::pki_types::ServerName::try_from(sni.clone()) {
+            Ok(n) => n,
+            Err(e) => return Err(Observed::ended("closed", format!("SNI {sni:?}: {e}"))),
+        },
+        None => {
+            config.enable_sni = false;
+            rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())
+        }
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| Observed::ended("closed", format!("TLS handshake: {e}")))?;
+    let names = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|leaf| {
+            tls.names
+                .get(leaf.as_ref())
+                .cloned()
+                .unwrap_or_else(|| vec![format!("unknown certificate ({} bytes)", leaf.len())])
+        })
+        .unwrap_or_default();
+    Ok((stream, names))
+}
+
+/// A TLS 1.0/1.1-only ClientHello (no `supported_versions`), written by hand since rustls
+/// offers nothing older than 1.2: a proxy that requires 1.2 answers with an alert or closes.
+async fn old_hello(mut stream: tokio::net::TcpStream, tls: &ClientTls) -> Observed {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let version: [u8; 2] = match tls.max_version {
+        portico_core::tls::select::TlsVersion::V1_0 => [3, 1],
+        _ => [3, 2],
+    };
+    let mut ext = Vec::new();
+    if let Some(sni) = &tls.sni {
+        let n = sni.as_bytes();
+        let list_len = n.len() + 3;
+        ext.extend([0, 0]);
+        ext.extend(((list_len + 2) as u16).to_be_bytes());
+        ext.extend((list_len as u16).to_be_bytes());
+        ext.push(0);
+        ext.extend((n.len() as u16).to_be_bytes());
+        ext.extend(n);
+    }
+    let mut body = Vec::new();
+    body.extend(version);
+    body.extend([7u8; 32]);
+    body.push(0);
+    // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_RSA_WITH_AES_128_CBC_SHA
+    body.extend([0, 4, 0xc0, 0x13, 0x00, 0x2f]);
+    body.extend([1, 0]);
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut hs = vec![1];
+    hs.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend(body);
+    let mut record = vec![22, 3, 1];
+    record.extend((hs.len() as u16).to_be_bytes());
+    record.extend(hs);
+    if let Err(e) = stream.write_all(&record).await {
+        return Observed::ended("closed", format!("sending a TLS 1.x ClientHello: {e}"));
+    }
+    let mut reply = [0u8; 5];
+    match stream.read_exact(&mut reply).await {
+        Ok(_) if reply[0] == 22 => Observed {
+            error: Some(
+                "the proxy answered a TLS 1.0/1.1-only ClientHello with a ServerHello".into(),
+            ),
+            ..Observed::default()
+        },
+        Ok(_) => Observed::ended(
+            "closed",
+            format!("TLS alert {:?} to a TLS ≤ 1.1 ClientHello", reply),
+        ),
+        Err(e) => Observed::ended("closed", format!("closed on a TLS ≤ 1.1 ClientHello: {e}")),
+    }
 }
 
 /// Sends one request and reports what came back; never fails, errors are in [`Observed::error`].
@@ -59,10 +236,16 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
             .bind(SocketAddr::new(ip, 0))
             .map_err(|e| format!("bind {ip}: {e}"))?;
     }
-    let mut stream = socket
-        .connect(out.target)
-        .await
-        .map_err(|e| format!("connect {}: {e}", out.target))?;
+    let mut stream = match socket.connect(out.target).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Ok(Observed::ended(
+                "refused",
+                format!("connect {}: {e}", out.target),
+            ))
+        }
+        Err(e) => return Err(format!("connect {}: {e}", out.target)),
+    };
     if let Some(dst) = out.proxy_destination {
         use tokio::io::AsyncWriteExt;
         let src = stream.local_addr().map_err(|e| e.to_string())?;
@@ -98,25 +281,52 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
     let request = builder
         .body(Full::new(Bytes::new()))
         .map_err(|e| format!("bad request: {e}"))?;
-    let io = TokioIo::new(stream);
+    match &out.tls {
+        None => respond(out, TokioIo::new(stream), request, None).await,
+        Some(tls) => match handshake(stream, tls, out.http2).await {
+            Err(ended) => Ok(ended),
+            Ok((stream, names)) => respond(out, TokioIo::new(stream), request, Some(names)).await,
+        },
+    }
+}
+
+/// Sends the request over an open connection (plain or TLS) and reads the answer. A connection
+/// closed before any answer is `closed`.
+async fn respond<T>(
+    out: &Outgoing,
+    io: TokioIo<T>,
+    request: hyper::Request<Full<Bytes>>,
+    certificate: Option<Vec<String>>,
+) -> Result<Observed, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let closed = |e: &dyn std::fmt::Display| {
+        let mut o = Observed::ended("closed", e.to_string());
+        o.certificate = certificate.clone();
+        o
+    };
     let response = if out.http2 {
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(|e| format!("h2 handshake: {e}"))?;
+        let (mut sender, conn) =
+            match hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await {
+                Ok(h) => h,
+                Err(e) => return Ok(closed(&format!("h2 handshake: {e}"))),
+            };
         tokio::spawn(conn);
-        sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?
+        match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => return Ok(closed(&e)),
+        }
     } else {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
+        let (mut sender, conn) = match hyper::client::conn::http1::handshake(io).await {
+            Ok(h) => h,
+            Err(e) => return Ok(closed(&format!("handshake: {e}"))),
+        };
         tokio::spawn(conn);
-        sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?
+        match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => return Ok(closed(&e)),
+        }
     };
     let status = response.status().as_u16();
     let headers: Vec<(String, String)> = response
@@ -149,5 +359,7 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
         echo,
         error: None,
         mirrored: Vec::new(),
+        certificate,
+        connection: None,
     })
 }

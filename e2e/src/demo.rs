@@ -104,6 +104,7 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
             http2: false,
             timeout: Duration::from_secs(5),
             proxy_destination: None,
+            tls: None,
         };
         let o = send(&out).await;
         let answer = match (&o.echo, o.status) {

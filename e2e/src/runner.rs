@@ -45,6 +45,8 @@ pub struct Session {
     /// Scenario listener port → the port Envoy really listens on.
     port_map: BTreeMap<u16, u16>,
     sidecar_port: Option<u16>,
+    /// Served certificates' leaf DER → their names.
+    certificates: std::sync::Arc<BTreeMap<Vec<u8>, Vec<String>>>,
     verbose: bool,
     _work: tempfile::TempDir,
 }
@@ -118,6 +120,7 @@ impl Host for EnvoyHost {
             echo,
             port_map,
             sidecar_port,
+            certificates: std::sync::Arc::new(prepared.certificates.clone()),
             verbose: options.verbose,
             _work: work,
         })
@@ -152,6 +155,11 @@ impl Host for EnvoyHost {
             headers: request.headers.clone(),
             http2: request.http_version.as_deref() == Some("2"),
             timeout: Duration::from_secs(10),
+            tls: plan.tls.as_ref().map(|t| crate::client::ClientTls {
+                sni: t.sni.clone(),
+                max_version: t.max_version,
+                names: session.certificates.clone(),
+            }),
         };
         let echo = &session.echo;
         self.rt.block_on(async {

@@ -102,6 +102,7 @@ fn request(listener: SocketAddr) -> Outgoing {
         http2: false,
         timeout: Duration::from_secs(5),
         proxy_destination: None,
+        tls: None,
     }
 }
 

@@ -34,6 +34,29 @@ pub fn check(
             String::new()
         };
         let mut fail = |m: String| failures.push(format!("{at}{m}"));
+        if let Some(want) = &expect.certificate {
+            let got = o.certificate.as_ref();
+            let ok = match got {
+                None => want == "none",
+                Some(names) => names.iter().any(|n| n == want),
+            };
+            if !ok {
+                fail(format!(
+                    "certificate: expected {want}, got {}",
+                    got.map_or_else(|| format!("none ({})", o.summary()), |n| n.join(" | "))
+                ));
+            }
+        }
+        if let Some(want) = &expect.connection {
+            if o.connection.as_ref() != Some(want) {
+                fail(format!(
+                    "connection: expected {want}, got {}",
+                    o.connection
+                        .clone()
+                        .map_or_else(|| o.summary(), |c| format!("{c} ({})", o.summary()))
+                ));
+            }
+        }
         let want_status = expect.status.or(if forwarded { Some(200) } else { None });
         if let Some(want) = want_status {
             if o.status != Some(want) {

@@ -165,7 +165,15 @@ fn run_scenario<H: Host>(
             Err(e) => result.failures.push(e),
             Ok(plan) => {
                 let mut trace = Vec::new();
-                let observed = host.send(&mut session, request, &plan, &mut trace);
+                let observed = if plan.listening {
+                    host.send(&mut session, request, &plan, &mut trace)
+                } else {
+                    let port = plan.url.port;
+                    vec![
+                        Observed::ended("refused", format!("nothing listens on port {port}"));
+                        request.repeat.unwrap_or(1).max(1) as usize
+                    ]
+                };
                 result.failures = check(&request.expect, &observed, &prepared.backends);
                 if options.verbose {
                     for t in &trace {

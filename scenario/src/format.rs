@@ -206,6 +206,12 @@ pub struct Observed {
     pub error: Option<String>,
     /// Mirror copies of the request that reached a backend (host `…-shadow`).
     pub mirrored: Vec<Echo>,
+    /// The names of the certificate the TLS handshake served (`ns/name`, `default`, `fake`);
+    /// `None` when no handshake completed (plain HTTP, refused, closed).
+    pub certificate: Option<Vec<String>>,
+    /// How the connection ended without an HTTP answer: `closed` (the proxy closed it, or the
+    /// handshake failed) or `refused` (nothing listens).
+    pub connection: Option<String>,
 }
 
 impl Observed {
@@ -215,6 +221,15 @@ impl Observed {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The connection ended without an HTTP answer.
+    pub fn ended(connection: &str, why: impl Into<String>) -> Observed {
+        Observed {
+            connection: Some(connection.to_owned()),
+            error: Some(why.into()),
+            ..Observed::default()
+        }
     }
 
     /// A one-line summary for failure messages.

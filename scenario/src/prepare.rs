@@ -12,6 +12,9 @@ pub struct Prepared {
     pub translation: portico_controller::translate::Translation,
     /// Every EndpointSlice `ip:port` → the backends it serves (also: where echo servers run).
     pub backends: HashMap<String, BTreeSet<String>>,
+    /// Every certificate a TLS chain serves: leaf DER → its names (`ns/name`, `default`,
+    /// `fake`).
+    pub certificates: std::collections::BTreeMap<Vec<u8>, Vec<String>>,
 }
 
 /// The `address` of every sidecar request: where passthrough traffic goes, so the harnesses
@@ -69,9 +72,12 @@ pub fn prepare(
         },
     );
     notes.extend(translation.errors.iter().map(ToString::to_string));
+    let certificates =
+        portico_controller::translate::tls::served_certificates(&translation.snapshot);
     Ok(Prepared {
         translation,
         backends: endpoint_backends(&scenario.objects),
+        certificates,
     })
 }
 
@@ -101,6 +107,19 @@ pub struct Plan {
     /// The destination the client addressed: for a sidecar request its `address`, else the
     /// URL's port on loopback (a gateway request's listener).
     pub destination: std::net::SocketAddr,
+    /// Whether a listener takes the connection (else it is refused).
+    pub listening: bool,
+    /// TLS: what the client offers (`None`: plain HTTP).
+    pub tls: Option<ClientTls>,
+}
+
+/// What a TLS client offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// SNI (`None`: the client sends none).
+    pub sni: Option<String>,
+    /// The highest version offered (TLS 1.3 unless `tls_max_version`).
+    pub max_version: portico_core::tls::select::TlsVersion,
 }
 
 /// Plans a request against the ports a configuration has: its gateway listeners, and the
@@ -120,7 +139,15 @@ pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan,
             .map_err(|_| format!("address {a:?} is not ip:port"))?,
         None => std::net::SocketAddr::from(([127, 0, 0, 1], url.port)),
     };
+    let mut listening = true;
     match request.via {
+        // A refused connection is what the request expects: nothing to send.
+        Via::Gateway
+            if !gateway.contains(&url.port)
+                && request.expect.connection.as_deref() == Some("refused") =>
+        {
+            listening = false;
+        }
         Via::Gateway if !gateway.contains(&url.port) => {
             return Err(format!(
                 "no listener for port {} in this configuration",
@@ -145,6 +172,24 @@ pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan,
     };
     let authority = authority(&url, &request.headers);
     let method = request.method.clone().unwrap_or_else(|| "GET".into());
+    let tls = if url.scheme == "https" || request.protocol.as_deref() == Some("tls") {
+        let max_version = match request.tls_max_version.as_deref() {
+            None => portico_core::tls::select::TlsVersion::V1_3,
+            Some(v) => portico_core::tls::select::TlsVersion::parse(v)
+                .ok_or_else(|| format!("tls_max_version {v:?} is not 1.0, 1.1, 1.2 or 1.3"))?,
+        };
+        let sni = match &request.sni {
+            Some(explicit) => explicit.clone(),
+            // A client sends no SNI for an IP address (RFC 6066).
+            None if url.host.parse::<std::net::IpAddr>().is_ok() || url.host.starts_with('[') => {
+                None
+            }
+            None => Some(url.host.clone()),
+        };
+        Some(ClientTls { sni, max_version })
+    } else {
+        None
+    };
     Ok(Plan {
         url,
         method,
@@ -152,6 +197,8 @@ pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan,
         source,
         via: request.via,
         destination,
+        listening,
+        tls,
     })
 }
 
@@ -162,21 +209,16 @@ pub fn unsupported(request: &Request) -> Option<String> {
     if request.protocol.is_some() {
         missing.push("protocol (raw TLS/TCP)");
     }
-    if request.url.starts_with("https://") || request.url.starts_with("tcp://") {
-        missing.push("https/tcp urls");
+    if request.url.starts_with("tcp://") {
+        missing.push("tcp urls");
     }
-    if request.sni.is_some()
-        || request.client_certificate.is_some()
-        || request.tls_max_version.is_some()
-    {
-        missing.push("TLS client options");
+    if request.client_certificate.is_some() {
+        missing.push("client_certificate");
     }
     if request.address.is_some() && request.via == Via::Gateway {
         missing.push("address (raw TLS/TCP)");
     }
-    if e.certificate.is_some() || e.connection.is_some() {
-        missing.push("certificate/connection expectations");
-    }
+    let _ = e;
     if missing.is_empty() {
         None
     } else {

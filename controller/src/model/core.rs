@@ -139,3 +139,21 @@ pub struct PodIp {
     /// IP.
     pub ip: String,
 }
+
+/// `v1` Secret: the TLS key pairs (`kubernetes.io/tls`: `tls.crt`, `tls.key`) and CA bundles
+/// (`ca.crt`, `cacert`) that listeners serve and check clients against.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// `kubernetes.io/tls`, `Opaque`, …
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+    /// Values, base64-encoded (as the API server returns them).
+    #[serde(default)]
+    pub data: std::collections::BTreeMap<String, String>,
+    /// Values in clear (a manifest's write-only convenience; they win over `data`).
+    #[serde(default)]
+    pub string_data: std::collections::BTreeMap<String, String>,
+}

@@ -3,10 +3,11 @@
 //! | module | API group | kinds |
 //! | --- | --- | --- |
 //! | [`meta`] | (all) | `ObjectMeta`, `ObjectRef`, `LabelSelector` |
-//! | [`core`] | `v1`, `discovery.k8s.io/v1` | Service, Namespace, Pod, EndpointSlice |
+//! | [`core`] | `v1`, `discovery.k8s.io/v1` | Service, Namespace, Pod, Secret, EndpointSlice |
 //! | [`networking`] | `networking.k8s.io/v1` | Ingress, IngressClass |
 //! | [`gateway`] | `gateway.networking.k8s.io` | GatewayClass, Gateway, HTTPRoute, ReferenceGrant |
 //! | [`istio`] | `networking.istio.io` | Gateway, VirtualService, DestinationRule |
+//! | [`portico`] | `portico.dev` | PorticoConfig |
 //!
 //! Only the fields Portico interprets are modelled. The model knows nothing of translation: it
 //! imports nothing from the rest of the crate.
@@ -26,13 +27,14 @@ pub mod gateway;
 pub mod istio;
 pub mod meta;
 pub mod networking;
+pub mod portico;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 pub use self::core::{
     Endpoint, EndpointConditions, EndpointPort, EndpointSlice, Namespace, Pod, PodIp, PodStatus,
-    Service, ServicePort, ServiceSpec,
+    Secret, Service, ServicePort, ServiceSpec,
 };
 pub use self::meta::{
     namespace_of, LabelSelector, LabelSelectorRequirement, ObjectMeta, ObjectRef,
@@ -52,6 +54,8 @@ pub const NETWORKING_GROUP: &str = "networking.k8s.io";
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 /// `networking.istio.io`.
 pub const ISTIO_GROUP: &str = "networking.istio.io";
+/// `portico.dev`.
+pub const PORTICO_GROUP: &str = "portico.dev";
 
 /// A kind: its API group, its name, whether it is namespaced, and its metadata.
 pub trait Resource {
@@ -150,6 +154,8 @@ resources! {
     VirtualService(istio::VirtualService) = ISTIO_GROUP, "VirtualService", true, SPEC;
     DestinationRule(istio::DestinationRule) = ISTIO_GROUP, "DestinationRule", true, SPEC;
     Pod(Pod) = CORE_GROUP, "Pod", true, &[];
+    Secret(Secret) = CORE_GROUP, "Secret", true, &[];
+    PorticoConfig(portico::PorticoConfig) = PORTICO_GROUP, "PorticoConfig", true, SPEC;
 }
 
 /// Why a manifest document is not an object Portico can use.
@@ -305,6 +311,8 @@ impl Object {
             ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value, mode)?),
             ("v1", "Namespace") => Object::Namespace(typed(value, mode)?),
             ("v1", "Pod") => Object::Pod(typed(value, mode)?),
+            ("v1", "Secret") => Object::Secret(typed(value, mode)?),
+            ("portico.dev/v1alpha1", "PorticoConfig") => Object::PorticoConfig(typed(value, mode)?),
             (
                 "networking.istio.io/v1"
                 | "networking.istio.io/v1beta1"

@@ -24,18 +24,33 @@ use super::common::{backend_key, cluster_name, Index};
 use super::diagnostics::{ErrorKind, TranslateError};
 use super::nginx;
 use super::options::Options;
+use super::tls::{Certificates, TlsPorts};
 use crate::model::{namespace_of, Ingress, IngressBackend, Object, Resource};
 
 mod canary;
+mod tls;
 
-/// The Ingresses' routing (port 80) and the backends they use: every selected Ingress, oldest
-/// first, then the canaries.
+/// What the Ingresses make: the routing of port 80 and (when any Ingress is served) of port 443,
+/// and the backends they use.
+pub(crate) struct IngressRouting {
+    /// Port 80.
+    pub(crate) http: RoutingConfig,
+    /// Port 443: the same servers, reached over TLS (no redirect to HTTPS).
+    pub(crate) https: Option<RoutingConfig>,
+    /// Backends by key.
+    pub(crate) backends: BTreeMap<String, Backend>,
+}
+
+/// The Ingresses' routing and the backends they use: every selected Ingress, oldest first, then
+/// the canaries; and their certificates on port 443 ([`tls`]).
 pub(crate) fn translate(
     objects: &[Object],
     index: &Index<'_>,
     options: &Options,
+    certs: &mut Certificates<'_>,
+    tls_ports: &mut TlsPorts,
     errors: &mut Vec<TranslateError>,
-) -> (RoutingConfig, BTreeMap<String, Backend>) {
+) -> IngressRouting {
     let mut ingresses: Vec<&Ingress> = objects
         .iter()
         .filter_map(|o| match o {
@@ -66,25 +81,45 @@ pub(crate) fn translate(
             }
         }
     }
-    let mut builder = Builder::new(index, regex_hosts);
     let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses
-        .into_iter()
+        .iter()
         .partition(|i| nginx::parse(&i.metadata.annotations).0.canary.is_some());
-    for ingress in mains {
-        match builder.add_ingress(ingress) {
-            Ok(mut warnings) => errors.append(&mut warnings),
-            Err(e) => errors.push(e),
+    // Port 443's certificates first: which hosts have one decides port 80's redirects.
+    let tls_hosts = if ingresses.is_empty() {
+        BTreeSet::new()
+    } else {
+        tls::certificates(objects, &mains, certs, tls_ports, errors)
+    };
+    // The same servers on both ports; the HTTPS one's diagnostics would repeat port 80's.
+    let build = |https: bool, errors: &mut Vec<TranslateError>| {
+        let mut builder = Builder::new(index, regex_hosts.clone(), https, tls_hosts.clone());
+        for ingress in &mains {
+            match builder.add_ingress(ingress) {
+                Ok(mut warnings) => errors.append(&mut warnings),
+                Err(e) => errors.push(e),
+            }
         }
-    }
-    for ingress in canaries {
-        match builder.add_canary(ingress) {
-            Ok(mut warnings) => errors.append(&mut warnings),
-            Err(e) => errors.push(e),
+        for ingress in &canaries {
+            match builder.add_canary(ingress) {
+                Ok(mut warnings) => errors.append(&mut warnings),
+                Err(e) => errors.push(e),
+            }
         }
+        let backends = std::mem::take(&mut builder.backends);
+        (
+            builder.finish(options.forward, if https { 443 } else { 80 }),
+            backends,
+        )
+    };
+    let (http, backends) = build(false, errors);
+    let https = (!ingresses.is_empty()).then(|| build(true, &mut Vec::new()).0);
+    IngressRouting {
+        http,
+        https,
+        backends,
     }
-    let backends = std::mem::take(&mut builder.backends);
-    (builder.finish(options.forward, 80), backends)
 }
+
 fn ingress_selected(ingress: &Ingress, objects: &[Object], options: &Options) -> bool {
     let class = ingress.spec.ingress_class_name.as_deref().or_else(|| {
         ingress
@@ -176,12 +211,21 @@ struct Builder<'a> {
     aliases: Vec<(String, String)>,
     /// Hosts with `from-to-www-redirect`.
     www: Vec<String>,
+    /// Building the HTTPS port's routing: no redirect to HTTPS.
+    https: bool,
+    /// Hosts with a certificate entry ([`tls::certificates`]).
+    tls_hosts: BTreeSet<String>,
 }
 
 // The error is the typed TranslateError the caller reports; it is built once per bad object.
 #[allow(clippy::result_large_err)]
 impl<'a> Builder<'a> {
-    fn new(index: &'a Index<'a>, regex_hosts: BTreeSet<String>) -> Self {
+    fn new(
+        index: &'a Index<'a>,
+        regex_hosts: BTreeSet<String>,
+        https: bool,
+        tls_hosts: BTreeSet<String>,
+    ) -> Self {
         Builder {
             index,
             vhosts: BTreeMap::new(),
@@ -193,6 +237,8 @@ impl<'a> Builder<'a> {
             listed: BTreeSet::new(),
             aliases: Vec::new(),
             www: Vec::new(),
+            https,
+            tls_hosts,
         }
     }
 
@@ -305,19 +351,16 @@ impl<'a> Builder<'a> {
             }
             None => None,
         };
-        let tls_hosts: Vec<&str> = spec
-            .tls
-            .iter()
-            .flat_map(|t| t.hosts.iter().map(String::as_str))
-            .collect();
-        let tls_all = spec.tls.iter().any(|t| t.hosts.is_empty());
         // host → routes with their sort keys, validated before anything is merged.
         let mut per_host: Vec<(String, Vec<Keyed>)> = Vec::new();
         for (ri, rule) in spec.rules.iter().enumerate() {
             let host = Self::rule_host(rule, ri).map_err(|(f, k)| err(f, k))?;
-            let ssl_redirect = nginx.force_ssl_redirect
-                || (nginx.ssl_redirect != Some(false)
-                    && (tls_all || tls_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))));
+            // lua_ingress.lua redirect_to_https: only requests that arrived over plain HTTP, and
+            // (without force-ssl-redirect) only to a host with a certificate entry.
+            let ssl_redirect = !self.https
+                && (nginx.force_ssl_redirect
+                    || (nginx.ssl_redirect != Some(false)
+                        && tls::has_entry(&self.tls_hosts, &host)));
             let mut routes = Vec::new();
             if let Some(root) = &nginx.app_root {
                 // ingress-nginx: a request for `/` is sent to the application root.

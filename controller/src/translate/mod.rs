@@ -25,6 +25,7 @@ pub mod istio;
 pub mod mesh;
 pub mod nginx;
 pub mod options;
+pub mod tls;
 
 use std::collections::BTreeMap;
 
@@ -35,7 +36,7 @@ use self::common::Index;
 pub use self::diagnostics::{Diagnostic, ErrorKind, Severity, TranslateError};
 pub use self::options::{Options, CONTROLLER_NAME};
 use crate::model::Object;
-pub use crate::snapshot::{content_hash, Cluster, Listener, Snapshot};
+pub use crate::snapshot::{content_hash, Cluster, Listener, SdsSecret, Snapshot};
 
 /// The result of [`translate`].
 #[derive(Debug, Clone)]
@@ -50,9 +51,22 @@ pub struct Translation {
 pub fn translate(objects: &[Object], options: &Options) -> Translation {
     let index = Index::new(objects);
     let mut errors = Vec::new();
-    let (ingress, mut backends) = ingress::translate(objects, &index, options, &mut errors);
+    let mut certs = tls::Certificates::new(objects);
+    let mut tls_ports = tls::TlsPorts::default();
+    let ingress = ingress::translate(
+        objects,
+        &index,
+        options,
+        &mut certs,
+        &mut tls_ports,
+        &mut errors,
+    );
+    let mut backends = ingress.backends;
     let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
-    ports.insert(80, ingress);
+    ports.insert(80, ingress.http);
+    if let Some(https) = ingress.https {
+        ports.insert(443, https);
+    }
     let gamma = gateway_api::translate(
         objects,
         &index,
@@ -69,6 +83,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         &mut backends,
         &mut errors,
     );
+    let mut tables = tls_ports.finish();
     let mesh = if options.mesh {
         let mut virtual_services = istio::SidecarVirtualServices::new(objects, &index);
         mesh::translate(
@@ -82,14 +97,24 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     } else {
         BTreeMap::new()
     };
+    // A TLS port whose chains all pass through still has a (never used) routing configuration.
+    for port in tables.keys() {
+        ports
+            .entry(*port)
+            .or_insert_with(|| RoutingConfig::for_listener(*port, options.forward));
+    }
     // Every listener knows every backend, so its clusters stay put when routes move.
-    let finish = |ports: BTreeMap<u16, RoutingConfig>| -> Vec<Listener> {
+    let mut finish = |ports: BTreeMap<u16, RoutingConfig>| -> Vec<Listener> {
         ports
             .into_iter()
             .map(|(port, mut routing)| {
                 routing.backends = backends.clone();
                 routing.generation = generation(&routing);
-                Listener { port, routing }
+                Listener {
+                    port,
+                    routing,
+                    tls: tables.remove(&port),
+                }
             })
             .collect()
     };
@@ -102,17 +127,30 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             endpoints: b.endpoints.clone(),
         })
         .collect();
-    let all: Vec<&str> = listeners
+    // The generation covers the routing, the TLS tables and the secrets' contents.
+    let mut all: Vec<String> = listeners
         .iter()
         .chain(&sidecar)
-        .map(|l| l.routing.generation.as_str())
+        .map(|l| {
+            let tls = l.tls.as_ref().map_or(String::new(), |t| {
+                serde_json::to_string(t).unwrap_or_default()
+            });
+            format!("{}{tls}", l.routing.generation)
+        })
         .collect();
+    all.extend(
+        certs
+            .sds
+            .iter()
+            .map(|(name, s)| format!("{name}={}", content_hash(&format!("{s:?}")))),
+    );
     let generation = content_hash(&all.join(","));
     Translation {
         snapshot: Snapshot {
             listeners,
             sidecar,
             clusters,
+            secrets: certs.sds,
             generation,
         },
         errors,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use portico_core::config::CLUSTER_HEADER;
+use portico_core::tls::select::{ChainAction, TlsTable, TlsVersion};
 use portico_host_runner::envoy::{
     normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker,
 };
@@ -59,6 +60,8 @@ struct Outgoing<'a> {
     authority: &'a str,
     path: &'a str,
     headers: &'a BTreeMap<String, String>,
+    /// Over TLS: the SNI the client sent and the negotiated version (`TLSv1.3`).
+    tls: Option<(Option<String>, &'static str)>,
 }
 
 fn run_request(
@@ -76,11 +79,12 @@ fn run_request(
         ..
     } = *req;
     let path = normalize_path(path);
+    let scheme = if req.tls.is_some() { "https" } else { "http" };
     let mut headers = vec![
         (":authority".to_owned(), authority.to_owned()),
         (":path".to_owned(), path),
         (":method".to_owned(), method.to_owned()),
-        (":scheme".to_owned(), "http".to_owned()),
+        (":scheme".to_owned(), scheme.to_owned()),
     ];
     for (k, v) in extra {
         if !k.eq_ignore_ascii_case("host") {
@@ -89,7 +93,7 @@ fn run_request(
     }
     // What Envoy's connection manager adds before the filters run.
     if !headers.iter().any(|(k, _)| k == "x-forwarded-proto") {
-        headers.push(("x-forwarded-proto".into(), "http".into()));
+        headers.push(("x-forwarded-proto".into(), scheme.into()));
     }
     headers.push(("x-request-id".into(), request_id(n)));
     let prop = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
@@ -111,6 +115,18 @@ fn run_request(
             i64::from(req.destination.port()).to_le_bytes().to_vec(),
         ),
     ]);
+    if let Some((sni, version)) = &req.tls {
+        // Envoy fills these from the handshake (the SNI only with `tls_inspector`, which every
+        // Portico TLS listener has).
+        worker.connection.insert(
+            prop("connection", "requested_server_name"),
+            sni.clone().unwrap_or_default().into_bytes(),
+        );
+        worker.connection.insert(
+            prop("connection", "tls_version"),
+            version.as_bytes().to_vec(),
+        );
+    }
     let (decoded, contexts) = worker.decode(headers, b"", trace);
     let mirrored = deliver_callouts(worker, upstreams, trace);
     let (response, echo) = match decoded {
@@ -188,6 +204,8 @@ fn run_request(
         echo,
         error: None,
         mirrored,
+        certificate: None,
+        connection: None,
     }
 }
 
@@ -282,6 +300,8 @@ impl WasmHost {
 pub struct Session {
     workers: BTreeMap<(Via, u16), Worker>,
     upstreams: Upstreams,
+    /// The TLS table of each TLS listener, by port.
+    tls: BTreeMap<u16, TlsTable>,
 }
 
 impl Host for WasmHost {
@@ -323,7 +343,16 @@ impl Host for WasmHost {
             prepared.backends.keys().cloned().collect();
         live.extend(request_addresses(scenario));
         let upstreams = Upstreams::new(clusters, live).with_cluster_header(CLUSTER_HEADER);
-        Ok(Session { workers, upstreams })
+        let tls = snapshot
+            .listeners
+            .iter()
+            .filter_map(|l| l.tls.clone().map(|t| (l.port, t)))
+            .collect();
+        Ok(Session {
+            workers,
+            upstreams,
+            tls,
+        })
     }
 
     fn send(
@@ -349,11 +378,21 @@ impl Host for WasmHost {
                 ..Observed::default()
             }];
         };
+        // The handshake, as Envoy's filter chain match and TLS transport socket would do it.
+        let repeat = request.repeat.unwrap_or(1).max(1) as usize;
+        let table = match plan.via {
+            Via::Gateway => session.tls.get(&plan.url.port),
+            Via::Sidecar => None,
+        };
+        let (tls, certificate) = match handshake(table, plan, trace) {
+            Ok(done) => done,
+            Err(ended) => return vec![ended; repeat],
+        };
         let source = plan
             .source
             .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
         let mut observed = Vec::new();
-        for _ in 0..request.repeat.unwrap_or(1).max(1) {
+        for _ in 0..repeat {
             self.sent += 1;
             trace.clear();
             let req = Outgoing {
@@ -366,14 +405,11 @@ impl Host for WasmHost {
                 authority: &plan.authority,
                 path: &plan.url.path,
                 headers: &request.headers,
+                tls: tls.clone(),
             };
-            observed.push(run_request(
-                worker,
-                &mut session.upstreams,
-                &req,
-                self.sent,
-                trace,
-            ));
+            let mut o = run_request(worker, &mut session.upstreams, &req, self.sent, trace);
+            o.certificate = certificate.clone();
+            observed.push(o);
         }
         observed
     }
@@ -406,6 +442,64 @@ impl Host for WasmHost {
             &headers,
             source,
         )
+    }
+}
+
+/// What the client's handshake with a listener gives: the TLS session (SNI as sent, version)
+/// and the served certificate's names, or how the connection ended. The chain is chosen by the
+/// same [`TlsTable::select`] that Envoy's rendered `filter_chain_matcher` evaluates.
+#[allow(clippy::type_complexity)]
+fn handshake(
+    table: Option<&TlsTable>,
+    plan: &Plan,
+    trace: &mut Vec<String>,
+) -> Result<(Option<(Option<String>, &'static str)>, Option<Vec<String>>), Observed> {
+    let (table, client) = match (table, &plan.tls) {
+        (None, None) => return Ok((None, None)),
+        (None, Some(_)) => {
+            return Err(Observed::ended(
+                "closed",
+                "TLS handshake with a plain HTTP listener",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(Observed::ended(
+                "closed",
+                "plain HTTP to a TLS listener: the handshake fails",
+            ))
+        }
+        (Some(t), Some(c)) => (t, c),
+    };
+    let selection = table.select(client.sni.as_deref());
+    trace.push(format!("tls ({}): {selection}", table.family));
+    match selection.chain.map(|c| &c.action) {
+        None => Err(Observed::ended("closed", selection.to_string())),
+        Some(ChainAction::Passthrough { backend }) => Err(Observed::ended(
+            "closed",
+            format!("passthrough to {backend} is not emulated for HTTP requests"),
+        )),
+        Some(ChainAction::Terminate(t)) => {
+            if client.max_version < t.min_version {
+                return Err(Observed::ended(
+                    "closed",
+                    format!(
+                        "the client offers at most {}, the chain requires {}",
+                        client.max_version.envoy_name(),
+                        t.min_version.envoy_name()
+                    ),
+                ));
+            }
+            let version = match client.max_version.min(t.max_version) {
+                TlsVersion::V1_0 => "TLSv1",
+                TlsVersion::V1_1 => "TLSv1.1",
+                TlsVersion::V1_2 => "TLSv1.2",
+                TlsVersion::V1_3 => "TLSv1.3",
+            };
+            Ok((
+                Some((client.sni.clone(), version)),
+                Some(t.certificate.source.names()),
+            ))
+        }
     }
 }
 

@@ -1,0 +1,255 @@
+//! The certificates of port 443 as ingress-nginx picks them.
+//!
+//! ingress-nginx (`certificate.lua`, `controller.go` `createServers` / `extractTLSSecretName`):
+//! every Ingress rule host is served on 443. A host's certificate is set by the first Ingress
+//! (oldest first) that names the host in a rule and has a `tls` section: the Secret of the `tls`
+//! entry naming the host, else of the first entry whose certificate covers it by SAN; a Secret
+//! that is missing, unreadable, or does not cover the host sets the default certificate, and that
+//! pins the host. An SNI is looked up exactly, then with its first label replaced by `*` (one
+//! level only), among those hosts; anything else, and a connection without SNI, gets the default
+//! certificate (`--default-ssl-certificate`: PorticoConfig `defaultCertificate`), else the
+//! generated fake one. Expired certificates are served.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portico_core::tls::select::{Chain, ChainAction, Family, SniPattern, Terminate, TlsVersion};
+
+use super::super::diagnostics::{ErrorKind, TranslateError};
+use super::super::tls::{Certificates, SecretProblem, TlsPorts};
+use crate::model::portico::PorticoConfig;
+use crate::model::{namespace_of, Ingress, Object, Resource};
+
+/// The HTTPS port.
+pub(crate) const PORT: u16 = 443;
+const FAMILY: Family = Family::IngressNginx;
+
+/// ingress-nginx's defaults: `ssl-protocols: TLSv1.2 TLSv1.3`.
+fn terminate(certificate: portico_core::tls::select::Certificate) -> ChainAction {
+    ChainAction::Terminate(Terminate {
+        certificate,
+        min_version: TlsVersion::V1_2,
+        max_version: TlsVersion::V1_3,
+        cipher_suites: Vec::new(),
+        client: None,
+    })
+}
+
+/// How a Secret problem is reported: a missing Secret is a missing reference, anything else an
+/// invalid setting; both keep the Ingress.
+pub(crate) fn problem_kind(problem: &SecretProblem, fallback: &str) -> ErrorKind {
+    match problem {
+        SecretProblem::Missing(_) => ErrorKind::MissingReference(format!("{problem}; {fallback}")),
+        _ => ErrorKind::InvalidSetting(format!("{problem}; {fallback}")),
+    }
+}
+
+/// The PorticoConfig that applies: the first by `namespace/name`; the others are reported.
+fn portico_config<'a>(
+    objects: &'a [Object],
+    errors: &mut Vec<TranslateError>,
+) -> Option<&'a PorticoConfig> {
+    let mut configs: Vec<&PorticoConfig> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::PorticoConfig(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    configs.sort_by_key(|c| {
+        (
+            namespace_of(&c.metadata).to_owned(),
+            c.metadata.name.clone(),
+        )
+    });
+    let first = configs.first().copied()?;
+    for other in configs.iter().skip(1) {
+        errors.push(TranslateError {
+            object: other.object_ref(),
+            field: String::new(),
+            kind: ErrorKind::Ignored(format!(
+                "only one PorticoConfig applies; {} is used",
+                first.object_ref()
+            )),
+        });
+    }
+    Some(first)
+}
+
+/// A server host's certificate entry (ingress-nginx's `certificate_servers`).
+enum Entry {
+    /// The Secret's certificate.
+    Secret(usize),
+    /// The default certificate, set explicitly: it pins the host (a later Ingress cannot set
+    /// another), and makes plain HTTP to it redirect.
+    Default,
+}
+
+/// ingress-nginx's `extractTLSSecretName`: the `tls` entry whose `hosts` name `host`
+/// (case-insensitively, even with an empty `secretName`), else the first entry whose Secret's
+/// certificate covers `host` by a DNS SAN; `None` when neither.
+fn tls_secret_name(
+    host: &str,
+    ingress: &Ingress,
+    certs: &mut Certificates<'_>,
+) -> Option<(usize, String)> {
+    for (ti, t) in ingress.spec.tls.iter().enumerate() {
+        if t.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return Some((ti, t.secret_name.clone().unwrap_or_default()));
+        }
+    }
+    let ns = namespace_of(&ingress.metadata);
+    for (ti, t) in ingress.spec.tls.iter().enumerate() {
+        let Some(secret) = t.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if certs
+            .key_pair(ns, secret)
+            .is_ok_and(|p| p.covers_by_san(host))
+        {
+            return Some((ti, secret.to_owned()));
+        }
+    }
+    None
+}
+
+/// Fills port 443's table from the Ingresses (oldest first, canaries excluded) and the
+/// PorticoConfig; returns the hosts that have a certificate entry (plain HTTP to them redirects
+/// to HTTPS).
+pub(crate) fn certificates(
+    objects: &[Object],
+    ingresses: &[&Ingress],
+    certs: &mut Certificates<'_>,
+    tls: &mut TlsPorts,
+    errors: &mut Vec<TranslateError>,
+) -> BTreeSet<String> {
+    // controller.go createServers: the first Ingress (oldest first) with a `tls` section sets a
+    // host's certificate; a Secret that cannot serve the host sets the default.
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for ingress in ingresses {
+        if ingress.spec.tls.is_empty() {
+            continue;
+        }
+        let ns = namespace_of(&ingress.metadata);
+        for rule in &ingress.spec.rules {
+            let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
+                // The catch-all server `_` always has the default certificate.
+                continue;
+            };
+            let host = host.to_ascii_lowercase();
+            if entries.contains_key(&host) {
+                continue;
+            }
+            order.push(host.clone());
+            let warn = |errors: &mut Vec<TranslateError>, field: String, kind| {
+                errors.push(TranslateError {
+                    object: ingress.object_ref(),
+                    field,
+                    kind,
+                })
+            };
+            let entry = match tls_secret_name(&host, ingress, certs) {
+                None => Entry::Default,
+                Some((_, secret)) if secret.is_empty() => Entry::Default,
+                Some((ti, secret)) => {
+                    let field = format!("spec.tls[{ti}].secretName");
+                    match certs.certificate(ns, &secret, false) {
+                        Err(p) => {
+                            warn(
+                                errors,
+                                field,
+                                problem_kind(
+                                    &p,
+                                    &format!("{host} is served with the default certificate"),
+                                ),
+                            );
+                            Entry::Default
+                        }
+                        Ok((_, pair)) if !pair.covers(&host) => {
+                            warn(
+                                errors,
+                                field,
+                                ErrorKind::InvalidSetting(format!(
+                                    "the certificate of Secret {ns}/{secret} is not valid for {host} (names: {}); {host} is served with the default certificate",
+                                    pair.names().join(", ")
+                                )),
+                            );
+                            Entry::Default
+                        }
+                        Ok((certificate, _)) => {
+                            let chain = tls.chain(
+                                PORT,
+                                FAMILY,
+                                Chain {
+                                    name: format!("cert-{}", certificate.sds),
+                                    origin: format!("{} spec.tls[{ti}]", ingress.object_ref()),
+                                    action: terminate(certificate),
+                                },
+                            );
+                            Entry::Secret(chain)
+                        }
+                    }
+                }
+            };
+            entries.insert(host, entry);
+        }
+    }
+    // The default: PorticoConfig's defaultCertificate, else the fake certificate.
+    let config = portico_config(objects, errors);
+    let mut default = None;
+    if let Some((c, r)) = config.and_then(|c| c.spec.default_certificate.as_ref().map(|r| (c, r))) {
+        let ns = r.namespace.as_deref().unwrap_or(namespace_of(&c.metadata));
+        match certs.certificate(ns, &r.name, true) {
+            Ok((certificate, _)) => default = Some(certificate),
+            Err(p) => errors.push(TranslateError {
+                object: c.object_ref(),
+                field: "spec.defaultCertificate".into(),
+                kind: problem_kind(&p, "the fake certificate is the default"),
+            }),
+        }
+    }
+    let fake_allowed = config.and_then(|c| c.spec.fake_certificate) != Some(false);
+    let default = match default {
+        Some(c) => Some(c),
+        None if fake_allowed => certs.fake(),
+        None => None,
+    };
+    tls.table(PORT, FAMILY);
+    let default_chain = default.map(|certificate| {
+        let chain = tls.chain(
+            PORT,
+            FAMILY,
+            Chain {
+                name: format!("default-{}", certificate.sds),
+                origin: "the default certificate".into(),
+                action: terminate(certificate),
+            },
+        );
+        tls.default_chain(PORT, FAMILY, chain);
+        chain
+    });
+    // certificate.lua: the SNI exactly, then with its first label replaced by `*`.
+    for host in &order {
+        let chain = match entries.get(host) {
+            Some(Entry::Secret(chain)) => Some(*chain),
+            Some(Entry::Default) => default_chain,
+            None => None,
+        };
+        if let (Some(chain), Some(pattern)) = (chain, SniPattern::parse(host, true)) {
+            tls.rule(PORT, FAMILY, pattern, chain);
+        }
+    }
+    // A host pinned to the default with no default to serve gets no rule: refused, as nginx
+    // without a certificate would fail the handshake.
+    entries.into_keys().collect()
+}
+
+/// Whether plain HTTP to `host` redirects: `certificate.configured_for_current_request` looks
+/// the Host up exactly, then with its first label replaced by `*`.
+pub(crate) fn has_entry(entries: &BTreeSet<String>, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    entries.contains(&host)
+        || host
+            .split_once('.')
+            .is_some_and(|(_, rest)| entries.contains(&format!("*.{rest}")))
+}

@@ -1,0 +1,542 @@
+//! TLS material every family shares: Secrets read into checked key pairs and CA bundles, the
+//! default and fake certificates, and the per-port [`TlsTable`]s the families fill.
+//!
+//! A Secret is decoded (`data` base64, `stringData` in clear), its PEM parsed, its key checked
+//! against its certificate, and the certificate's DNS names kept so a family can check that it
+//! covers the hosts that reference it. Every problem is a [`SecretProblem`] the family reports on
+//! the referencing object, falling back the way its reference does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use portico_core::tls::select::{
+    Certificate, CertificateSource, Chain, Family, SniPattern, SniRule, TlsTable,
+};
+
+use crate::model::{namespace_of, Object, Secret};
+use crate::snapshot::SdsSecret;
+
+/// Why a Secret cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretProblem {
+    /// No such Secret.
+    #[error("Secret {0} not found")]
+    Missing(String),
+    /// A key is absent or empty.
+    #[error("Secret {secret} has no {key:?}")]
+    MissingKey {
+        /// The Secret.
+        secret: String,
+        /// The key (`tls.crt`).
+        key: String,
+    },
+    /// A `data` value is not base64.
+    #[error("Secret {secret} data[{key:?}] is not base64: {message}")]
+    Base64 {
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: String,
+        /// The decoder's message.
+        message: String,
+    },
+    /// A value is not the PEM it should be.
+    #[error("Secret {secret} {key:?}: {message}")]
+    Pem {
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The private key is not the certificate's.
+    #[error("Secret {0}: tls.key does not match the certificate in tls.crt")]
+    KeyMismatch(String),
+}
+
+/// A checked key pair.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    /// The certificate chain, PEM.
+    pub chain_pem: String,
+    /// The private key, PEM.
+    pub key_pem: String,
+    /// DNS subject alternative names of the leaf.
+    pub dns_names: Vec<String>,
+    /// Common name of the leaf's subject.
+    pub common_name: Option<String>,
+    /// Expiry of the leaf (seconds since the epoch).
+    pub not_after: i64,
+}
+
+impl KeyPair {
+    /// The names [`KeyPair::covers`] checks: the DNS SANs, or the CN when there are none.
+    pub fn names(&self) -> Vec<String> {
+        if self.dns_names.is_empty() {
+            self.common_name.iter().cloned().collect()
+        } else {
+            self.dns_names.clone()
+        }
+    }
+
+    /// Whether the leaf is valid for `host` by its DNS SANs, or its CN when it has none
+    /// (ingress-nginx's `verifyHostname`, the legacy Go check).
+    pub fn covers(&self, host: &str) -> bool {
+        Self::matches_any(&self.names(), host)
+    }
+
+    /// Whether a DNS SAN of the leaf is valid for `host` (Go's `VerifyHostname`: no CN).
+    pub fn covers_by_san(&self, host: &str) -> bool {
+        Self::matches_any(&self.dns_names, host)
+    }
+
+    /// Go's `matchHostnames`: equal names, or a `*` first label standing for exactly one
+    /// label; a wildcard host is covered by the same wildcard.
+    fn matches_any(names: &[String], host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        names.iter().any(|n| {
+            let n = n.trim_end_matches('.').to_ascii_lowercase();
+            if n == host {
+                return true;
+            }
+            match (n.strip_prefix("*."), host.split_once('.')) {
+                (Some(suffix), Some((label, rest))) => {
+                    !label.is_empty() && label != "*" && rest == suffix
+                }
+                _ => false,
+            }
+        })
+    }
+}
+
+/// The generated self-signed certificate ingress-nginx serves when nothing else applies (its
+/// `ssl.GetFakeSSLCert`: subject `O=Acme Co, CN=Kubernetes Ingress Controller Fake
+/// Certificate`, DNS name `ingress.local`). One per process.
+pub fn fake_key_pair() -> &'static KeyPair {
+    static FAKE: OnceLock<KeyPair> = OnceLock::new();
+    FAKE.get_or_init(|| {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["ingress.local".to_owned()]).unwrap_or_default();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::OrganizationName, "Acme Co");
+        dn.push(
+            rcgen::DnType::CommonName,
+            "Kubernetes Ingress Controller Fake Certificate",
+        );
+        params.distinguished_name = dn;
+        // Valid for a year from now, as nginx's (rcgen's default is a fixed 1975–4096 span).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let at = |secs: i64| {
+            rcgen::date_time_ymd(1970, 1, 1)
+                + std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+        };
+        params.not_before = at(now - 3600);
+        params.not_after = at(now + 365 * 24 * 3600);
+        let generated = rcgen::KeyPair::generate()
+            .and_then(|key| params.self_signed(&key).map(|cert| (key, cert)));
+        match generated {
+            Ok((key, cert)) => KeyPair {
+                chain_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+                dns_names: vec!["ingress.local".into()],
+                common_name: Some("Kubernetes Ingress Controller Fake Certificate".into()),
+                not_after: now + 365 * 24 * 3600,
+            },
+            // ring's key generation only fails without an entropy source; serve nothing
+            // rather than panic (the default chain is then refused).
+            Err(_) => KeyPair {
+                chain_pem: String::new(),
+                key_pem: String::new(),
+                dns_names: Vec::new(),
+                common_name: None,
+                not_after: 0,
+            },
+        }
+    })
+}
+
+/// The DER of the first certificate of a PEM chain.
+pub fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .next()?
+        .ok()
+        .map(|c| c.to_vec())
+}
+
+/// Every served certificate of a snapshot's TLS tables: the leaf's DER → the names scenarios
+/// use for it (`ns/name`, `default`, `fake`), so a harness can name what a handshake served.
+pub fn served_certificates(snapshot: &crate::snapshot::Snapshot) -> BTreeMap<Vec<u8>, Vec<String>> {
+    use portico_core::tls::select::ChainAction;
+    let mut out: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
+    for table in snapshot.listeners.iter().filter_map(|l| l.tls.as_ref()) {
+        for chain in &table.chains {
+            let ChainAction::Terminate(t) = &chain.action else {
+                continue;
+            };
+            let Some(SdsSecret::KeyPair {
+                certificate_chain, ..
+            }) = snapshot.secrets.get(&t.certificate.sds)
+            else {
+                continue;
+            };
+            if let Some(der) = leaf_der(certificate_chain) {
+                let names = out.entry(der).or_default();
+                for n in t.certificate.source.names() {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Name of the SDS resource of the fake certificate.
+pub const FAKE_SDS: &str = "portico-fake-certificate";
+
+/// Reads a key pair from a Secret.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn read_key_pair(secret: &Secret) -> Result<KeyPair, SecretProblem> {
+    let name = format!(
+        "{}/{}",
+        namespace_of(&secret.metadata),
+        secret.metadata.name
+    );
+    let chain_pem = value(secret, &name, "tls.crt")?;
+    let key_pem = value(secret, &name, "tls.key")?;
+    let pem_err = |key: &str, message: String| SecretProblem::Pem {
+        secret: name.clone(),
+        key: key.into(),
+        message,
+    };
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_err("tls.crt", format!("not a PEM certificate chain: {e}")))?;
+    let Some(leaf) = chain.first() else {
+        return Err(pem_err("tls.crt", "holds no CERTIFICATE block".into()));
+    };
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| pem_err("tls.key", format!("not a PEM private key: {e}")))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
+        .map_err(|e| pem_err("tls.crt", format!("not an X.509 certificate: {e}")))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| pem_err("tls.key", format!("unsupported private key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(_) => return Err(SecretProblem::KeyMismatch(name)),
+    }
+    let dns_names: Vec<String> = parsed
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let common_name = parsed
+        .subject()
+        .iter_common_name()
+        .find_map(|cn| cn.as_str().ok().map(str::to_owned));
+    Ok(KeyPair {
+        chain_pem,
+        key_pem,
+        dns_names,
+        common_name,
+        not_after: parsed.validity().not_after.timestamp(),
+    })
+}
+
+/// A Secret's value in clear: `stringData` first, then `data` decoded.
+fn value(secret: &Secret, name: &str, key: &str) -> Result<String, SecretProblem> {
+    let missing = || SecretProblem::MissingKey {
+        secret: name.to_owned(),
+        key: key.to_owned(),
+    };
+    if let Some(v) = secret.string_data.get(key).filter(|v| !v.is_empty()) {
+        return Ok(v.clone());
+    }
+    let raw = secret
+        .data
+        .get(key)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(missing)?;
+    let compact: String = raw.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| SecretProblem::Base64 {
+            secret: name.to_owned(),
+            key: key.to_owned(),
+            message: e.to_string(),
+        })?;
+    String::from_utf8(bytes).map_err(|_| SecretProblem::Pem {
+        secret: name.to_owned(),
+        key: key.to_owned(),
+        message: "not text".into(),
+    })
+}
+
+/// The Secrets of a translation, read once each, and the SDS resources the chains use.
+pub(crate) struct Certificates<'a> {
+    secrets: HashMap<(&'a str, &'a str), &'a Secret>,
+    read: HashMap<(String, String), Result<Rc<KeyPair>, SecretProblem>>,
+    /// SDS resources by name: what the snapshot carries.
+    pub(crate) sds: BTreeMap<String, SdsSecret>,
+}
+
+impl<'a> Certificates<'a> {
+    pub(crate) fn new(objects: &'a [Object]) -> Self {
+        let secrets = objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::Secret(s) => {
+                    Some(((namespace_of(&s.metadata), s.metadata.name.as_str()), s))
+                }
+                _ => None,
+            })
+            .collect();
+        Certificates {
+            secrets,
+            read: HashMap::new(),
+            sds: BTreeMap::new(),
+        }
+    }
+
+    /// The key pair of Secret `ns/name`, read and checked once.
+    pub(crate) fn key_pair(&mut self, ns: &str, name: &str) -> Result<Rc<KeyPair>, SecretProblem> {
+        let key = (ns.to_owned(), name.to_owned());
+        if let Some(r) = self.read.get(&key) {
+            return r.clone();
+        }
+        let r = match self.secrets.get(&(ns, name)) {
+            None => Err(SecretProblem::Missing(format!("{ns}/{name}"))),
+            Some(s) => read_key_pair(s).map(Rc::new),
+        };
+        self.read.insert(key, r.clone());
+        r
+    }
+
+    /// A served certificate for Secret `ns/name` (registering its SDS resource).
+    pub(crate) fn certificate(
+        &mut self,
+        ns: &str,
+        name: &str,
+        default: bool,
+    ) -> Result<(Certificate, Rc<KeyPair>), SecretProblem> {
+        let pair = self.key_pair(ns, name)?;
+        let sds = format!("secret-{ns}-{name}");
+        self.sds.insert(
+            sds.clone(),
+            SdsSecret::KeyPair {
+                certificate_chain: pair.chain_pem.clone(),
+                private_key: pair.key_pem.clone(),
+            },
+        );
+        let full = format!("{ns}/{name}");
+        let source = if default {
+            CertificateSource::Default(full)
+        } else {
+            CertificateSource::Secret(full)
+        };
+        Ok((Certificate { sds, source }, pair))
+    }
+
+    /// The fake certificate (registering its SDS resource); `None` if it could not be generated.
+    pub(crate) fn fake(&mut self) -> Option<Certificate> {
+        let pair = fake_key_pair();
+        if pair.chain_pem.is_empty() {
+            return None;
+        }
+        self.sds.insert(
+            FAKE_SDS.to_owned(),
+            SdsSecret::KeyPair {
+                certificate_chain: pair.chain_pem.clone(),
+                private_key: pair.key_pem.clone(),
+            },
+        );
+        Some(Certificate {
+            sds: FAKE_SDS.to_owned(),
+            source: CertificateSource::Fake,
+        })
+    }
+}
+
+/// The TLS tables of every port, as the families fill them.
+#[derive(Debug, Default)]
+pub(crate) struct TlsPorts {
+    pub(crate) tables: BTreeMap<u16, TlsTable>,
+}
+
+impl TlsPorts {
+    /// The table of `port`, created for `family` if new.
+    pub(crate) fn table(&mut self, port: u16, family: Family) -> &mut TlsTable {
+        self.tables.entry(port).or_insert_with(|| TlsTable {
+            family,
+            chains: Vec::new(),
+            rules: Vec::new(),
+            default_chain: None,
+        })
+    }
+
+    /// Adds a chain to `port` (or finds the one of that name) and returns its index.
+    pub(crate) fn chain(&mut self, port: u16, family: Family, chain: Chain) -> usize {
+        let table = self.table(port, family);
+        if let Some(i) = table.chains.iter().position(|c| c.name == chain.name) {
+            return i;
+        }
+        table.chains.push(chain);
+        table.chains.len() - 1
+    }
+
+    /// Adds an SNI rule unless the same pattern already has one (the first stays); returns
+    /// whether it was added.
+    pub(crate) fn rule(
+        &mut self,
+        port: u16,
+        family: Family,
+        pattern: SniPattern,
+        chain: usize,
+    ) -> bool {
+        let table = self.table(port, family);
+        if table.rules.iter().any(|r| r.pattern == pattern) {
+            return false;
+        }
+        table.rules.push(SniRule { pattern, chain });
+        true
+    }
+
+    /// Sets the default chain of `port` unless one is set; returns whether it was set.
+    pub(crate) fn default_chain(&mut self, port: u16, family: Family, chain: usize) -> bool {
+        let table = self.table(port, family);
+        if table.default_chain.is_some() {
+            return false;
+        }
+        table.default_chain = Some(chain);
+        true
+    }
+
+    /// Orders every table's rules by precedence: exact names first, then wildcards by longest
+    /// suffix (a one-label wildcard before an any-depth one of the same suffix), each group in
+    /// the order added.
+    pub(crate) fn finish(mut self) -> BTreeMap<u16, TlsTable> {
+        for t in self.tables.values_mut() {
+            t.rules.sort_by_key(|r| match &r.pattern {
+                SniPattern::Exact(_) => (0, 0, 0),
+                SniPattern::OneLabel(s) => (1, usize::MAX - s.len(), 0),
+                SniPattern::AnyLabels(s) => (1, usize::MAX - s.len(), 1),
+            });
+        }
+        self.tables
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(names: &[&str]) -> KeyPair {
+        KeyPair {
+            chain_pem: String::new(),
+            key_pem: String::new(),
+            dns_names: names.iter().map(|s| (*s).to_owned()).collect(),
+            common_name: Some("cn.test".into()),
+            not_after: 0,
+        }
+    }
+
+    #[test]
+    fn coverage_is_go_verify_hostname() {
+        let p = pair(&["shop.example.com", "*.wild.test"]);
+        assert!(p.covers("shop.example.com"));
+        assert!(p.covers("SHOP.example.com."));
+        assert!(p.covers("a.wild.test"));
+        assert!(p.covers("*.wild.test"));
+        assert!(!p.covers("a.b.wild.test"));
+        assert!(!p.covers("wild.test"));
+        assert!(!p.covers("other.example.com"));
+        assert!(!p.covers("cn.test"), "the CN counts only without DNS SANs");
+        let cn_only = KeyPair {
+            dns_names: Vec::new(),
+            ..pair(&[])
+        };
+        assert!(cn_only.covers("cn.test"));
+        assert!(!cn_only.covers_by_san("cn.test"));
+    }
+
+    #[test]
+    fn the_fake_certificate_is_generated_once_and_reads_back() {
+        let fake = fake_key_pair();
+        assert!(std::ptr::eq(fake, fake_key_pair()));
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "fake", "namespace": "x"},
+            "type": "kubernetes.io/tls",
+            "stringData": {"tls.crt": fake.chain_pem, "tls.key": fake.key_pem},
+        }))
+        .unwrap();
+        let read = read_key_pair(&secret).unwrap();
+        assert_eq!(read.dns_names, ["ingress.local"]);
+        assert_eq!(
+            read.common_name.as_deref(),
+            Some("Kubernetes Ingress Controller Fake Certificate")
+        );
+        assert!(read.not_after > 0);
+    }
+
+    #[test]
+    fn problems_name_the_secret_and_key() {
+        let fake = fake_key_pair();
+        let other = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let secret = |data: serde_json::Value| -> Secret {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "s", "namespace": "n"}, "data": data}))
+            .unwrap()
+        };
+        for (data, want) in [
+            (serde_json::json!({}), "Secret n/s has no \"tls.crt\""),
+            (
+                serde_json::json!({"tls.crt": "%%%", "tls.key": "x"}),
+                "is not base64",
+            ),
+            (
+                serde_json::json!({"tls.crt": b64("hello"), "tls.key": b64(&fake.key_pem)}),
+                "holds no CERTIFICATE",
+            ),
+            (
+                serde_json::json!({"tls.crt": b64(&fake.chain_pem), "tls.key": b64("junk")}),
+                "not a PEM private key",
+            ),
+            (
+                serde_json::json!({"tls.crt": b64(&fake.chain_pem), "tls.key": b64(&other.signing_key.serialize_pem())}),
+                "does not match",
+            ),
+        ] {
+            let err = read_key_pair(&secret(data.clone()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{data}: {err}");
+        }
+        let ok = secret(
+            serde_json::json!({"tls.crt": b64(&other.cert.pem()), "tls.key": b64(&other.signing_key.serialize_pem())}),
+        );
+        assert_eq!(read_key_pair(&ok).unwrap().dns_names, ["x.test"]);
+    }
+}

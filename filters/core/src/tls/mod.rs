@@ -1,0 +1,2 @@
+//! TLS: the certificate / passthrough choice by SNI (`select`).
+pub mod select;
