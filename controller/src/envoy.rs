@@ -456,10 +456,20 @@ fn tls_listener(
 ) -> Value {
     let name = format!("portico-tls-{}", l.port);
     let reject = format!("{name}-refuse");
+    let refuse = |chain: &str| {
+        json!({"name": chain, "filters": [
+            reject_filter(chain),
+            // Never reached (RBAC closes first); a chain must end in a terminal filter.
+            {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": chain.replace('-', "_"), "cluster": "portico|refused"}},
+        ]})
+    };
     let chains: Vec<Value> = table
         .chains
         .iter()
         .map(|c| match &c.action {
+            ChainAction::Refuse { .. } => refuse(&c.name),
             ChainAction::Terminate(t) => json!({
                 "name": c.name,
                 "transport_socket": downstream_tls(t, secret),
@@ -480,13 +490,7 @@ fn tls_listener(
                 })
             }
         })
-        .chain(std::iter::once(json!({"name": reject, "filters": [
-            reject_filter(&reject),
-            // Never reached (RBAC closes first); a chain must end in a terminal filter.
-            {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                "stat_prefix": reject.replace('-', "_"), "cluster": "portico|refused"}},
-        ]})))
+        .chain(std::iter::once(refuse(&reject)))
         .collect();
     let action = |chain: &str| {
         json!({"action": {"name": chain, "typed_config": {

@@ -41,7 +41,7 @@ pub struct Server {
     pub hosts: Vec<String>,
     /// TLS settings.
     #[serde(default)]
-    pub tls: Option<Value>,
+    pub tls: Option<ServerTls>,
     /// Name.
     #[serde(default)]
     pub name: Option<String>,
@@ -51,6 +51,64 @@ pub struct Server {
     /// Default endpoint (not interpreted).
     #[serde(default)]
     pub default_endpoint: Option<String>,
+}
+
+/// A server's `tls` (Istio's `ServerTLSSettings`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerTls {
+    /// On an HTTP server: answer every request with a 301 to HTTPS.
+    #[serde(default)]
+    pub https_redirect: Option<bool>,
+    /// `PASSTHROUGH` (the proto's default), `SIMPLE`, `MUTUAL`, `OPTIONAL_MUTUAL`,
+    /// `AUTO_PASSTHROUGH`, `ISTIO_MUTUAL`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Secret (in the gateway's namespace) holding the key pair.
+    #[serde(default)]
+    pub credential_name: Option<String>,
+    /// Several Secrets (an RSA and an ECDSA pair).
+    #[serde(default)]
+    pub credential_names: Vec<String>,
+    /// Secret holding the client CA (default: `<credentialName>-cacert`).
+    #[serde(default)]
+    pub ca_cert_credential_name: Option<String>,
+    /// Certificate file mounted in the gateway.
+    #[serde(default)]
+    pub server_certificate: Option<String>,
+    /// Private key file mounted in the gateway.
+    #[serde(default)]
+    pub private_key: Option<String>,
+    /// Client CA file mounted in the gateway.
+    #[serde(default)]
+    pub ca_certificates: Option<String>,
+    /// CRL file.
+    #[serde(default)]
+    pub ca_crl: Option<String>,
+    /// Inline key pairs.
+    #[serde(default)]
+    pub tls_certificates: Option<Value>,
+    /// A client certificate must carry one of these SANs.
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+    /// Accepted SPKI hashes of client certificates.
+    #[serde(default)]
+    pub verify_certificate_spki: Vec<String>,
+    /// Accepted hashes of client certificates.
+    #[serde(default)]
+    pub verify_certificate_hash: Vec<String>,
+    /// `TLS_AUTO`, `TLSV1_0` … `TLSV1_3`.
+    #[serde(default)]
+    pub min_protocol_version: Option<String>,
+    /// `TLS_AUTO`, `TLSV1_0` … `TLSV1_3`.
+    #[serde(default)]
+    pub max_protocol_version: Option<String>,
+    /// Cipher suites (OpenSSL names).
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
+    /// Skip client certificate verification.
+    #[serde(default)]
+    pub insecure_skip_verify: Option<bool>,
 }
 
 /// A server port.

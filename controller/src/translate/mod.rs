@@ -81,6 +81,8 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         options.forward,
         &mut ports,
         &mut backends,
+        &mut certs,
+        &mut tls_ports,
         &mut errors,
     );
     let mut tables = tls_ports.finish();

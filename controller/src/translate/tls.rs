@@ -53,7 +53,7 @@ pub enum SecretProblem {
         message: String,
     },
     /// The private key is not the certificate's.
-    #[error("Secret {0}: tls.key does not match the certificate in tls.crt")]
+    #[error("Secret {0}: the private key does not match the certificate")]
     KeyMismatch(String),
 }
 
@@ -206,13 +206,25 @@ pub const FAKE_SDS: &str = "portico-fake-certificate";
 /// # Errors
 /// What is wrong with it.
 pub fn read_key_pair(secret: &Secret) -> Result<KeyPair, SecretProblem> {
+    read_key_pair_from(secret, "tls.crt", "tls.key")
+}
+
+/// Reads a key pair from two keys of a Secret (`tls.crt`/`tls.key`, Istio's `cert`/`key`).
+///
+/// # Errors
+/// What is wrong with it.
+pub fn read_key_pair_from(
+    secret: &Secret,
+    crt_key: &str,
+    key_key: &str,
+) -> Result<KeyPair, SecretProblem> {
     let name = format!(
         "{}/{}",
         namespace_of(&secret.metadata),
         secret.metadata.name
     );
-    let chain_pem = value(secret, &name, "tls.crt")?;
-    let key_pem = value(secret, &name, "tls.key")?;
+    let chain_pem = value(secret, &name, crt_key)?;
+    let key_pem = value(secret, &name, key_key)?;
     let pem_err = |key: &str, message: String| SecretProblem::Pem {
         secret: name.clone(),
         key: key.into(),
@@ -222,16 +234,16 @@ pub fn read_key_pair(secret: &Secret) -> Result<KeyPair, SecretProblem> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|e| pem_err("tls.crt", format!("not a PEM certificate chain: {e}")))?;
+        .map_err(|e| pem_err(crt_key, format!("not a PEM certificate chain: {e}")))?;
     let Some(leaf) = chain.first() else {
-        return Err(pem_err("tls.crt", "holds no CERTIFICATE block".into()));
+        return Err(pem_err(crt_key, "holds no CERTIFICATE block".into()));
     };
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| pem_err("tls.key", format!("not a PEM private key: {e}")))?;
+        .map_err(|e| pem_err(key_key, format!("not a PEM private key: {e}")))?;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
-        .map_err(|e| pem_err("tls.crt", format!("not an X.509 certificate: {e}")))?;
+        .map_err(|e| pem_err(crt_key, format!("not an X.509 certificate: {e}")))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| pem_err("tls.key", format!("unsupported private key: {e}")))?;
+        .map_err(|e| pem_err(key_key, format!("unsupported private key: {e}")))?;
     let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
@@ -297,7 +309,8 @@ fn value(secret: &Secret, name: &str, key: &str) -> Result<String, SecretProblem
 /// The Secrets of a translation, read once each, and the SDS resources the chains use.
 pub(crate) struct Certificates<'a> {
     secrets: HashMap<(&'a str, &'a str), &'a Secret>,
-    read: HashMap<(String, String), Result<Rc<KeyPair>, SecretProblem>>,
+    /// By namespace, name and the two keys read.
+    read: HashMap<(String, String, &'static str), Result<Rc<KeyPair>, SecretProblem>>,
     /// SDS resources by name: what the snapshot carries.
     pub(crate) sds: BTreeMap<String, SdsSecret>,
 }
@@ -320,18 +333,42 @@ impl<'a> Certificates<'a> {
         }
     }
 
-    /// The key pair of Secret `ns/name`, read and checked once.
+    /// The `tls.crt`/`tls.key` key pair of Secret `ns/name`, read and checked once.
     pub(crate) fn key_pair(&mut self, ns: &str, name: &str) -> Result<Rc<KeyPair>, SecretProblem> {
-        let key = (ns.to_owned(), name.to_owned());
-        if let Some(r) = self.read.get(&key) {
+        self.key_pair_from(ns, name, "tls.crt", "tls.key")
+    }
+
+    fn key_pair_from(
+        &mut self,
+        ns: &str,
+        name: &str,
+        crt: &'static str,
+        key: &'static str,
+    ) -> Result<Rc<KeyPair>, SecretProblem> {
+        let cache = (ns.to_owned(), name.to_owned(), crt);
+        if let Some(r) = self.read.get(&cache) {
             return r.clone();
         }
         let r = match self.secrets.get(&(ns, name)) {
             None => Err(SecretProblem::Missing(format!("{ns}/{name}"))),
-            Some(s) => read_key_pair(s).map(Rc::new),
+            Some(s) => read_key_pair_from(s, crt, key).map(Rc::new),
         };
-        self.read.insert(key, r.clone());
+        self.read.insert(cache, r.clone());
         r
+    }
+
+    /// A value of Secret `ns/name` in clear.
+    pub(crate) fn value_of(
+        &self,
+        ns: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<String, SecretProblem> {
+        let secret = self
+            .secrets
+            .get(&(ns, name))
+            .ok_or_else(|| SecretProblem::Missing(format!("{ns}/{name}")))?;
+        value(secret, &format!("{ns}/{name}"), key)
     }
 
     /// A served certificate for Secret `ns/name` (registering its SDS resource).
@@ -341,7 +378,29 @@ impl<'a> Certificates<'a> {
         name: &str,
         default: bool,
     ) -> Result<(Certificate, Rc<KeyPair>), SecretProblem> {
-        let pair = self.key_pair(ns, name)?;
+        self.certificate_from(ns, name, "tls.crt", "tls.key", default)
+    }
+
+    /// A served certificate from two given keys of Secret `ns/name` (Istio's `cert`/`key`).
+    pub(crate) fn certificate_with_keys(
+        &mut self,
+        ns: &str,
+        name: &str,
+        crt: &'static str,
+        key: &'static str,
+    ) -> Result<(Certificate, Rc<KeyPair>), SecretProblem> {
+        self.certificate_from(ns, name, crt, key, false)
+    }
+
+    fn certificate_from(
+        &mut self,
+        ns: &str,
+        name: &str,
+        crt: &'static str,
+        key: &'static str,
+        default: bool,
+    ) -> Result<(Certificate, Rc<KeyPair>), SecretProblem> {
+        let pair = self.key_pair_from(ns, name, crt, key)?;
         let sds = format!("secret-{ns}-{name}");
         self.sds.insert(
             sds.clone(),

@@ -474,6 +474,7 @@ fn handshake(
     trace.push(format!("tls ({}): {selection}", table.family));
     match selection.chain.map(|c| &c.action) {
         None => Err(Observed::ended("closed", selection.to_string())),
+        Some(ChainAction::Refuse { .. }) => Err(Observed::ended("closed", selection.to_string())),
         Some(ChainAction::Passthrough { backend }) => Err(Observed::ended(
             "closed",
             format!("passthrough to {backend} is not emulated for HTTP requests"),

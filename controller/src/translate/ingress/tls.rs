@@ -184,6 +184,7 @@ pub(crate) fn certificates(
                                     name: format!("cert-{}", certificate.sds),
                                     origin: format!("{} spec.tls[{ti}]", ingress.object_ref()),
                                     action: terminate(certificate),
+                                    hosts: Vec::new(),
                                 },
                             );
                             Entry::Secret(chain)
@@ -223,6 +224,7 @@ pub(crate) fn certificates(
                 name: format!("default-{}", certificate.sds),
                 origin: "the default certificate".into(),
                 action: terminate(certificate),
+                hosts: Vec::new(),
             },
         );
         tls.default_chain(PORT, FAMILY, chain);

@@ -20,6 +20,7 @@
 //!   `fault.abort` with a percentage.
 
 mod routes;
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,11 +29,10 @@ use portico_core::config::{
     VirtualHost, WildcardMode,
 };
 
-use serde_json::Value;
-
 use self::routes::{fqdn_of_short_name, load_balancer, vs_routes, Client, Ctx};
 use super::common::{Index, SidecarBindings};
 use super::diagnostics::{ErrorKind, TranslateError};
+use super::tls::{Certificates, TlsPorts};
 use crate::model::istio::*;
 use crate::model::{namespace_of, Object, Resource};
 
@@ -86,6 +86,8 @@ pub(crate) fn translate(
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     backends: &mut BTreeMap<String, Backend>,
+    certs: &mut Certificates<'_>,
+    tls_ports: &mut TlsPorts,
     errors: &mut Vec<TranslateError>,
 ) {
     let gateways: Vec<&IstioGateway> = objects
@@ -146,21 +148,7 @@ pub(crate) fn translate(
             }
         }
     }
-    for gw in &gateways {
-        for (si, server) in gw.spec.servers.iter().enumerate() {
-            let protocol = server.port.protocol.to_ascii_uppercase();
-            if !matches!(protocol.as_str(), "HTTP" | "HTTP2") {
-                errors.push(TranslateError {
-                    object: gw.object_ref(),
-                    field: format!("spec.servers[{si}].port.protocol"),
-                    kind: ErrorKind::Ignored(format!(
-                        "{} servers are not supported yet (HTTP only); this server is not served",
-                        server.port.protocol
-                    )),
-                });
-            }
-        }
-    }
+    let serving = tls::servers(&gateways, certs, tls_ports, errors);
     if gateways.is_empty() || services.is_empty() {
         return;
     }
@@ -196,11 +184,8 @@ pub(crate) fn translate(
             };
             let gw_ns = namespace_of(&gw.metadata);
             let gateway_name = format!("{gns}/{gname}");
-            for server in &gw.spec.servers {
-                if !matches!(
-                    server.port.protocol.to_ascii_uppercase().as_str(),
-                    "HTTP" | "HTTP2"
-                ) {
+            for (si, server) in gw.spec.servers.iter().enumerate() {
+                if !serving.serves(gw, si) {
                     continue;
                 }
                 // The virtual hosts are the intersection of the server's hosts and the
@@ -236,12 +221,8 @@ pub(crate) fn translate(
                         break 'gateways;
                     }
                 };
-                if server
-                    .tls
-                    .as_ref()
-                    .and_then(|t| t.get("httpsRedirect"))
-                    .and_then(Value::as_bool)
-                    == Some(true)
+                if server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true)
+                    && !serving.is_tls(gw, si)
                 {
                     // `tls.httpsRedirect` on an HTTP server: "the load balancer will send a 301
                     // redirect for all http connections, asking the clients to use HTTPS".

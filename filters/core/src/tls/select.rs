@@ -261,6 +261,12 @@ pub enum ChainAction {
         /// The backend.
         backend: String,
     },
+    /// Close the connection: the chain exists but cannot serve (Istio: a server whose
+    /// credential is missing fails its handshakes, other servers keep serving).
+    Refuse {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One filter chain of a TLS port.
@@ -273,6 +279,10 @@ pub struct Chain {
     pub origin: String,
     /// What it does.
     pub action: ChainAction,
+    /// The host names (`*.example.com`, `*`) of the server or listener that made the chain, for
+    /// the checks of the Host header against the SNI's chain; empty when no check applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// One SNI rule: a pattern and the chain it picks.
@@ -348,6 +358,11 @@ impl std::fmt::Display for Selection<'_> {
                         c.name, c.origin
                     )
                 }
+                ChainAction::Refuse { reason } => write!(
+                    f,
+                    "{why}: chain {} ({}) refuses the handshake: {reason}",
+                    c.name, c.origin
+                ),
             },
         }
     }
@@ -424,6 +439,7 @@ mod tests {
             action: ChainAction::Passthrough {
                 backend: format!("{name}.default.svc.cluster.local:443"),
             },
+            hosts: Vec::new(),
         }
     }
 

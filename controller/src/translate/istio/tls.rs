@@ -1,0 +1,335 @@
+//! Istio Gateway servers that terminate TLS: a filter chain per server, chosen by SNI.
+//!
+//! From pilot (`pilot/pkg/model/gateway.go`, `pilot/pkg/networking/core/listener.go` and
+//! `gateway.go`, `pilot/pkg/credentials/kube/secrets.go`):
+//! - A server's hosts lose their `namespace/` part and become the chain's SNI names (`*.x` any
+//!   depth); a `*` host makes the chain a catch-all. There is no default chain: a connection
+//!   without SNI, or with an SNI no server names, is closed unless a `*` server exists.
+//! - A server whose hosts repeat an earlier server's on the same port is dropped whole (the
+//!   oldest Gateway wins: creation time, name, namespace). Portico compares hosts after
+//!   removing the namespace, so two `*` servers never reach Envoy (Istio's own check compares
+//!   `ns/` too and lets Envoy reject the listener).
+//! - `SIMPLE`, `MUTUAL`, `OPTIONAL_MUTUAL` terminate; `credentialName` is a Secret in the
+//!   Gateway's namespace, read as `cert`/`key`, else `tls.crt`/`tls.key`, its type unchecked;
+//!   the client CA of the mutual modes is the Secret `<credentialName>-cacert`, else the
+//!   credential itself, key `cacert`, else `ca.crt`. A missing or unreadable credential leaves
+//!   the chain in place with its handshakes failing: other servers keep serving.
+//! - Versions default to TLS 1.2–1.3 (`TLS_AUTO`: Envoy's defaults); `cipherSuites` as given.
+//! - HTTP and HTTPS servers cannot share a port.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portico_core::tls::select::{
+    Chain, ChainAction, ClientValidation, Family, SniPattern, Terminate, TlsVersion,
+};
+
+use super::super::diagnostics::{ErrorKind, TranslateError};
+use super::super::tls::{Certificates, SecretProblem, TlsPorts};
+use crate::model::istio::{IstioGateway, Server, ServerTls};
+use crate::model::{namespace_of, Resource};
+use crate::snapshot::SdsSecret;
+
+const FAMILY: Family = Family::Istio;
+
+/// Which servers Portico serves, and which of them terminate TLS.
+#[derive(Debug, Default)]
+pub(crate) struct Serving {
+    /// `(namespace, name, server index)` of HTTP servers.
+    http: BTreeSet<(String, String, usize)>,
+    /// … and of servers that terminate TLS.
+    tls: BTreeSet<(String, String, usize)>,
+}
+
+impl Serving {
+    fn key(gw: &IstioGateway, si: usize) -> (String, String, usize) {
+        (
+            namespace_of(&gw.metadata).to_owned(),
+            gw.metadata.name.clone(),
+            si,
+        )
+    }
+
+    /// Whether the server routes HTTP (plain, or after its TLS handshake).
+    pub(crate) fn serves(&self, gw: &IstioGateway, si: usize) -> bool {
+        let k = Self::key(gw, si);
+        self.http.contains(&k) || self.tls.contains(&k)
+    }
+
+    /// Whether the server terminates TLS.
+    pub(crate) fn is_tls(&self, gw: &IstioGateway, si: usize) -> bool {
+        self.tls.contains(&Self::key(gw, si))
+    }
+}
+
+/// A server's host without its `namespace/` part, lower-cased (`*/*` and `ns/*` are `*`).
+fn sni_host(host: &str) -> String {
+    host.split_once('/')
+        .map_or(host, |(_, h)| h)
+        .to_ascii_lowercase()
+}
+
+/// What the mode of a server's `tls` makes of it.
+enum Mode {
+    Terminate { mutual: Option<bool> },
+    Unsupported(String),
+}
+
+fn mode(tls: Option<&ServerTls>) -> Mode {
+    let mode = tls
+        .and_then(|t| t.mode.clone())
+        .unwrap_or_else(|| "PASSTHROUGH".into())
+        .to_ascii_uppercase();
+    match mode.as_str() {
+        "SIMPLE" => Mode::Terminate { mutual: None },
+        "MUTUAL" => Mode::Terminate { mutual: Some(true) },
+        "OPTIONAL_MUTUAL" => Mode::Terminate {
+            mutual: Some(false),
+        },
+        other => Mode::Unsupported(other.to_owned()),
+    }
+}
+
+/// Reads a key pair the way Istio does: `cert`/`key` first, then `tls.crt`/`tls.key`.
+fn istio_key_pair(
+    certs: &mut Certificates<'_>,
+    ns: &str,
+    name: &str,
+) -> Result<portico_core::tls::select::Certificate, SecretProblem> {
+    match certs.certificate_with_keys(ns, name, "cert", "key") {
+        Ok((c, _)) => Ok(c),
+        Err(SecretProblem::MissingKey { .. }) => certs.certificate(ns, name, false).map(|(c, _)| c),
+        Err(e) => Err(e),
+    }
+}
+
+/// The client CA of a mutual server: Secret `<credential>-cacert`, else the credential; key
+/// `cacert`, else `ca.crt`.
+fn client_ca(
+    certs: &mut Certificates<'_>,
+    ns: &str,
+    tls: &ServerTls,
+    credential: &str,
+) -> Result<String, String> {
+    let named = tls
+        .ca_cert_credential_name
+        .clone()
+        .unwrap_or_else(|| format!("{credential}-cacert"));
+    for secret in [named.as_str(), credential] {
+        for key in ["cacert", "ca.crt"] {
+            if let Ok(pem) = certs.value_of(ns, secret, key) {
+                let sds = format!("ca-{ns}-{secret}");
+                certs.sds.insert(sds.clone(), SdsSecret::TrustedCa(pem));
+                return Ok(sds);
+            }
+        }
+    }
+    Err(format!(
+        "no client CA: neither Secret {ns}/{named} nor {ns}/{credential} has a cacert or ca.crt"
+    ))
+}
+
+/// Builds the TLS chains of every Gateway's servers (oldest Gateway first) and reports the
+/// servers Portico does not serve.
+pub(crate) fn servers(
+    gateways: &[&IstioGateway],
+    certs: &mut Certificates<'_>,
+    tls_ports: &mut TlsPorts,
+    errors: &mut Vec<TranslateError>,
+) -> Serving {
+    let mut ordered: Vec<&IstioGateway> = gateways.to_vec();
+    ordered.sort_by_key(|g| {
+        (
+            g.metadata.creation_timestamp.clone().unwrap_or_default(),
+            g.metadata.name.clone(),
+            namespace_of(&g.metadata).to_owned(),
+        )
+    });
+    let mut serving = Serving::default();
+    // port → (plain HTTP?, SNI hosts taken so far)
+    let mut ports: BTreeMap<u16, (bool, BTreeSet<String>)> = BTreeMap::new();
+    for gw in ordered {
+        let gw_ns = namespace_of(&gw.metadata);
+        for (si, server) in gw.spec.servers.iter().enumerate() {
+            let at = |field: &str| format!("spec.servers[{si}]{field}");
+            let mut report = |field: &str, kind| {
+                errors.push(TranslateError {
+                    object: gw.object_ref(),
+                    field: at(field),
+                    kind,
+                })
+            };
+            let protocol = server.port.protocol.to_ascii_uppercase();
+            let plain = matches!(protocol.as_str(), "HTTP" | "HTTP2");
+            let entry = ports
+                .entry(server.port.number)
+                .or_insert((plain, BTreeSet::new()));
+            if plain || protocol == "HTTPS" {
+                if entry.0 != plain {
+                    report(
+                        ".port",
+                        ErrorKind::Invalid(format!(
+                            "port {} already has {} servers: HTTP and HTTPS cannot share a port; this server is not served",
+                            server.port.number,
+                            if entry.0 { "HTTP" } else { "HTTPS" }
+                        )),
+                    );
+                    continue;
+                }
+            }
+            if plain {
+                serving.http.insert(Serving::key(gw, si));
+                continue;
+            }
+            if protocol != "HTTPS" {
+                report(
+                    ".port.protocol",
+                    ErrorKind::Ignored(format!(
+                        "{} servers are not supported yet (HTTP and HTTPS only); this server is not served",
+                        server.port.protocol
+                    )),
+                );
+                continue;
+            }
+            let Some(tls) = server.tls.as_ref() else {
+                report(
+                    ".tls",
+                    ErrorKind::Invalid(
+                        "an HTTPS server must have TLS settings; this server is not served".into(),
+                    ),
+                );
+                continue;
+            };
+            let mutual = match mode(Some(tls)) {
+                Mode::Terminate { mutual } => mutual,
+                Mode::Unsupported(m) => {
+                    report(
+                        ".tls.mode",
+                        ErrorKind::Ignored(format!(
+                            "{m} is not supported yet on HTTPS servers (SIMPLE, MUTUAL, OPTIONAL_MUTUAL); this server is not served"
+                        )),
+                    );
+                    continue;
+                }
+            };
+            let hosts: Vec<String> = server.hosts.iter().map(|h| sni_host(h)).collect();
+            if let Some(dup) = hosts.iter().find(|h| entry.1.contains(*h)) {
+                report(
+                    ".hosts",
+                    ErrorKind::Invalid(format!(
+                        "host {dup} is already served by another server on port {}; this server is dropped (the oldest Gateway wins)",
+                        server.port.number
+                    )),
+                );
+                continue;
+            }
+            entry.1.extend(hosts.iter().cloned());
+            let action = terminate(server, tls, mutual, gw_ns, certs, &mut report);
+            let chain = tls_ports.chain(
+                server.port.number,
+                FAMILY,
+                Chain {
+                    name: format!("istio-{gw_ns}-{}-{si}", gw.metadata.name),
+                    origin: format!("{} {}", gw.object_ref(), at("")),
+                    action,
+                    hosts: hosts.clone(),
+                },
+            );
+            for h in &hosts {
+                match SniPattern::parse(h, false) {
+                    Some(pattern) => {
+                        tls_ports.rule(server.port.number, FAMILY, pattern, chain);
+                    }
+                    None => {
+                        tls_ports.default_chain(server.port.number, FAMILY, chain);
+                    }
+                }
+            }
+            // The port exists even when no rule or default names a chain.
+            tls_ports.table(server.port.number, FAMILY);
+            serving.tls.insert(Serving::key(gw, si));
+        }
+    }
+    serving
+}
+
+/// The chain action of a terminating server: its certificate and client validation, or a
+/// refusal naming what is missing.
+fn terminate(
+    server: &Server,
+    tls: &ServerTls,
+    mutual: Option<bool>,
+    gw_ns: &str,
+    certs: &mut Certificates<'_>,
+    report: &mut dyn FnMut(&str, ErrorKind),
+) -> ChainAction {
+    let refuse = |reason: String| ChainAction::Refuse { reason };
+    let credential = tls
+        .credential_name
+        .clone()
+        .or_else(|| tls.credential_names.first().cloned());
+    let Some(credential) = credential else {
+        let reason = if tls.server_certificate.is_some() {
+            "serverCertificate/privateKey files are not supported (use credentialName)"
+        } else {
+            "no credentialName"
+        };
+        report(
+            ".tls",
+            ErrorKind::Unsupported(format!("{reason}; the server's handshakes fail")),
+        );
+        return refuse(reason.into());
+    };
+    // `kubernetes://name` and `kubernetes://ns/name` name the Secret too.
+    let plain = credential
+        .strip_prefix("kubernetes://")
+        .unwrap_or(&credential);
+    let (ns, name) = plain.split_once('/').unwrap_or((gw_ns, plain));
+    if ns != gw_ns {
+        let reason = format!("Secret {ns}/{name} is not in the Gateway's namespace {gw_ns}");
+        report(
+            ".tls.credentialName",
+            ErrorKind::InvalidSetting(format!("{reason}; the server's handshakes fail")),
+        );
+        return refuse(reason);
+    }
+    let certificate = match istio_key_pair(certs, ns, name) {
+        Ok(c) => c,
+        Err(p) => {
+            let kind = match p {
+                SecretProblem::Missing(_) => {
+                    ErrorKind::MissingReference(format!("{p}; the server's handshakes fail"))
+                }
+                _ => ErrorKind::InvalidSetting(format!("{p}; the server's handshakes fail")),
+            };
+            report(".tls.credentialName", kind);
+            return refuse(p.to_string());
+        }
+    };
+    let version =
+        |v: &Option<String>, default| v.as_deref().and_then(TlsVersion::parse).unwrap_or(default);
+    let client = match mutual {
+        None => None,
+        Some(required) => match client_ca(certs, ns, tls, name) {
+            Ok(ca_sds) => Some(ClientValidation {
+                ca_sds,
+                required,
+                subject_alt_names: tls.subject_alt_names.clone(),
+            }),
+            Err(reason) => {
+                report(
+                    ".tls.credentialName",
+                    ErrorKind::MissingReference(format!("{reason}; the server's handshakes fail")),
+                );
+                return refuse(reason);
+            }
+        },
+    };
+    let _ = server;
+    ChainAction::Terminate(Terminate {
+        certificate,
+        min_version: version(&tls.min_protocol_version, TlsVersion::V1_2),
+        max_version: version(&tls.max_protocol_version, TlsVersion::V1_3),
+        cipher_suites: tls.cipher_suites.clone(),
+        client,
+    })
+}
