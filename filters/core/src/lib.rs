@@ -39,6 +39,7 @@ pub mod effects;
 pub mod lb;
 pub mod matching;
 pub mod routing;
+pub mod tls;
 
 pub use routing::router::{BackendId, Decision, HeaderSource, NoHeaders, Request, Router};
 
