@@ -727,3 +727,26 @@ fn errors_display_their_field() {
     );
     assert_eq!(HelloError::TooLarge.metric_label(), "too_large");
 }
+
+/// The fuzz target's seed corpus (`fuzz/corpus/client_hello`), checked the way the fuzz target
+/// checks every input, so `cargo test` exercises it without nightly or cargo-fuzz.
+#[test]
+fn fuzz_seed_corpus() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/client_hello");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "seed corpus missing in {}", dir.display());
+    let mut ok = 0;
+    for path in &files {
+        let input = std::fs::read(path).unwrap();
+        if check_prefixes(&input).is_ok() {
+            ok += 1;
+        }
+    }
+    assert!(ok >= 10, "only {ok} seeds parse");
+}
