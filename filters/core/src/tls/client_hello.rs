@@ -125,7 +125,8 @@ pub struct ClientHello {
 impl ClientHello {
     /// The highest version the client offers: the largest of [`Self::supported_versions`]
     /// (GREASE already removed), or [`Self::legacy_version`] if that list is empty.
-    /// `0x0304` means the client speaks TLS 1.3.
+    /// `0x0304` means the client speaks TLS 1.3. Values are compared as numbers, so a
+    /// pre-RFC TLS 1.3 draft code (`0x7fxx`), which no current client sends, would rank above it.
     pub fn max_version(&self) -> u16 {
         self.supported_versions
             .iter()
