@@ -59,3 +59,15 @@ lint:
     cargo fmt --all --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
     cargo clippy --locked -p portico-filter-routing -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings
+
+# Fuzz the TLS ClientHello parser for `seconds` (installs nightly and cargo-fuzz if missing). Seeds: fuzz/corpus/client_hello; what the fuzzer finds goes to fuzz/corpus-work, crashes to fuzz/artifacts
+fuzz seconds="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+    cd fuzz
+    mkdir -p corpus-work
+    # No sanitizer: portico-core has no unsafe code, and ASan costs 5x the executions.
+    cargo +nightly fuzz build -s none client_hello
+    cargo +nightly fuzz run -s none client_hello corpus-work corpus/client_hello -- -max_total_time={{seconds}} -print_final_stats=1
