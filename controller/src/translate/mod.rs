@@ -63,7 +63,9 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     );
     let mut backends = ingress.backends;
     let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
-    ports.insert(80, ingress.http);
+    if let Some(http) = ingress.http {
+        ports.insert(80, http);
+    }
     if let Some(https) = ingress.https {
         ports.insert(443, https);
     }

@@ -12,10 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Lower-cases an SNI and drops one trailing dot: `Shop.Example.COM.` → `shop.example.com`.
-pub fn normalize_sni(sni: &str) -> String {
-    sni.strip_suffix('.').unwrap_or(sni).to_ascii_lowercase()
-}
+pub use super::client_hello::normalize_sni;
 
 /// The reference whose rules built a table (explanations name it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
