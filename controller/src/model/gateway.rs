@@ -1,6 +1,8 @@
 //! `gateway.networking.k8s.io` (v1, v1beta1): GatewayClass, Gateway, HTTPRoute and
 //! ReferenceGrant, as serde types. What they mean is `translate::gateway_api`'s business.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -58,10 +60,45 @@ pub struct GatewayListener {
     pub protocol: String,
     /// TLS settings.
     #[serde(default)]
-    pub tls: Option<Value>,
+    pub tls: Option<ListenerTls>,
     /// Which routes may attach.
     #[serde(default)]
     pub allowed_routes: Option<AllowedRoutes>,
+}
+
+/// A listener's `tls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerTls {
+    /// `Terminate` (default) or `Passthrough`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The certificates (Secrets) served.
+    #[serde(default)]
+    pub certificate_refs: Vec<SecretObjectReference>,
+    /// Implementation-specific options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Client certificate validation.
+    #[serde(default)]
+    pub frontend_validation: Option<Value>,
+}
+
+/// A reference to a Secret (or another kind) by group, kind, namespace and name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretObjectReference {
+    /// Group (`""`, the core group, by default).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Kind (`Secret` by default).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Namespace (the referrer's by default).
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// `allowedRoutes`.

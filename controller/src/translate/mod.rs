@@ -75,6 +75,8 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         options.forward,
         &mut ports,
         &mut backends,
+        &mut certs,
+        &mut tls_ports,
         &mut errors,
     );
     istio::translate(

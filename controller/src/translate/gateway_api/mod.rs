@@ -16,6 +16,7 @@
 //!   namespace without a ReferenceGrant) answers 500 for its share.
 
 mod rules;
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -27,6 +28,7 @@ use portico_core::config::{
 use self::rules::{rule_action, string_match, RuleAction};
 use super::common::{Index, MeshAttachment, MeshRoutes, Precedence};
 use super::diagnostics::{ErrorKind, TranslateError};
+use super::tls::{Certificates, TlsPorts};
 use crate::model::gateway::*;
 use crate::model::{namespace_of, Object, ObjectMeta, Resource};
 
@@ -272,6 +274,8 @@ pub(crate) fn translate(
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     backends: &mut BTreeMap<String, Backend>,
+    certs: &mut Certificates<'_>,
+    tls_ports: &mut TlsPorts,
     errors: &mut Vec<TranslateError>,
 ) -> MeshRoutes {
     let mut mesh = MeshRoutes::new();
@@ -319,16 +323,30 @@ pub(crate) fn translate(
 
     // Listeners by port.
     let mut listeners: BTreeMap<u16, Vec<(&Gateway, &GatewayListener)>> = BTreeMap::new();
+    // Each port's protocol: the first listener's (HTTP and HTTPS cannot share a port).
+    let mut protocols: BTreeMap<u16, &str> = BTreeMap::new();
     for g in &gateways {
         for (li, l) in g.spec.listeners.iter().enumerate() {
-            if l.protocol != "HTTP" {
+            if l.protocol != "HTTP" && l.protocol != "HTTPS" {
                 errors.push(TranslateError {
                     object: g.object_ref(),
                     field: format!("spec.listeners[{li}].protocol"),
                     // The Gateway's other listeners still serve: only this one is left out.
                     kind: ErrorKind::Ignored(format!(
-                        "{} listeners are not supported yet (HTTP only); this listener is not served",
+                        "{} listeners are not supported yet (HTTP and HTTPS only); this listener is not served",
                         l.protocol
+                    )),
+                });
+                continue;
+            }
+            let first = *protocols.entry(l.port).or_insert(l.protocol.as_str());
+            if first != l.protocol {
+                errors.push(TranslateError {
+                    object: g.object_ref(),
+                    field: format!("spec.listeners[{li}].protocol"),
+                    kind: ErrorKind::Invalid(format!(
+                        "port {} already has {first} listeners (ProtocolConflict); this listener is not served",
+                        l.port
                     )),
                 });
                 continue;
@@ -351,6 +369,12 @@ pub(crate) fn translate(
                 // The port stays open and answers 404: nothing on it is accepted for routing.
                 listeners.entry(l.port).or_default();
                 continue;
+            }
+            if l.protocol == "HTTPS" {
+                if let Err(e) = tls::https_listener(objects, certs, tls_ports, g, li, l) {
+                    errors.push(e);
+                    continue;
+                }
             }
             listeners.entry(l.port).or_default().push((g, l));
         }

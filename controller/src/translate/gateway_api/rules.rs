@@ -107,7 +107,10 @@ pub(super) fn service_ref(
         ));
         return None;
     }
-    if ns != route_ns && !is_parent && !granted(objects, route_ns, ns, &b.name) {
+    if ns != route_ns
+        && !is_parent
+        && !granted(objects, ("HTTPRoute", route_ns), (ns, "Service", &b.name))
+    {
         warnings.push((
             format!("{field}.namespace"),
             ErrorKind::MissingReference(format!(
@@ -457,18 +460,24 @@ pub(super) fn rule_action(
     })
 }
 
-/// Whether a ReferenceGrant in `to_ns` lets HTTPRoutes of `from_ns` refer to Service `name`.
-pub(super) fn granted(objects: &[Object], from_ns: &str, to_ns: &str, name: &str) -> bool {
+/// Whether a ReferenceGrant in `to_ns` lets objects of kind `from_kind` (of the Gateway API
+/// group) in `from_ns` refer to the core-group object `to_kind` `name` (an HTTPRoute to a
+/// Service, a Gateway to a Secret).
+pub(super) fn granted(
+    objects: &[Object],
+    (from_kind, from_ns): (&str, &str),
+    (to_ns, to_kind, name): (&str, &str, &str),
+) -> bool {
     objects.iter().any(|o| match o {
         Object::ReferenceGrant(g) => {
             namespace_of(&g.metadata) == to_ns
                 && g.spec
                     .from
                     .iter()
-                    .any(|f| f.group == GROUP && f.kind == "HTTPRoute" && f.namespace == from_ns)
+                    .any(|f| f.group == GROUP && f.kind == from_kind && f.namespace == from_ns)
                 && g.spec.to.iter().any(|t| {
                     t.group.is_empty()
-                        && t.kind == "Service"
+                        && t.kind == to_kind
                         && t.name.as_deref().is_none_or(|n| n == name)
                 })
         }
