@@ -114,13 +114,13 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         ports
             .into_iter()
             .map(|(port, mut routing)| {
+                let tls = tables.remove(&port);
                 routing.backends = backends.clone();
+                // The routing filter checks the Host against the SNI's chain and adds the
+                // port's TLS response headers.
+                routing.tls = tls.clone();
                 routing.generation = generation(&routing);
-                Listener {
-                    port,
-                    routing,
-                    tls: tables.remove(&port),
-                }
+                Listener { port, routing, tls }
             })
             .collect()
     };

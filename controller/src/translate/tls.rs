@@ -452,6 +452,7 @@ impl TlsPorts {
             chains: Vec::new(),
             rules: Vec::new(),
             default_chain: None,
+            response_headers: Vec::new(),
         })
     }
 

@@ -55,6 +55,10 @@ pub struct RoutingConfig {
     /// location; the catch-all server `_` is only for other hosts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_defaults_only: bool,
+    /// The port's TLS table, for requests that arrived over TLS: the Host checks of its chains
+    /// ([`crate::tls::select::HostCheck`]) and its response headers (HSTS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::select::TlsTable>,
 }
 
 fn default_port() -> u16 {
@@ -663,6 +667,7 @@ impl RoutingConfig {
             backends: BTreeMap::new(),
             passthrough: false,
             host_defaults_only: false,
+            tls: None,
         }
     }
 

@@ -168,6 +168,15 @@ impl Peer for StreamPeer {
     fn destination(&self) -> Option<String> {
         portico_glue::property_string(&["destination", "address"])
     }
+    fn tls(&self) -> Option<Option<String>> {
+        // Envoy sets the TLS version only on a TLS connection; the SNI needs `tls_inspector`,
+        // which every Portico TLS listener has.
+        portico_glue::property_string(&["connection", "tls_version"]).filter(|v| !v.is_empty())?;
+        Some(portico_glue::property_string(&[
+            "connection",
+            "requested_server_name",
+        ]))
+    }
 }
 
 impl RoutingHttp {

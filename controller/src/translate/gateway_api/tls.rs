@@ -10,7 +10,7 @@
 //! missing, another kind, malformed) is not programmed: it takes no SNI and no route.
 
 use portico_core::tls::select::{
-    Certificate, Chain, ChainAction, Family, SniPattern, Terminate, TlsVersion,
+    Certificate, Chain, ChainAction, Family, HostCheck, SniPattern, Terminate, TlsVersion,
 };
 
 use super::super::diagnostics::{ErrorKind, TranslateError};
@@ -119,6 +119,7 @@ pub(super) fn https_listener(
                 client: None,
             }),
             hosts: vec![host.clone()],
+            host_check: Some(HostCheck::Listener),
         },
     );
     match SniPattern::parse(&host, false) {

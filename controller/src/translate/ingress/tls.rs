@@ -185,6 +185,7 @@ pub(crate) fn certificates(
                                     origin: format!("{} spec.tls[{ti}]", ingress.object_ref()),
                                     action: terminate(certificate),
                                     hosts: Vec::new(),
+                                    host_check: None,
                                 },
                             );
                             Entry::Secret(chain)
@@ -215,7 +216,12 @@ pub(crate) fn certificates(
         None if fake_allowed => certs.fake(),
         None => None,
     };
-    tls.table(PORT, FAMILY);
+    // lua_ingress.lua header(): every HTTPS response from an Ingress location gets HSTS
+    // (`hsts: true`, max-age 31536000, includeSubDomains), replacing the upstream's.
+    tls.table(PORT, FAMILY).response_headers = vec![(
+        "strict-transport-security".into(),
+        "max-age=31536000; includeSubDomains".into(),
+    )];
     let default_chain = default.map(|certificate| {
         let chain = tls.chain(
             PORT,
@@ -225,6 +231,7 @@ pub(crate) fn certificates(
                 origin: "the default certificate".into(),
                 action: terminate(certificate),
                 hosts: Vec::new(),
+                host_check: None,
             },
         );
         tls.default_chain(PORT, FAMILY, chain);

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use portico_core::tls::select::{
-    Chain, ChainAction, ClientValidation, Family, SniPattern, Terminate, TlsVersion,
+    Chain, ChainAction, ClientValidation, Family, HostCheck, SniPattern, Terminate, TlsVersion,
 };
 
 use super::super::diagnostics::{ErrorKind, TranslateError};
@@ -232,6 +232,7 @@ pub(crate) fn servers(
                     origin: format!("{} {}", gw.object_ref(), at("")),
                     action,
                     hosts: hosts.clone(),
+                    host_check: Some(HostCheck::Server),
                 },
             );
             for h in &hosts {

@@ -42,11 +42,13 @@ pub enum Outcome {
     Mirrored = 6,
     /// The request was held by an injected delay.
     Delayed = 7,
+    /// Over TLS, the Host belongs to another listener than the SNI's: 421.
+    Misdirected = 8,
 }
 
 impl Outcome {
     /// Prometheus names of the counters, indexed by `Outcome as usize`.
-    pub const METRIC_NAMES: [&'static str; 8] = [
+    pub const METRIC_NAMES: [&'static str; 9] = [
         "portico_routing_forwarded_total",
         "portico_routing_no_route_total",
         "portico_routing_no_endpoints_total",
@@ -55,6 +57,7 @@ impl Outcome {
         "portico_routing_no_backend_total",
         "portico_routing_mirrored_total",
         "portico_routing_delayed_total",
+        "portico_routing_misdirected_total",
     ];
 }
 
@@ -75,6 +78,8 @@ pub struct Memo {
     backend_filters: Option<usize>,
     cors_origin: Option<String>,
     in_flight: Option<String>,
+    /// The request arrived over TLS on a port with a TLS table.
+    tls: bool,
 }
 
 /// What to do with one request.
@@ -120,6 +125,10 @@ pub trait Peer {
     fn source(&self) -> Option<String>;
     /// The address the client connected to (the original destination), `ip:port`.
     fn destination(&self) -> Option<String>;
+    /// Whether the request arrived over TLS, and the SNI its connection sent (`None`: plain).
+    fn tls(&self) -> Option<Option<String>> {
+        None
+    }
 }
 
 /// Fixed addresses (tests, tools).
@@ -129,6 +138,8 @@ pub struct FixedPeer {
     pub source: Option<String>,
     /// See [`Peer::destination`].
     pub destination: Option<String>,
+    /// See [`Peer::tls`].
+    pub tls: Option<Option<String>>,
 }
 
 impl Peer for FixedPeer {
@@ -137,6 +148,9 @@ impl Peer for FixedPeer {
     }
     fn destination(&self) -> Option<String> {
         self.destination.clone()
+    }
+    fn tls(&self) -> Option<Option<String>> {
+        self.tls.clone()
     }
 }
 
@@ -339,6 +353,30 @@ impl Planner {
             pseudo(w, ":path"),
             pseudo(w, ":method"),
         );
+        // Over TLS: the Host must belong to the chain the SNI chose (Istio: 404, Gateway API:
+        // 421), and every response gets the port's TLS headers.
+        if let Some(table) = router.tls() {
+            if let Some(sni) = peer.tls() {
+                plan.memo.tls = true;
+                let host = crate::matching::host::normalize_host(&authority);
+                let sni = sni.filter(|s| !s.is_empty());
+                if let Some((status, why)) = table.misdirected(sni.as_deref(), &host) {
+                    let outcome = if status == 421 {
+                        Outcome::Misdirected
+                    } else {
+                        Outcome::NoRoute
+                    };
+                    let body = if status == 421 {
+                        "421 Misdirected Request\n".to_owned()
+                    } else {
+                        "404 page not found\n".to_owned()
+                    };
+                    let _ = why;
+                    plan.reply(outcome, Reply::text(u32::from(status), &body));
+                    return;
+                }
+            }
+        }
         // The client address may cost a host call: read only when a route matches on it.
         let source = if router.needs_source() {
             peer.source().as_deref().and_then(ip_of)
@@ -620,6 +658,22 @@ impl Planner {
     /// The response header changes for a request planned with `memo`: the route's, the CORS
     /// headers for an allowed origin, then the picked backend's. `get` reads a response header.
     pub fn response(&self, memo: &Memo, get: &dyn Fn(&str) -> Option<String>) -> Vec<HeaderEdit> {
+        let mut edits = self.route_response(memo, get);
+        if memo.tls {
+            for (name, value) in self
+                .router
+                .tls()
+                .map(|t| t.response_headers.as_slice())
+                .unwrap_or_default()
+            {
+                edits.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                edits.push((name.clone(), Some(value.clone())));
+            }
+        }
+        edits
+    }
+
+    fn route_response(&self, memo: &Memo, get: &dyn Fn(&str) -> Option<String>) -> Vec<HeaderEdit> {
         let Some((vhost, index)) = memo.route else {
             return Vec::new();
         };

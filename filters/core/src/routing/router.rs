@@ -361,6 +361,8 @@ pub struct Router {
     passthrough: bool,
     /// A host's unmatched requests never go to the global default backend.
     host_defaults_only: bool,
+    /// The port's TLS table (Host checks and response headers for requests over TLS).
+    tls: Option<crate::tls::select::TlsTable>,
 }
 
 /// Request headers, read on demand (each read may be a host call).
@@ -433,6 +435,11 @@ pub enum Decision {
 }
 
 impl Router {
+    /// The port's TLS table, when the listener terminates TLS.
+    pub fn tls(&self) -> Option<&crate::tls::select::TlsTable> {
+        self.tls.as_ref()
+    }
+
     /// Whether some route matches on the client address (so [`Request::source`] must be given).
     pub fn needs_source(&self) -> bool {
         self.needs_source

@@ -277,9 +277,26 @@ pub struct Chain {
     /// What it does.
     pub action: ChainAction,
     /// The host names (`*.example.com`, `*`) of the server or listener that made the chain, for
-    /// the checks of the Host header against the SNI's chain; empty when no check applies.
+    /// [`Chain::host_check`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    /// How a request's Host is checked against the chain its connection's SNI chose (none:
+    /// any Host is routed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_check: Option<HostCheck>,
+}
+
+/// How a request's Host must relate to the chain its connection's SNI chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HostCheck {
+    /// Istio: each HTTPS server has its own routes, so a Host outside the chain's server hosts
+    /// finds no virtual host: 404.
+    Server,
+    /// Gateway API (`Listener.hostname`, GEP-3567): when the listener that best matches the
+    /// Host is another than the SNI's, 421 Misdirected Request; when no listener matches the
+    /// Host, 404.
+    Listener,
 }
 
 /// One SNI rule: a pattern and the chain it picks.
@@ -306,6 +323,10 @@ pub struct TlsTable {
     /// connection is closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_chain: Option<usize>,
+    /// Headers every response over TLS on this port gets, replacing the upstream's
+    /// (ingress-nginx's `Strict-Transport-Security`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<(String, String)>,
 }
 
 /// Why a chain was (or was not) picked.
@@ -390,6 +411,41 @@ impl TlsTable {
         default(Why::NoRule)
     }
 
+    /// The status a request gets when its Host does not belong to the chain its connection's
+    /// SNI chose ([`HostCheck`]); `None` when it may be routed. `host` is normalized (no port,
+    /// lower case).
+    pub fn misdirected(&self, sni: Option<&str>, host: &str) -> Option<(u16, String)> {
+        let chain = self.select(sni).chain?;
+        match chain.host_check? {
+            HostCheck::Server => {
+                let covered = chain.hosts.iter().any(|h| {
+                    h == "*" || SniPattern::parse(h, false).is_some_and(|p| p.matches(host))
+                });
+                (!covered).then(|| {
+                    (
+                        404,
+                        format!(
+                            "host {host} is not served by {} (hosts {})",
+                            chain.origin,
+                            chain.hosts.join(", ")
+                        ),
+                    )
+                })
+            }
+            HostCheck::Listener => match self.select(Some(host)).chain {
+                None => Some((404, format!("no listener takes host {host}"))),
+                Some(other) if other.name != chain.name => Some((
+                    421,
+                    format!(
+                        "host {host} belongs to {}, the SNI chose {}",
+                        other.origin, chain.origin
+                    ),
+                )),
+                Some(_) => None,
+            },
+        }
+    }
+
     /// Checks that every rule and the default name a chain and chain names are unique.
     ///
     /// # Errors
@@ -437,6 +493,7 @@ mod tests {
                 backend: format!("{name}.default.svc.cluster.local:443"),
             },
             hosts: Vec::new(),
+            host_check: None,
         }
     }
 
@@ -459,6 +516,7 @@ mod tests {
             chains,
             rules,
             default_chain,
+            response_headers: Vec::new(),
         }
     }
 
@@ -540,6 +598,77 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn gateway_listeners_answer_421_for_a_host_of_another_listener() {
+        // conformance httproute-https-listener-detect-misdirected-requests: a catch-all listener,
+        // second-example.org, *.wildcard.org, fourth-example.wildcard.org.
+        let mut t = table(
+            Family::GatewayApi,
+            // Rules in precedence order, as the controller sorts them.
+            &[
+                "second-example.org",
+                "fourth-example.wildcard.org",
+                "*.wildcard.org",
+            ],
+            true,
+        );
+        for c in &mut t.chains {
+            c.host_check = Some(HostCheck::Listener);
+        }
+        let status = |sni: &str, host: &str| t.misdirected(Some(sni), host).map(|(s, _)| s);
+        assert_eq!(status("example.org", "example.org"), None);
+        assert_eq!(status("example.org", "second-example.org"), Some(421));
+        assert_eq!(status("example.org", "unknown-example.org"), None);
+        assert_eq!(status("second-example.org", "example.org"), Some(421));
+        assert_eq!(
+            status("second-example.org", "unknown-example.org"),
+            Some(421)
+        );
+        assert_eq!(
+            status("third-example.wildcard.org", "fith-example.wildcard.org"),
+            None
+        );
+        assert_eq!(
+            status("third-example.wildcard.org", "fourth-example.wildcard.org"),
+            Some(421)
+        );
+        assert_eq!(
+            status("third-example.wildcard.org", "second-example.org"),
+            Some(421)
+        );
+        assert_eq!(
+            status("fourth-example.wildcard.org", "fith-example.wildcard.org"),
+            Some(421)
+        );
+        assert_eq!(status("unknown-example.org", "example.org"), None);
+        // Without a catch-all, a Host no listener takes is 404.
+        let mut t = t.clone();
+        t.default_chain = None;
+        assert_eq!(
+            t.misdirected(Some("second-example.org"), "nowhere.test")
+                .map(|(s, _)| s),
+            Some(404)
+        );
+    }
+
+    #[test]
+    fn istio_servers_answer_404_for_a_host_outside_the_server() {
+        let mut t = table(Family::Istio, &["a.example.com", "*.example.org"], false);
+        for c in &mut t.chains {
+            c.hosts = vec![c.name.clone()];
+            c.host_check = Some(HostCheck::Server);
+        }
+        let status = |sni: &str, host: &str| t.misdirected(Some(sni), host).map(|(s, _)| s);
+        assert_eq!(status("a.example.com", "a.example.com"), None);
+        assert_eq!(status("a.example.com", "x.example.org"), Some(404));
+        assert_eq!(status("x.example.org", "y.z.example.org"), None);
+        assert_eq!(
+            status("unknown.test", "a.example.com"),
+            None,
+            "no chain: nothing to check"
+        );
     }
 
     #[test]

@@ -20,6 +20,15 @@ impl TryFrom<RoutingConfig> for Router {
                 want: ROUTING_API_VERSION,
             });
         }
+        if let Some(t) = &config.tls {
+            t.validate().map_err(|e| match e {
+                ConfigError::Invalid { field, message } => ConfigError::Invalid {
+                    field: format!("tls.{field}"),
+                    message,
+                },
+                other => other,
+            })?;
+        }
         let mut needs_source = false;
         let mut backend_ids = HashMap::new();
         let mut backends = Vec::with_capacity(config.backends.len());
@@ -311,6 +320,7 @@ impl TryFrom<RoutingConfig> for Router {
             needs_source,
             passthrough: config.passthrough,
             host_defaults_only: config.host_defaults_only,
+            tls: config.tls,
         })
     }
 }
