@@ -75,8 +75,10 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         options.forward,
         &mut ports,
         &mut backends,
-        &mut certs,
-        &mut tls_ports,
+        tls::TlsOut {
+            certs: &mut certs,
+            ports: &mut tls_ports,
+        },
         &mut errors,
     );
     istio::translate(
@@ -85,8 +87,10 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         options.forward,
         &mut ports,
         &mut backends,
-        &mut certs,
-        &mut tls_ports,
+        tls::TlsOut {
+            certs: &mut certs,
+            ports: &mut tls_ports,
+        },
         &mut errors,
     );
     let mut tables = tls_ports.finish();

@@ -438,6 +438,14 @@ impl<'a> Certificates<'a> {
     }
 }
 
+/// What a family's TLS part writes to: the Secrets it reads and the tables it fills.
+pub(crate) struct TlsOut<'a, 'o> {
+    /// The Secrets.
+    pub(crate) certs: &'a mut Certificates<'o>,
+    /// The tables.
+    pub(crate) ports: &'a mut TlsPorts,
+}
+
 /// The TLS tables of every port, as the families fill them.
 #[derive(Debug, Default)]
 pub(crate) struct TlsPorts {

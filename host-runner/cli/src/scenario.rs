@@ -386,7 +386,7 @@ impl Host for WasmHost {
         };
         let (tls, certificate) = match handshake(table, plan, trace) {
             Ok(done) => done,
-            Err(ended) => return vec![ended; repeat],
+            Err(ended) => return vec![*ended; repeat],
         };
         let source = plan
             .source
@@ -445,25 +445,33 @@ impl Host for WasmHost {
     }
 }
 
+/// [`Observed::ended`], boxed.
+fn boxed_ended(connection: &str, why: impl Into<String>) -> Box<Observed> {
+    Box::new(Observed::ended(connection, why))
+}
+
+/// The TLS session of a request (SNI as sent, negotiated version; `None`: plain HTTP) and the
+/// served certificate's names.
+type Handshake = (Option<(Option<String>, &'static str)>, Option<Vec<String>>);
+
 /// What the client's handshake with a listener gives: the TLS session (SNI as sent, version)
 /// and the served certificate's names, or how the connection ended. The chain is chosen by the
 /// same [`TlsTable::select`] that Envoy's rendered `filter_chain_matcher` evaluates.
-#[allow(clippy::type_complexity)]
 fn handshake(
     table: Option<&TlsTable>,
     plan: &Plan,
     trace: &mut Vec<String>,
-) -> Result<(Option<(Option<String>, &'static str)>, Option<Vec<String>>), Observed> {
+) -> Result<Handshake, Box<Observed>> {
     let (table, client) = match (table, &plan.tls) {
         (None, None) => return Ok((None, None)),
         (None, Some(_)) => {
-            return Err(Observed::ended(
+            return Err(boxed_ended(
                 "closed",
                 "TLS handshake with a plain HTTP listener",
             ))
         }
         (Some(_), None) => {
-            return Err(Observed::ended(
+            return Err(boxed_ended(
                 "closed",
                 "plain HTTP to a TLS listener: the handshake fails",
             ))
@@ -473,15 +481,15 @@ fn handshake(
     let selection = table.select(client.sni.as_deref());
     trace.push(format!("tls ({}): {selection}", table.family));
     match selection.chain.map(|c| &c.action) {
-        None => Err(Observed::ended("closed", selection.to_string())),
-        Some(ChainAction::Refuse { .. }) => Err(Observed::ended("closed", selection.to_string())),
-        Some(ChainAction::Passthrough { backend }) => Err(Observed::ended(
+        None => Err(boxed_ended("closed", selection.to_string())),
+        Some(ChainAction::Refuse { .. }) => Err(boxed_ended("closed", selection.to_string())),
+        Some(ChainAction::Passthrough { backend }) => Err(boxed_ended(
             "closed",
             format!("passthrough to {backend} is not emulated for HTTP requests"),
         )),
         Some(ChainAction::Terminate(t)) => {
             if client.max_version < t.min_version {
-                return Err(Observed::ended(
+                return Err(boxed_ended(
                     "closed",
                     format!(
                         "the client offers at most {}, the chain requires {}",

@@ -58,6 +58,7 @@ fn get(listen: SocketAddr, host: &str, path: &str) -> Outgoing {
         http2: false,
         timeout: Duration::from_secs(5),
         proxy_destination: None,
+        tls: None,
     }
 }
 

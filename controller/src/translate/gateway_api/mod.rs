@@ -28,7 +28,7 @@ use portico_core::config::{
 use self::rules::{rule_action, string_match, RuleAction};
 use super::common::{Index, MeshAttachment, MeshRoutes, Precedence};
 use super::diagnostics::{ErrorKind, TranslateError};
-use super::tls::{Certificates, TlsPorts};
+use super::tls::TlsOut;
 use crate::model::gateway::*;
 use crate::model::{namespace_of, Object, ObjectMeta, Resource};
 
@@ -274,8 +274,7 @@ pub(crate) fn translate(
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     backends: &mut BTreeMap<String, Backend>,
-    certs: &mut Certificates<'_>,
-    tls_ports: &mut TlsPorts,
+    tls_out: TlsOut<'_, '_>,
     errors: &mut Vec<TranslateError>,
 ) -> MeshRoutes {
     let mut mesh = MeshRoutes::new();
@@ -344,7 +343,7 @@ pub(crate) fn translate(
                 errors.push(TranslateError {
                     object: g.object_ref(),
                     field: format!("spec.listeners[{li}].protocol"),
-                    kind: ErrorKind::Invalid(format!(
+                    kind: ErrorKind::InvalidSetting(format!(
                         "port {} already has {first} listeners (ProtocolConflict); this listener is not served",
                         l.port
                     )),
@@ -371,7 +370,8 @@ pub(crate) fn translate(
                 continue;
             }
             if l.protocol == "HTTPS" {
-                if let Err(e) = tls::https_listener(objects, certs, tls_ports, g, li, l) {
+                if let Err(e) = tls::https_listener(objects, tls_out.certs, tls_out.ports, g, li, l)
+                {
                     errors.push(e);
                     continue;
                 }

@@ -22,6 +22,8 @@ use crate::model::{namespace_of, Object, Resource};
 const FAMILY: Family = Family::GatewayApi;
 
 /// The certificate of an HTTPS listener, or the diagnostic that leaves it unprogrammed.
+// The error is the typed TranslateError the caller reports, built once per bad listener.
+#[allow(clippy::result_large_err)]
 fn certificate(
     objects: &[Object],
     certs: &mut Certificates<'_>,
@@ -40,7 +42,7 @@ fn certificate(
     if mode != "Terminate" {
         return Err(fail(
             format!("spec.listeners[{li}].tls.mode"),
-            ErrorKind::Invalid(format!(
+            ErrorKind::InvalidSetting(format!(
                 "{mode}: an HTTPS listener terminates TLS; this listener is not served"
             )),
         ));
@@ -48,7 +50,7 @@ fn certificate(
     let Some(r) = tls.certificate_refs.first() else {
         return Err(fail(
             format!("spec.listeners[{li}].tls.certificateRefs"),
-            ErrorKind::Invalid("an HTTPS listener needs a certificate (InvalidCertificateRef); this listener is not served".into()),
+            ErrorKind::InvalidSetting("an HTTPS listener needs a certificate (InvalidCertificateRef); this listener is not served".into()),
         ));
     };
     let field = format!("spec.listeners[{li}].tls.certificateRefs[0]");
@@ -57,7 +59,7 @@ fn certificate(
     if !group.is_empty() || kind != "Secret" {
         return Err(fail(
             field,
-            ErrorKind::Invalid(format!(
+            ErrorKind::InvalidSetting(format!(
                 "{kind} of group {group:?} is not a Secret (InvalidCertificateRef); this listener is not served"
             )),
         ));
@@ -66,7 +68,7 @@ fn certificate(
     if ns != gw_ns && !granted(objects, ("Gateway", gw_ns), (ns, "Secret", &r.name)) {
         return Err(fail(
             field,
-            ErrorKind::Invalid(format!(
+            ErrorKind::InvalidSetting(format!(
                 "no ReferenceGrant in {ns} lets Gateways of {gw_ns} refer to Secret {} (RefNotPermitted); this listener is not served",
                 r.name
             )),
@@ -78,7 +80,7 @@ fn certificate(
         .map_err(|p| {
             fail(
                 field,
-                ErrorKind::Invalid(format!(
+                ErrorKind::InvalidSetting(format!(
                     "{p} (InvalidCertificateRef); this listener is not served"
                 )),
             )
@@ -86,6 +88,7 @@ fn certificate(
 }
 
 /// Adds an HTTPS listener's chain and SNI rule; an error leaves the listener out.
+#[allow(clippy::result_large_err)]
 pub(super) fn https_listener(
     objects: &[Object],
     certs: &mut Certificates<'_>,

@@ -32,7 +32,7 @@ use portico_core::config::{
 use self::routes::{fqdn_of_short_name, load_balancer, vs_routes, Client, Ctx};
 use super::common::{Index, SidecarBindings};
 use super::diagnostics::{ErrorKind, TranslateError};
-use super::tls::{Certificates, TlsPorts};
+use super::tls::TlsOut;
 use crate::model::istio::*;
 use crate::model::{namespace_of, Object, Resource};
 
@@ -86,8 +86,7 @@ pub(crate) fn translate(
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     backends: &mut BTreeMap<String, Backend>,
-    certs: &mut Certificates<'_>,
-    tls_ports: &mut TlsPorts,
+    tls_out: TlsOut<'_, '_>,
     errors: &mut Vec<TranslateError>,
 ) {
     let gateways: Vec<&IstioGateway> = objects
@@ -148,7 +147,7 @@ pub(crate) fn translate(
             }
         }
     }
-    let serving = tls::servers(&gateways, certs, tls_ports, errors);
+    let serving = tls::servers(&gateways, tls_out.certs, tls_out.ports, errors);
     if gateways.is_empty() || services.is_empty() {
         return;
     }

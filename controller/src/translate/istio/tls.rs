@@ -163,18 +163,16 @@ pub(crate) fn servers(
             let entry = ports
                 .entry(server.port.number)
                 .or_insert((plain, BTreeSet::new()));
-            if plain || protocol == "HTTPS" {
-                if entry.0 != plain {
-                    report(
-                        ".port",
-                        ErrorKind::Invalid(format!(
-                            "port {} already has {} servers: HTTP and HTTPS cannot share a port; this server is not served",
-                            server.port.number,
-                            if entry.0 { "HTTP" } else { "HTTPS" }
-                        )),
-                    );
-                    continue;
-                }
+            if (plain || protocol == "HTTPS") && entry.0 != plain {
+                report(
+                    ".port",
+                    ErrorKind::InvalidSetting(format!(
+                        "port {} already has {} servers: HTTP and HTTPS cannot share a port; this server is not served",
+                        server.port.number,
+                        if entry.0 { "HTTP" } else { "HTTPS" }
+                    )),
+                );
+                continue;
             }
             if plain {
                 serving.http.insert(Serving::key(gw, si));
@@ -193,7 +191,7 @@ pub(crate) fn servers(
             let Some(tls) = server.tls.as_ref() else {
                 report(
                     ".tls",
-                    ErrorKind::Invalid(
+                    ErrorKind::InvalidSetting(
                         "an HTTPS server must have TLS settings; this server is not served".into(),
                     ),
                 );
@@ -215,7 +213,7 @@ pub(crate) fn servers(
             if let Some(dup) = hosts.iter().find(|h| entry.1.contains(*h)) {
                 report(
                     ".hosts",
-                    ErrorKind::Invalid(format!(
+                    ErrorKind::InvalidSetting(format!(
                         "host {dup} is already served by another server on port {}; this server is dropped (the oldest Gateway wins)",
                         server.port.number
                     )),
