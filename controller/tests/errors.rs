@@ -96,7 +96,7 @@ fn gateway_api_errors_name_the_field() {
             "{want}\n  got {msgs:?}"
         );
         assert!(
-            msgs.iter().any(|m| m.starts_with("Gateway default/gw: spec.listeners[1].tls.certificateRefs: invalid setting: an HTTPS listener needs a certificate (InvalidCertificateRef)")),
+            msgs.iter().any(|m| m.starts_with("Gateway default/gw: spec.listeners[1].tls.certificateRefs: invalid: an HTTPS listener needs a certificate (InvalidCertificateRef)")),
             "{msgs:?}"
         );
         assert!(
