@@ -39,6 +39,14 @@ pub struct RenderOptions {
     pub sidecar_port: Option<u16>,
 }
 
+impl RenderOptions {
+    /// The `tls` network filter module: `portico_filter_tls.wasm` beside the routing filter's
+    /// (`just build` makes both).
+    pub fn tls_wasm(&self) -> PathBuf {
+        self.routing_wasm.with_file_name("portico_filter_tls.wasm")
+    }
+}
+
 /// The rendered files, by name relative to the xDS directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -187,7 +195,7 @@ fn resources(
                     "filter_chains": [{"filters": [http_connection_manager(&name, filter(&f))]}],
                 })
             }
-            Some(table) => tls_listener(l, table, address, &filter(&f), secret),
+            Some(table) => tls_listener(l, table, address, &filter(&f), secret, options),
         };
         listeners.push(listener);
         routing.push(f);
@@ -375,6 +383,48 @@ fn http_connection_manager(name: &str, routing_filter: Value) -> Value {
     })
 }
 
+/// The `tls` network filter's configuration for a port's table.
+pub fn tls_filter_config(
+    port: u16,
+    table: &TlsTable,
+) -> portico_core::tls::passthrough::TlsFilterConfig {
+    let mut config = portico_core::tls::passthrough::TlsFilterConfig {
+        api_version: portico_core::tls::passthrough::TLS_API_VERSION.into(),
+        generation: String::new(),
+        port,
+        table: table.clone(),
+    };
+    config.generation = content_hash(&config.to_json());
+    config
+}
+
+/// The `tls` network filter of a passthrough chain, configured with the port's table. Every
+/// instance runs in one VM (`vm_id` `portico-tls`), apart from the routing filter's.
+fn tls_filter(port: u16, table: &TlsTable, options: &RenderOptions) -> Value {
+    let config = tls_filter_config(port, table);
+    json!({
+        "name": "envoy.filters.network.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+            "config": {
+                "name": format!("portico-tls-{port}"),
+                "root_id": "portico-tls",
+                "vm_config": {
+                    "vm_id": "portico-tls",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": options.tls_wasm()}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": config.to_json(),
+                },
+                // A trap closes the connection while the VM is rebuilt; never skip the filter.
+                "failure_policy": "FAIL_RELOAD",
+            },
+        },
+    })
+}
+
 /// The network filter of a chain that refuses every connection (Envoy's RBAC, deny all): what
 /// a TLS port does with an SNI it has no certificate for.
 fn reject_filter(name: &str) -> Value {
@@ -453,6 +503,7 @@ fn tls_listener(
     address: Value,
     routing_filter: &Value,
     secret: SecretRef<'_>,
+    options: &RenderOptions,
 ) -> Value {
     let name = format!("portico-tls-{}", l.port);
     let reject = format!("{name}-refuse");
@@ -475,20 +526,20 @@ fn tls_listener(
                 "transport_socket": downstream_tls(t, secret),
                 "filters": [http_connection_manager(&format!("{name}-{}", c.name), routing_filter.clone())],
             }),
-            ChainAction::Passthrough { backend } => {
-                let cluster = l
-                    .routing
-                    .backends
-                    .get(backend)
-                    .map_or_else(|| format!("portico|missing|{backend}"), |b| b.cluster.clone());
-                json!({
-                    "name": c.name,
-                    "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+            ChainAction::Passthrough { .. } => json!({
+                "name": c.name,
+                "filters": [
+                    tls_filter(l.port, table, options),
+                    // The tls filter names the cluster (`envoy.tcp_proxy.cluster`) once it has
+                    // read the ClientHello; until then the proxy waits for downstream data.
+                    {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                         "stat_prefix": format!("{name}-{}", c.name).replace('-', "_"),
-                        "cluster": cluster}}],
-                })
-            }
+                        "cluster": "portico|unrouted",
+                        "upstream_connect_mode": "ON_DOWNSTREAM_DATA",
+                        "max_early_data_bytes": 65536}},
+                ],
+            }),
         })
         .chain(std::iter::once(refuse(&reject)))
         .collect();

@@ -48,6 +48,9 @@ pub struct ClientTls {
     pub max_version: portico_core::tls::select::TlsVersion,
     /// Leaf DER → the names scenarios use for it.
     pub names: std::sync::Arc<std::collections::BTreeMap<Vec<u8>, Vec<String>>>,
+    /// A raw TLS request (`protocol: tls`): stop after the handshake, unless a passthrough
+    /// backend answered it (then the request inside tells which backend it was).
+    pub handshake_only: bool,
 }
 
 /// Accepts any server certificate: the harness names what was served instead of trusting it.
@@ -285,6 +288,17 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
         None => respond(out, TokioIo::new(stream), request, None).await,
         Some(tls) => match handshake(stream, tls, out.http2).await {
             Err(ended) => Ok(ended),
+            Ok((_, names))
+                if tls.handshake_only
+                    && !names
+                        .iter()
+                        .any(|n| n == portico_scenario::tls::BACKEND_CERTIFICATE) =>
+            {
+                Ok(Observed {
+                    certificate: Some(names),
+                    ..Observed::default()
+                })
+            }
             Ok((stream, names)) => respond(out, TokioIo::new(stream), request, Some(names)).await,
         },
     }

@@ -63,6 +63,30 @@ fn answer(endpoint: SocketAddr, req: &hyper::Request<Incoming>) -> Echo {
     }
 }
 
+/// The key pair an echo backend serves when a client speaks TLS to it (a TLS passthrough
+/// backend terminates TLS itself): generated once per process.
+pub fn backend_certificate() -> Option<&'static (Vec<u8>, Arc<rustls::ServerConfig>)> {
+    static CERT: std::sync::OnceLock<Option<(Vec<u8>, Arc<rustls::ServerConfig>)>> =
+        std::sync::OnceLock::new();
+    CERT.get_or_init(|| {
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["backend.portico.test".into()]).ok()?;
+        let der = generated.cert.der().to_vec();
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_no_client_auth()
+            .with_single_cert(vec![der.clone().into()], key)
+            .ok()?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Some((der, Arc::new(config)))
+    })
+    .as_ref()
+}
+
 /// Starts an echo server on each address.
 ///
 /// # Errors
@@ -104,9 +128,24 @@ pub async fn start(addrs: impl IntoIterator<Item = SocketAddr>) -> Result<EchoSe
                             Ok::<_, Infallible>(resp)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    // A client that starts with a TLS record gets TLS (a passthrough backend).
+                    let mut first = [0u8; 1];
+                    let tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 22);
+                    match (tls, backend_certificate()) {
+                        (true, Some((_, config))) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(TokioIo::new(tls), service)
+                                    .await;
+                            }
+                        }
+                        _ => {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
         }));

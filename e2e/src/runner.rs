@@ -119,7 +119,16 @@ impl Host for EnvoyHost {
             echo,
             port_map,
             sidecar_port,
-            certificates: std::sync::Arc::new(prepared.certificates.clone()),
+            certificates: std::sync::Arc::new({
+                let mut names = prepared.certificates.clone();
+                if let Some((der, _)) = crate::echo::backend_certificate() {
+                    names.insert(
+                        der.clone(),
+                        vec![portico_scenario::tls::BACKEND_CERTIFICATE.to_owned()],
+                    );
+                }
+                names
+            }),
             verbose: options.verbose,
             _work: work,
         })
@@ -158,6 +167,7 @@ impl Host for EnvoyHost {
                 sni: t.sni.clone(),
                 max_version: t.max_version,
                 names: session.certificates.clone(),
+                handshake_only: request.protocol.as_deref() == Some("tls"),
             }),
         };
         let echo = &session.echo;

@@ -5,6 +5,8 @@
 //! - [`format`]: the file format (unknown keys are errors), observations, URLs;
 //! - [`prepare`]: objects parsed and translated as the controller does; each request planned;
 //! - [`check`]: what a host observed against what a request expects;
+//! - [`tls`]: the client side of TLS requests (a real ClientHello, the name of the certificate
+//!   a passthrough backend serves);
 //! - [`driver`]: the [`Host`] trait and [`run_paths`], which prints each file's result and the
 //!   closing line `N passed, M failed`.
 //!
@@ -14,6 +16,7 @@ pub mod check;
 pub mod driver;
 pub mod format;
 pub mod prepare;
+pub mod tls;
 
 pub use driver::{run_paths, Host, RequestResult, RunOptions, Summary};
 

@@ -206,8 +206,9 @@ pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan,
 pub fn unsupported(request: &Request) -> Option<String> {
     let e = &request.expect;
     let mut missing = Vec::new();
-    if request.protocol.is_some() {
-        missing.push("protocol (raw TLS/TCP)");
+    match request.protocol.as_deref() {
+        None | Some("tls") => {}
+        Some(_) => missing.push("protocol tcp"),
     }
     if request.url.starts_with("tcp://") {
         missing.push("tcp urls");

@@ -150,15 +150,51 @@ pub struct VirtualServiceSpec {
     /// HTTP routes.
     #[serde(default)]
     pub http: Vec<HttpRoute>,
-    /// TLS routes (not supported).
+    /// TLS routes (PASSTHROUGH servers, by SNI).
     #[serde(default)]
-    pub tls: Option<Value>,
+    pub tls: Vec<TlsRoute>,
     /// TCP routes (not supported).
     #[serde(default)]
     pub tcp: Option<Value>,
     /// Export scope (not interpreted).
     #[serde(default)]
     pub export_to: Option<Value>,
+}
+
+/// A TLS route: SNI matches and weighted destinations.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsRoute {
+    /// Match conditions (any).
+    #[serde(rename = "match", default)]
+    pub matches: Vec<TlsMatch>,
+    /// Destinations.
+    #[serde(default)]
+    pub route: Vec<RouteDestination>,
+}
+
+/// A TLS match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsMatch {
+    /// SNI names (each a subset of the VirtualService's hosts).
+    #[serde(default)]
+    pub sni_hosts: Vec<String>,
+    /// Destination port (any when absent).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Gateways the match applies to (the VirtualService's when absent).
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    /// Destination IP ranges (sidecars).
+    #[serde(default)]
+    pub destination_subnets: Vec<String>,
+    /// Client workload labels (sidecars).
+    #[serde(default)]
+    pub source_labels: std::collections::BTreeMap<String, String>,
+    /// Client namespace (sidecars).
+    #[serde(default)]
+    pub source_namespace: Option<String>,
 }
 
 /// An HTTP route.

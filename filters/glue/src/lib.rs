@@ -145,3 +145,47 @@ pub fn due_in(ms: u64) -> u128 {
 pub fn is_due(due_ns: u128) -> bool {
     due_ns <= now_ns()
 }
+
+/// Sets an Envoy filter state object through the `set_envoy_filter_state` foreign function
+/// (`envoy.tcp_proxy.cluster`, `envoy.network.transport_socket.original_dst_address`): the
+/// `SetEnvoyFilterStateArguments` message, protobuf-encoded by hand (path = 1, value = 2,
+/// span = 3: `FilterState` of the connection).
+///
+/// # Errors
+/// The host's status, when it refuses.
+pub fn set_filter_state(path: &str, value: &str) -> Result<(), proxy_wasm::types::Status> {
+    let args = encode_filter_state(path, value);
+    hostcalls::call_foreign_function("set_envoy_filter_state", Some(&args)).map(|_| ())
+}
+
+/// The protobuf encoding of `SetEnvoyFilterStateArguments { path, value, span: FilterState }`.
+pub fn encode_filter_state(path: &str, value: &str) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+    let mut out = Vec::with_capacity(path.len() + value.len() + 8);
+    for (tag, field) in [(0x0a, path), (0x12, value)] {
+        out.push(tag);
+        varint(&mut out, field.len());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filter_state_arguments_encode_long_values() {
+        let short = super::encode_filter_state("envoy.tcp_proxy.cluster", "c");
+        assert_eq!(&short[..2], &[0x0a, 23]);
+        let long = "x".repeat(300);
+        let enc = super::encode_filter_state("p", &long);
+        // 300 = 0b10_0101100 → 0xac 0x02
+        assert_eq!(&enc[3..6], &[0x12, 0xac, 0x02]);
+        assert_eq!(enc.len(), 3 + 3 + 300);
+    }
+}

@@ -7,7 +7,8 @@ use std::path::Path;
 use portico_core::config::CLUSTER_HEADER;
 use portico_core::tls::select::{ChainAction, TlsTable, TlsVersion};
 use portico_host_runner::envoy::{
-    normalize_path, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace, Upstreams, Worker,
+    normalize_path, Connected, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace,
+    Upstreams, Worker,
 };
 use portico_host_runner::{Module, Runtime};
 use portico_scenario::format::{Echo, Observed, Request, Scenario, Via};
@@ -19,6 +20,9 @@ use portico_scenario::{Host, RunOptions, ECHO_HEADER};
 pub struct Modules {
     /// The routing filter.
     pub routing: Module,
+    /// The tls network filter (`portico_filter_tls.wasm` beside the routing filter), for
+    /// passthrough connections; `None` when it is not built.
+    pub tls: Option<Module>,
 }
 
 impl Modules {
@@ -29,10 +33,19 @@ impl Modules {
     pub fn load(runtime: &Runtime, routing: &Path) -> Result<Modules, String> {
         let bytes = std::fs::read(routing)
             .map_err(|e| format!("{}: {e} (run `just build`)", routing.display()))?;
+        let tls_path = routing.with_file_name("portico_filter_tls.wasm");
         let routing = runtime
             .compile(&bytes)
             .map_err(|e| format!("{}: {e}", routing.display()))?;
-        Ok(Modules { routing })
+        let tls = match std::fs::read(&tls_path) {
+            Ok(bytes) => Some(
+                runtime
+                    .compile(&bytes)
+                    .map_err(|e| format!("{}: {e}", tls_path.display()))?,
+            ),
+            Err(_) => None,
+        };
+        Ok(Modules { routing, tls })
     }
 }
 
@@ -302,6 +315,8 @@ pub struct Session {
     upstreams: Upstreams,
     /// The TLS table of each TLS listener, by port.
     tls: BTreeMap<u16, TlsTable>,
+    /// The tls network filter of each port with passthrough chains.
+    passthrough: BTreeMap<u16, Worker>,
 }
 
 impl Host for WasmHost {
@@ -343,15 +358,45 @@ impl Host for WasmHost {
             prepared.backends.keys().cloned().collect();
         live.extend(request_addresses(scenario));
         let upstreams = Upstreams::new(clusters, live).with_cluster_header(CLUSTER_HEADER);
-        let tls = snapshot
+        let tls: BTreeMap<u16, TlsTable> = snapshot
             .listeners
             .iter()
             .filter_map(|l| l.tls.clone().map(|t| (l.port, t)))
             .collect();
+        // The tls network filter on every port with a passthrough chain, configured as the
+        // controller renders it for Envoy.
+        let mut passthrough = BTreeMap::new();
+        for (port, table) in &tls {
+            if !table
+                .chains
+                .iter()
+                .any(|c| matches!(c.action, ChainAction::Passthrough { .. }))
+            {
+                continue;
+            }
+            let Some(module) = self.modules.tls.clone() else {
+                return Err("the tls filter is not built (run `just build`)".into());
+            };
+            let spec = FilterSpec {
+                name: format!("portico-tls-{port}"),
+                module,
+                code_id: "tls".into(),
+                vm_id: "portico-tls".into(),
+                root_id: "portico-tls".into(),
+                configuration: portico_controller::envoy::tls_filter_config(*port, table)
+                    .to_json()
+                    .into_bytes(),
+                failure_policy: FailurePolicy::FailReload,
+            };
+            let worker = Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new())
+                .map_err(|e| format!("starting the tls filter on port {port}: {e}"))?;
+            passthrough.insert(*port, worker);
+        }
         Ok(Session {
             workers,
             upstreams,
             tls,
+            passthrough,
         })
     }
 
@@ -385,9 +430,22 @@ impl Host for WasmHost {
             Via::Sidecar => None,
         };
         let (tls, certificate) = match handshake(table, plan, trace) {
-            Ok(done) => done,
+            Ok(Handshake::Passthrough) => {
+                return (0..repeat)
+                    .map(|_| passthrough(session, request, plan, trace))
+                    .collect()
+            }
+            Ok(Handshake::Done(tls, certificate)) => (tls, certificate),
             Err(ended) => return vec![*ended; repeat],
         };
+        if request.protocol.as_deref() == Some("tls") {
+            // A raw TLS request: the handshake is all.
+            let done = Observed {
+                certificate,
+                ..Observed::default()
+            };
+            return vec![done; repeat];
+        }
         let source = plan
             .source
             .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
@@ -450,9 +508,93 @@ fn boxed_ended(connection: &str, why: impl Into<String>) -> Box<Observed> {
     Box::new(Observed::ended(connection, why))
 }
 
-/// The TLS session of a request (SNI as sent, negotiated version; `None`: plain HTTP) and the
-/// served certificate's names.
-type Handshake = (Option<(Option<String>, &'static str)>, Option<Vec<String>>);
+/// How a connection's start went.
+enum Handshake {
+    /// The TLS session of a request (SNI as sent, negotiated version; `None`: plain HTTP) and
+    /// the served certificate's names.
+    Done(Option<(Option<String>, &'static str)>, Option<Vec<String>>),
+    /// The chain passes the connection through: the tls filter decides where.
+    Passthrough,
+}
+
+/// A connection to a passthrough chain: the tls filter reads the client's real ClientHello and
+/// names a cluster (`envoy.tcp_proxy.cluster`); the TCP proxy connects to one of its endpoints,
+/// whose backend terminates TLS itself and answers the request inside.
+fn passthrough(
+    session: &mut Session,
+    request: &Request,
+    plan: &Plan,
+    trace: &mut Vec<String>,
+) -> Observed {
+    let (Some(client), Some(worker)) = (&plan.tls, session.passthrough.get_mut(&plan.url.port))
+    else {
+        return Observed::ended("closed", "no tls filter on this port");
+    };
+    let hello = match portico_scenario::tls::client_hello(
+        client,
+        request.http_version.as_deref() == Some("2"),
+    ) {
+        Ok(h) => h,
+        Err(e) => return Observed::ended("closed", e),
+    };
+    let (state, contexts) = match worker.connect(&hello, trace) {
+        Connected::Open {
+            filter_state,
+            contexts,
+        } => (filter_state, contexts),
+        Connected::Closed(f) => {
+            return Observed::ended("closed", format!("{f} closed the connection"))
+        }
+        Connected::Paused(f) => {
+            return Observed::ended(
+                "closed",
+                format!("{f} held the connection (no cluster named)"),
+            )
+        }
+    };
+    worker.disconnect(&contexts);
+    let Some(cluster) = state
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "envoy.tcp_proxy.cluster")
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    else {
+        return Observed::ended("closed", "the tls filter named no cluster");
+    };
+    trace.push(format!("tcp proxy: cluster {cluster}"));
+    let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
+    let endpoint = match session.upstreams.route(&steer) {
+        Routed::Endpoint(e) => e,
+        Routed::Reply(r) => {
+            return Observed::ended(
+                "closed",
+                format!("cluster {cluster}: no endpoint ({})", r.status),
+            )
+        }
+    };
+    // The backend terminates TLS and answers the request as the client sent it.
+    let mut headers = vec![
+        (":authority".to_owned(), plan.authority.clone()),
+        (":path".to_owned(), plan.url.path.clone()),
+        (":method".to_owned(), plan.method.clone()),
+    ];
+    headers.extend(
+        request
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+    );
+    let (echo, response) = echo_reply(&endpoint, &headers);
+    Observed {
+        status: Some(response.status),
+        headers: response.headers,
+        body: response.body,
+        echo: Some(echo),
+        certificate: Some(vec![portico_scenario::tls::BACKEND_CERTIFICATE.to_owned()]),
+        ..Observed::default()
+    }
+}
 
 /// What the client's handshake with a listener gives: the TLS session (SNI as sent, version)
 /// and the served certificate's names, or how the connection ended. The chain is chosen by the
@@ -463,7 +605,7 @@ fn handshake(
     trace: &mut Vec<String>,
 ) -> Result<Handshake, Box<Observed>> {
     let (table, client) = match (table, &plan.tls) {
-        (None, None) => return Ok((None, None)),
+        (None, None) => return Ok(Handshake::Done(None, None)),
         (None, Some(_)) => {
             return Err(boxed_ended(
                 "closed",
@@ -483,10 +625,7 @@ fn handshake(
     match selection.chain.map(|c| &c.action) {
         None => Err(boxed_ended("closed", selection.to_string())),
         Some(ChainAction::Refuse { .. }) => Err(boxed_ended("closed", selection.to_string())),
-        Some(ChainAction::Passthrough { backend }) => Err(boxed_ended(
-            "closed",
-            format!("passthrough to {backend} is not emulated for HTTP requests"),
-        )),
+        Some(ChainAction::Passthrough { .. }) => Ok(Handshake::Passthrough),
         Some(ChainAction::Terminate(t)) => {
             if client.max_version < t.min_version {
                 return Err(boxed_ended(
@@ -504,7 +643,7 @@ fn handshake(
                 TlsVersion::V1_2 => "TLSv1.2",
                 TlsVersion::V1_3 => "TLSv1.3",
             };
-            Ok((
+            Ok(Handshake::Done(
                 Some((client.sni.clone(), version)),
                 Some(t.certificate.source.names()),
             ))

@@ -162,13 +162,13 @@ pub(crate) fn translate(
     let vs_ref = |v: &VirtualService| v.object_ref();
     // port → host → routes, in VirtualService order.
     let mut per_port: BTreeMap<u16, HostRoutes> = BTreeMap::new();
-    for vs in services {
+    for vs in services.iter().copied() {
         let vs_ns = namespace_of(&vs.metadata);
-        if vs.spec.tls.is_some() || vs.spec.tcp.is_some() {
+        if vs.spec.tcp.is_some() {
             errors.push(TranslateError {
                 object: vs_ref(vs),
-                field: "spec.tls".into(),
-                kind: ErrorKind::Ignored("TLS and TCP routes are not implemented".into()),
+                field: "spec.tcp".into(),
+                kind: ErrorKind::Ignored("TCP routes are not implemented".into()),
             });
         }
         let mut produced: Vec<(u16, String, Vec<Route>)> = Vec::new();
@@ -259,6 +259,7 @@ pub(crate) fn translate(
             map.entry(host).or_default().extend(routes);
         }
     }
+    tls::passthrough_chains(&ctx, &serving, &services, tls_out.ports, backends, errors);
     ctx.report(errors);
     for (port, (order, mut map)) in per_port {
         let config = ports

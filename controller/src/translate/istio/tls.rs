@@ -38,6 +38,8 @@ pub(crate) struct Serving {
     http: BTreeSet<(String, String, usize)>,
     /// … and of servers that terminate TLS.
     tls: BTreeSet<(String, String, usize)>,
+    /// PASSTHROUGH servers, oldest Gateway first: (namespace, name, server index, port, hosts).
+    pub(crate) passthrough: Vec<(String, String, usize, u16, Vec<String>)>,
 }
 
 impl Serving {
@@ -178,11 +180,27 @@ pub(crate) fn servers(
                 serving.http.insert(Serving::key(gw, si));
                 continue;
             }
+            let passthrough = server
+                .tls
+                .as_ref()
+                .and_then(|t| t.mode.as_deref())
+                .is_none_or(|m| m.eq_ignore_ascii_case("PASSTHROUGH"));
+            if (protocol == "TLS" || protocol == "HTTPS") && server.tls.is_some() && passthrough {
+                // Chains come from the VirtualServices' `tls` routes (`passthrough_chains`).
+                serving.passthrough.push((
+                    gw_ns.to_owned(),
+                    gw.metadata.name.clone(),
+                    si,
+                    server.port.number,
+                    server.hosts.clone(),
+                ));
+                continue;
+            }
             if protocol != "HTTPS" {
                 report(
                     ".port.protocol",
                     ErrorKind::Ignored(format!(
-                        "{} servers are not supported yet (HTTP and HTTPS only); this server is not served",
+                        "{} servers are not supported yet (HTTP, HTTPS, and TLS PASSTHROUGH); this server is not served",
                         server.port.protocol
                     )),
                 );
@@ -331,4 +349,138 @@ fn terminate(
         cipher_suites: tls.cipher_suites.clone(),
         client,
     })
+}
+
+/// The chains of PASSTHROUGH servers: for each (oldest Gateway first), the `tls` routes of the
+/// VirtualServices bound to its Gateway whose hosts meet the server's, oldest first; each
+/// `match` (its `port`, if any, the server's; its `gateways`, if any, naming this Gateway) makes
+/// a chain for its `sniHosts` (each a subset of the VirtualService's hosts; `*` the catch-all);
+/// an SNI name an earlier rule took is skipped. Destinations are weighted (a lone one takes
+/// everything; weight 0 never).
+pub(crate) fn passthrough_chains(
+    ctx: &super::routes::Ctx<'_>,
+    serving: &Serving,
+    services: &[&crate::model::istio::VirtualService],
+    tls_ports: &mut TlsPorts,
+    backends: &mut std::collections::BTreeMap<String, portico_core::config::Backend>,
+    errors: &mut Vec<TranslateError>,
+) {
+    use portico_core::tls::select::PassthroughBackend;
+    for (gw_ns, gw_name, _si, port, server_hosts) in &serving.passthrough {
+        for vs in services {
+            let vs_ns = namespace_of(&vs.metadata);
+            let binds = vs.spec.gateways.iter().any(|g| {
+                let (ns, name) = g.split_once('/').unwrap_or((vs_ns, g));
+                ns == gw_ns && name == gw_name
+            });
+            let vs_hosts: Vec<String> = vs
+                .spec
+                .hosts
+                .iter()
+                .map(|h| super::routes::fqdn_of_short_name(&h.to_ascii_lowercase(), vs_ns))
+                .collect();
+            let meets = server_hosts.iter().any(|sh| {
+                vs_hosts
+                    .iter()
+                    .any(|vh| super::server_intersection(sh, gw_ns, vs_ns, vh).is_some())
+            });
+            if !binds || !meets {
+                continue;
+            }
+            for (ti, route) in vs.spec.tls.iter().enumerate() {
+                let mut report = |field: String, kind| {
+                    errors.push(TranslateError {
+                        object: vs.object_ref(),
+                        field,
+                        kind,
+                    })
+                };
+                let mut picked = Vec::new();
+                let mut failed = false;
+                let lone = route.route.len() == 1;
+                for (di, d) in route.route.iter().enumerate() {
+                    match ctx.destination(vs_ns, &d.destination, *port, backends) {
+                        Ok(key) => {
+                            let cluster = backends
+                                .get(&key)
+                                .map(|b| b.cluster.clone())
+                                .unwrap_or_default();
+                            let weight = if lone { 1 } else { d.weight.unwrap_or(0) };
+                            picked.push(PassthroughBackend {
+                                backend: key,
+                                cluster,
+                                weight,
+                            });
+                        }
+                        Err(e) => {
+                            report(
+                                format!("spec.tls[{ti}].route[{di}].destination"),
+                                ErrorKind::MissingReference(format!(
+                                    "{e}; connections for this route are closed"
+                                )),
+                            );
+                            failed = true;
+                        }
+                    }
+                }
+                for (mi, m) in route.matches.iter().enumerate() {
+                    if m.port.is_some_and(|p| p != *port) {
+                        continue;
+                    }
+                    if !m.gateways.is_empty()
+                        && !m.gateways.iter().any(|g| {
+                            let (ns, name) = g.split_once('/').unwrap_or((vs_ns, g));
+                            ns == gw_ns && name == gw_name
+                        })
+                    {
+                        continue;
+                    }
+                    let chain = tls_ports.chain(
+                        *port,
+                        FAMILY,
+                        Chain {
+                            name: format!("istio-pt-{vs_ns}-{}-{ti}", vs.metadata.name),
+                            origin: format!("{} spec.tls[{ti}]", vs.object_ref()),
+                            action: if failed || picked.is_empty() {
+                                ChainAction::Refuse {
+                                    reason: "no usable destination".into(),
+                                }
+                            } else {
+                                ChainAction::Passthrough {
+                                    backends: picked.clone(),
+                                }
+                            },
+                            hosts: Vec::new(),
+                            host_check: None,
+                        },
+                    );
+                    for (si, sni) in m.sni_hosts.iter().enumerate() {
+                        let sni = sni.to_ascii_lowercase();
+                        let subset = vs_hosts.iter().any(|vh| super::subset_of(&sni, vh));
+                        if !subset {
+                            report(
+                                format!("spec.tls[{ti}].match[{mi}].sniHosts[{si}]"),
+                                ErrorKind::InvalidSetting(format!(
+                                    "SNI host {sni:?} is not a subset of the VirtualService's hosts; it is ignored"
+                                )),
+                            );
+                            continue;
+                        }
+                        let added = match SniPattern::parse(&sni, false) {
+                            Some(pattern) => tls_ports.rule(*port, FAMILY, pattern, chain),
+                            None => tls_ports.default_chain(*port, FAMILY, chain),
+                        };
+                        if !added {
+                            report(
+                                format!("spec.tls[{ti}].match[{mi}].sniHosts[{si}]"),
+                                ErrorKind::InvalidSetting(format!(
+                                    "SNI host {sni} already routes on port {port}; the earlier route keeps it"
+                                )),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -253,10 +253,11 @@ pub struct Terminate {
 pub enum ChainAction {
     /// Terminate TLS, then route the HTTP requests with the port's routing configuration.
     Terminate(Terminate),
-    /// Forward the TLS bytes untouched to the backend (`FQDN:port`) that owns the SNI.
+    /// Forward the TLS bytes untouched to a backend (weighted), through its Envoy cluster: the
+    /// `tls` network filter picks one and sets `envoy.tcp_proxy.cluster`.
     Passthrough {
-        /// The backend.
-        backend: String,
+        /// The backends and their weights (0: never picked).
+        backends: Vec<PassthroughBackend>,
     },
     /// Close the connection: the chain exists but cannot serve (Istio: a server whose
     /// credential is missing fails its handshakes, other servers keep serving).
@@ -264,6 +265,18 @@ pub enum ChainAction {
         /// Why.
         reason: String,
     },
+}
+
+/// A backend of a passthrough chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PassthroughBackend {
+    /// `FQDN:port`, as scenarios and explanations name it.
+    pub backend: String,
+    /// The Envoy cluster the TCP proxy connects through.
+    pub cluster: String,
+    /// Weight.
+    pub weight: u32,
 }
 
 /// One filter chain of a TLS port.
@@ -369,11 +382,17 @@ impl std::fmt::Display for Selection<'_> {
                     "{why}: chain {} ({}) serves {}",
                     c.name, c.origin, t.certificate.source
                 ),
-                ChainAction::Passthrough { backend } => {
+                ChainAction::Passthrough { backends } => {
+                    let to: Vec<String> = backends
+                        .iter()
+                        .map(|b| format!("{} (weight {})", b.backend, b.weight))
+                        .collect();
                     write!(
                         f,
-                        "{why}: chain {} ({}) passes through to {backend}",
-                        c.name, c.origin
+                        "{why}: chain {} ({}) passes through to {}",
+                        c.name,
+                        c.origin,
+                        to.join(", ")
                     )
                 }
                 ChainAction::Refuse { reason } => write!(
@@ -490,7 +509,11 @@ mod tests {
             name: name.into(),
             origin: format!("test {name}"),
             action: ChainAction::Passthrough {
-                backend: format!("{name}.default.svc.cluster.local:443"),
+                backends: vec![PassthroughBackend {
+                    backend: format!("{name}.default.svc.cluster.local:443"),
+                    cluster: format!("outbound|443||{name}.default.svc.cluster.local"),
+                    weight: 1,
+                }],
             },
             hosts: Vec::new(),
             host_check: None,
