@@ -161,6 +161,43 @@ pub struct HttpRouteSpec {
     pub rules: Vec<HttpRouteRule>,
 }
 
+/// TLSRoute (`v1alpha2`, `v1alpha3`, `v1`): TLS connections by SNI, passed through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsRoute {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: TlsRouteSpec,
+}
+
+/// TLSRoute spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsRouteSpec {
+    /// Gateways (and listeners) to attach to.
+    #[serde(default)]
+    pub parent_refs: Vec<ParentRef>,
+    /// SNI host names.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// Rules (one).
+    #[serde(default)]
+    pub rules: Vec<TlsRouteRule>,
+}
+
+/// A TLSRoute rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsRouteRule {
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Weighted backends.
+    #[serde(default)]
+    pub backend_refs: Vec<HttpBackendRef>,
+}
+
 /// A parent reference.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

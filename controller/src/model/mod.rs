@@ -5,7 +5,7 @@
 //! | [`meta`] | (all) | `ObjectMeta`, `ObjectRef`, `LabelSelector` |
 //! | [`core`] | `v1`, `discovery.k8s.io/v1` | Service, Namespace, Pod, Secret, EndpointSlice |
 //! | [`networking`] | `networking.k8s.io/v1` | Ingress, IngressClass |
-//! | [`gateway`] | `gateway.networking.k8s.io` | GatewayClass, Gateway, HTTPRoute, ReferenceGrant |
+//! | [`gateway`] | `gateway.networking.k8s.io` | GatewayClass, Gateway, HTTPRoute, TLSRoute, ReferenceGrant |
 //! | [`istio`] | `networking.istio.io` | Gateway, VirtualService, DestinationRule |
 //! | [`portico`] | `portico.dev` | PorticoConfig |
 //!
@@ -149,6 +149,7 @@ resources! {
     GatewayClass(gateway::GatewayClass) = GATEWAY_GROUP, "GatewayClass", false, SPEC;
     Gateway(gateway::Gateway) = GATEWAY_GROUP, "Gateway", true, SPEC;
     HttpRoute(gateway::HttpRoute) = GATEWAY_GROUP, "HTTPRoute", true, SPEC;
+    TlsRoute(gateway::TlsRoute) = GATEWAY_GROUP, "TLSRoute", true, SPEC;
     ReferenceGrant(gateway::ReferenceGrant) = GATEWAY_GROUP, "ReferenceGrant", true, SPEC;
     IstioGateway(istio::IstioGateway) = ISTIO_GROUP, "Gateway", true, SPEC;
     VirtualService(istio::VirtualService) = ISTIO_GROUP, "VirtualService", true, SPEC;
@@ -341,6 +342,12 @@ impl Object {
             ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "HTTPRoute") => {
                 Object::HttpRoute(typed(value, mode)?)
             }
+            (
+                "gateway.networking.k8s.io/v1"
+                | "gateway.networking.k8s.io/v1alpha3"
+                | "gateway.networking.k8s.io/v1alpha2",
+                "TLSRoute",
+            ) => Object::TlsRoute(typed(value, mode)?),
             (
                 "gateway.networking.k8s.io/v1beta1" | "gateway.networking.k8s.io/v1",
                 "ReferenceGrant",

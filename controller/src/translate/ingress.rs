@@ -93,7 +93,7 @@ pub(crate) fn translate(
     let serves = !ingresses.is_empty() || !gateways;
     // Port 443's certificates first: which hosts have one decides port 80's redirects.
     let tls_hosts = if serves {
-        tls::certificates(objects, &mains, certs, tls_ports, errors)
+        tls::certificates(objects, index, &mains, certs, tls_ports, errors)
     } else {
         BTreeSet::new()
     };

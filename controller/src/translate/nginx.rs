@@ -47,6 +47,9 @@ pub struct Annotations {
     pub ssl_redirect: Option<bool>,
     /// `force-ssl-redirect`.
     pub force_ssl_redirect: bool,
+    /// `ssl-passthrough` (the controller runs with `--enable-ssl-passthrough`): TLS for the
+    /// Ingress's hosts goes untouched to the `/` path's Service.
+    pub ssl_passthrough: bool,
     /// `preserve-trailing-slash`: the HTTPS redirect keeps a trailing `/`.
     pub preserve_trailing_slash: bool,
     /// `temporal-redirect` (with its code, default 302) or else `permanent-redirect` (with its
@@ -235,6 +238,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     a.use_regex = flag("use-regex", &mut problems).unwrap_or(false);
     a.ssl_redirect = flag("ssl-redirect", &mut problems);
     a.force_ssl_redirect = flag("force-ssl-redirect", &mut problems).unwrap_or(false);
+    a.ssl_passthrough = flag("ssl-passthrough", &mut problems).unwrap_or(false);
     // rewrite/main.go: an invalid value is logged and the default (false) used.
     a.preserve_trailing_slash = match get("preserve-trailing-slash").map(boolean) {
         None => false,
@@ -409,6 +413,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         "use-regex",
         "ssl-redirect",
         "force-ssl-redirect",
+        "ssl-passthrough",
         "preserve-trailing-slash",
         "permanent-redirect",
         "permanent-redirect-code",

@@ -32,7 +32,7 @@ use super::tls::TlsOut;
 use crate::model::gateway::*;
 use crate::model::{namespace_of, Object, ObjectMeta, Resource};
 
-const GROUP: &str = "gateway.networking.k8s.io";
+pub(super) const GROUP: &str = "gateway.networking.k8s.io";
 
 /// The intersection of a route hostname and a listener hostname (`None`: no intersection).
 pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
@@ -79,23 +79,24 @@ struct Attached<'a> {
     hostnames: Vec<String>,
 }
 
-fn listener_admits(
+pub(super) fn listener_admits(
     gateway: &Gateway,
     listener: &GatewayListener,
-    route: &HttpRoute,
+    route_kind: &str,
+    route: &ObjectMeta,
     namespaces: &HashMap<&str, &ObjectMeta>,
 ) -> bool {
     let allowed = listener.allowed_routes.clone().unwrap_or_default();
     if let Some(kinds) = &allowed.kinds {
         if !kinds
             .iter()
-            .any(|k| k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP)
+            .any(|k| k.kind == route_kind && k.group.as_deref().unwrap_or(GROUP) == GROUP)
         {
             return false;
         }
     }
     let gw_ns = namespace_of(&gateway.metadata);
-    let route_ns = namespace_of(&route.metadata);
+    let route_ns = namespace_of(route);
     let from = allowed
         .namespaces
         .as_ref()
@@ -324,8 +325,37 @@ pub(crate) fn translate(
     let mut listeners: BTreeMap<u16, Vec<(&Gateway, &GatewayListener)>> = BTreeMap::new();
     // Each port's protocol: the first listener's (HTTP and HTTPS cannot share a port).
     let mut protocols: BTreeMap<u16, &str> = BTreeMap::new();
+    // TLS listeners (passthrough), by port: TLSRoutes attach to them.
+    let mut tls_listeners: BTreeMap<u16, Vec<(&Gateway, &GatewayListener)>> = BTreeMap::new();
     for g in &gateways {
         for (li, l) in g.spec.listeners.iter().enumerate() {
+            if l.protocol == "TLS" {
+                let mode = l.tls.as_ref().and_then(|t| t.mode.as_deref()).unwrap_or("");
+                if mode != "Passthrough" {
+                    errors.push(TranslateError {
+                        object: g.object_ref(),
+                        field: format!("spec.listeners[{li}].tls.mode"),
+                        kind: ErrorKind::Ignored(format!(
+                            "TLS listeners are supported in Passthrough mode only (got {mode:?}); this listener is not served"
+                        )),
+                    });
+                    continue;
+                }
+                if protocols.get(&l.port).is_some_and(|p| *p == "HTTP") {
+                    errors.push(TranslateError {
+                        object: g.object_ref(),
+                        field: format!("spec.listeners[{li}].protocol"),
+                        kind: ErrorKind::InvalidSetting(format!(
+                            "port {} already has HTTP listeners (ProtocolConflict); this listener is not served",
+                            l.port
+                        )),
+                    });
+                    continue;
+                }
+                protocols.entry(l.port).or_insert("TLS");
+                tls_listeners.entry(l.port).or_default().push((g, l));
+                continue;
+            }
             if l.protocol != "HTTP" && l.protocol != "HTTPS" {
                 errors.push(TranslateError {
                     object: g.object_ref(),
@@ -339,7 +369,9 @@ pub(crate) fn translate(
                 continue;
             }
             let first = *protocols.entry(l.port).or_insert(l.protocol.as_str());
-            if first != l.protocol {
+            // HTTPS and TLS listeners share a port (both choose by SNI); HTTP shares with none.
+            let compatible = first == l.protocol || (first != "HTTP" && l.protocol != "HTTP");
+            if !compatible {
                 errors.push(TranslateError {
                     object: g.object_ref(),
                     field: format!("spec.listeners[{li}].protocol"),
@@ -379,6 +411,16 @@ pub(crate) fn translate(
             listeners.entry(l.port).or_default().push((g, l));
         }
     }
+
+    tls::tls_routes(
+        objects,
+        index,
+        &tls_listeners,
+        &namespaces,
+        tls_out.ports,
+        backends,
+        errors,
+    );
 
     // Each route's actions, once.
     let mut per_route: Vec<(&HttpRoute, Vec<RuleAction>)> = Vec::new();
@@ -510,7 +552,7 @@ pub(crate) fn translate(
                     {
                         continue;
                     }
-                    if !listener_admits(g, l, r, &namespaces) {
+                    if !listener_admits(g, l, "HTTPRoute", &r.metadata, &namespaces) {
                         continue;
                     }
                     let names: Vec<String> = if r.spec.hostnames.is_empty() {

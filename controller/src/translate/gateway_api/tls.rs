@@ -135,3 +135,189 @@ pub(super) fn https_listener(
     }
     Ok(())
 }
+
+/// The TLS listeners of each port (Passthrough), with the Gateway each belongs to.
+pub(super) type TlsListeners<'a> =
+    std::collections::BTreeMap<u16, Vec<(&'a Gateway, &'a GatewayListener)>>;
+
+/// TLSRoutes on Passthrough listeners (GEP-2643, conformance `tlsroute-*`): a route attaches to
+/// a listener its `parentRefs` name and whose `allowedRoutes` admit it, for its hostnames
+/// intersected with the listener's (none: not attached); each becomes an SNI rule, the most
+/// specific first (a route's `*.com` under a listener `*.example.com` is `*.example.com`), to a
+/// passthrough chain over the rule's weighted `backendRefs` (a missing Service, another
+/// namespace without a ReferenceGrant, or weight 0 takes no connection; a reference that
+/// cannot be used closes its share of them).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn tls_routes(
+    objects: &[Object],
+    index: &super::super::common::Index<'_>,
+    listeners: &TlsListeners<'_>,
+    namespaces: &std::collections::HashMap<&str, &crate::model::ObjectMeta>,
+    tls_ports: &mut TlsPorts,
+    backends: &mut std::collections::BTreeMap<String, portico_core::config::Backend>,
+    errors: &mut Vec<TranslateError>,
+) {
+    use portico_core::tls::select::PassthroughBackend;
+    let mut routes: Vec<&crate::model::gateway::TlsRoute> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::TlsRoute(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    routes.sort_by_key(|r| {
+        (
+            r.metadata.creation_timestamp.clone().unwrap_or_default(),
+            namespace_of(&r.metadata).to_owned(),
+            r.metadata.name.clone(),
+        )
+    });
+    for r in routes {
+        let route_ns = namespace_of(&r.metadata);
+        let mut report = |field: String, kind| {
+            errors.push(TranslateError {
+                object: r.object_ref(),
+                field,
+                kind,
+            })
+        };
+        // The backends of the (one) rule.
+        let mut picked = Vec::new();
+        for (ri, rule) in r.spec.rules.iter().enumerate() {
+            for (bi, b) in rule.backend_refs.iter().enumerate() {
+                let field = format!("spec.rules[{ri}].backendRefs[{bi}]");
+                let ns = b.namespace.as_deref().unwrap_or(route_ns);
+                let weight = b.weight.unwrap_or(1);
+                let problem = if b.group.as_deref().unwrap_or("") != ""
+                    || b.kind.as_deref().unwrap_or("Service") != "Service"
+                {
+                    Some("only Services are supported".to_owned())
+                } else if ns != route_ns
+                    && !granted(objects, ("TLSRoute", route_ns), (ns, "Service", &b.name))
+                {
+                    Some(format!("no ReferenceGrant in {ns} lets TLSRoutes of {route_ns} refer to Service {}", b.name))
+                } else {
+                    None
+                };
+                let service = index.services.get(&(ns, b.name.as_str()));
+                let port = b.port.and_then(|p| {
+                    service.and_then(|s| s.spec.ports.iter().find(|sp| sp.port == p))
+                });
+                let problem = problem.or_else(|| match (service, b.port, port) {
+                    (None, _, _) => Some(format!("Service {ns}/{} not found", b.name)),
+                    (_, None, _) => Some("port is required".into()),
+                    (Some(_), Some(p), None) => {
+                        Some(format!("Service {ns}/{} has no port {p}", b.name))
+                    }
+                    _ => None,
+                });
+                let (key, cluster, endpoints) = match (problem, port) {
+                    (None, Some(sp)) => (
+                        super::super::common::backend_key(ns, &b.name, sp.port),
+                        super::super::common::cluster_name(ns, &b.name, sp.port),
+                        index.endpoints(ns, &b.name, sp.name.as_deref().unwrap_or("")),
+                    ),
+                    (problem, _) => {
+                        report(
+                            format!("{field}.name"),
+                            ErrorKind::MissingReference(format!(
+                                "{}; its share of connections is closed",
+                                problem.unwrap_or_default()
+                            )),
+                        );
+                        // An Envoy cluster without endpoints: its share is refused.
+                        let port = b.port.unwrap_or(0);
+                        (
+                            format!("{}.{ns}.svc.cluster.local:{port}/unresolved", b.name),
+                            format!(
+                                "outbound|{port}|unresolved|{}.{ns}.svc.cluster.local",
+                                b.name
+                            ),
+                            Vec::new(),
+                        )
+                    }
+                };
+                backends
+                    .entry(key.clone())
+                    .or_insert(portico_core::config::Backend {
+                        cluster: cluster.clone(),
+                        endpoints,
+                        lb: Default::default(),
+                    });
+                picked.push(PassthroughBackend {
+                    backend: key,
+                    cluster,
+                    weight,
+                });
+            }
+        }
+        for (pi, parent) in r.spec.parent_refs.iter().enumerate() {
+            if parent.group.as_deref().unwrap_or(super::GROUP) != super::GROUP
+                || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway"
+            {
+                continue;
+            }
+            let parent_ns = parent.namespace.as_deref().unwrap_or(route_ns);
+            let mut attached = false;
+            for (port, port_listeners) in listeners {
+                for (g, l) in port_listeners {
+                    if g.metadata.name != parent.name
+                        || namespace_of(&g.metadata) != parent_ns
+                        || parent.section_name.as_deref().is_some_and(|s| s != l.name)
+                        || parent.port.is_some_and(|p| p != l.port)
+                        || !super::listener_admits(g, l, "TLSRoute", &r.metadata, namespaces)
+                    {
+                        continue;
+                    }
+                    let names: Vec<String> = if r.spec.hostnames.is_empty() {
+                        vec![l.hostname.clone().unwrap_or_else(|| "*".into())]
+                    } else {
+                        r.spec
+                            .hostnames
+                            .iter()
+                            .filter_map(|h| {
+                                super::intersect(&h.to_ascii_lowercase(), l.hostname.as_deref())
+                            })
+                            .collect()
+                    };
+                    if names.is_empty() {
+                        continue;
+                    }
+                    attached = true;
+                    let chain = tls_ports.chain(
+                        *port,
+                        FAMILY,
+                        Chain {
+                            name: format!("gw-tls-{route_ns}-{}", r.metadata.name),
+                            origin: r.object_ref().to_string(),
+                            action: ChainAction::Passthrough {
+                                backends: picked.clone(),
+                            },
+                            hosts: Vec::new(),
+                            host_check: None,
+                        },
+                    );
+                    for n in names {
+                        match SniPattern::parse(&n, false) {
+                            Some(pattern) => {
+                                tls_ports.rule(*port, FAMILY, pattern, chain);
+                            }
+                            None => {
+                                tls_ports.default_chain(*port, FAMILY, chain);
+                            }
+                        }
+                    }
+                }
+            }
+            if !attached {
+                report(
+                    format!("spec.parentRefs[{pi}]"),
+                    ErrorKind::MissingReference(format!(
+                        "no Passthrough TLS listener of Gateway {parent_ns}/{} takes this route (NoMatchingListenerHostname or NoMatchingParent)",
+                        parent.name
+                    )),
+                );
+            }
+        }
+    }
+}

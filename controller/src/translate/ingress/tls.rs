@@ -117,11 +117,13 @@ fn tls_secret_name(
 /// to HTTPS).
 pub(crate) fn certificates(
     objects: &[Object],
+    index: &super::super::common::Index<'_>,
     ingresses: &[&Ingress],
     certs: &mut Certificates<'_>,
     tls: &mut TlsPorts,
     errors: &mut Vec<TranslateError>,
 ) -> BTreeSet<String> {
+    passthrough(ingresses, index, tls, errors);
     // controller.go createServers: the first Ingress (oldest first) with a `tls` section sets a
     // host's certificate; a Secret that cannot serve the host sets the default.
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
@@ -251,6 +253,81 @@ pub(crate) fn certificates(
     // A host pinned to the default with no default to serve gets no rule: refused, as nginx
     // without a certificate would fail the handshake.
     entries.into_keys().collect()
+}
+
+/// `ssl-passthrough` (ingress-nginx with `--enable-ssl-passthrough`, `pkg/tcpproxy`,
+/// `controller.go` getConfiguration): its Go proxy takes port 443 and matches the SNI exactly
+/// against the passthrough hosts; a match goes untouched to the host's `/` path Service, every
+/// other connection on to nginx's own TLS (the certificate rules). Exact rules come first, and
+/// these are added before any certificate's, so a passthrough host never terminates.
+fn passthrough(
+    ingresses: &[&Ingress],
+    index: &super::super::common::Index<'_>,
+    tls: &mut TlsPorts,
+    errors: &mut Vec<TranslateError>,
+) {
+    use portico_core::tls::select::PassthroughBackend;
+    for ingress in ingresses {
+        if !super::nginx::parse(&ingress.metadata.annotations)
+            .0
+            .ssl_passthrough
+        {
+            continue;
+        }
+        let ns = namespace_of(&ingress.metadata);
+        for (ri, rule) in ingress.spec.rules.iter().enumerate() {
+            let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let root = rule
+                .http
+                .as_ref()
+                .and_then(|h| {
+                    h.paths
+                        .iter()
+                        .find(|p| p.path.as_deref().unwrap_or("/") == "/")
+                })
+                .and_then(|p| p.backend.service.as_ref());
+            let resolved = root.and_then(|svc| {
+                let service = index.services.get(&(ns, svc.name.as_str()))?;
+                let port = service.spec.ports.iter().find(|sp| match svc.port.number {
+                    Some(n) => n == sp.port,
+                    None => svc.port.name.is_some() && svc.port.name == sp.name,
+                })?;
+                Some((svc.name.clone(), port.port))
+            });
+            let Some((service, port)) = resolved else {
+                errors.push(TranslateError {
+                    object: ingress.object_ref(),
+                    field: format!("spec.rules[{ri}]"),
+                    kind: ErrorKind::InvalidSetting(format!(
+                        "ssl-passthrough needs a `/` path to an existing Service port; {host} is not passed through"
+                    )),
+                });
+                continue;
+            };
+            let chain = tls.chain(
+                PORT,
+                FAMILY,
+                Chain {
+                    name: format!("passthrough-{ns}-{service}-{port}"),
+                    origin: format!("{} ssl-passthrough", ingress.object_ref()),
+                    action: ChainAction::Passthrough {
+                        backends: vec![PassthroughBackend {
+                            backend: super::super::common::backend_key(ns, &service, port),
+                            cluster: super::super::common::cluster_name(ns, &service, port),
+                            weight: 1,
+                        }],
+                    },
+                    hosts: Vec::new(),
+                    host_check: None,
+                },
+            );
+            if let Some(pattern) = SniPattern::parse(host, true) {
+                tls.rule(PORT, FAMILY, pattern, chain);
+            }
+        }
+    }
 }
 
 /// Whether plain HTTP to `host` redirects: `certificate.configured_for_current_request` looks
