@@ -468,10 +468,13 @@ fn downstream_tls(t: &Terminate, secret: SecretRef<'_>) -> Value {
             Value::Null
         };
         if !client.subject_alt_names.is_empty() {
+            // Istio: any SAN (DNS or URI) equal to any entry.
             let sans: Vec<Value> = client
                 .subject_alt_names
                 .iter()
-                .map(|s| json!({"san_type": "DNS", "matcher": {"exact": s}}))
+                .flat_map(|s| {
+                    ["DNS", "URI"].map(|t| json!({"san_type": t, "matcher": {"exact": s}}))
+                })
                 .collect();
             if validation.is_null() {
                 validation = json!({});

@@ -51,6 +51,8 @@ pub struct ClientTls {
     /// A raw TLS request (`protocol: tls`): stop after the handshake, unless a passthrough
     /// backend answered it (then the request inside tells which backend it was).
     pub handshake_only: bool,
+    /// The certificate to present when asked.
+    pub client: Option<portico_scenario::prepare::ClientIdentity>,
 }
 
 /// Accepts any server certificate: the harness names what was served instead of trusting it.
@@ -123,12 +125,26 @@ async fn handshake(
         // rustls offers nothing older: a TLS 1.0/1.1 client is a hand-made ClientHello.
         TlsVersion::V1_0 | TlsVersion::V1_1 => return Err(old_hello(stream, tls).await),
     };
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| Observed::ended("closed", format!("client config: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(provider)));
+    let mut config = match &tls.client {
+        None => builder.with_no_client_auth(),
+        Some(identity) => {
+            use rustls::pki_types::pem::PemObject;
+            let chain =
+                rustls::pki_types::CertificateDer::pem_slice_iter(identity.chain_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Observed::ended("closed", format!("client certificate: {e}")))?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+                .map_err(|e| Observed::ended("closed", format!("client key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Observed::ended("closed", format!("client certificate: {e}")))?
+        }
+    };
     config.alpn_protocols = vec![if http2 {
         b"h2".to_vec()
     } else {

@@ -168,6 +168,7 @@ impl Host for EnvoyHost {
                 max_version: t.max_version,
                 names: session.certificates.clone(),
                 handshake_only: request.protocol.as_deref() == Some("tls"),
+                client: t.client.clone(),
             }),
         };
         let echo = &session.echo;

@@ -161,7 +161,7 @@ fn run_scenario<H: Host>(
             request: request.name.clone(),
             failures: Vec::new(),
         };
-        match plan(request, &gateway, &sidecar) {
+        match plan(request, &gateway, &sidecar, &prepared.key_pairs) {
             Err(e) => result.failures.push(e),
             Ok(plan) => {
                 let mut trace = Vec::new();

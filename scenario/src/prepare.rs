@@ -15,6 +15,20 @@ pub struct Prepared {
     /// Every certificate a TLS chain serves: leaf DER → its names (`ns/name`, `default`,
     /// `fake`).
     pub certificates: std::collections::BTreeMap<Vec<u8>, Vec<String>>,
+    /// The key pairs of the scenario's `kubernetes.io/tls` Secrets, by `namespace/name`: what
+    /// a request's `client_certificate` names.
+    pub key_pairs: BTreeMap<String, ClientIdentity>,
+}
+
+/// A client certificate and its key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// `namespace/name` of the Secret.
+    pub name: String,
+    /// Certificate chain.
+    pub chain_pem: String,
+    /// Private key.
+    pub key_pem: String,
 }
 
 /// The `address` of every sidecar request: where passthrough traffic goes, so the harnesses
@@ -74,10 +88,33 @@ pub fn prepare(
     notes.extend(translation.errors.iter().map(ToString::to_string));
     let certificates =
         portico_controller::translate::tls::served_certificates(&translation.snapshot);
+    let key_pairs = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Secret(s) => {
+                let pair = portico_controller::translate::tls::read_key_pair(s).ok()?;
+                let name = format!(
+                    "{}/{}",
+                    portico_controller::model::namespace_of(&s.metadata),
+                    s.metadata.name
+                );
+                Some((
+                    name.clone(),
+                    ClientIdentity {
+                        name,
+                        chain_pem: pair.chain_pem,
+                        key_pem: pair.key_pem,
+                    },
+                ))
+            }
+            _ => None,
+        })
+        .collect();
     Ok(Prepared {
         translation,
         backends: endpoint_backends(&scenario.objects),
         certificates,
+        key_pairs,
     })
 }
 
@@ -120,6 +157,8 @@ pub struct ClientTls {
     pub sni: Option<String>,
     /// The highest version offered (TLS 1.3 unless `tls_max_version`).
     pub max_version: portico_core::tls::select::TlsVersion,
+    /// The client certificate offered when the server asks (`client_certificate`).
+    pub client: Option<ClientIdentity>,
 }
 
 /// Plans a request against the ports a configuration has: its gateway listeners, and the
@@ -128,7 +167,12 @@ pub struct ClientTls {
 /// # Errors
 /// Why the request cannot run: a feature no host has yet, a bad URL, address or source, no
 /// listener.
-pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan, String> {
+pub fn plan(
+    request: &Request,
+    gateway: &[u16],
+    sidecar: &[u16],
+    key_pairs: &BTreeMap<String, ClientIdentity>,
+) -> Result<Plan, String> {
     if let Some(reason) = unsupported(request) {
         return Err(reason);
     }
@@ -186,7 +230,25 @@ pub fn plan(request: &Request, gateway: &[u16], sidecar: &[u16]) -> Result<Plan,
             }
             None => Some(url.host.clone()),
         };
-        Some(ClientTls { sni, max_version })
+        // `client_certificate`: a Secret, `namespace/name` or a name in `default`.
+        let client = match request.client_certificate.as_deref() {
+            None => None,
+            Some(name) => {
+                let full = if name.contains('/') {
+                    name.to_owned()
+                } else {
+                    format!("default/{name}")
+                };
+                Some(key_pairs.get(&full).cloned().ok_or_else(|| {
+                    format!("client_certificate {name:?}: no readable kubernetes.io/tls Secret {full} in the scenario")
+                })?)
+            }
+        };
+        Some(ClientTls {
+            sni,
+            max_version,
+            client,
+        })
     } else {
         None
     };
@@ -212,9 +274,6 @@ pub fn unsupported(request: &Request) -> Option<String> {
     }
     if request.url.starts_with("tcp://") {
         missing.push("tcp urls");
-    }
-    if request.client_certificate.is_some() {
-        missing.push("client_certificate");
     }
     if request.address.is_some() && request.via == Via::Gateway {
         missing.push("address (raw TLS/TCP)");

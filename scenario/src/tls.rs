@@ -101,6 +101,7 @@ mod tests {
         let tls = |sni: Option<&str>, v| ClientTls {
             sni: sni.map(str::to_owned),
             max_version: v,
+            client: None,
         };
         let h =
             parse(&client_hello(&tls(Some("Shop.Example.com"), TlsVersion::V1_3), true).unwrap())
@@ -117,4 +118,51 @@ mod tests {
             (Some("old.test"), 0x0302)
         );
     }
+}
+
+/// What Envoy's TLS transport socket decides about a client certificate: valid when it chains
+/// to `ca_pem` (and is in date, for client authentication), and — when `sans` is not empty —
+/// carries one of them as a DNS SAN.
+///
+/// # Errors
+/// Why the handshake fails.
+pub fn verify_client(
+    ca_pem: &str,
+    client: &crate::prepare::ClientIdentity,
+    sans: &[String],
+) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let c = c.map_err(|e| format!("CA bundle: {e}"))?;
+        roots.add(c).map_err(|e| format!("CA bundle: {e}"))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        provider,
+    )
+    .build()
+    .map_err(|e| format!("CA bundle: {e}"))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(client.chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("client certificate {}: {e}", client.name))?;
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Err(format!("client certificate {}: empty", client.name));
+    };
+    verifier
+        .verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now())
+        .map_err(|e| format!("client certificate {} rejected: {e}", client.name))?;
+    if !sans.is_empty() {
+        let names = portico_controller::translate::tls::subject_alt_names(leaf);
+        if !names.iter().any(|n| sans.contains(n)) {
+            return Err(format!(
+                "client certificate {} carries none of the SANs {sans:?} (it has {names:?})",
+                client.name
+            ));
+        }
+    }
+    Ok(())
 }

@@ -169,6 +169,29 @@ pub fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
         .map(|c| c.to_vec())
 }
 
+/// The DNS and URI subject alternative names of a DER certificate.
+pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    parsed
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    x509_parser::extensions::GeneralName::URI(u) => Some((*u).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every served certificate of a snapshot's TLS tables: the leaf's DER → the names scenarios
 /// use for it (`ns/name`, `default`, `fake`), so a harness can name what a handshake served.
 pub fn served_certificates(snapshot: &crate::snapshot::Snapshot) -> BTreeMap<Vec<u8>, Vec<String>> {

@@ -317,6 +317,8 @@ pub struct Session {
     tls: BTreeMap<u16, TlsTable>,
     /// The tls network filter of each port with passthrough chains.
     passthrough: BTreeMap<u16, Worker>,
+    /// Trusted CA bundles (PEM) by SDS name, for client certificates.
+    trusted: BTreeMap<String, String>,
 }
 
 impl Host for WasmHost {
@@ -392,11 +394,22 @@ impl Host for WasmHost {
                 .map_err(|e| format!("starting the tls filter on port {port}: {e}"))?;
             passthrough.insert(*port, worker);
         }
+        let trusted = snapshot
+            .secrets
+            .iter()
+            .filter_map(|(name, s)| match s {
+                portico_controller::translate::SdsSecret::TrustedCa(pem) => {
+                    Some((name.clone(), pem.clone()))
+                }
+                _ => None,
+            })
+            .collect();
         Ok(Session {
             workers,
             upstreams,
             tls,
             passthrough,
+            trusted,
         })
     }
 
@@ -429,7 +442,7 @@ impl Host for WasmHost {
             Via::Gateway => session.tls.get(&plan.url.port),
             Via::Sidecar => None,
         };
-        let (tls, certificate) = match handshake(table, plan, trace) {
+        let (tls, certificate) = match handshake(table, &session.trusted, plan, trace) {
             Ok(Handshake::Passthrough) => {
                 return (0..repeat)
                     .map(|_| passthrough(session, request, plan, trace))
@@ -601,6 +614,7 @@ fn passthrough(
 /// same [`TlsTable::select`] that Envoy's rendered `filter_chain_matcher` evaluates.
 fn handshake(
     table: Option<&TlsTable>,
+    trusted: &BTreeMap<String, String>,
     plan: &Plan,
     trace: &mut Vec<String>,
 ) -> Result<Handshake, Box<Observed>> {
@@ -636,6 +650,31 @@ fn handshake(
                         t.min_version.envoy_name()
                     ),
                 ));
+            }
+            // Client certificates: Envoy asks when the chain validates them; a required one
+            // missing, or one that does not chain to the CA or lacks the SANs, fails the handshake.
+            if let Some(v) = &t.client {
+                match &client.client {
+                    None if v.required => {
+                        return Err(boxed_ended(
+                            "closed",
+                            "the chain requires a client certificate",
+                        ))
+                    }
+                    None => {}
+                    Some(identity) => {
+                        let ca = trusted.get(&v.ca_sds).map(String::as_str).unwrap_or("");
+                        if let Err(e) =
+                            portico_scenario::tls::verify_client(ca, identity, &v.subject_alt_names)
+                        {
+                            return Err(boxed_ended("closed", e));
+                        }
+                        trace.push(format!(
+                            "tls: client certificate {} accepted",
+                            identity.name
+                        ));
+                    }
+                }
             }
             let version = match client.max_version.min(t.max_version) {
                 TlsVersion::V1_0 => "TLSv1",
