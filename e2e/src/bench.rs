@@ -22,7 +22,7 @@ use portico_controller::translate::{translate, Options};
 use portico_core::config::ForwardMode;
 use serde_json::{json, Value};
 
-use crate::proxy::{free_port, routing_wasm, Envoy};
+use crate::proxy::{free_port, free_ports, routing_wasm, Envoy};
 
 /// Result of one load run.
 #[derive(Debug, Clone, Copy)]
@@ -271,13 +271,15 @@ pub async fn run_objects(
             },
         )
         .snapshot;
-        let port = free_port().map_err(|e| e.to_string())?;
+        let ports = free_ports(2).map_err(|e| e.to_string())?;
+        let port = ports[0];
         let options = RenderOptions {
             routing_wasm: routing_wasm(),
             xds_dir: work.path().join(label),
             listen_address: "127.0.0.1".into(),
             admin_port: 0,
-            port_map: BTreeMap::from([(80, port)]),
+            // The HTTPS listener every Ingress gets is not under load; it binds aside.
+            port_map: BTreeMap::from([(80, port), (443, ports[1])]),
             sidecar_port: None,
         };
         let yaml = render_static(&snapshot, &options);

@@ -184,36 +184,11 @@ async fn handshake(
 /// offers nothing older than 1.2: a proxy that requires 1.2 answers with an alert or closes.
 async fn old_hello(mut stream: tokio::net::TcpStream, tls: &ClientTls) -> Observed {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let version: [u8; 2] = match tls.max_version {
-        portico_core::tls::select::TlsVersion::V1_0 => [3, 1],
-        _ => [3, 2],
-    };
-    let mut ext = Vec::new();
-    if let Some(sni) = &tls.sni {
-        let n = sni.as_bytes();
-        let list_len = n.len() + 3;
-        ext.extend([0, 0]);
-        ext.extend(((list_len + 2) as u16).to_be_bytes());
-        ext.extend((list_len as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend((n.len() as u16).to_be_bytes());
-        ext.extend(n);
-    }
-    let mut body = Vec::new();
-    body.extend(version);
-    body.extend([7u8; 32]);
-    body.push(0);
-    // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_RSA_WITH_AES_128_CBC_SHA
-    body.extend([0, 4, 0xc0, 0x13, 0x00, 0x2f]);
-    body.extend([1, 0]);
-    body.extend((ext.len() as u16).to_be_bytes());
-    body.extend(ext);
-    let mut hs = vec![1];
-    hs.extend(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend(body);
-    let mut record = vec![22, 3, 1];
-    record.extend((hs.len() as u16).to_be_bytes());
-    record.extend(hs);
+    let record = portico_scenario::tls::old_client_hello(&portico_scenario::prepare::ClientTls {
+        sni: tls.sni.clone(),
+        max_version: tls.max_version,
+        client: None,
+    });
     if let Err(e) = stream.write_all(&record).await {
         return Observed::ended("closed", format!("sending a TLS 1.x ClientHello: {e}"));
     }

@@ -18,19 +18,24 @@ use crate::proxy::{routing_wasm, Envoy};
 
 /// Ports of the demo: clients use 127.0.0.1:18080 for the Ingress port 80.
 pub const DEMO_HTTP_PORT: u16 = 18080;
+/// … and 127.0.0.1:18443 for port 443 (TLS).
+pub const DEMO_HTTPS_PORT: u16 = 18443;
 /// The demo Envoy's admin port.
 pub const DEMO_ADMIN_PORT: u16 = 19901;
 
 /// The requests the demo sends: (Host, path) pairs over the demo manifests.
-const DEMO_REQUESTS: &[(&str, &str)] = &[
-    ("shop.example.com", "/"),
-    ("shop.example.com", "/cart/items?id=3"),
-    ("shop.example.com", "/cartoon"),
-    ("shop.example.com", "/checkout"),
-    ("shop.example.com", "/checkout/step2"),
-    ("eu.shop.example.com", "/"),
-    ("a.b.shop.example.com", "/"),
-    ("unknown.example.org", "/anything"),
+const DEMO_REQUESTS: &[(&str, &str, &str)] = &[
+    ("http", "shop.example.com", "/"),
+    ("http", "shop.example.com", "/cart/items?id=3"),
+    ("http", "shop.example.com", "/cartoon"),
+    ("http", "shop.example.com", "/checkout"),
+    ("http", "shop.example.com", "/checkout/step2"),
+    ("http", "eu.shop.example.com", "/"),
+    ("http", "a.b.shop.example.com", "/"),
+    ("http", "unknown.example.org", "/anything"),
+    // No Ingress has a `tls` section: ingress-nginx serves every host on 443 with its fake
+    // certificate, and so does Portico.
+    ("https", "shop.example.com", "/cart/items?id=3"),
 ];
 
 /// Every document of every manifest file, as JSON values (what the scenario helpers read).
@@ -65,7 +70,7 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
         xds_dir: work.join("xds"),
         listen_address: "127.0.0.1".into(),
         admin_port: DEMO_ADMIN_PORT,
-        port_map: BTreeMap::from([(80, DEMO_HTTP_PORT)]),
+        port_map: BTreeMap::from([(80, DEMO_HTTP_PORT), (443, DEMO_HTTPS_PORT)]),
         sidecar_port: None,
     };
     let mut controller =
@@ -81,11 +86,23 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
     let backends = portico_scenario::format::endpoint_backends(&values);
     let echo = crate::echo::start(backends.keys().filter_map(|a| a.parse().ok())).await?;
     let listener = SocketAddr::from(([127, 0, 0, 1], DEMO_HTTP_PORT));
+    let tls_listener = SocketAddr::from(([127, 0, 0, 1], DEMO_HTTPS_PORT));
+    let certificates = std::sync::Arc::new(
+        report
+            .snapshot
+            .as_ref()
+            .map(portico_controller::translate::tls::served_certificates)
+            .unwrap_or_default(),
+    );
     let envoy = tokio::task::block_in_place(|| {
-        Envoy::start(&render.xds_dir.join(BOOTSTRAP), &work, &[listener])
+        Envoy::start(
+            &render.xds_dir.join(BOOTSTRAP),
+            &work,
+            &[listener, tls_listener],
+        )
     })?;
     println!(
-        "envoy {} (pid {}), listener http://127.0.0.1:{DEMO_HTTP_PORT}, admin http://{}\n",
+        "envoy {} (pid {}), listeners http://127.0.0.1:{DEMO_HTTP_PORT} https://127.0.0.1:{DEMO_HTTPS_PORT}, admin http://{}\n",
         env_version(),
         envoy.pid(),
         envoy.admin
@@ -93,9 +110,10 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
 
     println!("{:<52} answer", "request");
     println!("{:<52} ------", "-------");
-    for (host, path) in DEMO_REQUESTS {
+    for (scheme, host, path) in DEMO_REQUESTS {
+        let https = *scheme == "https";
         let out = Outgoing {
-            target: listener,
+            target: if https { tls_listener } else { listener },
             source: None,
             method: "GET".into(),
             authority: (*host).to_owned(),
@@ -104,7 +122,13 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
             http2: false,
             timeout: Duration::from_secs(5),
             proxy_destination: None,
-            tls: None,
+            tls: https.then(|| crate::client::ClientTls {
+                sni: Some((*host).to_owned()),
+                max_version: portico_core::tls::select::TlsVersion::V1_3,
+                names: certificates.clone(),
+                handshake_only: false,
+                client: None,
+            }),
         };
         let o = send(&out).await;
         let answer = match (&o.echo, o.status) {
@@ -117,7 +141,11 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
             }
             _ => o.summary(),
         };
-        println!("{:<52} {answer}", format!("GET http://{host}{path}"));
+        let answer = match &o.certificate {
+            Some(names) => format!("{answer}, certificate {}", names.join(" | ")),
+            None => answer,
+        };
+        println!("{:<52} {answer}", format!("GET {scheme}://{host}{path}"));
     }
     let forwarded = envoy.stat("wasmcustom.portico_routing_forwarded_total");
     let no_route = envoy.stat("wasmcustom.portico_routing_no_route_total");

@@ -72,7 +72,7 @@ fn what_cannot_run_fails_with_a_reason() {
     let results = run_yaml(&format!(
         "name: unsupported\n{OBJECTS}requests:\n\
          - {{name: raw, url: http://shop.example.com/, address: \"127.0.31.9:443\", expect: {{status: 200}}}}\n\
-         - {{name: tls, url: https://shop.example.com/, expect: {{certificate: default/shop-tls}}}}\n\
+         - {{name: tcp, url: \"tcp://shop.example.com:443\", protocol: tcp, expect: {{connection: closed}}}}\n\
          - {{name: no listener, url: http://shop.example.com:8443/, expect: {{status: 200}}}}\n"
     ));
     assert!(
@@ -81,7 +81,7 @@ fn what_cannot_run_fails_with_a_reason() {
         results[0]
     );
     assert!(
-        results[1].1[0].contains("https/tcp urls"),
+        results[1].1[0].contains("protocol tcp, tcp urls"),
         "{:?}",
         results[1]
     );
@@ -123,7 +123,7 @@ fn options(dir: &Path) -> RenderOptions {
         xds_dir: dir.to_owned(),
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
-        port_map: BTreeMap::from([(80, 18081)]),
+        port_map: BTreeMap::from([(80, 18081), (443, 18444)]),
         // The sidecar listener too, so validation covers it.
         sidecar_port: Some(18082),
     }

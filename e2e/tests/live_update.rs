@@ -13,7 +13,7 @@ use portico_controller::envoy::{ecds_routing, RenderOptions, BOOTSTRAP};
 use portico_controller::translate::Options;
 use portico_controller::DirController;
 use portico_e2e::client::{send, Outgoing};
-use portico_e2e::proxy::{free_port, routing_wasm, Envoy};
+use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
 
 const SERVICES: &str = r#"
 apiVersion: v1
@@ -65,13 +65,15 @@ fn setup(net: u8) -> (Setup, String, String) {
     )
     .unwrap();
     std::fs::write(m.path().join("live.yaml"), ingress("a")).unwrap();
-    let port = free_port().unwrap();
+    let ports = free_ports(2).unwrap();
+    let port = ports[0];
     let render = RenderOptions {
         routing_wasm: routing_wasm(),
         xds_dir: work.path().join("xds"),
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
-        port_map: BTreeMap::from([(80, port)]),
+        // Every Ingress host is served on 443 too; it binds aside, unused here.
+        port_map: BTreeMap::from([(80, port), (443, ports[1])]),
         sidecar_port: None,
     };
     let mut controller =

@@ -171,9 +171,14 @@ pub fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
 
 /// The DNS and URI subject alternative names of a DER certificate.
 pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
-    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(der) else {
-        return Vec::new();
-    };
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, parsed)) => sans_of(&parsed, true),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The DNS (and, with `uri`, URI) subject alternative names of a parsed certificate.
+fn sans_of(parsed: &x509_parser::certificate::X509Certificate<'_>, uri: bool) -> Vec<String> {
     parsed
         .subject_alternative_name()
         .ok()
@@ -184,7 +189,7 @@ pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
                 .iter()
                 .filter_map(|g| match g {
                     x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
-                    x509_parser::extensions::GeneralName::URI(u) => Some((*u).to_owned()),
+                    x509_parser::extensions::GeneralName::URI(u) if uri => Some((*u).to_owned()),
                     _ => None,
                 })
                 .collect()
@@ -272,21 +277,7 @@ pub fn read_key_pair_from(
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(_) => return Err(SecretProblem::KeyMismatch(name)),
     }
-    let dns_names: Vec<String> = parsed
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|g| match g {
-                    x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let dns_names = sans_of(&parsed, false);
     let common_name = parsed
         .subject()
         .iter_common_name()
