@@ -481,6 +481,17 @@ fn downstream_tls(t: &Terminate, secret: SecretRef<'_>) -> Value {
             }
             validation["match_typed_subject_alt_names"] = json!(sans);
         }
+        if client.accept_untrusted || client.max_depth.is_some() {
+            if validation.is_null() {
+                validation = json!({});
+            }
+            if client.accept_untrusted {
+                validation["trust_chain_verification"] = json!("ACCEPT_UNTRUSTED");
+            }
+            if let Some(depth) = client.max_depth {
+                validation["max_verify_depth"] = json!(depth);
+            }
+        }
         if validation.is_null() {
             context["common_tls_context"]["validation_context_sds_secret_config"] = ca;
         } else if ca.get("validation_context").is_some() {

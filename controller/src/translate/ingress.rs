@@ -92,10 +92,11 @@ pub(crate) fn translate(
         .any(|o| matches!(o, Object::Gateway(_) | Object::IstioGateway(_)));
     let serves = !ingresses.is_empty() || !gateways;
     // Port 443's certificates first: which hosts have one decides port 80's redirects.
-    let tls_hosts = if serves {
-        tls::certificates(objects, index, &mains, certs, tls_ports, errors)
+    let (tls_hosts, client_certificates) = if serves {
+        let t = tls::certificates(objects, index, &mains, certs, tls_ports, errors);
+        (t.redirects, t.client_certificates)
     } else {
-        BTreeSet::new()
+        (BTreeSet::new(), BTreeMap::new())
     };
     // The same servers on both ports; the HTTPS one's diagnostics would repeat port 80's.
     let build = |https: bool, errors: &mut Vec<TranslateError>| {
@@ -113,10 +114,20 @@ pub(crate) fn translate(
             }
         }
         let backends = std::mem::take(&mut builder.backends);
-        (
-            builder.finish(options.forward, if https { 443 } else { 80 }),
-            backends,
-        )
+        let mut config = builder.finish(options.forward, if https { 443 } else { 80 });
+        // auth-tls: every location of the host carries its server's client certificate rules.
+        for vhost in &mut config.virtual_hosts {
+            let rules = vhost
+                .hosts
+                .first()
+                .and_then(|h| client_certificates.get(&h.to_ascii_lowercase()));
+            if let Some(rules) = rules {
+                for route in &mut vhost.routes {
+                    route.client_certificate = Some(rules.clone());
+                }
+            }
+        }
+        (config, backends)
     };
     let (http, backends) = build(false, errors);
     let https = serves.then(|| build(true, &mut Vec::new()).0);

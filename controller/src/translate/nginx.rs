@@ -81,6 +81,26 @@ pub struct Annotations {
     /// Why the Ingress's locations are denied (an allow or deny list that does not parse):
     /// ingress-nginx renders them as `return 503`.
     pub denied: Option<String>,
+    /// `auth-tls-*`: client certificate authentication.
+    pub auth_tls: Option<AuthTls>,
+}
+
+/// The `auth-tls-*` annotations as `internal/ingress/annotations/authtls` keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct AuthTls {
+    /// `auth-tls-secret`, as written (`namespace/name`).
+    pub secret: String,
+    /// `auth-tls-verify-client`: `on` (also for an invalid value), `off`, `optional`,
+    /// `optional_no_ca`.
+    pub verify: String,
+    /// `auth-tls-verify-depth` (1 for an invalid value or 0).
+    pub depth: u32,
+    /// `auth-tls-error-page`.
+    pub error_page: Option<String>,
+    /// `auth-tls-pass-certificate-to-upstream`.
+    pub pass_certificate: bool,
+    /// `auth-tls-match-cn` (`CN=…`, a regex over the subject DN).
+    pub match_cn: Option<String>,
 }
 
 /// A canary Ingress's conditions, as the canary parser keeps them (an invalid value is no value)
@@ -239,6 +259,54 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     a.ssl_redirect = flag("ssl-redirect", &mut problems);
     a.force_ssl_redirect = flag("force-ssl-redirect", &mut problems).unwrap_or(false);
     a.ssl_passthrough = flag("ssl-passthrough", &mut problems).unwrap_or(false);
+    // authtls/main.go: an invalid verify-client is `on`, an invalid or zero depth 1; an invalid
+    // error page, pass-certificate flag or match-cn makes the parser fail (the Ingress is left
+    // out).
+    if let Some(secret) = get("auth-tls-secret") {
+        let verify = get("auth-tls-verify-client")
+            .filter(|v| matches!(*v, "on" | "off" | "optional" | "optional_no_ca"))
+            .unwrap_or("on")
+            .to_owned();
+        let depth = get("auth-tls-verify-depth")
+            .and_then(|d| d.parse::<u32>().ok())
+            .filter(|d| *d > 0)
+            .unwrap_or(1);
+        let error_page = get("auth-tls-error-page").map(str::to_owned);
+        if let Some(page) = &error_page {
+            let valid = regex::Regex::new(
+                r"^(@[A-Za-z0-9_-]+|((https?://)?[A-Za-z0-9\-.]+(:\d+)?)?(/[A-Za-z0-9\-_.]+)*/?)$",
+            )
+            .is_ok_and(|re| re.is_match(page));
+            if !valid {
+                problems.push((
+                    field("auth-tls-error-page"),
+                    ErrorKind::Invalid(format!("{page:?} is not a URL or named location")),
+                ));
+            }
+        }
+        let pass_certificate =
+            flag("auth-tls-pass-certificate-to-upstream", &mut problems).unwrap_or(false);
+        let match_cn = get("auth-tls-match-cn").map(str::to_owned);
+        if let Some(cn) = &match_cn {
+            let valid = cn
+                .strip_prefix("CN=")
+                .is_some_and(|rest| regex::Regex::new(rest).is_ok());
+            if !valid {
+                problems.push((
+                    field("auth-tls-match-cn"),
+                    ErrorKind::Invalid(format!("{cn:?} is not CN= followed by a regex")),
+                ));
+            }
+        }
+        a.auth_tls = Some(AuthTls {
+            secret: secret.to_owned(),
+            verify,
+            depth,
+            error_page,
+            pass_certificate,
+            match_cn,
+        });
+    }
     // rewrite/main.go: an invalid value is logged and the default (false) used.
     a.preserve_trailing_slash = match get("preserve-trailing-slash").map(boolean) {
         None => false,
@@ -414,6 +482,12 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         "ssl-redirect",
         "force-ssl-redirect",
         "ssl-passthrough",
+        "auth-tls-secret",
+        "auth-tls-verify-client",
+        "auth-tls-verify-depth",
+        "auth-tls-error-page",
+        "auth-tls-pass-certificate-to-upstream",
+        "auth-tls-match-cn",
         "preserve-trailing-slash",
         "permanent-redirect",
         "permanent-redirect-code",

@@ -169,6 +169,44 @@ pub fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
         .map(|c| c.to_vec())
 }
 
+/// The subject of a DER certificate as RFC 2253 writes it (last RDN first, `,` between them):
+/// what Envoy's `connection.subject_peer_certificate` and nginx's `$ssl_client_s_dn` give.
+pub fn subject_rfc2253(der: &[u8]) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut parts = Vec::new();
+    for rdn in parsed.subject().iter_rdn() {
+        let mut attrs = Vec::new();
+        for attr in rdn.iter() {
+            let oid = attr.attr_type().to_id_string();
+            let key = match oid.as_str() {
+                "2.5.4.3" => "CN".to_owned(),
+                "2.5.4.6" => "C".to_owned(),
+                "2.5.4.7" => "L".to_owned(),
+                "2.5.4.8" => "ST".to_owned(),
+                "2.5.4.10" => "O".to_owned(),
+                "2.5.4.11" => "OU".to_owned(),
+                "0.9.2342.19200300.100.1.25" => "DC".to_owned(),
+                "0.9.2342.19200300.100.1.1" => "UID".to_owned(),
+                other => other.to_owned(),
+            };
+            let value = attr.as_str().unwrap_or_default();
+            let mut escaped = String::with_capacity(value.len());
+            for (i, c) in value.chars().enumerate() {
+                if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+                    || (i == 0 && matches!(c, '#' | ' '))
+                {
+                    escaped.push('\\');
+                }
+                escaped.push(c);
+            }
+            attrs.push(format!("{key}={escaped}"));
+        }
+        parts.push(attrs.join("+"));
+    }
+    parts.reverse();
+    Some(parts.join(","))
+}
+
 /// The DNS and URI subject alternative names of a DER certificate.
 pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
     match x509_parser::parse_x509_certificate(der) {
@@ -561,6 +599,20 @@ mod tests {
         };
         assert!(cn_only.covers("cn.test"));
         assert!(!cn_only.covers_by_san("cn.test"));
+    }
+
+    #[test]
+    fn subjects_print_as_rfc2253() {
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/certs/client.crt.pem"
+        ))
+        .unwrap();
+        let der = leaf_der(&pem).unwrap();
+        assert_eq!(
+            subject_rfc2253(&der).as_deref(),
+            Some("CN=client.example.com,O=Portico Tests")
+        );
     }
 
     #[test]

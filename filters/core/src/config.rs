@@ -171,6 +171,34 @@ pub struct Route {
     /// Copies of a forwarded request sent to other backends; their answers are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<Mirror>,
+    /// ingress-nginx client certificate authentication of the route's host (`auth-tls-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// ingress-nginx's client certificate rules for a host (`auth-tls-*` annotations, nginx.tmpl's
+/// server block), applied before anything else of the route. The TLS handshake (Envoy) asks for
+/// the certificate and checks its chain; these are the HTTP answers nginx gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCertificate {
+    /// `auth-tls-secret` cannot be used (not `namespace/name`, another namespace, missing):
+    /// every request to the host gets 403.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
+    /// `auth-tls-verify-client: on`: a request over TLS without a client certificate gets 400.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// `auth-tls-error-page`: such a request is redirected (302) here instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_page: Option<String>,
+    /// `auth-tls-match-cn`: a regex the client certificate's subject DN (RFC 2253) must contain
+    /// a match of, else 403 (also over plain HTTP, where the subject is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_subject: Option<String>,
+    /// Send `ssl-client-verify` and `ssl-client-subject-dn` upstream (the host has a CA).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headers: bool,
 }
 
 /// A CORS policy. A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) from
@@ -284,6 +312,7 @@ impl Route {
             abort: None,
             delay: None,
             mirrors: Vec::new(),
+            client_certificate: None,
         }
     }
 }

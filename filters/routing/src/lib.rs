@@ -177,6 +177,10 @@ impl Peer for StreamPeer {
             "requested_server_name",
         ]))
     }
+    fn client_subject(&self) -> Option<String> {
+        portico_glue::property_string(&["connection", "subject_peer_certificate"])
+            .filter(|s| !s.is_empty())
+    }
 }
 
 impl RoutingHttp {

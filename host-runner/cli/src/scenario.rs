@@ -73,8 +73,8 @@ struct Outgoing<'a> {
     authority: &'a str,
     path: &'a str,
     headers: &'a BTreeMap<String, String>,
-    /// Over TLS: the SNI the client sent and the negotiated version (`TLSv1.3`).
-    tls: Option<(Option<String>, &'static str)>,
+    /// Over TLS: what Envoy knows of the session.
+    tls: Option<TlsSession>,
 }
 
 fn run_request(
@@ -128,17 +128,23 @@ fn run_request(
             i64::from(req.destination.port()).to_le_bytes().to_vec(),
         ),
     ]);
-    if let Some((sni, version)) = &req.tls {
+    if let Some(session) = &req.tls {
         // Envoy fills these from the handshake (the SNI only with `tls_inspector`, which every
         // Portico TLS listener has).
         worker.connection.insert(
             prop("connection", "requested_server_name"),
-            sni.clone().unwrap_or_default().into_bytes(),
+            session.sni.clone().unwrap_or_default().into_bytes(),
         );
         worker.connection.insert(
             prop("connection", "tls_version"),
-            version.as_bytes().to_vec(),
+            session.version.as_bytes().to_vec(),
         );
+        if let Some(subject) = &session.client_subject {
+            worker.connection.insert(
+                prop("connection", "subject_peer_certificate"),
+                subject.clone().into_bytes(),
+            );
+        }
     }
     let (decoded, contexts) = worker.decode(headers, b"", trace);
     let mirrored = deliver_callouts(worker, upstreams, trace);
@@ -521,11 +527,21 @@ fn boxed_ended(connection: &str, why: impl Into<String>) -> Box<Observed> {
     Box::new(Observed::ended(connection, why))
 }
 
+/// What Envoy knows of a TLS session, as connection properties.
+#[derive(Debug, Clone)]
+struct TlsSession {
+    /// The SNI as sent.
+    sni: Option<String>,
+    /// The negotiated version (`TLSv1.3`).
+    version: &'static str,
+    /// The client certificate's subject (RFC 2253), when one was asked for and sent.
+    client_subject: Option<String>,
+}
+
 /// How a connection's start went.
 enum Handshake {
-    /// The TLS session of a request (SNI as sent, negotiated version; `None`: plain HTTP) and
-    /// the served certificate's names.
-    Done(Option<(Option<String>, &'static str)>, Option<Vec<String>>),
+    /// The TLS session of a request (`None`: plain HTTP) and the served certificate's names.
+    Done(Option<TlsSession>, Option<Vec<String>>),
     /// The chain passes the connection through: the tls filter decides where.
     Passthrough,
 }
@@ -653,7 +669,12 @@ fn handshake(
             }
             // Client certificates: Envoy asks when the chain validates them; a required one
             // missing, or one that does not chain to the CA or lacks the SANs, fails the handshake.
+            let mut client_subject = None;
             if let Some(v) = &t.client {
+                client_subject = client.client.as_ref().and_then(|c| {
+                    portico_controller::translate::tls::leaf_der(&c.chain_pem)
+                        .and_then(|der| portico_controller::translate::tls::subject_rfc2253(&der))
+                });
                 match &client.client {
                     None if v.required => {
                         return Err(boxed_ended(
@@ -662,6 +683,12 @@ fn handshake(
                         ))
                     }
                     None => {}
+                    Some(identity) if v.accept_untrusted => {
+                        trace.push(format!(
+                            "tls: client certificate {} (not checked)",
+                            identity.name
+                        ));
+                    }
                     Some(identity) => {
                         let ca = trusted.get(&v.ca_sds).map(String::as_str).unwrap_or("");
                         if let Err(e) =
@@ -683,7 +710,11 @@ fn handshake(
                 TlsVersion::V1_3 => "TLSv1.3",
             };
             Ok(Handshake::Done(
-                Some((client.sni.clone(), version)),
+                Some(TlsSession {
+                    sni: client.sni.clone(),
+                    version,
+                    client_subject,
+                }),
                 Some(t.certificate.source.names()),
             ))
         }

@@ -260,6 +260,7 @@ fn candidates(
                     abort: None,
                     delay: None,
                     mirrors: a.mirrors.clone(),
+                    client_certificate: None,
                 },
             ));
         }

@@ -12,12 +12,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portico_core::tls::select::{Chain, ChainAction, Family, SniPattern, Terminate, TlsVersion};
+use portico_core::config::ClientCertificate;
+use portico_core::tls::select::{
+    Chain, ChainAction, ClientValidation, Family, SniPattern, Terminate, TlsVersion,
+};
 
 use super::super::diagnostics::{ErrorKind, TranslateError};
 use super::super::tls::{Certificates, SecretProblem, TlsPorts};
 use crate::model::portico::PorticoConfig;
 use crate::model::{namespace_of, Ingress, Object, Resource};
+use crate::snapshot::SdsSecret;
 
 /// The HTTPS port.
 pub(crate) const PORT: u16 = 443;
@@ -122,7 +126,7 @@ pub(crate) fn certificates(
     certs: &mut Certificates<'_>,
     tls: &mut TlsPorts,
     errors: &mut Vec<TranslateError>,
-) -> BTreeSet<String> {
+) -> NginxTls {
     passthrough(ingresses, index, tls, errors);
     // controller.go createServers: the first Ingress (oldest first) with a `tls` section sets a
     // host's certificate; a Secret that cannot serve the host sets the default.
@@ -239,20 +243,167 @@ pub(crate) fn certificates(
         tls.default_chain(PORT, FAMILY, chain);
         chain
     });
-    // certificate.lua: the SNI exactly, then with its first label replaced by `*`.
-    for host in &order {
-        let chain = match entries.get(host) {
-            Some(Entry::Secret(chain)) => Some(*chain),
-            Some(Entry::Default) => default_chain,
-            None => None,
+    let chain_of = |host: &str| match entries.get(host) {
+        Some(Entry::Secret(chain)) => Some(*chain),
+        Some(Entry::Default) => default_chain,
+        None => None,
+    };
+    // Client certificates: the server for the SNI asks for one (nginx's `ssl_verify_client` is
+    // per server): the chain its host would get, with the host's CA.
+    let auth = client_auth(ingresses, certs, errors);
+    let mut client_chains: BTreeMap<String, usize> = BTreeMap::new();
+    for (host, (_, validation)) in &auth {
+        let Some(validation) = validation else {
+            continue;
         };
+        let wildcard = host.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+        let base = chain_of(host)
+            .or_else(|| wildcard.as_deref().and_then(chain_of))
+            .or(default_chain);
+        let Some(base) = base.and_then(|i| tls.table(PORT, FAMILY).chains.get(i).cloned()) else {
+            continue;
+        };
+        let ChainAction::Terminate(mut t) = base.action else {
+            continue;
+        };
+        t.client = Some(validation.clone());
+        let chain = tls.chain(
+            PORT,
+            FAMILY,
+            Chain {
+                name: format!(
+                    "{}-client-{}{}",
+                    base.name,
+                    validation.ca_sds,
+                    if validation.accept_untrusted {
+                        "-untrusted"
+                    } else {
+                        ""
+                    }
+                ),
+                origin: format!("{} with auth-tls for {host}", base.origin),
+                action: ChainAction::Terminate(t),
+                hosts: Vec::new(),
+                host_check: None,
+            },
+        );
+        client_chains.insert(host.clone(), chain);
+    }
+    // certificate.lua: the SNI exactly, then with its first label replaced by `*`.
+    for host in order.iter().chain(client_chains.keys()) {
+        let chain = client_chains.get(host).copied().or_else(|| chain_of(host));
         if let (Some(chain), Some(pattern)) = (chain, SniPattern::parse(host, true)) {
             tls.rule(PORT, FAMILY, pattern, chain);
         }
     }
     // A host pinned to the default with no default to serve gets no rule: refused, as nginx
     // without a certificate would fail the handshake.
-    entries.into_keys().collect()
+    NginxTls {
+        redirects: entries.into_keys().collect(),
+        client_certificates: auth.into_iter().map(|(h, (c, _))| (h, c)).collect(),
+    }
+}
+
+/// What port 443 gives the Ingresses' routing.
+pub(crate) struct NginxTls {
+    /// Hosts with a certificate entry: plain HTTP to them redirects ([`has_entry`]).
+    pub(crate) redirects: BTreeSet<String>,
+    /// Each host's client certificate rules (`auth-tls-*`).
+    pub(crate) client_certificates: BTreeMap<String, ClientCertificate>,
+}
+
+/// The `auth-tls-*` rules of each host, from the first Ingress (oldest first) naming the host
+/// with an `auth-tls-secret` (controller.go: the first with a CA wins): the HTTP rules, and the
+/// client validation its TLS chain asks for (none: no CA, or `verify-client: off`). A secret that
+/// is not `namespace/name`, in another namespace, or missing makes every request to the host 403
+/// (`AuthTLSError`); a Secret without `ca.crt` turns client certificates off, silently.
+fn client_auth(
+    ingresses: &[&Ingress],
+    certs: &mut Certificates<'_>,
+    errors: &mut Vec<TranslateError>,
+) -> BTreeMap<String, (ClientCertificate, Option<ClientValidation>)> {
+    let mut out = BTreeMap::new();
+    for ingress in ingresses {
+        let Some(a) = super::nginx::parse(&ingress.metadata.annotations)
+            .0
+            .auth_tls
+        else {
+            continue;
+        };
+        let ns = namespace_of(&ingress.metadata);
+        let field = "metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]".to_owned();
+        let mut report = |kind| {
+            errors.push(TranslateError {
+                object: ingress.object_ref(),
+                field: field.clone(),
+                kind,
+            })
+        };
+        let mut rules = ClientCertificate {
+            denied: false,
+            required: a.verify == "on",
+            error_page: a.error_page.clone(),
+            match_subject: a.match_cn.clone(),
+            headers: false,
+        };
+        let mut validation = None;
+        match a.secret.split_once('/') {
+            Some((sns, name)) if !sns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                if sns != ns {
+                    report(ErrorKind::InvalidSetting(format!(
+                        "Secret {sns}/{name} is in another namespace than the Ingress; its hosts answer 403"
+                    )));
+                    rules.denied = true;
+                } else {
+                    match certs.value_of(sns, name, "ca.crt") {
+                        Ok(ca) => {
+                            let ca_sds = format!("ca-{sns}-{name}");
+                            certs.sds.insert(ca_sds.clone(), SdsSecret::TrustedCa(ca));
+                            rules.headers = true;
+                            validation = (a.verify != "off").then(|| ClientValidation {
+                                ca_sds,
+                                // nginx answers 400 over HTTP; the handshake only asks.
+                                required: false,
+                                subject_alt_names: Vec::new(),
+                                accept_untrusted: a.verify == "optional_no_ca",
+                                max_depth: Some(a.depth),
+                            });
+                        }
+                        Err(SecretProblem::MissingKey { .. }) => {
+                            // controller.go: no CA file, no client certificates.
+                            rules.required = false;
+                        }
+                        Err(p) => {
+                            report(problem_kind(&p, "its hosts answer 403"));
+                            rules.denied = true;
+                        }
+                    }
+                }
+            }
+            _ => {
+                report(ErrorKind::InvalidSetting(format!(
+                    "{:?} is not namespace/name; its hosts answer 403",
+                    a.secret
+                )));
+                rules.denied = true;
+            }
+        }
+        if a.pass_certificate {
+            errors.push(TranslateError {
+                object: ingress.object_ref(),
+                field: "metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream]".into(),
+                kind: ErrorKind::Ignored("the ssl-client-cert header is not sent yet".into()),
+            });
+        }
+        for rule in &ingress.spec.rules {
+            let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            out.entry(host.to_ascii_lowercase())
+                .or_insert_with(|| (rules.clone(), validation.clone()));
+        }
+    }
+    out
 }
 
 /// `ssl-passthrough` (ingress-nginx with `--enable-ssl-passthrough`, `pkg/tcpproxy`,

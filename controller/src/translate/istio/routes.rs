@@ -742,6 +742,7 @@ pub(super) fn http_route(
             abort: abort.clone(),
             delay: delay.clone(),
             mirrors: mirrors.clone(),
+            client_certificate: None,
         });
     }
     Ok(out)

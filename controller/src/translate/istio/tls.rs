@@ -331,6 +331,8 @@ fn terminate(
                 ca_sds,
                 required,
                 subject_alt_names: tls.subject_alt_names.clone(),
+                accept_untrusted: false,
+                max_depth: None,
             }),
             Err(reason) => {
                 report(

@@ -129,6 +129,10 @@ pub trait Peer {
     fn tls(&self) -> Option<Option<String>> {
         None
     }
+    /// The subject DN (RFC 2253) of the client certificate the connection presented.
+    fn client_subject(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Fixed addresses (tests, tools).
@@ -140,6 +144,8 @@ pub struct FixedPeer {
     pub destination: Option<String>,
     /// See [`Peer::tls`].
     pub tls: Option<Option<String>>,
+    /// See [`Peer::client_subject`].
+    pub client_subject: Option<String>,
 }
 
 impl Peer for FixedPeer {
@@ -151,6 +157,9 @@ impl Peer for FixedPeer {
     }
     fn tls(&self) -> Option<Option<String>> {
         self.tls.clone()
+    }
+    fn client_subject(&self) -> Option<String> {
+        self.client_subject.clone()
     }
 }
 
@@ -417,6 +426,44 @@ impl Planner {
         };
         let route = router.route(vhost, index);
         plan.memo.route = Some((vhost, index));
+        // ingress-nginx's client certificate rules come first: nginx refuses a request without a
+        // required certificate (400) before any phase runs, and the server block's `return 403`
+        // (an unusable auth-tls-secret) and subject check run before the locations.
+        if let Some((cc, subject_re)) = &route.client_certificate {
+            if cc.denied {
+                return plan.reply(Outcome::Responded, Reply::text(403, "403 Forbidden\n"));
+            }
+            let tls = peer.tls().is_some();
+            let subject = if tls {
+                peer.client_subject().filter(|s| !s.is_empty())
+            } else {
+                None
+            };
+            if tls && cc.required && subject.is_none() {
+                let reply = match &cc.error_page {
+                    Some(page) => Reply {
+                        status: 302,
+                        headers: vec![("location".into(), page.clone())],
+                        body: Vec::new(),
+                    },
+                    None => Reply::text(400, "400 No required SSL certificate was sent\n"),
+                };
+                return plan.reply(Outcome::Responded, reply);
+            }
+            if let Some(re) = subject_re {
+                if !re.is_match(subject.as_deref().unwrap_or("")) {
+                    return plan.reply(
+                        Outcome::Responded,
+                        Reply::text(403, "client certificate unauthorized"),
+                    );
+                }
+            }
+            if cc.headers {
+                let verify = if subject.is_some() { "SUCCESS" } else { "NONE" };
+                w.set("ssl-client-verify", Some(verify));
+                w.set("ssl-client-subject-dn", subject.as_deref());
+            }
+        }
         // Envoy's CORS filter (before faults and the router): answer an allowed preflight,
         // remember an allowed origin for the response.
         if let Some(cors) = &route.cors {

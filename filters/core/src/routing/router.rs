@@ -123,6 +123,8 @@ pub struct CompiledRoute {
     pub delay: Option<(u64, [u32; 2])>,
     /// Mirrors: backend and the weights `[mirror, skip]` out of 10 000.
     pub mirrors: Vec<(BackendId, [u32; 2])>,
+    /// Client certificate rules (ingress-nginx `auth-tls-*`) and the compiled subject regex.
+    pub client_certificate: Option<(crate::config::ClientCertificate, Option<Regex>)>,
 }
 
 impl CompiledRoute {

@@ -227,6 +227,12 @@ pub struct ClientValidation {
     /// Subject alternative names of which the client certificate must carry one (empty: any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subject_alt_names: Vec<String>,
+    /// Request a certificate without checking its chain (nginx's `optional_no_ca`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_untrusted: bool,
+    /// Longest chain accepted (nginx's `auth-tls-verify-depth`; none: Envoy's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
 }
 
 /// A chain that terminates TLS and then routes HTTP.

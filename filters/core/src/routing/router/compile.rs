@@ -239,6 +239,19 @@ impl TryFrom<RoutingConfig> for Router {
                     })?),
                     None => None,
                 };
+                let client_certificate = match route.client_certificate {
+                    None => None,
+                    Some(c) => {
+                        let re = match &c.match_subject {
+                            None => None,
+                            Some(re) => Some(Regex::new(re).map_err(|e| ConfigError::Invalid {
+                                field: field(".clientCertificate.matchSubject"),
+                                message: format!("{re:?} does not compile: {e}"),
+                            })?),
+                        };
+                        Some((c, re))
+                    }
+                };
                 let compiled = CompiledRoute {
                     name: route.name,
                     path,
@@ -256,6 +269,7 @@ impl TryFrom<RoutingConfig> for Router {
                     abort: route.abort.map(|a| (a.status, shares(a.percent))),
                     delay: route.delay.map(|d| (d.millis, shares(d.percent))),
                     mirrors,
+                    client_certificate,
                 };
                 if vhost.order == RouteOrder::LongestPath {
                     if !compiled.headers.is_empty()
