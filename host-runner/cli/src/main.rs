@@ -68,6 +68,9 @@ enum Command {
         /// The client's address (for routes that match on it).
         #[arg(long)]
         source: Option<std::net::IpAddr>,
+        /// The SNI of an `https://` request (default: the URL's host; `""`: none).
+        #[arg(long)]
+        sni: Option<String>,
     },
     /// A local HTTP proxy: runs the filters on each request and forwards to the endpoint they
     /// chose; follows the manifests directory and reloads on change ("run host-runner locally").
@@ -506,6 +509,7 @@ fn explain(
     headers: Vec<String>,
     sidecar: bool,
     source: Option<std::net::IpAddr>,
+    sni: Option<String>,
 ) -> Result<bool, String> {
     let loaded = portico_controller::source::load_dir(&manifests)
         .map_err(|e| format!("--manifests {}: {e}", manifests.display()))?;
@@ -546,6 +550,34 @@ fn explain(
         return Ok(false);
     };
     let authority = request_authority(&url, &extra);
+    // The handshake first: which chain the SNI picks (only the SNI picks a certificate).
+    let table = translation
+        .snapshot
+        .listeners
+        .iter()
+        .find(|l| l.port == url.port && !sidecar)
+        .and_then(|l| l.tls.as_ref());
+    match (url.scheme.as_str(), table) {
+        ("https", Some(table)) => {
+            let sni = match sni {
+                Some(s) if s.is_empty() => None,
+                Some(s) => Some(s),
+                None => Some(url.host.clone()),
+            };
+            let selection = table.select(sni.as_deref());
+            println!(
+                "tls ({}, SNI {}): {selection}",
+                table.family,
+                sni.as_deref().unwrap_or("none")
+            );
+            if selection.chain.is_none() {
+                return Ok(true);
+            }
+        }
+        ("https", None) => println!("tls: port {} is plain HTTP: the handshake fails", url.port),
+        (_, Some(_)) => println!("tls: port {} speaks TLS: plain HTTP is closed", url.port),
+        _ => {}
+    }
     let headers: Vec<(String, String)> = extra.into_iter().collect();
     for line in scenario::explain(config, method, &authority, &url.path, &headers, source) {
         println!("{line}");
@@ -581,7 +613,8 @@ fn main() -> ExitCode {
             headers,
             sidecar,
             source,
-        } => explain(manifests, request, headers, sidecar, source),
+            sni,
+        } => explain(manifests, request, headers, sidecar, source, sni),
         Command::Serve {
             listen,
             manifests,
