@@ -148,7 +148,7 @@ pub(crate) fn translate(
         }
     }
     let serving = tls::servers(&gateways, tls_out.certs, tls_out.ports, errors);
-    if gateways.is_empty() || services.is_empty() {
+    if gateways.is_empty() {
         return;
     }
     services.sort_by_key(|v| {
@@ -261,6 +261,47 @@ pub(crate) fn translate(
     }
     tls::passthrough_chains(&ctx, &serving, &services, tls_out.ports, backends, errors);
     ctx.report(errors);
+    // An HTTP server opens its port even when no VirtualService binds it (pilot's `blackhole`
+    // virtual host: 404), and `tls.httpsRedirect` redirects its hosts all the same
+    // (`buildGatewayHTTPRouteConfig`: a redirect-only virtual host per server host).
+    for gw in &gateways {
+        for (si, server) in gw.spec.servers.iter().enumerate() {
+            if !serving.serves(gw, si) || serving.is_tls(gw, si) {
+                continue;
+            }
+            let (order, map) = per_port.entry(server.port.number).or_default();
+            if server.tls.as_ref().and_then(|t| t.https_redirect) != Some(true) {
+                continue;
+            }
+            for h in &server.hosts {
+                let host = h
+                    .split_once('/')
+                    .map_or(h.as_str(), |(_, h)| h)
+                    .to_ascii_lowercase();
+                if map.contains_key(&host) {
+                    continue;
+                }
+                order.push(host.clone());
+                map.insert(
+                    host,
+                    vec![Route::new(
+                        format!(
+                            "Gateway {}/{} server port {} tls.httpsRedirect",
+                            namespace_of(&gw.metadata),
+                            gw.metadata.name,
+                            server.port.number
+                        ),
+                        PathMatch::Prefix("/".into()),
+                        RouteAction::Redirect(Redirect {
+                            scheme: Some("https".into()),
+                            status: Some(301),
+                            ..Redirect::default()
+                        }),
+                    )],
+                );
+            }
+        }
+    }
     for (port, (order, mut map)) in per_port {
         let config = ports
             .entry(port)
