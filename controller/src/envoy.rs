@@ -535,11 +535,27 @@ fn tls_listener(
         .iter()
         .map(|c| match &c.action {
             ChainAction::Refuse { .. } => refuse(&c.name),
-            ChainAction::Terminate(t) => json!({
-                "name": c.name,
-                "transport_socket": downstream_tls(t, secret),
-                "filters": [http_connection_manager(&format!("{name}-{}", c.name), routing_filter.clone())],
-            }),
+            ChainAction::Terminate(t) => {
+                let mut hcm =
+                    http_connection_manager(&format!("{name}-{}", c.name), routing_filter.clone());
+                if !t.request_headers.is_empty() {
+                    // Set by the router after the filters, from the client certificate; an
+                    // empty value (no certificate) adds nothing.
+                    let add: Vec<Value> = t
+                        .request_headers
+                        .iter()
+                        .map(|(k, v)| json!({"header": {"key": k, "value": v.envoy_formatter()},
+                            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "keep_empty_value": false}))
+                        .collect();
+                    hcm["typed_config"]["route_config"]["virtual_hosts"][0]["request_headers_to_add"] =
+                        json!(add);
+                }
+                json!({
+                    "name": c.name,
+                    "transport_socket": downstream_tls(t, secret),
+                    "filters": [hcm],
+                })
+            }
             ChainAction::Passthrough { .. } => json!({
                 "name": c.name,
                 "filters": [

@@ -12,7 +12,8 @@ Certificates: ECDSA P-256, valid 2020-2120 (one expired on purpose), issued by a
 which becomes a `v1` Secret object holding CERT's certificate and key (base64 `data`), as
 `kubernetes.io/tls` (`tls`, the default), a CA bundle (`ca`: `ca.crt` only; `cacert`: `cacert`
 only), Istio's generic keys (`istio`: `cert`, `key`, `cacert`), or a broken one (`empty`: no
-data; `garbage`: tls.crt not PEM; `mismatch`: CERT's certificate with another key).
+data; `garbage`: tls.crt not PEM; `mismatch`: CERT's certificate with another key), and
+`{{urlpem CERT}}` becomes CERT's certificate URL-encoded as Envoy and nginx send it upstream.
 Needs python3 with `cryptography` (only to regenerate; the outputs are committed).
 """
 import base64
@@ -122,6 +123,16 @@ def secret(ref, cert, kind="tls"):
 
 
 MARKER = re.compile(r"\{\{secret ([^ }]+) ([^ }]+)(?: ([^ }]+))?\}\}")
+URLPEM = re.compile(r"\{\{urlpem ([^ }]+)\}\}")
+
+
+def urlpem(cert):
+    """The certificate as Envoy's %DOWNSTREAM_PEER_CERT% (and nginx's $ssl_client_escaped_cert)
+    sends it: PEM with newlines, spaces, +, / and = percent-encoded."""
+    pem = (HERE / f"{cert}.crt.pem").read_text()
+    for a, b in (("\n", "%0A"), (" ", "%20"), ("+", "%2B"), ("/", "%2F"), ("=", "%3D")):
+        pem = pem.replace(a, b)
+    return pem
 
 
 def expand():
@@ -129,6 +140,7 @@ def expand():
     for src in sorted(ROOT.glob("testdata/scenarios/**/*.yaml.in")):
         text = src.read_text()
         out = MARKER.sub(lambda m: secret(m.group(1), m.group(2), m.group(3) or "tls"), text)
+        out = URLPEM.sub(lambda m: urlpem(m.group(1)), out)
         dst = src.with_suffix("")
         dst.write_text("# Generated from " + src.name + " by testdata/certs/make.py scenarios: edit that file.\n" + out)
         n += 1

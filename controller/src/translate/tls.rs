@@ -173,8 +173,43 @@ pub fn leaf_der(chain_pem: &str) -> Option<Vec<u8>> {
 /// what Envoy's `connection.subject_peer_certificate` and nginx's `$ssl_client_s_dn` give.
 pub fn subject_rfc2253(der: &[u8]) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(rfc2253(parsed.subject()))
+}
+
+/// The issuer of a DER certificate as RFC 2253 writes it (Envoy's `%DOWNSTREAM_PEER_ISSUER%`,
+/// nginx's `$ssl_client_i_dn`).
+pub fn issuer_rfc2253(der: &[u8]) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(rfc2253(parsed.issuer()))
+}
+
+/// A certificate as Envoy's `%DOWNSTREAM_PEER_CERT%` gives it: PEM (64-character lines), with
+/// newlines, spaces, `+`, `/` and `=` percent-encoded.
+pub fn url_encoded_pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    let mut out = String::with_capacity(pem.len() * 2);
+    for c in pem.chars() {
+        match c {
+            '\n' => out.push_str("%0A"),
+            ' ' => out.push_str("%20"),
+            '+' => out.push_str("%2B"),
+            '/' => out.push_str("%2F"),
+            '=' => out.push_str("%3D"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn rfc2253(name: &x509_parser::x509::X509Name<'_>) -> String {
     let mut parts = Vec::new();
-    for rdn in parsed.subject().iter_rdn() {
+    for rdn in name.iter_rdn() {
         let mut attrs = Vec::new();
         for attr in rdn.iter() {
             let oid = attr.attr_type().to_id_string();
@@ -204,7 +239,7 @@ pub fn subject_rfc2253(der: &[u8]) -> Option<String> {
         parts.push(attrs.join("+"));
     }
     parts.reverse();
-    Some(parts.join(","))
+    parts.join(",")
 }
 
 /// The DNS and URI subject alternative names of a DER certificate.

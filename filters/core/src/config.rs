@@ -196,7 +196,9 @@ pub struct ClientCertificate {
     /// a match of, else 403 (also over plain HTTP, where the subject is empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_subject: Option<String>,
-    /// Send `ssl-client-verify` and `ssl-client-subject-dn` upstream (the host has a CA).
+    /// Send `ssl-client-verify` and `ssl-client-subject-dn` upstream (the host has a CA); the
+    /// TLS chain adds `ssl-client-issuer-dn` (and `ssl-client-cert`), whose client-sent copies
+    /// are removed here.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub headers: bool,
 }

@@ -156,52 +156,59 @@ fn run_request(
             };
         }
         Decoded::Reply { response, .. } => (response, None),
-        Decoded::Forward(headers) => match upstreams.route(&headers) {
-            Routed::Reply(r) => {
-                trace.push(format!(
-                    "router: {} (no filter steering, or no upstream)",
-                    r.status
-                ));
-                (r, None)
+        Decoded::Forward(mut headers) => {
+            // The router adds the TLS chain's headers (from the client certificate).
+            for (name, value) in req.tls.iter().flat_map(|t| &t.router_headers) {
+                headers.retain(|(k, _)| k != name);
+                headers.push((name.clone(), value.clone()));
             }
-            Routed::Endpoint(endpoint) => {
-                trace.push(format!("router: endpoint {endpoint}"));
-                // Envoy's router consumes its policy headers and tells the upstream the
-                // timeout it expects (per try when that is shorter; none when disabled).
-                let get = |name: &str| -> Option<u64> {
-                    headers
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .and_then(|(_, v)| v.parse().ok())
-                };
-                let global = get("x-envoy-upstream-rq-timeout-ms").unwrap_or(30_000);
-                let expected = match get("x-envoy-upstream-rq-per-try-timeout-ms") {
-                    Some(p) if p > 0 && (global == 0 || p < global) => p,
-                    _ => global,
-                };
-                let consumed: Vec<(String, String)> = headers
-                    .iter()
-                    .filter(|(k, _)| !ROUTER_HEADERS.contains(&k.as_str()))
-                    .cloned()
-                    .collect();
-                let (mut echo, mut response) = echo_reply(&endpoint, &consumed);
-                if expected > 0 {
-                    echo.headers.push((
-                        "x-envoy-expected-rq-timeout-ms".into(),
-                        expected.to_string(),
+            match upstreams.route(&headers) {
+                Routed::Reply(r) => {
+                    trace.push(format!(
+                        "router: {} (no filter steering, or no upstream)",
+                        r.status
                     ));
+                    (r, None)
                 }
-                response.body = serde_json::to_vec(&echo).unwrap_or_default();
-                if let Some(len) = response
-                    .headers
-                    .iter_mut()
-                    .find(|(k, _)| k == "content-length")
-                {
-                    len.1 = response.body.len().to_string();
+                Routed::Endpoint(endpoint) => {
+                    trace.push(format!("router: endpoint {endpoint}"));
+                    // Envoy's router consumes its policy headers and tells the upstream the
+                    // timeout it expects (per try when that is shorter; none when disabled).
+                    let get = |name: &str| -> Option<u64> {
+                        headers
+                            .iter()
+                            .find(|(k, _)| k == name)
+                            .and_then(|(_, v)| v.parse().ok())
+                    };
+                    let global = get("x-envoy-upstream-rq-timeout-ms").unwrap_or(30_000);
+                    let expected = match get("x-envoy-upstream-rq-per-try-timeout-ms") {
+                        Some(p) if p > 0 && (global == 0 || p < global) => p,
+                        _ => global,
+                    };
+                    let consumed: Vec<(String, String)> = headers
+                        .iter()
+                        .filter(|(k, _)| !ROUTER_HEADERS.contains(&k.as_str()))
+                        .cloned()
+                        .collect();
+                    let (mut echo, mut response) = echo_reply(&endpoint, &consumed);
+                    if expected > 0 {
+                        echo.headers.push((
+                            "x-envoy-expected-rq-timeout-ms".into(),
+                            expected.to_string(),
+                        ));
+                    }
+                    response.body = serde_json::to_vec(&echo).unwrap_or_default();
+                    if let Some(len) = response
+                        .headers
+                        .iter_mut()
+                        .find(|(k, _)| k == "content-length")
+                    {
+                        len.1 = response.body.len().to_string();
+                    }
+                    (response, Some(echo))
                 }
-                (response, Some(echo))
             }
-        },
+        }
     };
     let response = worker.encode(response, &contexts, trace);
     let mut headers = response.headers;
@@ -536,6 +543,9 @@ struct TlsSession {
     version: &'static str,
     /// The client certificate's subject (RFC 2253), when one was asked for and sent.
     client_subject: Option<String>,
+    /// Headers the chain's connection manager sets from the client certificate, added by the
+    /// router to forwarded requests.
+    router_headers: Vec<(String, String)>,
 }
 
 /// How a connection's start went.
@@ -670,11 +680,27 @@ fn handshake(
             // Client certificates: Envoy asks when the chain validates them; a required one
             // missing, or one that does not chain to the CA or lacks the SANs, fails the handshake.
             let mut client_subject = None;
+            let mut router_headers = Vec::new();
             if let Some(v) = &t.client {
-                client_subject = client.client.as_ref().and_then(|c| {
-                    portico_controller::translate::tls::leaf_der(&c.chain_pem)
-                        .and_then(|der| portico_controller::translate::tls::subject_rfc2253(&der))
-                });
+                use portico_controller::translate::tls as certs;
+                let leaf = client
+                    .client
+                    .as_ref()
+                    .and_then(|c| certs::leaf_der(&c.chain_pem));
+                client_subject = leaf.as_deref().and_then(certs::subject_rfc2253);
+                if let Some(der) = &leaf {
+                    for (name, field) in &t.request_headers {
+                        let value = match field {
+                            portico_core::tls::select::PeerHeader::Issuer => {
+                                certs::issuer_rfc2253(der).unwrap_or_default()
+                            }
+                            portico_core::tls::select::PeerHeader::Certificate => {
+                                certs::url_encoded_pem(der)
+                            }
+                        };
+                        router_headers.push((name.clone(), value));
+                    }
+                }
                 match &client.client {
                     None if v.required => {
                         return Err(boxed_ended(
@@ -714,6 +740,7 @@ fn handshake(
                     sni: client.sni.clone(),
                     version,
                     client_subject,
+                    router_headers,
                 }),
                 Some(t.certificate.source.names()),
             ))

@@ -120,6 +120,7 @@ pub(super) fn https_listener(
                 max_version: TlsVersion::V1_3,
                 cipher_suites: Vec::new(),
                 client: None,
+                request_headers: Vec::new(),
             }),
             hosts: vec![host.clone()],
             host_check: Some(HostCheck::Listener),

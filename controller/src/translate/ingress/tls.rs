@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use portico_core::config::ClientCertificate;
 use portico_core::tls::select::{
-    Chain, ChainAction, ClientValidation, Family, SniPattern, Terminate, TlsVersion,
+    Chain, ChainAction, ClientValidation, Family, PeerHeader, SniPattern, Terminate, TlsVersion,
 };
 
 use super::super::diagnostics::{ErrorKind, TranslateError};
@@ -27,14 +27,26 @@ use crate::snapshot::SdsSecret;
 pub(crate) const PORT: u16 = 443;
 const FAMILY: Family = Family::IngressNginx;
 
-/// ingress-nginx's defaults: `ssl-protocols: TLSv1.2 TLSv1.3`.
+/// ingress-nginx's default `ssl-ciphers` (config.go), without its two `DHE-RSA-*` suites, which
+/// Envoy's BoringSSL does not implement. TLS 1.3 suites are not configurable, as in nginx.
+const NGINX_CIPHERS: [&str; 6] = [
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+];
+
+/// ingress-nginx's defaults: `ssl-protocols: TLSv1.2 TLSv1.3` and its `ssl-ciphers`.
 fn terminate(certificate: portico_core::tls::select::Certificate) -> ChainAction {
     ChainAction::Terminate(Terminate {
         certificate,
         min_version: TlsVersion::V1_2,
         max_version: TlsVersion::V1_3,
-        cipher_suites: Vec::new(),
+        cipher_suites: NGINX_CIPHERS.iter().map(|c| (*c).to_owned()).collect(),
         client: None,
+        request_headers: Vec::new(),
     })
 }
 
@@ -252,7 +264,7 @@ pub(crate) fn certificates(
     // per server): the chain its host would get, with the host's CA.
     let auth = client_auth(ingresses, certs, errors);
     let mut client_chains: BTreeMap<String, usize> = BTreeMap::new();
-    for (host, (_, validation)) in &auth {
+    for (host, (rules, validation, pass_certificate)) in &auth {
         let Some(validation) = validation else {
             continue;
         };
@@ -267,19 +279,30 @@ pub(crate) fn certificates(
             continue;
         };
         t.client = Some(validation.clone());
+        // nginx.tmpl: `proxy_set_header ssl-client-issuer-dn $ssl_client_i_dn` (and
+        // `ssl-client-cert $ssl_client_escaped_cert` with pass-certificate-to-upstream).
+        if rules.headers {
+            t.request_headers
+                .push(("ssl-client-issuer-dn".into(), PeerHeader::Issuer));
+            if *pass_certificate {
+                t.request_headers
+                    .push(("ssl-client-cert".into(), PeerHeader::Certificate));
+            }
+        }
         let chain = tls.chain(
             PORT,
             FAMILY,
             Chain {
                 name: format!(
-                    "{}-client-{}{}",
+                    "{}-client-{}{}{}",
                     base.name,
                     validation.ca_sds,
                     if validation.accept_untrusted {
                         "-untrusted"
                     } else {
                         ""
-                    }
+                    },
+                    if *pass_certificate { "-pass" } else { "" }
                 ),
                 origin: format!("{} with auth-tls for {host}", base.origin),
                 action: ChainAction::Terminate(t),
@@ -300,7 +323,7 @@ pub(crate) fn certificates(
     // without a certificate would fail the handshake.
     NginxTls {
         redirects: entries.into_keys().collect(),
-        client_certificates: auth.into_iter().map(|(h, (c, _))| (h, c)).collect(),
+        client_certificates: auth.into_iter().map(|(h, (c, _, _))| (h, c)).collect(),
     }
 }
 
@@ -321,7 +344,7 @@ fn client_auth(
     ingresses: &[&Ingress],
     certs: &mut Certificates<'_>,
     errors: &mut Vec<TranslateError>,
-) -> BTreeMap<String, (ClientCertificate, Option<ClientValidation>)> {
+) -> BTreeMap<String, (ClientCertificate, Option<ClientValidation>, bool)> {
     let mut out = BTreeMap::new();
     for ingress in ingresses {
         let Some(a) = super::nginx::parse(&ingress.metadata.annotations)
@@ -388,19 +411,12 @@ fn client_auth(
                 rules.denied = true;
             }
         }
-        if a.pass_certificate {
-            errors.push(TranslateError {
-                object: ingress.object_ref(),
-                field: "metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream]".into(),
-                kind: ErrorKind::Ignored("the ssl-client-cert header is not sent yet".into()),
-            });
-        }
         for rule in &ingress.spec.rules {
             let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
                 continue;
             };
             out.entry(host.to_ascii_lowercase())
-                .or_insert_with(|| (rules.clone(), validation.clone()));
+                .or_insert_with(|| (rules.clone(), validation.clone(), a.pass_certificate));
         }
     }
     out

@@ -350,6 +350,7 @@ fn terminate(
         max_version: version(&tls.max_protocol_version, TlsVersion::V1_3),
         cipher_suites: tls.cipher_suites.clone(),
         client,
+        request_headers: Vec::new(),
     })
 }
 

@@ -462,6 +462,12 @@ impl Planner {
                 let verify = if subject.is_some() { "SUCCESS" } else { "NONE" };
                 w.set("ssl-client-verify", Some(verify));
                 w.set("ssl-client-subject-dn", subject.as_deref());
+                // Set by the TLS chain's connection manager when there is a certificate.
+                for name in ["ssl-client-issuer-dn", "ssl-client-cert"] {
+                    if w.get(name).is_some() {
+                        w.set(name, None);
+                    }
+                }
             }
         }
         // Envoy's CORS filter (before faults and the router): answer an allowed preflight,

@@ -251,6 +251,31 @@ pub struct Terminate {
     /// Client certificate handling (none: no certificate is requested).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientValidation>,
+    /// Request headers the chain's HTTP connection manager sets from the client certificate
+    /// (Envoy's router, after the filters; not set when there is no certificate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<(String, PeerHeader)>,
+}
+
+/// What of the client certificate a chain sends upstream in a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PeerHeader {
+    /// The issuer DN, RFC 2253 (Envoy's `%DOWNSTREAM_PEER_ISSUER%`, nginx's `$ssl_client_i_dn`).
+    Issuer,
+    /// The certificate, PEM, URL-encoded (`%DOWNSTREAM_PEER_CERT%`, nginx's
+    /// `$ssl_client_escaped_cert`).
+    Certificate,
+}
+
+impl PeerHeader {
+    /// Envoy's header formatter for it.
+    pub fn envoy_formatter(self) -> &'static str {
+        match self {
+            PeerHeader::Issuer => "%DOWNSTREAM_PEER_ISSUER%",
+            PeerHeader::Certificate => "%DOWNSTREAM_PEER_CERT%",
+        }
+    }
 }
 
 /// What a chain does with a connection.
