@@ -253,6 +253,8 @@ impl Observed {
 /// A message naming the file and the field at fault.
 pub fn load(path: &Path) -> Result<Scenario, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    portico_controller::source::check_nesting(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let value: Value = serde_yaml::from_str(&text)
         .map_err(|e| format!("{}: not valid YAML: {e}", path.display()))?;
     serde_path_to_error::deserialize(value)
