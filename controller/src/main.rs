@@ -112,6 +112,7 @@ impl Common {
             );
         }
         let options = Options {
+            now: portico_controller::translate::options::now(),
             forward: match self.forward {
                 Forward::Endpoint => ForwardMode::Endpoint,
                 Forward::Cluster => ForwardMode::Cluster,

@@ -348,3 +348,60 @@ fn same_objects_any_order_same_snapshot() {
     // The order of the objects does not leak into the generation either.
     assert_eq!(a.snapshot.generation, b.snapshot.generation);
 }
+
+/// An expired certificate is served (as ingress-nginx serves it) and, when translate knows the
+/// time, reported as a warning on the Ingress naming its Secret.
+#[test]
+fn expired_certificates_are_served_and_reported() {
+    let cert = |name: &str| {
+        let path = format!("{}/../testdata/certs/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    };
+    let indent = |pem: String| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: old, namespace: default}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}---\n\
+         apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: i, namespace: default}}\nspec:\n  tls: [{{hosts: [old.example.com], secretName: old}}]\n  rules: [{{host: old.example.com}}]\n",
+        indent(cert("expired.crt.pem")),
+        indent(cert("expired.key.pem"))
+    );
+    let objects = objects(&yaml);
+    let served = |t: &Translation| {
+        let table = t
+            .snapshot
+            .listeners
+            .iter()
+            .find(|l| l.port == 443)
+            .unwrap()
+            .tls
+            .clone()
+            .unwrap();
+        let chain = table
+            .select(Some("old.example.com"))
+            .chain
+            .unwrap()
+            .name
+            .clone();
+        chain
+    };
+    let quiet = translate(&objects, &Options::default());
+    assert_eq!(served(&quiet), "cert-secret-default-old");
+    assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
+    let timed = translate(
+        &objects,
+        &Options {
+            now: Some(4_000_000_000),
+            ..Options::default()
+        },
+    );
+    assert_eq!(served(&timed), "cert-secret-default-old");
+    let e = &timed.errors[0];
+    assert_eq!(e.field, "spec.tls[0].secretName");
+    assert!(
+        matches!(&e.kind, ErrorKind::InvalidSetting(m) if m.contains("expired") && m.contains("served anyway")),
+        "{e}"
+    );
+}

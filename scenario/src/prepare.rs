@@ -80,6 +80,7 @@ pub fn prepare(
     let translation = translate(
         &objects,
         &Options {
+            now: portico_controller::translate::options::now(),
             forward,
             mesh: true,
             ..Options::default()

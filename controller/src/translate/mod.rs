@@ -51,7 +51,7 @@ pub struct Translation {
 pub fn translate(objects: &[Object], options: &Options) -> Translation {
     let index = Index::new(objects);
     let mut errors = Vec::new();
-    let mut certs = tls::Certificates::new(objects);
+    let mut certs = tls::Certificates::new(objects, options.now);
     let mut tls_ports = tls::TlsPorts::default();
     let ingress = ingress::translate(
         objects,

@@ -20,6 +20,10 @@ pub struct Options {
     /// Also translate the sidecar's outbound (mesh) routing. Off by default: a gateway's
     /// configuration then carries only the backends its routes use.
     pub mesh: bool,
+    /// The current time (seconds since the epoch), for reporting expired certificates (served
+    /// all the same, as ingress-nginx and Istio do); `None`: not checked. `translate` reads no
+    /// clock itself.
+    pub now: Option<i64>,
 }
 
 impl Default for Options {
@@ -33,6 +37,15 @@ impl Default for Options {
             watch_without_class: true,
             forward: ForwardMode::Endpoint,
             mesh: false,
+            now: None,
         }
     }
+}
+
+/// The current time in seconds since the epoch, for [`Options::now`].
+pub fn now() -> Option<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
 }

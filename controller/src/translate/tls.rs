@@ -395,6 +395,8 @@ fn value(secret: &Secret, name: &str, key: &str) -> Result<String, SecretProblem
 
 /// The Secrets of a translation, read once each, and the SDS resources the chains use.
 pub(crate) struct Certificates<'a> {
+    /// The time expiry is checked against ([`super::Options::now`]).
+    now: Option<i64>,
     secrets: HashMap<(&'a str, &'a str), &'a Secret>,
     /// By namespace, name and the two keys read.
     read: HashMap<(String, String, &'static str), Result<Rc<KeyPair>, SecretProblem>>,
@@ -403,7 +405,7 @@ pub(crate) struct Certificates<'a> {
 }
 
 impl<'a> Certificates<'a> {
-    pub(crate) fn new(objects: &'a [Object]) -> Self {
+    pub(crate) fn new(objects: &'a [Object], now: Option<i64>) -> Self {
         let secrets = objects
             .iter()
             .filter_map(|o| match o {
@@ -414,6 +416,7 @@ impl<'a> Certificates<'a> {
             })
             .collect();
         Certificates {
+            now,
             secrets,
             read: HashMap::new(),
             sds: BTreeMap::new(),
@@ -442,6 +445,18 @@ impl<'a> Certificates<'a> {
         };
         self.read.insert(cache, r.clone());
         r
+    }
+
+    /// The diagnostic for a served certificate that has expired (it is served all the same, as
+    /// ingress-nginx and Istio serve it), when the time is known.
+    pub(crate) fn expiry(&self, pair: &KeyPair, secret: &str) -> Option<super::ErrorKind> {
+        let now = self.now?;
+        (pair.not_after < now).then(|| {
+            super::ErrorKind::InvalidSetting(format!(
+                "the certificate of Secret {secret} expired {} days ago; it is served anyway",
+                (now - pair.not_after) / 86_400
+            ))
+        })
     }
 
     /// A value of Secret `ns/name` in clear.

@@ -518,6 +518,7 @@ fn explain(
     }
     let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
     let options = portico_controller::translate::Options {
+        now: portico_controller::translate::options::now(),
         mesh: sidecar,
         ..Default::default()
     };

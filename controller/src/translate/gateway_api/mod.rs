@@ -403,7 +403,8 @@ pub(crate) fn translate(
                 continue;
             }
             if l.protocol == "HTTPS" {
-                if let Err(e) = tls::https_listener(objects, tls_out.certs, tls_out.ports, g, li, l)
+                if let Err(e) =
+                    tls::https_listener(objects, tls_out.certs, tls_out.ports, g, li, l, errors)
                 {
                     errors.push(e);
                     continue;

@@ -30,7 +30,7 @@ fn certificate(
     g: &Gateway,
     li: usize,
     l: &GatewayListener,
-) -> Result<Certificate, TranslateError> {
+) -> Result<(Certificate, Option<TranslateError>), TranslateError> {
     let gw_ns = namespace_of(&g.metadata);
     let fail = |field: String, kind| TranslateError {
         object: g.object_ref(),
@@ -76,7 +76,13 @@ fn certificate(
     }
     certs
         .certificate(ns, &r.name, false)
-        .map(|(c, _)| c)
+        .map(|(c, pair)| {
+            // Served anyway; reported on the listener.
+            let expired = certs
+                .expiry(&pair, &format!("{ns}/{}", r.name))
+                .map(|kind| fail(field.clone(), kind));
+            (c, expired)
+        })
         .map_err(|p| {
             fail(
                 field,
@@ -96,8 +102,10 @@ pub(super) fn https_listener(
     g: &Gateway,
     li: usize,
     l: &GatewayListener,
+    errors: &mut Vec<TranslateError>,
 ) -> Result<(), TranslateError> {
-    let certificate = certificate(objects, certs, g, li, l)?;
+    let (certificate, expired) = certificate(objects, certs, g, li, l)?;
+    errors.extend(expired);
     let host = l
         .hostname
         .clone()

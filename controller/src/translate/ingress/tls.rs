@@ -194,7 +194,10 @@ pub(crate) fn certificates(
                             );
                             Entry::Default
                         }
-                        Ok((certificate, _)) => {
+                        Ok((certificate, pair)) => {
+                            if let Some(kind) = certs.expiry(&pair, &format!("{ns}/{secret}")) {
+                                warn(errors, field.clone(), kind);
+                            }
                             let chain = tls.chain(
                                 PORT,
                                 FAMILY,

@@ -96,11 +96,16 @@ fn istio_key_pair(
     certs: &mut Certificates<'_>,
     ns: &str,
     name: &str,
-) -> Result<portico_core::tls::select::Certificate, SecretProblem> {
+) -> Result<
+    (
+        portico_core::tls::select::Certificate,
+        std::rc::Rc<super::super::tls::KeyPair>,
+    ),
+    SecretProblem,
+> {
     match certs.certificate_with_keys(ns, name, "cert", "key") {
-        Ok((c, _)) => Ok(c),
-        Err(SecretProblem::MissingKey { .. }) => certs.certificate(ns, name, false).map(|(c, _)| c),
-        Err(e) => Err(e),
+        Err(SecretProblem::MissingKey { .. }) => certs.certificate(ns, name, false),
+        other => other,
     }
 }
 
@@ -310,7 +315,12 @@ fn terminate(
         return refuse(reason);
     }
     let certificate = match istio_key_pair(certs, ns, name) {
-        Ok(c) => c,
+        Ok((c, pair)) => {
+            if let Some(kind) = certs.expiry(&pair, &format!("{ns}/{name}")) {
+                report(".tls.credentialName", kind);
+            }
+            c
+        }
         Err(p) => {
             let kind = match p {
                 SecretProblem::Missing(_) => {
