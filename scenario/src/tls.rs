@@ -91,35 +91,6 @@ pub fn old_client_hello(tls: &ClientTls) -> Vec<u8> {
     record
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use portico_core::tls::client_hello::parse;
-
-    #[test]
-    fn hellos_carry_what_the_client_offers() {
-        let tls = |sni: Option<&str>, v| ClientTls {
-            sni: sni.map(str::to_owned),
-            max_version: v,
-            client: None,
-        };
-        let h =
-            parse(&client_hello(&tls(Some("Shop.Example.com"), TlsVersion::V1_3), true).unwrap())
-                .unwrap();
-        assert_eq!(h.sni.as_deref(), Some("shop.example.com"));
-        assert_eq!(h.alpn, ["h2"]);
-        assert_eq!(h.max_version(), 0x0304);
-        let h = parse(&client_hello(&tls(None, TlsVersion::V1_2), false).unwrap()).unwrap();
-        assert_eq!((h.sni.clone(), h.max_version()), (None, 0x0303));
-        let h =
-            parse(&client_hello(&tls(Some("old.test"), TlsVersion::V1_1), false).unwrap()).unwrap();
-        assert_eq!(
-            (h.sni.as_deref(), h.max_version()),
-            (Some("old.test"), 0x0302)
-        );
-    }
-}
-
 /// What Envoy's TLS transport socket decides about a client certificate: valid when it chains
 /// to `ca_pem` (and is in date, for client authentication), and — when `sans` is not empty —
 /// carries one of them as a DNS SAN.
@@ -165,4 +136,33 @@ pub fn verify_client(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_core::tls::client_hello::parse;
+
+    #[test]
+    fn hellos_carry_what_the_client_offers() {
+        let tls = |sni: Option<&str>, v| ClientTls {
+            sni: sni.map(str::to_owned),
+            max_version: v,
+            client: None,
+        };
+        let h =
+            parse(&client_hello(&tls(Some("Shop.Example.com"), TlsVersion::V1_3), true).unwrap())
+                .unwrap();
+        assert_eq!(h.sni.as_deref(), Some("shop.example.com"));
+        assert_eq!(h.alpn, ["h2"]);
+        assert_eq!(h.max_version(), 0x0304);
+        let h = parse(&client_hello(&tls(None, TlsVersion::V1_2), false).unwrap()).unwrap();
+        assert_eq!((h.sni.clone(), h.max_version()), (None, 0x0303));
+        let h =
+            parse(&client_hello(&tls(Some("old.test"), TlsVersion::V1_1), false).unwrap()).unwrap();
+        assert_eq!(
+            (h.sni.as_deref(), h.max_version()),
+            (Some("old.test"), 0x0302)
+        );
+    }
 }

@@ -197,7 +197,7 @@ pub(super) fn tls_routes(
                 let field = format!("spec.rules[{ri}].backendRefs[{bi}]");
                 let ns = b.namespace.as_deref().unwrap_or(route_ns);
                 let weight = b.weight.unwrap_or(1);
-                let problem = if b.group.as_deref().unwrap_or("") != ""
+                let problem = if !b.group.as_deref().unwrap_or("").is_empty()
                     || b.kind.as_deref().unwrap_or("Service") != "Service"
                 {
                     Some("only Services are supported".to_owned())
