@@ -214,7 +214,11 @@ fn resources(
                 name,
             };
             let chain = format!("{SIDECAR_LISTENER}-{}", l.port);
-            if l.port == 0 {
+            if l.port == 0 && !l.routing.passthrough {
+                // REGISTRY_ONLY: a port no Service or ServiceEntry has is Istio's
+                // BlackHoleCluster: the connection is closed.
+                default_chain = Some(refuse_chain(&chain));
+            } else if l.port == 0 {
                 // Port 0: every destination port no other chain takes.
                 default_chain = Some(json!({
                     "name": chain,
@@ -425,6 +429,17 @@ fn tls_filter(port: u16, table: &TlsTable, options: &RenderOptions) -> Value {
     })
 }
 
+/// A filter chain that closes every connection.
+fn refuse_chain(chain: &str) -> Value {
+    json!({"name": chain, "filters": [
+        reject_filter(chain),
+        // Never reached (RBAC closes first); a chain must end in a terminal filter.
+        {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": chain.replace('-', "_"), "cluster": "portico|refused"}},
+    ]})
+}
+
 /// The network filter of a chain that refuses every connection (Envoy's RBAC, deny all): what
 /// a TLS port does with an SNI it has no certificate for.
 fn reject_filter(name: &str) -> Value {
@@ -521,15 +536,7 @@ fn tls_listener(
 ) -> Value {
     let name = format!("portico-tls-{}", l.port);
     let reject = format!("{name}-refuse");
-    let refuse = |chain: &str| {
-        json!({"name": chain, "filters": [
-            reject_filter(chain),
-            // Never reached (RBAC closes first); a chain must end in a terminal filter.
-            {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                "stat_prefix": chain.replace('-', "_"), "cluster": "portico|refused"}},
-        ]})
-    };
+    let refuse = refuse_chain;
     let chains: Vec<Value> = table
         .chains
         .iter()

@@ -407,6 +407,36 @@ pub fn endpoint_backends(objects: &[Value]) -> HashMap<String, BTreeSet<String>>
         }
     }
     let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
+    // ServiceEntry endpoints serve `host:port` for each host and port (the endpoint's port from
+    // its `ports[name]`, else the port's `targetPort`, else its number).
+    for o in objects.iter().filter(|o| s(o, "kind") == "ServiceEntry") {
+        let spec = o.get("spec").cloned().unwrap_or_default();
+        let list = |k: &str| {
+            spec.get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        for p in list("ports") {
+            let Some(number) = p.get("number").and_then(Value::as_u64) else {
+                continue;
+            };
+            for ep in list("endpoints") {
+                let address = s(&ep, "address");
+                let port = ep
+                    .get("ports")
+                    .and_then(|m| m.get(s(&p, "name")))
+                    .and_then(Value::as_u64)
+                    .or_else(|| p.get("targetPort").and_then(Value::as_u64))
+                    .unwrap_or(number);
+                for host in list("hosts").iter().filter_map(Value::as_str) {
+                    out.entry(format!("{address}:{port}"))
+                        .or_default()
+                        .insert(format!("{host}:{number}"));
+                }
+            }
+        }
+    }
     for o in objects.iter().filter(|o| s(o, "kind") == "EndpointSlice") {
         let Some(svc) = o
             .pointer("/metadata/labels/kubernetes.io~1service-name")
@@ -476,6 +506,26 @@ pub fn check_addresses(scenario: &Scenario) -> Vec<String> {
                         "endpoint address {addr:?} is not loopback (127.0.0.0/8)"
                     ));
                 }
+            }
+        }
+    }
+    for o in scenario
+        .objects
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("ServiceEntry"))
+    {
+        let spec = o.get("spec").cloned().unwrap_or_default();
+        let endpoints = spec
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for ep in endpoints {
+            let addr = ep.get("address").and_then(Value::as_str).unwrap_or("");
+            if addr.parse::<std::net::IpAddr>().is_ok() && !is_loopback(addr) {
+                problems.push(format!(
+                    "ServiceEntry endpoint address {addr:?} is not loopback (127.0.0.0/8)"
+                ));
             }
         }
     }

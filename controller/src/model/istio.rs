@@ -601,3 +601,91 @@ pub struct Subset {
     #[serde(default)]
     pub traffic_policy: Option<Value>,
 }
+
+/// ServiceEntry: hosts outside the cluster (or not Kubernetes Services) made part of the mesh's
+/// registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntry {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: ServiceEntrySpec,
+}
+
+/// ServiceEntry spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntrySpec {
+    /// Host names (exact, or `*.` wildcards).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Virtual IPs or CIDRs.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Ports.
+    #[serde(default)]
+    pub ports: Vec<ServiceEntryPort>,
+    /// `MESH_EXTERNAL` (default) or `MESH_INTERNAL`.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// `NONE` (default), `STATIC`, `DNS`, `DNS_ROUND_ROBIN`.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// Endpoints (STATIC, DNS).
+    #[serde(default)]
+    pub endpoints: Vec<WorkloadEntry>,
+    /// Namespaces the entry is visible to (`.`, `*`, names).
+    #[serde(default)]
+    pub export_to: Vec<String>,
+    /// Pods selected as endpoints (not interpreted).
+    #[serde(default)]
+    pub workload_selector: Option<Value>,
+    /// SANs of the endpoints' certificates (not interpreted).
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+}
+
+/// A ServiceEntry port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntryPort {
+    /// Number.
+    pub number: u16,
+    /// `HTTP`, `HTTPS`, `HTTP2`, `GRPC`, `TLS`, `TCP`, …
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The endpoints' port (default: `number`).
+    #[serde(default)]
+    pub target_port: Option<u16>,
+}
+
+/// A ServiceEntry endpoint (a WorkloadEntry's fields).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadEntry {
+    /// IP address or host name.
+    #[serde(default)]
+    pub address: String,
+    /// Port per ServiceEntry port name.
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Network (not interpreted).
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Locality (not interpreted).
+    #[serde(default)]
+    pub locality: Option<String>,
+    /// Weight (not interpreted).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Service account (not interpreted).
+    #[serde(default)]
+    pub service_account: Option<String>,
+}

@@ -613,6 +613,7 @@ impl<'a> Builder<'a> {
                 cluster: cluster_name(ns, name, port.port),
                 endpoints,
                 lb: Default::default(),
+                original_destination: false,
             },
         ))
     }
@@ -689,6 +690,7 @@ impl<'a> Builder<'a> {
                 cluster,
                 endpoints,
                 lb: Default::default(),
+                original_destination: false,
             },
         ));
         Ok(key)

@@ -67,6 +67,7 @@ fn gamma_routes(
 /// is served on port 80 only, as Istio does. Hosts and ports nothing names pass through
 /// (Istio's `ALLOW_ANY`).
 pub(crate) fn translate(
+    objects: &[crate::model::Object],
     index: &Index<'_>,
     gamma: &MeshRoutes,
     bindings: &mut dyn SidecarBindings,
@@ -210,14 +211,198 @@ pub(crate) fn translate(
                 default_backend: None,
             });
     }
-    // ALLOW_ANY (Istio's default outbound policy): unknown hosts, and ports no Service has
-    // (the catch-all configuration, port 0), go where the client was going.
+    service_entries(objects, forward, &mut ports, &mut taken, backends, errors);
+    // The outbound policy. ALLOW_ANY (Istio's default): unknown hosts, and ports no Service
+    // has (the catch-all configuration, port 0), go where the client was going. REGISTRY_ONLY:
+    // an unknown host on a port with HTTP services gets Istio's `block_all` 502; a port none
+    // has is closed (BlackHoleCluster).
+    let registry_only = outbound_policy(objects, errors);
     for config in ports.values_mut() {
-        config.passthrough = true;
+        config.passthrough = !registry_only;
+        config.unknown_host_status = registry_only.then_some(502);
     }
     let mut any = RoutingConfig::for_listener(0, forward);
-    any.passthrough = true;
+    any.passthrough = !registry_only;
     ports.insert(0, any);
     bindings.finish(errors);
     ports
+}
+
+/// Whether the mesh's outbound policy is `REGISTRY_ONLY` (PorticoConfig
+/// `outboundTrafficPolicy`, Istio's `meshConfig.outboundTrafficPolicy.mode`; `ALLOW_ANY` by
+/// default). With several PorticoConfigs, the first by `namespace/name`.
+fn outbound_policy(objects: &[crate::model::Object], errors: &mut Vec<TranslateError>) -> bool {
+    use crate::model::{Object, Resource};
+    let mut configs: Vec<_> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::PorticoConfig(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    configs.sort_by_key(|c| {
+        (
+            crate::model::namespace_of(&c.metadata).to_owned(),
+            c.metadata.name.clone(),
+        )
+    });
+    let Some(config) = configs.first() else {
+        return false;
+    };
+    match config.spec.outbound_traffic_policy.as_deref() {
+        None | Some("ALLOW_ANY") => false,
+        Some("REGISTRY_ONLY") => true,
+        Some(other) => {
+            errors.push(TranslateError {
+                object: config.object_ref(),
+                field: "spec.outboundTrafficPolicy".into(),
+                kind: super::diagnostics::ErrorKind::InvalidSetting(format!(
+                    "{other:?} is not ALLOW_ANY or REGISTRY_ONLY; ALLOW_ANY is used"
+                )),
+            });
+            false
+        }
+    }
+}
+
+/// ServiceEntries in the sidecar's registry (Istio's `service_entry.proto`, pilot
+/// `serviceentry/conversion.go`): each host on each HTTP-family port (`HTTP`, `HTTP2`, `GRPC`,
+/// or no protocol) is a virtual host routed to the backend `host:port` (cluster
+/// `outbound|PORT||HOST`): `STATIC` / `DNS` with `endpoints` → those addresses (the port from
+/// the endpoint's `ports[name]`, else `targetPort`, else the number); `NONE` → where the client
+/// connected (`ORIGINAL_DST`). Invalid entries (a wildcard host with `DNS` and no endpoints,
+/// `NONE` with endpoints, a bare `*` host) are left out, as Istio's validation refuses them.
+fn service_entries(
+    objects: &[crate::model::Object],
+    forward: ForwardMode,
+    ports: &mut BTreeMap<u16, RoutingConfig>,
+    taken: &mut HashMap<u16, HashSet<String>>,
+    backends: &mut BTreeMap<String, Backend>,
+    errors: &mut Vec<TranslateError>,
+) {
+    use super::diagnostics::ErrorKind;
+    use crate::model::{Object, Resource};
+    let mut entries: Vec<_> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::ServiceEntry(se) => Some(se),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by_key(|se| {
+        (
+            se.metadata.creation_timestamp.clone().unwrap_or_default(),
+            crate::model::namespace_of(&se.metadata).to_owned(),
+            se.metadata.name.clone(),
+        )
+    });
+    for se in entries {
+        let spec = &se.spec;
+        let resolution = spec.resolution.as_deref().unwrap_or("NONE");
+        let fail = |field: &str, msg: String| TranslateError {
+            object: se.object_ref(),
+            field: field.into(),
+            kind: ErrorKind::Invalid(msg),
+        };
+        if let Some(h) = spec.hosts.iter().find(|h| h.as_str() == "*") {
+            errors.push(fail(
+                "spec.hosts",
+                format!("{h:?}: a host must be a name or a `*.` wildcard"),
+            ));
+            continue;
+        }
+        let dns = resolution == "DNS" || resolution == "DNS_ROUND_ROBIN";
+        if dns && spec.endpoints.is_empty() && spec.hosts.iter().any(|h| h.starts_with('*')) {
+            errors.push(fail(
+                "spec.resolution",
+                "DNS resolution needs FQDN hosts (a wildcard host needs endpoints)".into(),
+            ));
+            continue;
+        }
+        if resolution == "NONE" && !spec.endpoints.is_empty() {
+            errors.push(fail(
+                "spec.endpoints",
+                "endpoints need STATIC or DNS resolution".into(),
+            ));
+            continue;
+        }
+        if !matches!(resolution, "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN") {
+            errors.push(fail(
+                "spec.resolution",
+                format!("{resolution:?} is not NONE, STATIC, DNS or DNS_ROUND_ROBIN"),
+            ));
+            continue;
+        }
+        for (pi, p) in spec.ports.iter().enumerate() {
+            let protocol = p.protocol.as_deref().unwrap_or("").to_ascii_uppercase();
+            if !matches!(protocol.as_str(), "" | "HTTP" | "HTTP2" | "GRPC") {
+                errors.push(TranslateError {
+                    object: se.object_ref(),
+                    field: format!("spec.ports[{pi}].protocol"),
+                    kind: ErrorKind::Ignored(format!(
+                        "{protocol} ports of ServiceEntries are not routed yet (HTTP only); under REGISTRY_ONLY their connections are closed"
+                    )),
+                });
+                continue;
+            }
+            let mut endpoints = Vec::new();
+            for (ei, ep) in spec.endpoints.iter().enumerate() {
+                let port = p
+                    .name
+                    .as_ref()
+                    .and_then(|n| ep.ports.get(n).copied())
+                    .or(p.target_port)
+                    .unwrap_or(p.number);
+                match ep.address.parse::<std::net::IpAddr>() {
+                    Ok(ip) => endpoints.push(std::net::SocketAddr::new(ip, port).to_string()),
+                    Err(_) => errors.push(TranslateError {
+                        object: se.object_ref(),
+                        field: format!("spec.endpoints[{ei}].address"),
+                        kind: ErrorKind::Ignored(format!(
+                            "{:?} is not an IP address; Portico resolves no DNS names, so this endpoint is not used",
+                            ep.address
+                        )),
+                    }),
+                }
+            }
+            for host in &spec.hosts {
+                let host = host.to_ascii_lowercase();
+                let key = format!("{host}:{}", p.number);
+                backends.entry(key.clone()).or_insert(Backend {
+                    cluster: format!("outbound|{}||{host}", p.number),
+                    endpoints: endpoints.clone(),
+                    lb: Default::default(),
+                    original_destination: resolution == "NONE",
+                });
+                let seen = taken.entry(p.number).or_default();
+                if !seen.insert(host.clone()) {
+                    continue;
+                }
+                ports
+                    .entry(p.number)
+                    .or_insert_with(|| RoutingConfig::for_listener(p.number, forward))
+                    .virtual_hosts
+                    .push(VirtualHost {
+                        name: format!(
+                            "ServiceEntry {} host {host} port {} (mesh)",
+                            se.object_ref(),
+                            p.number
+                        ),
+                        hosts: vec![host.clone()],
+                        wildcard: WildcardMode::MultiLabel,
+                        order: RouteOrder::Listed,
+                        routes: vec![Route::new(
+                            format!(
+                                "ServiceEntry {} {host}:{} (default route)",
+                                se.object_ref(),
+                                p.number
+                            ),
+                            PathMatch::Prefix("/".into()),
+                            RouteAction::to(&key),
+                        )],
+                        default_backend: None,
+                    });
+            }
+        }
+    }
 }

@@ -97,6 +97,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     let mesh = if options.mesh {
         let mut virtual_services = istio::SidecarVirtualServices::new(objects, &index);
         mesh::translate(
+            objects,
             &index,
             &gamma,
             &mut virtual_services,

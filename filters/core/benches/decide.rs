@@ -39,6 +39,7 @@ fn base() -> RoutingConfig {
             cluster: "outbound|80||b".into(),
             endpoints: vec!["127.0.0.1:80".into()],
             lb: Default::default(),
+            original_destination: false,
         },
     );
     c

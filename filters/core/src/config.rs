@@ -59,6 +59,10 @@ pub struct RoutingConfig {
     /// ([`crate::tls::select::HostCheck`]) and its response headers (HSTS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::select::TlsTable>,
+    /// The answer (status, empty body) to a request for a host no virtual host takes, instead of
+    /// 404: a sidecar's `REGISTRY_ONLY` outbound policy (Istio's `block_all`: 502).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_host_status: Option<u16>,
 }
 
 fn default_port() -> u16 {
@@ -630,6 +634,10 @@ pub struct Backend {
     /// How the filter picks an endpoint.
     #[serde(default, skip_serializing_if = "LoadBalancer::is_round_robin")]
     pub lb: LoadBalancer,
+    /// The endpoint is wherever the client connected (an Istio ServiceEntry with
+    /// `resolution: NONE`: Envoy's `ORIGINAL_DST`); `endpoints` is not used.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub original_destination: bool,
 }
 
 /// How an endpoint is picked (Istio DestinationRule `loadBalancer`).
@@ -699,6 +707,7 @@ impl RoutingConfig {
             passthrough: false,
             host_defaults_only: false,
             tls: None,
+            unknown_host_status: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //!     cluster: "outbound|80||cart.default.svc.cluster.local".into(),
 //!     endpoints: vec!["127.0.10.1:8080".into()],
 //!     lb: LoadBalancer::RoundRobin,
+//!     original_destination: false,
 //! });
 //! cfg.virtual_hosts.push(VirtualHost {
 //!     name: "Ingress default/shop".into(),

@@ -19,6 +19,7 @@ fn config(routes: usize) -> Vec<u8> {
             cluster: "outbound|80||b".into(),
             endpoints: vec!["127.0.0.1:80".into()],
             lb: Default::default(),
+            original_destination: false,
         },
     );
     for h in 0..routes.div_ceil(10) {

@@ -332,6 +332,8 @@ pub struct Session {
     passthrough: BTreeMap<u16, Worker>,
     /// Trusted CA bundles (PEM) by SDS name, for client certificates.
     trusted: BTreeMap<String, String>,
+    /// The sidecar closes connections to ports nothing has (REGISTRY_ONLY).
+    sidecar_blackhole: bool,
 }
 
 impl Host for WasmHost {
@@ -417,12 +419,14 @@ impl Host for WasmHost {
                 _ => None,
             })
             .collect();
+        let sidecar_blackhole = snapshot.sidecar_routing(0).is_some_and(|c| !c.passthrough);
         Ok(Session {
             workers,
             upstreams,
             tls,
             passthrough,
             trusted,
+            sidecar_blackhole,
         })
     }
 
@@ -437,8 +441,16 @@ impl Host for WasmHost {
             Via::Gateway => (Via::Gateway, plan.url.port),
             Via::Sidecar => (Via::Sidecar, plan.destination.port()),
         };
-        // The sidecar's catch-all configuration (port 0) takes ports no Service has.
+        // The sidecar's catch-all configuration (port 0) takes ports no Service has; under
+        // REGISTRY_ONLY it closes them (Istio's BlackHoleCluster).
         let key = if key.0 == Via::Sidecar && !session.workers.contains_key(&key) {
+            if session.sidecar_blackhole {
+                let ended = Observed::ended(
+                    "closed",
+                    "REGISTRY_ONLY: no Service or ServiceEntry has this port (BlackHoleCluster)",
+                );
+                return vec![ended; request.repeat.unwrap_or(1).max(1) as usize];
+            }
             (Via::Sidecar, 0)
         } else {
             key

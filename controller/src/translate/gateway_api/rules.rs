@@ -154,6 +154,7 @@ pub(super) fn service_ref(
         cluster: cluster_name(ns, &b.name, port),
         endpoints,
         lb: Default::default(),
+        original_destination: false,
     });
     Some(key)
 }

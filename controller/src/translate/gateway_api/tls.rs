@@ -252,6 +252,7 @@ pub(super) fn tls_routes(
                         cluster: cluster.clone(),
                         endpoints,
                         lb: Default::default(),
+                        original_destination: false,
                     });
                 picked.push(PassthroughBackend {
                     backend: key,

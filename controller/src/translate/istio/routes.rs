@@ -217,6 +217,7 @@ impl Ctx<'_> {
             cluster,
             endpoints,
             lb,
+            original_destination: false,
         });
         Ok(key)
     }

@@ -415,7 +415,16 @@ impl Planner {
                 return;
             }
             Decision::NoRoute => {
-                plan.reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n"));
+                let reply = match router.unknown_host_status() {
+                    // REGISTRY_ONLY: Istio's `block_all` direct response, no body.
+                    Some(status) => Reply {
+                        status: u32::from(status),
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    },
+                    None => Reply::text(404, "404 page not found\n"),
+                };
+                plan.reply(Outcome::NoRoute, reply);
                 return;
             }
             Decision::Default { backend, .. } => {
@@ -666,6 +675,15 @@ impl Planner {
                 Reply::text(503, "503 no ready endpoints\n"),
             );
         };
+        if backend.original_destination {
+            // Envoy's ORIGINAL_DST: where the client connected, in either mode.
+            match peer.destination() {
+                Some(dst) => w.set(ORIGINAL_DST_HEADER, Some(&dst)),
+                None => return no_endpoints(plan),
+            }
+            plan.counts.push(Outcome::Forwarded);
+            return;
+        }
         // A load balancer other than round robin is the filter's to apply, whatever the mode:
         // Envoy's cluster would only rotate.
         let mode = if backend.lb.is_round_robin() {

@@ -30,6 +30,8 @@ pub struct CompiledBackend {
     pub endpoints: Vec<String>,
     /// How an endpoint is picked.
     pub lb: crate::config::LoadBalancer,
+    /// The endpoint is where the client connected.
+    pub original_destination: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +367,8 @@ pub struct Router {
     host_defaults_only: bool,
     /// The port's TLS table (Host checks and response headers for requests over TLS).
     tls: Option<crate::tls::select::TlsTable>,
+    /// The status for unknown hosts (REGISTRY_ONLY), instead of 404.
+    unknown_host_status: Option<u16>,
 }
 
 /// Request headers, read on demand (each read may be a host call).
@@ -440,6 +444,11 @@ impl Router {
     /// The port's TLS table, when the listener terminates TLS.
     pub fn tls(&self) -> Option<&crate::tls::select::TlsTable> {
         self.tls.as_ref()
+    }
+
+    /// The status a request for an unknown host gets instead of 404 (REGISTRY_ONLY's 502).
+    pub fn unknown_host_status(&self) -> Option<u16> {
+        self.unknown_host_status
     }
 
     /// Whether some route matches on the client address (so [`Request::source`] must be given).

@@ -151,6 +151,7 @@ fn router(routes: Vec<Route>) -> Router {
             cluster: "b".into(),
             endpoints: vec![],
             lb: Default::default(),
+            original_destination: false,
         },
     );
     c.virtual_hosts = vec![VirtualHost {

@@ -12,6 +12,7 @@ fn backend(endpoints: &[&str]) -> Backend {
         cluster: "outbound|80||svc".into(),
         endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
         lb: LoadBalancer::RoundRobin,
+        original_destination: false,
     }
 }
 

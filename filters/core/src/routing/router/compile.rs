@@ -47,6 +47,7 @@ impl TryFrom<RoutingConfig> for Router {
                 cluster: backend.cluster,
                 endpoints: backend.endpoints,
                 lb: backend.lb,
+                original_destination: backend.original_destination,
             });
         }
         let resolve = |field: String, key: &str| -> Result<BackendId, ConfigError> {
@@ -335,6 +336,7 @@ impl TryFrom<RoutingConfig> for Router {
             passthrough: config.passthrough,
             host_defaults_only: config.host_defaults_only,
             tls: config.tls,
+            unknown_host_status: config.unknown_host_status,
         })
     }
 }

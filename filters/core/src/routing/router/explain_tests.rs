@@ -10,6 +10,7 @@ fn explains_every_route_tried() {
             cluster: "c".into(),
             endpoints: vec![],
             lb: Default::default(),
+            original_destination: false,
         },
     );
     let route = |name: &str, path: PathMatch, headers: Vec<HeaderMatch>| Route {

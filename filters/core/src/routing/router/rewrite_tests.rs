@@ -9,6 +9,7 @@ fn one_route(path: PathMatch, action: RouteAction) -> Router {
             cluster: "c".into(),
             endpoints: vec![],
             lb: Default::default(),
+            original_destination: false,
         },
     );
     c.virtual_hosts = vec![VirtualHost {

@@ -8,6 +8,7 @@ fn backend(name: &str) -> Backend {
         cluster: format!("outbound|80||{name}"),
         endpoints: vec!["127.0.0.1:1".into()],
         lb: Default::default(),
+        original_destination: false,
     }
 }
 
