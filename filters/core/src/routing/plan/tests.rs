@@ -566,6 +566,7 @@ fn an_nginx_hash_key_reads_the_request_as_sent_and_always_has_a_value() {
                 lb: LoadBalancer::ConsistentHash {
                     key: HashKey::Nginx("$http_x_user$request_uri".into()),
                 },
+                original_destination: false,
             },
         );
         let mut route = Route::new(
