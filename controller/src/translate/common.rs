@@ -222,3 +222,41 @@ pub(crate) trait SidecarBindings {
     /// Adds what the bindings found wrong to `errors` (each once).
     fn finish(&mut self, errors: &mut Vec<TranslateError>);
 }
+
+/// The backend of a ServiceEntry host on one of its ports: key `host:port`, cluster
+/// `outbound|PORT||HOST`, the endpoints of `STATIC` / `DNS` resolution (IP addresses; the port
+/// from `ports[name]`, else `targetPort`, else the number), or the original destination for
+/// `NONE`. `None` when the entry has no such port.
+pub(crate) fn service_entry_backend(
+    se: &crate::model::istio::ServiceEntry,
+    host: &str,
+    port: u16,
+) -> Option<(String, Backend)> {
+    let p = se.spec.ports.iter().find(|p| p.number == port)?;
+    let resolution = se.spec.resolution.as_deref().unwrap_or("NONE");
+    let endpoints = se
+        .spec
+        .endpoints
+        .iter()
+        .filter_map(|ep| {
+            let ip = ep.address.parse::<std::net::IpAddr>().ok()?;
+            let port = p
+                .name
+                .as_ref()
+                .and_then(|n| ep.ports.get(n).copied())
+                .or(p.target_port)
+                .unwrap_or(p.number);
+            Some(std::net::SocketAddr::new(ip, port).to_string())
+        })
+        .collect();
+    let host = host.to_ascii_lowercase();
+    Some((
+        format!("{host}:{port}"),
+        Backend {
+            cluster: format!("outbound|{port}||{host}"),
+            endpoints,
+            lb: Default::default(),
+            original_destination: resolution == "NONE",
+        },
+    ))
+}

@@ -333,6 +333,18 @@ fn service_entries(
             ));
             continue;
         }
+        for (ei, ep) in spec.endpoints.iter().enumerate() {
+            if ep.address.parse::<std::net::IpAddr>().is_err() {
+                errors.push(TranslateError {
+                    object: se.object_ref(),
+                    field: format!("spec.endpoints[{ei}].address"),
+                    kind: ErrorKind::Ignored(format!(
+                        "{:?} is not an IP address; Portico resolves no DNS names, so this endpoint is not used",
+                        ep.address
+                    )),
+                });
+            }
+        }
         for (pi, p) in spec.ports.iter().enumerate() {
             let protocol = p.protocol.as_deref().unwrap_or("").to_ascii_uppercase();
             if !matches!(protocol.as_str(), "" | "HTTP" | "HTTP2" | "GRPC") {
@@ -345,35 +357,14 @@ fn service_entries(
                 });
                 continue;
             }
-            let mut endpoints = Vec::new();
-            for (ei, ep) in spec.endpoints.iter().enumerate() {
-                let port = p
-                    .name
-                    .as_ref()
-                    .and_then(|n| ep.ports.get(n).copied())
-                    .or(p.target_port)
-                    .unwrap_or(p.number);
-                match ep.address.parse::<std::net::IpAddr>() {
-                    Ok(ip) => endpoints.push(std::net::SocketAddr::new(ip, port).to_string()),
-                    Err(_) => errors.push(TranslateError {
-                        object: se.object_ref(),
-                        field: format!("spec.endpoints[{ei}].address"),
-                        kind: ErrorKind::Ignored(format!(
-                            "{:?} is not an IP address; Portico resolves no DNS names, so this endpoint is not used",
-                            ep.address
-                        )),
-                    }),
-                }
-            }
             for host in &spec.hosts {
                 let host = host.to_ascii_lowercase();
-                let key = format!("{host}:{}", p.number);
-                backends.entry(key.clone()).or_insert(Backend {
-                    cluster: format!("outbound|{}||{host}", p.number),
-                    endpoints: endpoints.clone(),
-                    lb: Default::default(),
-                    original_destination: resolution == "NONE",
-                });
+                let Some((key, backend)) =
+                    super::common::service_entry_backend(se, &host, p.number)
+                else {
+                    continue;
+                };
+                backends.entry(key.clone()).or_insert(backend);
                 let seen = taken.entry(p.number).or_default();
                 if !seen.insert(host.clone()) {
                     continue;

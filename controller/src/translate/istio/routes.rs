@@ -161,11 +161,42 @@ impl Ctx<'_> {
         backends: &mut BTreeMap<String, Backend>,
     ) -> Result<String, String> {
         let host = d.host.trim_end_matches('.');
+        // A ServiceEntry host (exact): its backend on the destination's port, else its only
+        // port, else the listener's.
+        if let Some(se) = self.objects.iter().find_map(|o| match o {
+            Object::ServiceEntry(se)
+                if se.spec.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) =>
+            {
+                Some(se)
+            }
+            _ => None,
+        }) {
+            let port = match (&d.port, se.spec.ports.as_slice()) {
+                (Some(p), _) => p.number,
+                (None, [only]) => only.number,
+                (None, _) => listener_port,
+            };
+            let (key, backend) = super::super::common::service_entry_backend(se, host, port)
+                .ok_or_else(|| {
+                    format!(
+                        "ServiceEntry {} has no port {port} for {host}",
+                        se.object_ref()
+                    )
+                })?;
+            backends.entry(key.clone()).or_insert(backend);
+            return Ok(key);
+        }
         let (name, ns) = match host.strip_suffix(".svc.cluster.local") {
-            Some(rest) => rest.split_once('.').ok_or_else(|| format!("{host:?} is not name.namespace.svc.cluster.local"))?,
+            Some(rest) => rest
+                .split_once('.')
+                .ok_or_else(|| format!("{host:?} is not name.namespace.svc.cluster.local"))?,
             None => match host.split_once('.') {
                 Some((name, ns)) if !ns.contains('.') => (name, ns),
-                Some(_) => return Err(format!("{host:?} is not a Kubernetes Service (ServiceEntry hosts are not supported yet)")),
+                Some(_) => {
+                    return Err(format!(
+                        "{host:?} is neither a Kubernetes Service nor a ServiceEntry host"
+                    ))
+                }
                 None => (host, vs_ns),
             },
         };
