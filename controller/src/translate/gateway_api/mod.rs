@@ -52,6 +52,19 @@ pub fn intersect(route: &str, listener: Option<&str>) -> Option<String> {
     }
 }
 
+/// A route's effective hostnames on a listener: its `hostnames` intersected with the
+/// listener's hostname (none: the listener's, or `*`); empty when none intersects.
+pub(super) fn route_hostnames(hostnames: &[String], l: &GatewayListener) -> Vec<String> {
+    if hostnames.is_empty() {
+        vec![l.hostname.clone().unwrap_or_else(|| "*".into())]
+    } else {
+        hostnames
+            .iter()
+            .filter_map(|h| intersect(&h.to_ascii_lowercase(), l.hostname.as_deref()))
+            .collect()
+    }
+}
+
 /// How specifically a listener takes `host`: exactly that hostname (2), a wildcard covering it
 /// (1, longer is more specific), no hostname (0); `None` when it does not take it.
 fn listener_rank(l: &GatewayListener, host: &str) -> Option<(u8, usize)> {
@@ -557,17 +570,7 @@ pub(crate) fn translate(
                     if !listener_admits(g, l, "HTTPRoute", &r.metadata, &namespaces) {
                         continue;
                     }
-                    let names: Vec<String> = if r.spec.hostnames.is_empty() {
-                        vec![l.hostname.clone().unwrap_or_else(|| "*".into())]
-                    } else {
-                        r.spec
-                            .hostnames
-                            .iter()
-                            .filter_map(|h| {
-                                intersect(&h.to_ascii_lowercase(), l.hostname.as_deref())
-                            })
-                            .collect()
-                    };
+                    let names = route_hostnames(&r.spec.hostnames, l);
                     if names.is_empty() {
                         errors.push(TranslateError {
                             object: route_ref(r),

@@ -279,17 +279,7 @@ pub(super) fn tls_routes(
                     {
                         continue;
                     }
-                    let names: Vec<String> = if r.spec.hostnames.is_empty() {
-                        vec![l.hostname.clone().unwrap_or_else(|| "*".into())]
-                    } else {
-                        r.spec
-                            .hostnames
-                            .iter()
-                            .filter_map(|h| {
-                                super::intersect(&h.to_ascii_lowercase(), l.hostname.as_deref())
-                            })
-                            .collect()
-                    };
+                    let names = super::route_hostnames(&r.spec.hostnames, l);
                     if names.is_empty() {
                         continue;
                     }
