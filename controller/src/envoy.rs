@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use portico_core::config::{CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, ORIGINAL_DST_HEADER};
+use portico_core::config::{
+    CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER,
+};
 use portico_core::tls::select::{ChainAction, Terminate, TlsTable};
 use serde_json::{json, Value};
 
@@ -231,28 +233,64 @@ fn resources(
                     "filters": [http_connection_manager(&chain, filter(&f))],
                 }));
             }
+            // TLS to this port (a ServiceEntry's TLS port): the tls filter picks the entry by
+            // SNI and names its cluster; tls_inspector tells TLS from plain HTTP.
+            if let Some(table) = &l.tls {
+                chains.push(json!({
+                    "name": format!("{chain}-tls"),
+                    "filter_chain_match": {"destination_port": l.port, "transport_protocol": "tls"},
+                    "filters": [tls_filter(l.port, table, options), tcp_proxy_by_filter(&format!("{chain}-tls"))],
+                }));
+            }
+            if l.port == 0 && l.routing.passthrough {
+                // ALLOW_ANY: TLS to a port nothing has goes where the client was going.
+                chains.push(json!({
+                    "name": format!("{chain}-tls"),
+                    "filter_chain_match": {"transport_protocol": "tls"},
+                    "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                        "stat_prefix": format!("{chain}_tls").replace('-', "_"),
+                        "cluster": PASSTHROUGH_CLUSTER}}],
+                }));
+            }
             routing.push(f);
         }
         listeners.push(json!({
             "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
             "name": SIDECAR_LISTENER,
             "address": {"socket_address": {"address": options.listen_address, "port_value": bind}},
-            "listener_filters": [{
-                "name": "envoy.filters.listener.proxy_protocol",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
-            }],
+            "listener_filters": [
+                {
+                    "name": "envoy.filters.listener.proxy_protocol",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
+                },
+                {
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+                },
+            ],
             "filter_chains": chains,
             "default_filter_chain": default_chain,
         }));
     }
-    let mut clusters = vec![json!({
-        "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-        "name": ORIGINAL_DST_CLUSTER,
-        "type": "ORIGINAL_DST",
-        "lb_policy": "CLUSTER_PROVIDED",
-        "connect_timeout": "2s",
-        "original_dst_lb_config": {"use_http_header": true},
-    })];
+    let mut clusters = vec![
+        json!({
+            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+            "name": ORIGINAL_DST_CLUSTER,
+            "type": "ORIGINAL_DST",
+            "lb_policy": "CLUSTER_PROVIDED",
+            "connect_timeout": "2s",
+            "original_dst_lb_config": {"use_http_header": true},
+        }),
+        // Where the connection's client was going (the PROXY header's destination): no header.
+        json!({
+            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+            "name": PASSTHROUGH_CLUSTER,
+            "type": "ORIGINAL_DST",
+            "lb_policy": "CLUSTER_PROVIDED",
+            "connect_timeout": "2s",
+        }),
+    ];
     for c in &snapshot.clusters {
         let endpoints: Vec<Value> = c
             .endpoints
@@ -429,6 +467,17 @@ fn tls_filter(port: u16, table: &TlsTable, options: &RenderOptions) -> Value {
     })
 }
 
+/// The TCP proxy after the tls filter: the filter names the cluster (`envoy.tcp_proxy.cluster`)
+/// once it has read the ClientHello; until then the proxy waits for downstream data.
+fn tcp_proxy_by_filter(stat: &str) -> Value {
+    json!({"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+        "stat_prefix": stat.replace('-', "_"),
+        "cluster": "portico|unrouted",
+        "upstream_connect_mode": "ON_DOWNSTREAM_DATA",
+        "max_early_data_bytes": 65536}})
+}
+
 /// A filter chain that closes every connection.
 fn refuse_chain(chain: &str) -> Value {
     json!({"name": chain, "filters": [
@@ -567,14 +616,7 @@ fn tls_listener(
                 "name": c.name,
                 "filters": [
                     tls_filter(l.port, table, options),
-                    // The tls filter names the cluster (`envoy.tcp_proxy.cluster`) once it has
-                    // read the ClientHello; until then the proxy waits for downstream data.
-                    {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                        "stat_prefix": format!("{name}-{}", c.name).replace('-', "_"),
-                        "cluster": "portico|unrouted",
-                        "upstream_connect_mode": "ON_DOWNSTREAM_DATA",
-                        "max_early_data_bytes": 65536}},
+                    tcp_proxy_by_filter(&format!("{name}-{}", c.name)),
                 ],
             }),
         })

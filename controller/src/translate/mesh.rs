@@ -10,6 +10,10 @@ use portico_core::config::{
     WildcardMode,
 };
 
+use portico_core::tls::select::{
+    Chain, ChainAction, Family, PassthroughBackend, SniPattern, SniRule, TlsTable,
+};
+
 use super::common::{Index, MeshAttachment, MeshRoutes, SidecarBindings};
 use super::diagnostics::TranslateError;
 use crate::model::Service;
@@ -74,7 +78,7 @@ pub(crate) fn translate(
     forward: ForwardMode,
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
-) -> BTreeMap<u16, RoutingConfig> {
+) -> (BTreeMap<u16, RoutingConfig>, BTreeMap<u16, TlsTable>) {
     let mut services: Vec<(&str, &str, &Service)> = index
         .services
         .iter()
@@ -211,7 +215,16 @@ pub(crate) fn translate(
                 default_backend: None,
             });
     }
-    service_entries(objects, forward, &mut ports, &mut taken, backends, errors);
+    let mut tls_tables = BTreeMap::new();
+    service_entries(
+        objects,
+        forward,
+        &mut ports,
+        &mut taken,
+        &mut tls_tables,
+        backends,
+        errors,
+    );
     // The outbound policy. ALLOW_ANY (Istio's default): unknown hosts, and ports no Service
     // has (the catch-all configuration, port 0), go where the client was going. REGISTRY_ONLY:
     // an unknown host on a port with HTTP services gets Istio's `block_all` 502; a port none
@@ -224,8 +237,28 @@ pub(crate) fn translate(
     let mut any = RoutingConfig::for_listener(0, forward);
     any.passthrough = !registry_only;
     ports.insert(0, any);
+    // TLS to a ServiceEntry port: an SNI no entry names goes where the client was going
+    // (ALLOW_ANY) or is closed (REGISTRY_ONLY: the PassthroughFilterChain blackholes).
+    if !registry_only {
+        for table in tls_tables.values_mut() {
+            table.chains.push(Chain {
+                name: "allow-any".into(),
+                origin: "ALLOW_ANY: where the client was going".into(),
+                action: ChainAction::Passthrough {
+                    backends: vec![PassthroughBackend {
+                        backend: "PassthroughCluster".into(),
+                        cluster: portico_core::config::PASSTHROUGH_CLUSTER.into(),
+                        weight: 1,
+                    }],
+                },
+                hosts: Vec::new(),
+                host_check: None,
+            });
+            table.default_chain = Some(table.chains.len() - 1);
+        }
+    }
     bindings.finish(errors);
-    ports
+    (ports, tls_tables)
 }
 
 /// Whether the mesh's outbound policy is `REGISTRY_ONLY` (PorticoConfig
@@ -277,6 +310,7 @@ fn service_entries(
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     taken: &mut HashMap<u16, HashSet<String>>,
+    tls_tables: &mut BTreeMap<u16, TlsTable>,
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
 ) {
@@ -347,12 +381,73 @@ fn service_entries(
         }
         for (pi, p) in spec.ports.iter().enumerate() {
             let protocol = p.protocol.as_deref().unwrap_or("").to_ascii_uppercase();
+            if matches!(protocol.as_str(), "TLS" | "HTTPS") {
+                // By SNI: each host a rule to the entry's backend (Istio's `server_names`
+                // chains of a VIP-less TLS port), passed through untouched.
+                let table = tls_tables.entry(p.number).or_insert_with(|| TlsTable {
+                    family: Family::Istio,
+                    chains: Vec::new(),
+                    rules: Vec::new(),
+                    default_chain: None,
+                    response_headers: Vec::new(),
+                });
+                ports
+                    .entry(p.number)
+                    .or_insert_with(|| RoutingConfig::for_listener(p.number, forward));
+                for host in &spec.hosts {
+                    let host = host.to_ascii_lowercase();
+                    let Some((key, backend)) =
+                        super::common::service_entry_backend(se, &host, p.number)
+                    else {
+                        continue;
+                    };
+                    let cluster = if backend.original_destination {
+                        portico_core::config::PASSTHROUGH_CLUSTER.to_owned()
+                    } else {
+                        backend.cluster.clone()
+                    };
+                    backends.entry(key.clone()).or_insert(backend);
+                    let Some(pattern) = SniPattern::parse(&host, false) else {
+                        continue;
+                    };
+                    if table.rules.iter().any(|r| r.pattern == pattern) {
+                        continue;
+                    }
+                    table.chains.push(Chain {
+                        name: format!(
+                            "se-{}-{}-{host}-{}",
+                            crate::model::namespace_of(&se.metadata),
+                            se.metadata.name,
+                            p.number
+                        ),
+                        origin: format!("{} {host}:{}", se.object_ref(), p.number),
+                        action: ChainAction::Passthrough {
+                            backends: vec![PassthroughBackend {
+                                backend: key,
+                                cluster,
+                                weight: 1,
+                            }],
+                        },
+                        hosts: Vec::new(),
+                        host_check: None,
+                    });
+                    table.rules.push(SniRule {
+                        pattern,
+                        chain: table.chains.len() - 1,
+                    });
+                }
+                table.rules.sort_by_key(|r| match &r.pattern {
+                    SniPattern::Exact(_) => (0, 0),
+                    SniPattern::OneLabel(s) | SniPattern::AnyLabels(s) => (1, usize::MAX - s.len()),
+                });
+                continue;
+            }
             if !matches!(protocol.as_str(), "" | "HTTP" | "HTTP2" | "GRPC") {
                 errors.push(TranslateError {
                     object: se.object_ref(),
                     field: format!("spec.ports[{pi}].protocol"),
                     kind: ErrorKind::Ignored(format!(
-                        "{protocol} ports of ServiceEntries are not routed yet (HTTP only); under REGISTRY_ONLY their connections are closed"
+                        "{protocol} ports of ServiceEntries are not routed yet (HTTP and TLS only); under REGISTRY_ONLY their connections are closed"
                     )),
                 });
                 continue;

@@ -94,7 +94,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         &mut errors,
     );
     let mut tables = tls_ports.finish();
-    let mesh = if options.mesh {
+    let (mesh, mut mesh_tls) = if options.mesh {
         let mut virtual_services = istio::SidecarVirtualServices::new(objects, &index);
         mesh::translate(
             objects,
@@ -106,7 +106,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             &mut errors,
         )
     } else {
-        BTreeMap::new()
+        (BTreeMap::new(), BTreeMap::new())
     };
     // A TLS port whose chains all pass through still has a (never used) routing configuration.
     for port in tables.keys() {
@@ -115,7 +115,9 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             .or_insert_with(|| RoutingConfig::for_listener(*port, options.forward));
     }
     // Every listener knows every backend, so its clusters stay put when routes move.
-    let mut finish = |ports: BTreeMap<u16, RoutingConfig>| -> Vec<Listener> {
+    let finish = |ports: BTreeMap<u16, RoutingConfig>,
+                  tables: &mut BTreeMap<u16, portico_core::tls::select::TlsTable>|
+     -> Vec<Listener> {
         ports
             .into_iter()
             .map(|(port, mut routing)| {
@@ -129,8 +131,8 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             })
             .collect()
     };
-    let listeners = finish(ports);
-    let sidecar = finish(mesh);
+    let listeners = finish(ports, &mut tables);
+    let sidecar = finish(mesh, &mut mesh_tls);
     let clusters = backends
         .values()
         .map(|b| Cluster {

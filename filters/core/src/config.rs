@@ -22,6 +22,10 @@ pub const CLUSTER_HEADER: &str = "x-portico-cluster";
 /// Name of the Envoy `ORIGINAL_DST` cluster the endpoint mode sends through.
 pub const ORIGINAL_DST_CLUSTER: &str = "portico|original-dst";
 
+/// Name of the Envoy `ORIGINAL_DST` cluster that takes a connection where its client was going
+/// (the sidecar's TLS passthrough: Istio's `PassthroughCluster`). It reads no header.
+pub const PASSTHROUGH_CLUSTER: &str = "portico|passthrough";
+
 /// The whole routing configuration of one filter instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

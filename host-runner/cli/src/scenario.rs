@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use portico_core::config::CLUSTER_HEADER;
+use portico_core::config::{CLUSTER_HEADER, PASSTHROUGH_CLUSTER};
 use portico_core::tls::select::{ChainAction, TlsTable, TlsVersion};
 use portico_host_runner::envoy::{
     normalize_path, Connected, Decoded, FailurePolicy, FilterSpec, Response, Routed, Trace,
@@ -334,6 +334,8 @@ pub struct Session {
     trusted: BTreeMap<String, String>,
     /// The sidecar closes connections to ports nothing has (REGISTRY_ONLY).
     sidecar_blackhole: bool,
+    /// The tls network filter of each sidecar port with ServiceEntry TLS hosts.
+    sidecar_passthrough: BTreeMap<u16, Worker>,
 }
 
 impl Host for WasmHost {
@@ -420,6 +422,29 @@ impl Host for WasmHost {
             })
             .collect();
         let sidecar_blackhole = snapshot.sidecar_routing(0).is_some_and(|c| !c.passthrough);
+        let mut sidecar_passthrough = BTreeMap::new();
+        for l in &snapshot.sidecar {
+            let Some(table) = &l.tls else { continue };
+            let Some(module) = self.modules.tls.clone() else {
+                return Err("the tls filter is not built (run `just build`)".into());
+            };
+            let spec = FilterSpec {
+                name: format!("portico-tls-sidecar-{}", l.port),
+                module,
+                code_id: "tls".into(),
+                vm_id: "portico-tls".into(),
+                root_id: "portico-tls".into(),
+                configuration: portico_controller::envoy::tls_filter_config(l.port, table)
+                    .to_json()
+                    .into_bytes(),
+                failure_policy: FailurePolicy::FailReload,
+            };
+            let worker =
+                Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new()).map_err(|e| {
+                    format!("starting the sidecar's tls filter on port {}: {e}", l.port)
+                })?;
+            sidecar_passthrough.insert(l.port, worker);
+        }
         Ok(Session {
             workers,
             upstreams,
@@ -427,6 +452,7 @@ impl Host for WasmHost {
             passthrough,
             trusted,
             sidecar_blackhole,
+            sidecar_passthrough,
         })
     }
 
@@ -437,6 +463,26 @@ impl Host for WasmHost {
         plan: &Plan,
         trace: &mut Vec<String>,
     ) -> Vec<Observed> {
+        let repeat_n = request.repeat.unwrap_or(1).max(1) as usize;
+        if plan.via == Via::Sidecar && plan.tls.is_some() {
+            // TLS leaving through the sidecar: by SNI on a ServiceEntry TLS port, else where the
+            // client was going (ALLOW_ANY) or closed (REGISTRY_ONLY).
+            let port = plan.destination.port();
+            if session.sidecar_passthrough.contains_key(&port) {
+                return (0..repeat_n)
+                    .map(|_| passthrough(session, request, plan, trace))
+                    .collect();
+            }
+            if session.sidecar_blackhole {
+                let ended = Observed::ended(
+                    "closed",
+                    "REGISTRY_ONLY: TLS to a destination outside the registry",
+                );
+                return vec![ended; repeat_n];
+            }
+            let direct = tls_backend(&plan.destination.to_string(), request, plan);
+            return vec![direct; repeat_n];
+        }
         let key = match plan.via {
             Via::Gateway => (Via::Gateway, plan.url.port),
             Via::Sidecar => (Via::Sidecar, plan.destination.port()),
@@ -577,8 +623,13 @@ fn passthrough(
     plan: &Plan,
     trace: &mut Vec<String>,
 ) -> Observed {
-    let (Some(client), Some(worker)) = (&plan.tls, session.passthrough.get_mut(&plan.url.port))
-    else {
+    let worker = match plan.via {
+        Via::Gateway => session.passthrough.get_mut(&plan.url.port),
+        Via::Sidecar => session
+            .sidecar_passthrough
+            .get_mut(&plan.destination.port()),
+    };
+    let (Some(client), Some(worker)) = (&plan.tls, worker) else {
         return Observed::ended("closed", "no tls filter on this port");
     };
     let hello = match portico_scenario::tls::client_hello(
@@ -613,16 +664,27 @@ fn passthrough(
         return Observed::ended("closed", "the tls filter named no cluster");
     };
     trace.push(format!("tcp proxy: cluster {cluster}"));
-    let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
-    let endpoint = match session.upstreams.route(&steer) {
-        Routed::Endpoint(e) => e,
-        Routed::Reply(r) => {
-            return Observed::ended(
-                "closed",
-                format!("cluster {cluster}: no endpoint ({})", r.status),
-            )
+    let endpoint = if cluster == PASSTHROUGH_CLUSTER {
+        // ORIGINAL_DST: where the client was going.
+        plan.destination.to_string()
+    } else {
+        let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
+        match session.upstreams.route(&steer) {
+            Routed::Endpoint(e) => e,
+            Routed::Reply(r) => {
+                return Observed::ended(
+                    "closed",
+                    format!("cluster {cluster}: no endpoint ({})", r.status),
+                )
+            }
         }
     };
+    tls_backend(&endpoint, request, plan)
+}
+
+/// A TLS backend's answer: it terminates TLS itself and answers the request as the client sent
+/// it.
+fn tls_backend(endpoint: &str, request: &Request, plan: &Plan) -> Observed {
     // The backend terminates TLS and answers the request as the client sent it.
     let mut headers = vec![
         (":authority".to_owned(), plan.authority.clone()),
@@ -636,7 +698,7 @@ fn passthrough(
             .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
     );
-    let (echo, response) = echo_reply(&endpoint, &headers);
+    let (echo, response) = echo_reply(endpoint, &headers);
     Observed {
         status: Some(response.status),
         headers: response.headers,
