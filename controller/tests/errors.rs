@@ -150,7 +150,7 @@ fn istio_errors_name_the_field() {
         ),
         (
             "http: [{route: [{destination: {host: api.external.com}}]}]",
-            "VirtualService default/vs: spec.http[0].route[0].destination: invalid: \"api.external.com\" is not a Kubernetes Service",
+            "VirtualService default/vs: spec.http[0].route[0].destination: invalid: \"api.external.com\" is neither a Kubernetes Service nor a ServiceEntry host",
         ),
     ];
     for (http, want) in cases {
