@@ -177,13 +177,19 @@ pub fn plan(
     if let Some(reason) = unsupported(request) {
         return Err(reason);
     }
-    let url = Url::parse(&request.url)?;
+    let mut url = Url::parse(&request.url)?;
     let destination: std::net::SocketAddr = match &request.address {
         Some(a) => a
             .parse()
             .map_err(|_| format!("address {a:?} is not ip:port"))?,
         None => std::net::SocketAddr::from(([127, 0, 0, 1], url.port)),
     };
+    // The Host header / SNI come from the URL as written; a gateway request's `address` names
+    // the listener it connects to (its port), the URL's host staying the name it asks for.
+    let authority = authority(&url, &request.headers);
+    if request.via == Via::Gateway && request.address.is_some() {
+        url.port = destination.port();
+    }
     let mut listening = true;
     match request.via {
         // A refused connection is what the request expects: nothing to send.
@@ -215,7 +221,6 @@ pub fn plan(
         ),
         None => None,
     };
-    let authority = authority(&url, &request.headers);
     let method = request.method.clone().unwrap_or_else(|| "GET".into());
     let tls = if url.scheme == "https" || request.protocol.as_deref() == Some("tls") {
         let max_version = match request.tls_max_version.as_deref() {
@@ -275,9 +280,6 @@ pub fn unsupported(request: &Request) -> Option<String> {
     }
     if request.url.starts_with("tcp://") {
         missing.push("tcp urls");
-    }
-    if request.address.is_some() && request.via == Via::Gateway {
-        missing.push("address (raw TLS/TCP)");
     }
     let _ = e;
     if missing.is_empty() {
