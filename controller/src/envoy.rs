@@ -242,6 +242,18 @@ fn resources(
                     "filters": [tls_filter(l.port, table, options), tcp_proxy_by_filter(&format!("{chain}-tls"))],
                 }));
             }
+            if l.tls.is_none() && l.port != 0 && l.routing.passthrough {
+                // ALLOW_ANY: TLS to a port with HTTP services only goes where the client was
+                // going (Istio's PassthroughFilterChain), not to the HTTP connection manager.
+                chains.push(json!({
+                    "name": format!("{chain}-tls"),
+                    "filter_chain_match": {"destination_port": l.port, "transport_protocol": "tls"},
+                    "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                        "stat_prefix": format!("{chain}_tls").replace('-', "_"),
+                        "cluster": PASSTHROUGH_CLUSTER}}],
+                }));
+            }
             if l.port == 0 && l.routing.passthrough {
                 // ALLOW_ANY: TLS to a port nothing has goes where the client was going.
                 chains.push(json!({

@@ -25,7 +25,7 @@ use portico_core::tls::select::{
 
 use super::super::diagnostics::{ErrorKind, TranslateError};
 use super::super::tls::{Certificates, SecretProblem, TlsPorts};
-use crate::model::istio::{IstioGateway, Server, ServerTls};
+use crate::model::istio::{IstioGateway, ServerTls};
 use crate::model::{namespace_of, Resource};
 use crate::snapshot::SdsSecret;
 
@@ -244,7 +244,7 @@ pub(crate) fn servers(
                 continue;
             }
             entry.1.extend(hosts.iter().cloned());
-            let action = terminate(server, tls, mutual, gw_ns, certs, &mut report);
+            let action = terminate(tls, mutual, gw_ns, certs, &mut report);
             let chain = tls_ports.chain(
                 server.port.number,
                 FAMILY,
@@ -277,7 +277,6 @@ pub(crate) fn servers(
 /// The chain action of a terminating server: its certificate and client validation, or a
 /// refusal naming what is missing.
 fn terminate(
-    server: &Server,
     tls: &ServerTls,
     mutual: Option<bool>,
     gw_ns: &str,
@@ -353,7 +352,6 @@ fn terminate(
             }
         },
     };
-    let _ = server;
     ChainAction::Terminate(Terminate {
         certificate,
         min_version: version(&tls.min_protocol_version, TlsVersion::V1_2),
