@@ -245,25 +245,17 @@ fn resources(
             if l.tls.is_none() && l.port != 0 && l.routing.passthrough {
                 // ALLOW_ANY: TLS to a port with HTTP services only goes where the client was
                 // going (Istio's PassthroughFilterChain), not to the HTTP connection manager.
-                chains.push(json!({
-                    "name": format!("{chain}-tls"),
-                    "filter_chain_match": {"destination_port": l.port, "transport_protocol": "tls"},
-                    "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                        "stat_prefix": format!("{chain}_tls").replace('-', "_"),
-                        "cluster": PASSTHROUGH_CLUSTER}}],
-                }));
+                chains.push(passthrough_tls_chain(
+                    &chain,
+                    json!({"destination_port": l.port, "transport_protocol": "tls"}),
+                ));
             }
             if l.port == 0 && l.routing.passthrough {
                 // ALLOW_ANY: TLS to a port nothing has goes where the client was going.
-                chains.push(json!({
-                    "name": format!("{chain}-tls"),
-                    "filter_chain_match": {"transport_protocol": "tls"},
-                    "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                        "stat_prefix": format!("{chain}_tls").replace('-', "_"),
-                        "cluster": PASSTHROUGH_CLUSTER}}],
-                }));
+                chains.push(passthrough_tls_chain(
+                    &chain,
+                    json!({"transport_protocol": "tls"}),
+                ));
             }
             routing.push(f);
         }
@@ -488,6 +480,19 @@ fn tcp_proxy_by_filter(stat: &str) -> Value {
         "cluster": "portico|unrouted",
         "upstream_connect_mode": "ON_DOWNSTREAM_DATA",
         "max_early_data_bytes": 65536}})
+}
+
+/// A sidecar chain (`filter_chain_match` as given) that sends TLS where its client was going,
+/// untouched (Istio's PassthroughCluster).
+fn passthrough_tls_chain(chain: &str, filter_chain_match: Value) -> Value {
+    json!({
+        "name": format!("{chain}-tls"),
+        "filter_chain_match": filter_chain_match,
+        "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": format!("{chain}_tls").replace('-', "_"),
+            "cluster": PASSTHROUGH_CLUSTER}}],
+    })
 }
 
 /// A filter chain that closes every connection.

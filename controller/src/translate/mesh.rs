@@ -11,11 +11,12 @@ use portico_core::config::{
 };
 
 use portico_core::tls::select::{
-    Chain, ChainAction, Family, PassthroughBackend, SniPattern, SniRule, TlsTable,
+    Chain, ChainAction, Family, PassthroughBackend, SniPattern, TlsTable,
 };
 
 use super::common::{Index, MeshAttachment, MeshRoutes, SidecarBindings};
 use super::diagnostics::TranslateError;
+use super::tls::TlsPorts;
 use crate::model::Service;
 
 /// The routes of the HTTPRoutes attached to one Service port: each consumer namespace's routes
@@ -215,7 +216,7 @@ pub(crate) fn translate(
                 default_backend: None,
             });
     }
-    let mut tls_tables = BTreeMap::new();
+    let mut tls_tables = TlsPorts::default();
     service_entries(
         objects,
         forward,
@@ -240,25 +241,30 @@ pub(crate) fn translate(
     // TLS to a ServiceEntry port: an SNI no entry names goes where the client was going
     // (ALLOW_ANY) or is closed (REGISTRY_ONLY: the PassthroughFilterChain blackholes).
     if !registry_only {
-        for table in tls_tables.values_mut() {
-            table.chains.push(Chain {
-                name: "allow-any".into(),
-                origin: "ALLOW_ANY: where the client was going".into(),
-                action: ChainAction::Passthrough {
-                    backends: vec![PassthroughBackend {
-                        backend: "PassthroughCluster".into(),
-                        cluster: portico_core::config::PASSTHROUGH_CLUSTER.into(),
-                        weight: 1,
-                    }],
+        let tls_ports: Vec<u16> = tls_tables.tables.keys().copied().collect();
+        for port in tls_ports {
+            let chain = tls_tables.chain(
+                port,
+                Family::Istio,
+                Chain {
+                    name: "allow-any".into(),
+                    origin: "ALLOW_ANY: where the client was going".into(),
+                    action: ChainAction::Passthrough {
+                        backends: vec![PassthroughBackend {
+                            backend: "PassthroughCluster".into(),
+                            cluster: portico_core::config::PASSTHROUGH_CLUSTER.into(),
+                            weight: 1,
+                        }],
+                    },
+                    hosts: Vec::new(),
+                    host_check: None,
                 },
-                hosts: Vec::new(),
-                host_check: None,
-            });
-            table.default_chain = Some(table.chains.len() - 1);
+            );
+            tls_tables.default_chain(port, Family::Istio, chain);
         }
     }
     bindings.finish(errors);
-    (ports, tls_tables)
+    (ports, tls_tables.finish())
 }
 
 /// Whether the mesh's outbound policy is `REGISTRY_ONLY` (PorticoConfig
@@ -310,7 +316,7 @@ fn service_entries(
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     taken: &mut HashMap<u16, HashSet<String>>,
-    tls_tables: &mut BTreeMap<u16, TlsTable>,
+    tls_tables: &mut TlsPorts,
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
 ) {
@@ -384,13 +390,7 @@ fn service_entries(
             if matches!(protocol.as_str(), "TLS" | "HTTPS") {
                 // By SNI: each host a rule to the entry's backend (Istio's `server_names`
                 // chains of a VIP-less TLS port), passed through untouched.
-                let table = tls_tables.entry(p.number).or_insert_with(|| TlsTable {
-                    family: Family::Istio,
-                    chains: Vec::new(),
-                    rules: Vec::new(),
-                    default_chain: None,
-                    response_headers: Vec::new(),
-                });
+                tls_tables.table(p.number, Family::Istio);
                 ports
                     .entry(p.number)
                     .or_insert_with(|| RoutingConfig::for_listener(p.number, forward));
@@ -410,36 +410,34 @@ fn service_entries(
                     let Some(pattern) = SniPattern::parse(&host, false) else {
                         continue;
                     };
+                    let table = tls_tables.table(p.number, Family::Istio);
                     if table.rules.iter().any(|r| r.pattern == pattern) {
                         continue;
                     }
-                    table.chains.push(Chain {
-                        name: format!(
-                            "se-{}-{}-{host}-{}",
-                            crate::model::namespace_of(&se.metadata),
-                            se.metadata.name,
-                            p.number
-                        ),
-                        origin: format!("{} {host}:{}", se.object_ref(), p.number),
-                        action: ChainAction::Passthrough {
-                            backends: vec![PassthroughBackend {
-                                backend: key,
-                                cluster,
-                                weight: 1,
-                            }],
+                    let chain = tls_tables.chain(
+                        p.number,
+                        Family::Istio,
+                        Chain {
+                            name: format!(
+                                "se-{}-{}-{host}-{}",
+                                crate::model::namespace_of(&se.metadata),
+                                se.metadata.name,
+                                p.number
+                            ),
+                            origin: format!("{} {host}:{}", se.object_ref(), p.number),
+                            action: ChainAction::Passthrough {
+                                backends: vec![PassthroughBackend {
+                                    backend: key,
+                                    cluster,
+                                    weight: 1,
+                                }],
+                            },
+                            hosts: Vec::new(),
+                            host_check: None,
                         },
-                        hosts: Vec::new(),
-                        host_check: None,
-                    });
-                    table.rules.push(SniRule {
-                        pattern,
-                        chain: table.chains.len() - 1,
-                    });
+                    );
+                    tls_tables.rule(p.number, Family::Istio, pattern, chain);
                 }
-                table.rules.sort_by_key(|r| match &r.pattern {
-                    SniPattern::Exact(_) => (0, 0),
-                    SniPattern::OneLabel(s) | SniPattern::AnyLabels(s) => (1, usize::MAX - s.len()),
-                });
                 continue;
             }
             if !matches!(protocol.as_str(), "" | "HTTP" | "HTTP2" | "GRPC") {

@@ -338,6 +338,29 @@ pub struct Session {
     sidecar_passthrough: BTreeMap<u16, Worker>,
 }
 
+impl WasmHost {
+    /// The tls network filter for one port's table, configured as the controller renders it
+    /// for Envoy.
+    fn tls_worker(&self, name: &str, port: u16, table: &TlsTable) -> Result<Worker, String> {
+        let Some(module) = self.modules.tls.clone() else {
+            return Err("the tls filter is not built (run `just build`)".into());
+        };
+        let spec = FilterSpec {
+            name: name.to_owned(),
+            module,
+            code_id: "tls".into(),
+            vm_id: "portico-tls".into(),
+            root_id: "portico-tls".into(),
+            configuration: portico_controller::envoy::tls_filter_config(port, table)
+                .to_json()
+                .into_bytes(),
+            failure_policy: FailurePolicy::FailReload,
+        };
+        Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new())
+            .map_err(|e| format!("starting {name}: {e}"))
+    }
+}
+
 impl Host for WasmHost {
     type Session = Session;
 
@@ -393,22 +416,7 @@ impl Host for WasmHost {
             {
                 continue;
             }
-            let Some(module) = self.modules.tls.clone() else {
-                return Err("the tls filter is not built (run `just build`)".into());
-            };
-            let spec = FilterSpec {
-                name: format!("portico-tls-{port}"),
-                module,
-                code_id: "tls".into(),
-                vm_id: "portico-tls".into(),
-                root_id: "portico-tls".into(),
-                configuration: portico_controller::envoy::tls_filter_config(*port, table)
-                    .to_json()
-                    .into_bytes(),
-                failure_policy: FailurePolicy::FailReload,
-            };
-            let worker = Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new())
-                .map_err(|e| format!("starting the tls filter on port {port}: {e}"))?;
+            let worker = self.tls_worker(&format!("portico-tls-{port}"), *port, table)?;
             passthrough.insert(*port, worker);
         }
         let trusted = snapshot
@@ -425,24 +433,8 @@ impl Host for WasmHost {
         let mut sidecar_passthrough = BTreeMap::new();
         for l in &snapshot.sidecar {
             let Some(table) = &l.tls else { continue };
-            let Some(module) = self.modules.tls.clone() else {
-                return Err("the tls filter is not built (run `just build`)".into());
-            };
-            let spec = FilterSpec {
-                name: format!("portico-tls-sidecar-{}", l.port),
-                module,
-                code_id: "tls".into(),
-                vm_id: "portico-tls".into(),
-                root_id: "portico-tls".into(),
-                configuration: portico_controller::envoy::tls_filter_config(l.port, table)
-                    .to_json()
-                    .into_bytes(),
-                failure_policy: FailurePolicy::FailReload,
-            };
             let worker =
-                Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new()).map_err(|e| {
-                    format!("starting the sidecar's tls filter on port {}: {e}", l.port)
-                })?;
+                self.tls_worker(&format!("portico-tls-sidecar-{}", l.port), l.port, table)?;
             sidecar_passthrough.insert(l.port, worker);
         }
         Ok(Session {
