@@ -37,6 +37,7 @@
 
 pub mod config;
 pub mod effects;
+pub mod egress;
 pub mod lb;
 pub mod matching;
 pub mod routing;

@@ -26,7 +26,23 @@ impl std::str::FromStr for Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.len)
+    }
+}
+
 impl Cidr {
+    /// The prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+
+    /// Whether it is one address (`/32`, `/128`).
+    pub fn is_single(&self) -> bool {
+        self.len == if self.net.is_ipv4() { 32 } else { 128 }
+    }
+
     /// Whether `ip` is in the range.
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         let bits = |ip: std::net::IpAddr| -> (u128, u32) {

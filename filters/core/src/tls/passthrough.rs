@@ -133,28 +133,7 @@ mod tests {
     use crate::tls::select::{Chain, Family, PassthroughBackend, SniPattern, SniRule};
 
     fn hello(sni: &str) -> Vec<u8> {
-        // A minimal TLS 1.2 ClientHello with one SNI entry.
-        let name = sni.as_bytes();
-        let mut sni_ext = vec![0, 0];
-        let list = name.len() + 3;
-        sni_ext.extend(((list + 2) as u16).to_be_bytes());
-        sni_ext.extend((list as u16).to_be_bytes());
-        sni_ext.push(0);
-        sni_ext.extend((name.len() as u16).to_be_bytes());
-        sni_ext.extend(name);
-        let mut body = vec![3, 3];
-        body.extend([0u8; 32]);
-        body.push(0);
-        body.extend([0, 2, 0x13, 0x01, 1, 0]);
-        body.extend((sni_ext.len() as u16).to_be_bytes());
-        body.extend(sni_ext);
-        let mut hs = vec![1];
-        hs.extend(&(body.len() as u32).to_be_bytes()[1..]);
-        hs.extend(body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend((hs.len() as u16).to_be_bytes());
-        rec.extend(hs);
-        rec
+        crate::tls::test_hello(Some(sni))
     }
 
     fn config() -> TlsFilterConfig {
