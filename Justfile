@@ -23,7 +23,7 @@ setup:
 
 # Build the filters (release, wasm32-wasip1) and the native crates
 build: setup
-    cargo build --locked -p portico-filter-routing -p portico-filter-tls -p portico-host-runner-probe --target wasm32-wasip1 --profile wasm
+    cargo build --locked -p portico-filter-routing -p portico-filter-tls -p portico-filter-egress -p portico-host-runner-probe --target wasm32-wasip1 --profile wasm
     cargo build --locked -p portico-controller -p portico-e2e -p portico-host-runner-cli
     @ls -l {{PORTICO_ROUTING_WASM}} | awk '{print "routing filter: " $5 " bytes"}'
 
@@ -58,7 +58,7 @@ bench: build
 lint:
     cargo fmt --all --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
-    cargo clippy --locked -p portico-filter-routing -p portico-filter-tls -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings
+    cargo clippy --locked -p portico-filter-routing -p portico-filter-tls -p portico-filter-egress -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings
 
 # Fuzz the TLS ClientHello parser for `seconds` (installs nightly and cargo-fuzz if missing). Seeds: fuzz/corpus/client_hello; what the fuzzer finds goes to fuzz/corpus-work, crashes to fuzz/artifacts
 fuzz seconds="60":

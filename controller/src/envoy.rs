@@ -21,6 +21,12 @@ use crate::snapshot::{content_hash, Listener, SdsSecret, Snapshot};
 pub const ROUTING_FILTER: &str = "portico-routing";
 
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+const NETWORK_WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
+
+/// Name of the egress filter's HTTP instance (and of its ECDS resource).
+pub const EGRESS_HTTP_FILTER: &str = "portico-egress-http";
+/// Name of the egress filter's network instance (and of its ECDS resource); also its root id.
+pub const EGRESS_NETWORK_FILTER: &str = "portico-egress-network";
 
 /// Where things are and which ports to bind.
 #[derive(Debug, Clone)]
@@ -46,6 +52,12 @@ impl RenderOptions {
     /// (`just build` makes both).
     pub fn tls_wasm(&self) -> PathBuf {
         self.routing_wasm.with_file_name("portico_filter_tls.wasm")
+    }
+
+    /// The egress filter module: `portico_filter_egress.wasm` beside the routing filter's.
+    pub fn egress_wasm(&self) -> PathBuf {
+        self.routing_wasm
+            .with_file_name("portico_filter_egress.wasm")
     }
 }
 
@@ -115,12 +127,14 @@ fn to_yaml(value: &Value) -> String {
     serde_yaml::to_string(value).unwrap_or_default()
 }
 
-/// One routing filter instance: its name, ECDS file, configuration version and `Wasm` config.
+/// One wasm filter instance: its name, ECDS file, configuration version and `Wasm` config
+/// (an HTTP filter's, or with `network` a network filter's).
 struct RoutingFilter {
     name: String,
     ecds: String,
     version: String,
     config: Value,
+    network: bool,
 }
 
 struct Resources {
@@ -183,6 +197,7 @@ fn resources(
             ecds: ecds_routing(l.port),
             version: l.routing.generation.clone(),
             config: routing_config(&routing_filter_name(l.port), &l.routing, options),
+            network: false,
         };
         let bind = options.port_map.get(&l.port).copied().unwrap_or(l.port);
         let address =
@@ -194,7 +209,7 @@ fn resources(
                     "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
                     "name": name,
                     "address": address,
-                    "filter_chains": [{"filters": [http_connection_manager(&name, filter(&f))]}],
+                    "filter_chains": [{"filters": [http_connection_manager(&name, vec![filter(&f)])]}],
                 })
             }
             Some(table) => tls_listener(l, table, address, &filter(&f), secret, options),
@@ -202,11 +217,23 @@ fn resources(
         listeners.push(listener);
         routing.push(f);
     }
-    if let (Some(bind), false) = (options.sidecar_port, snapshot.sidecar.is_empty()) {
+    if let (Some(bind), Some(egress)) = (options.sidecar_port, &snapshot.egress) {
         // One listener, a filter chain per destination port (what the PROXY header restores):
-        // Istio's outbound listeners `0.0.0.0_PORT` behind its virtual outbound listener.
-        let mut chains = Vec::with_capacity(snapshot.sidecar.len());
-        let mut default_chain = None;
+        // Istio's outbound listeners `0.0.0.0_PORT` behind its virtual outbound listener. The
+        // egress filter decides first: in front of routing on HTTP ports, in front of a TCP
+        // proxy for TLS (by SNI or address), TCP ports (by address) and every other port.
+        let wasm = |name: &str, network: bool| RoutingFilter {
+            name: name.to_owned(),
+            ecds: format!("ecds/{name}.yaml"),
+            version: egress.config.generation.clone(),
+            config: egress_config(name, &egress.config, options, network),
+            network,
+        };
+        let egress_http = wasm(EGRESS_HTTP_FILTER, false);
+        let egress_net = wasm(EGRESS_NETWORK_FILTER, true);
+        let mut chains = Vec::new();
+        let mut ports: std::collections::BTreeSet<u16> =
+            egress.tls_ports.union(&egress.tcp_ports).copied().collect();
         for l in &snapshot.sidecar {
             let name = sidecar_filter_name(l.port);
             let f = RoutingFilter {
@@ -214,51 +241,45 @@ fn resources(
                 version: l.routing.generation.clone(),
                 config: routing_config(&name, &l.routing, options),
                 name,
+                network: false,
             };
             let chain = format!("{SIDECAR_LISTENER}-{}", l.port);
-            if l.port == 0 && !l.routing.passthrough {
-                // REGISTRY_ONLY: a port no Service or ServiceEntry has is Istio's
-                // BlackHoleCluster: the connection is closed.
-                default_chain = Some(refuse_chain(&chain));
-            } else if l.port == 0 {
-                // Port 0: every destination port no other chain takes.
-                default_chain = Some(json!({
-                    "name": chain,
-                    "filters": [http_connection_manager(&chain, filter(&f))],
-                }));
-            } else {
-                chains.push(json!({
-                    "name": chain,
-                    "filter_chain_match": {"destination_port": l.port},
-                    "filters": [http_connection_manager(&chain, filter(&f))],
-                }));
-            }
-            // TLS to this port (a ServiceEntry's TLS port): the tls filter picks the entry by
-            // SNI and names its cluster; tls_inspector tells TLS from plain HTTP.
-            if let Some(table) = &l.tls {
-                chains.push(json!({
-                    "name": format!("{chain}-tls"),
-                    "filter_chain_match": {"destination_port": l.port, "transport_protocol": "tls"},
-                    "filters": [tls_filter(l.port, table, options), tcp_proxy_by_filter(&format!("{chain}-tls"))],
-                }));
-            }
-            if l.tls.is_none() && l.port != 0 && l.routing.passthrough {
-                // ALLOW_ANY: TLS to a port with HTTP services only goes where the client was
-                // going (Istio's PassthroughFilterChain), not to the HTTP connection manager.
-                chains.push(passthrough_tls_chain(
-                    &chain,
-                    json!({"destination_port": l.port, "transport_protocol": "tls"}),
-                ));
-            }
-            if l.port == 0 && l.routing.passthrough {
-                // ALLOW_ANY: TLS to a port nothing has goes where the client was going.
-                chains.push(passthrough_tls_chain(
-                    &chain,
-                    json!({"transport_protocol": "tls"}),
-                ));
-            }
+            chains.push(json!({
+                "name": chain,
+                "filter_chain_match": {"destination_port": l.port},
+                "filters": [http_connection_manager(&chain, vec![filter(&egress_http), filter(&f)])],
+            }));
+            ports.insert(l.port);
             routing.push(f);
         }
+        for port in &ports {
+            let chain = format!("{SIDECAR_LISTENER}-{port}-tls");
+            chains.push(json!({
+                "name": chain,
+                "filter_chain_match": {"destination_port": port, "transport_protocol": "tls"},
+                "filters": [filter(&egress_net), tcp_proxy_by_filter(&chain, true)],
+            }));
+        }
+        for port in &egress.tcp_ports {
+            if snapshot.sidecar.iter().any(|l| l.port == *port) {
+                continue;
+            }
+            let chain = format!("{SIDECAR_LISTENER}-{port}-tcp");
+            chains.push(json!({
+                "name": chain,
+                "filter_chain_match": {"destination_port": port},
+                "filters": [filter(&egress_net), tcp_proxy_by_filter(&chain, false)],
+            }));
+        }
+        // Every other port: no entry has it, so the verdict is the policy's (passthrough or
+        // closed), decided on the connection's addresses.
+        let other = format!("{SIDECAR_LISTENER}-other");
+        let default_chain = json!({
+            "name": other,
+            "filters": [filter(&egress_net), tcp_proxy_by_filter(&other, false)],
+        });
+        routing.push(egress_http);
+        routing.push(egress_net);
         listeners.push(json!({
             "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
             "name": SIDECAR_LISTENER,
@@ -325,8 +346,13 @@ fn resources(
 pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
     let dir = &options.xds_dir;
     let ecds_filter = |f: &RoutingFilter| {
+        let type_url = if f.network {
+            NETWORK_WASM_TYPE
+        } else {
+            WASM_TYPE
+        };
         json!({"name": f.name, "config_discovery": {
-            "config_source": path_source(dir, &f.ecds), "type_urls": [WASM_TYPE]}})
+            "config_source": path_source(dir, &f.ecds), "type_urls": [type_url]}})
     };
     let sds = |name: &str| json!({"name": name, "sds_config": path_source(dir, &sds_file(name))});
     let mut r = resources(snapshot, options, &ecds_filter, &sds);
@@ -394,7 +420,11 @@ fn discovery(resources: Vec<Value>) -> Value {
 
 /// The HTTP connection manager every Portico filter chain runs: the routing filter, then
 /// Envoy's router on a fixed route table the filter steers.
-fn http_connection_manager(name: &str, routing_filter: Value) -> Value {
+fn http_connection_manager(name: &str, mut http_filters: Vec<Value>) -> Value {
+    http_filters.push(
+        json!({"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}),
+    );
     json!({
         "name": "envoy.filters.network.http_connection_manager",
         "typed_config": {
@@ -420,11 +450,7 @@ fn http_connection_manager(name: &str, routing_filter: Value) -> Value {
                     ],
                 }],
             },
-            "http_filters": [
-                routing_filter,
-                {"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-            ],
+            "http_filters": http_filters,
         },
     })
 }
@@ -471,27 +497,48 @@ fn tls_filter(port: u16, table: &TlsTable, options: &RenderOptions) -> Value {
     })
 }
 
-/// The TCP proxy after the tls filter: the filter names the cluster (`envoy.tcp_proxy.cluster`)
-/// once it has read the ClientHello; until then the proxy waits for downstream data.
-fn tcp_proxy_by_filter(stat: &str) -> Value {
-    json!({"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+/// The TCP proxy after a filter that names the cluster (`envoy.tcp_proxy.cluster`). With
+/// `on_data` (after a ClientHello is read) the proxy waits for the client's first bytes;
+/// otherwise it connects as soon as the filter has named the cluster, for protocols whose
+/// server speaks first. A connection no filter named a cluster for goes nowhere.
+fn tcp_proxy_by_filter(stat: &str, on_data: bool) -> Value {
+    let mut proxy = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
         "stat_prefix": stat.replace('-', "_"),
-        "cluster": "portico|unrouted",
-        "upstream_connect_mode": "ON_DOWNSTREAM_DATA",
-        "max_early_data_bytes": 65536}})
+        "cluster": "portico|unrouted"});
+    if on_data {
+        proxy["upstream_connect_mode"] = json!("ON_DOWNSTREAM_DATA");
+        proxy["max_early_data_bytes"] = json!(65536);
+    }
+    json!({"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy})
 }
 
-/// A sidecar chain (`filter_chain_match` as given) that sends TLS where its client was going,
-/// untouched (Istio's PassthroughCluster).
-fn passthrough_tls_chain(chain: &str, filter_chain_match: Value) -> Value {
+/// The egress filter's `Wasm` typed config: `name` is also its root id (HTTP or network
+/// instance); both run in one VM (`vm_id` `portico-egress`).
+fn egress_config(
+    name: &str,
+    config: &portico_core::egress::EgressConfig,
+    options: &RenderOptions,
+    network: bool,
+) -> Value {
     json!({
-        "name": format!("{chain}-tls"),
-        "filter_chain_match": filter_chain_match,
-        "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": format!("{chain}_tls").replace('-', "_"),
-            "cluster": PASSTHROUGH_CLUSTER}}],
+        "@type": if network { NETWORK_WASM_TYPE } else { WASM_TYPE },
+        "config": {
+            "name": name,
+            "root_id": name,
+            "vm_config": {
+                "vm_id": "portico-egress",
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": options.egress_wasm()}},
+            },
+            "configuration": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": config.to_json(),
+            },
+            // A trap answers 503 (HTTP) or closes the connection while the VM is rebuilt:
+            // never skip the filter, which would open what REGISTRY_ONLY closes.
+            "failure_policy": "FAIL_RELOAD",
+        },
     })
 }
 
@@ -610,7 +657,7 @@ fn tls_listener(
             ChainAction::Refuse { .. } => refuse(&c.name),
             ChainAction::Terminate(t) => {
                 let mut hcm =
-                    http_connection_manager(&format!("{name}-{}", c.name), routing_filter.clone());
+                    http_connection_manager(&format!("{name}-{}", c.name), vec![routing_filter.clone()]);
                 if !t.request_headers.is_empty() {
                     // Set by the router after the filters, from the client certificate; an
                     // empty value (no certificate) adds nothing.
@@ -633,7 +680,7 @@ fn tls_listener(
                 "name": c.name,
                 "filters": [
                     tls_filter(l.port, table, options),
-                    tcp_proxy_by_filter(&format!("{name}-{}", c.name)),
+                    tcp_proxy_by_filter(&format!("{name}-{}", c.name), true),
                 ],
             }),
         })

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use portico_core::config::RoutingConfig;
+use portico_core::egress::EgressConfig;
 use portico_core::tls::select::TlsTable;
 
 /// A listener the snapshot needs, with its routing filter's configuration.
@@ -41,6 +44,18 @@ pub struct Cluster {
     pub endpoints: Vec<String>,
 }
 
+/// What the sidecar listener needs besides routing: the egress filter's configuration and the
+/// ports whose connections it picks by SNI or address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarEgress {
+    /// The egress filter's configuration.
+    pub config: EgressConfig,
+    /// Ports with TLS entries (a TLS filter chain each).
+    pub tls_ports: BTreeSet<u16>,
+    /// Ports with TCP entries (a TCP filter chain each, unless HTTP has the port).
+    pub tcp_ports: BTreeSet<u16>,
+}
+
 /// Everything Envoy needs, derived from the objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -48,6 +63,8 @@ pub struct Snapshot {
     pub listeners: Vec<Listener>,
     /// The sidecar's outbound routing, by the destination port a client addressed.
     pub sidecar: Vec<Listener>,
+    /// The sidecar's egress policy (with a sidecar).
+    pub egress: Option<SidecarEgress>,
     /// Backend clusters.
     pub clusters: Vec<Cluster>,
     /// Secrets the TLS chains name, by SDS resource name.

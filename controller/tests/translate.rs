@@ -263,13 +263,23 @@ fn unknown_fields_are_errors_naming_them() {
         err.starts_with("spec.rules[0].http.paths[0].weight: unknown field `weight`"),
         "{err}"
     );
-    let v = documents("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: r}\n")
-        .unwrap();
+    let v = documents(
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s}\nspec:\n  egress: [{hosts: [./*], hots: [x]}]\n",
+    )
+    .unwrap();
+    let err = Object::from_value(v[0].clone()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("spec.egress[0].hots: unknown field `hots`"),
+        "{err}"
+    );
+    let v =
+        documents("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: r}\n")
+            .unwrap();
     let err = Object::from_value(v[0].clone()).unwrap_err();
     assert!(err.is_unsupported_kind());
     assert_eq!(
         err.to_string(),
-        "networking.istio.io/v1 Sidecar is not supported"
+        "networking.istio.io/v1 WorkloadEntry is not supported"
     );
 }
 

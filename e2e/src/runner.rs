@@ -76,7 +76,7 @@ impl Host for EnvoyHost {
         let snapshot = &prepared.translation.snapshot;
         let work = tempfile::tempdir().map_err(|e| e.to_string())?;
         let mut ports = free_ports(snapshot.listeners.len() + 1).map_err(|e| e.to_string())?;
-        let sidecar_port = ports.pop().filter(|_| !snapshot.sidecar.is_empty());
+        let sidecar_port = ports.pop().filter(|_| snapshot.egress.is_some());
         let port_map: BTreeMap<u16, u16> = snapshot
             .listeners
             .iter()

@@ -75,7 +75,8 @@ fn what_cannot_run_fails_with_a_reason() {
          - {{name: no listener, url: http://shop.example.com:8443/, expect: {{status: 200}}}}\n"
     ));
     assert!(
-        results[0].1[0].starts_with("not supported by this harness yet: protocol tcp, tcp urls"),
+        results[0].1[0]
+            .starts_with("not supported by this harness yet: raw TCP to a gateway listener"),
         "{:?}",
         results[0]
     );
@@ -86,12 +87,12 @@ fn what_cannot_run_fails_with_a_reason() {
 
     let with_route = OBJECTS.replace(
         "objects:\n",
-        "objects:\n  - {apiVersion: networking.istio.io/v1, kind: Sidecar, metadata: {name: r}, spec: {}}\n",
+        "objects:\n  - {apiVersion: networking.istio.io/v1, kind: WorkloadEntry, metadata: {name: r}, spec: {}}\n",
     );
     let results = run_yaml(&format!("name: kinds\n{with_route}requests:\n- {{name: r, url: http://shop.example.com/, expect: {{status: 200}}}}\n"));
     assert_eq!(
         results[0].1,
-        ["translate does not support: objects[0] Sidecar default/r: networking.istio.io/v1 Sidecar is not supported"]
+        ["translate does not support: objects[0] WorkloadEntry default/r: networking.istio.io/v1 WorkloadEntry is not supported"]
     );
 
     let remote = OBJECTS.replace("127.0.31.1", "10.0.0.1");

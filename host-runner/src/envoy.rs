@@ -106,6 +106,9 @@ pub enum Decoded {
     },
     /// A filter paused and neither answered nor resumed.
     Paused(String),
+    /// A filter reset the stream (`proxy_close_stream` on the request): no response; on
+    /// HTTP/1.1 Envoy closes the connection.
+    Reset(String),
 }
 
 /// A filter that would not start, with what its module logged (its reason, usually).
@@ -642,6 +645,10 @@ impl Worker {
             };
             for edit in &stream.request_edits {
                 trace.push(format!("{name}: request header {edit:?}"));
+            }
+            if stream.closed.contains(&crate::abi::StreamType::HttpRequest) {
+                trace.push(format!("{name}: reset the stream"));
+                return (Decoded::Reset(name), contexts);
             }
             if let Some(reply) = &stream.local_response {
                 trace.push(format!("{name}: local reply {}", reply.status));

@@ -438,7 +438,7 @@ fn send(w: &mut Worker, probe: &str) -> (u16, bool) {
             body: vec![],
         },
         Decoded::Reply { response, .. } => response,
-        Decoded::Paused(f) => panic!("paused by {f}"),
+        Decoded::Paused(f) | Decoded::Reset(f) => panic!("paused or reset by {f}"),
     };
     let r = w.encode(response, &ctxs, &mut trace);
     (r.status, header(&r.headers, "x-probe-seen").is_some())
@@ -553,7 +553,7 @@ fn exchange(
             body: upstream_body.to_vec(),
         },
         Decoded::Reply { response, .. } => response.clone(),
-        Decoded::Paused(f) => panic!("paused by {f}: {trace:?}"),
+        Decoded::Paused(f) | Decoded::Reset(f) => panic!("paused or reset by {f}: {trace:?}"),
     };
     let r = w.encode(response, &ctxs, &mut trace);
     (decoded, r)

@@ -151,7 +151,7 @@ fn run_scenario<H: Host>(
     }
     let snapshot = &prepared.translation.snapshot;
     let gateway: Vec<u16> = snapshot.listeners.iter().map(|l| l.port).collect();
-    let sidecar: Vec<u16> = snapshot.sidecar.iter().map(|l| l.port).collect();
+    let sidecar = snapshot.egress.is_some();
     let mut session = host.start(file, scenario, &prepared, options)?;
     let mut results = Vec::new();
     for request in &scenario.requests {
@@ -161,7 +161,7 @@ fn run_scenario<H: Host>(
             request: request.name.clone(),
             failures: Vec::new(),
         };
-        match plan(request, &gateway, &sidecar, &prepared.key_pairs) {
+        match plan(request, &gateway, sidecar, &prepared.key_pairs) {
             Err(e) => result.failures.push(e),
             Ok(plan) => {
                 let mut trace = Vec::new();

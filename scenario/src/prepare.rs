@@ -171,7 +171,7 @@ pub struct ClientTls {
 pub fn plan(
     request: &Request,
     gateway: &[u16],
-    sidecar: &[u16],
+    sidecar: bool,
     key_pairs: &BTreeMap<String, ClientIdentity>,
 ) -> Result<Plan, String> {
     if let Some(reason) = unsupported(request) {
@@ -205,12 +205,9 @@ pub fn plan(
                 url.port
             ))
         }
-        // Port 0 is the sidecar's catch-all (passthrough) configuration.
-        Via::Sidecar if !sidecar.contains(&destination.port()) && !sidecar.contains(&0) => {
-            return Err(format!(
-                "the sidecar routes no Service port {} in this configuration",
-                destination.port()
-            ))
+        // The sidecar takes every port (its egress filter decides what passes).
+        Via::Sidecar if !sidecar => {
+            return Err("this configuration has no sidecar (mesh off)".into())
         }
         _ => {}
     }
@@ -272,16 +269,15 @@ pub fn plan(
 
 /// What a harness cannot do yet for this request; `None` when it can run it.
 pub fn unsupported(request: &Request) -> Option<String> {
-    let e = &request.expect;
     let mut missing = Vec::new();
+    let raw_tcp = request.protocol.as_deref() == Some("tcp") || request.url.starts_with("tcp://");
     match request.protocol.as_deref() {
-        None | Some("tls") => {}
-        Some(_) => missing.push("protocol tcp"),
+        None | Some("tls") | Some("tcp") => {}
+        Some(_) => missing.push("protocols other than tls and tcp"),
     }
-    if request.url.starts_with("tcp://") {
-        missing.push("tcp urls");
+    if raw_tcp && request.via != Via::Sidecar {
+        missing.push("raw TCP to a gateway listener");
     }
-    let _ = e;
     if missing.is_empty() {
         None
     } else {

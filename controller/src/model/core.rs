@@ -43,6 +43,10 @@ pub struct ServicePort {
     /// Protocol (TCP when absent).
     #[serde(default)]
     pub protocol: Option<String>,
+    /// Application protocol (`http`, `tcp`, `kubernetes.io/h2c`, …), which Istio reads before
+    /// the port name.
+    #[serde(default)]
+    pub app_protocol: Option<String>,
 }
 
 /// `discovery.k8s.io/v1` EndpointSlice.

@@ -689,3 +689,75 @@ pub struct WorkloadEntry {
     #[serde(default)]
     pub service_account: Option<String>,
 }
+
+/// Sidecar: what one workload's (or one namespace's) sidecar sees and does with unknown
+/// destinations (`sidecar.proto`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sidecar {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    #[serde(default)]
+    pub spec: SidecarSpec,
+}
+
+/// Sidecar spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarSpec {
+    /// The Pods it applies to (none: every Pod of its namespace without a selected Sidecar).
+    #[serde(default)]
+    pub workload_selector: Option<SidecarWorkloadSelector>,
+    /// What the workload may reach.
+    #[serde(default)]
+    pub egress: Vec<IstioEgressListener>,
+    /// Inbound listeners (not interpreted).
+    #[serde(default)]
+    pub ingress: Vec<Value>,
+    /// Inbound connection pool (not interpreted).
+    #[serde(default)]
+    pub inbound_connection_pool: Option<Value>,
+    /// The workload's outbound policy (else the mesh's).
+    #[serde(default)]
+    pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
+}
+
+/// A Sidecar's `workloadSelector`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarWorkloadSelector {
+    /// Pod labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A Sidecar egress listener: the hosts it imports (`namespace/dnsName`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioEgressListener {
+    /// `namespace/dnsName` imports.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Port (not interpreted: every listener's hosts are imported on every port).
+    #[serde(default)]
+    pub port: Option<Value>,
+    /// Bind address (not interpreted).
+    #[serde(default)]
+    pub bind: Option<String>,
+    /// Capture mode (not interpreted).
+    #[serde(default)]
+    pub capture_mode: Option<String>,
+}
+
+/// `outboundTrafficPolicy` of a Sidecar.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundTrafficPolicy {
+    /// `ALLOW_ANY` or `REGISTRY_ONLY`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Where unknown traffic goes under ALLOW_ANY (not interpreted).
+    #[serde(default)]
+    pub egress_proxy: Option<Value>,
+}

@@ -6,7 +6,7 @@
 //! | [`core`] | `v1`, `discovery.k8s.io/v1` | Service, Namespace, Pod, Secret, EndpointSlice |
 //! | [`networking`] | `networking.k8s.io/v1` | Ingress, IngressClass |
 //! | [`gateway`] | `gateway.networking.k8s.io` | GatewayClass, Gateway, HTTPRoute, TLSRoute, ReferenceGrant |
-//! | [`istio`] | `networking.istio.io` | Gateway, VirtualService, DestinationRule, ServiceEntry |
+//! | [`istio`] | `networking.istio.io` | Gateway, VirtualService, DestinationRule, ServiceEntry, Sidecar |
 //! | [`portico`] | `portico.dev` | PorticoConfig |
 //!
 //! Only the fields Portico interprets are modelled. The model knows nothing of translation: it
@@ -155,6 +155,7 @@ resources! {
     VirtualService(istio::VirtualService) = ISTIO_GROUP, "VirtualService", true, SPEC;
     DestinationRule(istio::DestinationRule) = ISTIO_GROUP, "DestinationRule", true, SPEC;
     ServiceEntry(istio::ServiceEntry) = ISTIO_GROUP, "ServiceEntry", true, SPEC;
+    Sidecar(istio::Sidecar) = ISTIO_GROUP, "Sidecar", true, SPEC;
     Pod(Pod) = CORE_GROUP, "Pod", true, &[];
     Secret(Secret) = CORE_GROUP, "Secret", true, &[];
     PorticoConfig(portico::PorticoConfig) = PORTICO_GROUP, "PorticoConfig", true, SPEC;
@@ -339,6 +340,12 @@ impl Object {
                 | "networking.istio.io/v1alpha3",
                 "ServiceEntry",
             ) => Object::ServiceEntry(typed(value, mode)?),
+            (
+                "networking.istio.io/v1"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1alpha3",
+                "Sidecar",
+            ) => Object::Sidecar(typed(value, mode)?),
             (
                 "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
                 "GatewayClass",

@@ -30,6 +30,11 @@ pub struct PorticoConfigSpec {
     /// The sidecar's policy for hosts outside the registry: `ALLOW_ANY` or `REGISTRY_ONLY`.
     #[serde(default)]
     pub outbound_traffic_policy: Option<String>,
+    /// The sidecar's check on names it trusts: with `true`, a request or TLS connection picked
+    /// by Host or SNI for a ServiceEntry resolved `NONE` must be going to one of that entry's
+    /// addresses or endpoints (Istio trusts the name: `false`, the default).
+    #[serde(default)]
+    pub verify_egress_destination: Option<bool>,
     /// What Envoy does when a filter fails: `FAIL_RELOAD`, `FAIL_CLOSED` or `FAIL_OPEN`.
     #[serde(default)]
     pub failure_policy: Option<String>,

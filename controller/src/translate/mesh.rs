@@ -10,14 +10,12 @@ use portico_core::config::{
     WildcardMode,
 };
 
-use portico_core::tls::select::{
-    Chain, ChainAction, Family, PassthroughBackend, SniPattern, TlsTable,
-};
+use portico_core::egress::{Mode, Protocol};
 
 use super::common::{Index, MeshAttachment, MeshRoutes, SidecarBindings};
 use super::diagnostics::TranslateError;
-use super::tls::TlsPorts;
 use crate::model::Service;
+use crate::snapshot::SidecarEgress;
 
 /// The routes of the HTTPRoutes attached to one Service port: each consumer namespace's routes
 /// (for its Pods only, ending in a 404 so a consumer route replaces the producer's for them),
@@ -79,7 +77,7 @@ pub(crate) fn translate(
     forward: ForwardMode,
     backends: &mut BTreeMap<String, Backend>,
     errors: &mut Vec<TranslateError>,
-) -> (BTreeMap<u16, RoutingConfig>, BTreeMap<u16, TlsTable>) {
+) -> (BTreeMap<u16, RoutingConfig>, SidecarEgress) {
     let mut services: Vec<(&str, &str, &Service)> = index
         .services
         .iter()
@@ -89,14 +87,22 @@ pub(crate) fn translate(
     services.sort_by_key(|(ns, name, _)| (*ns, *name));
     let names: Vec<(&str, &str)> = services.iter().map(|(ns, name, _)| (*ns, *name)).collect();
     bindings.bind(&names);
-    let fqdn = |ns: &str, name: &str| format!("{name}.{ns}.svc.cluster.local");
     let mut name_uses: HashMap<&str, usize> = HashMap::new();
     for (_, name, _) in &services {
         *name_uses.entry(name).or_default() += 1;
     }
     let mut ports: BTreeMap<u16, RoutingConfig> = BTreeMap::new();
     let mut taken: HashMap<u16, HashSet<String>> = HashMap::new();
+    // Each Service with the names a client uses for it, for the egress registry.
+    let mut registry: Vec<super::egress::ServiceRecord<'_>> = Vec::new();
     for (i, (ns, name, svc)) in services.iter().enumerate() {
+        let mut record = super::egress::ServiceRecord {
+            namespace: ns,
+            name,
+            service: svc,
+            hosts: service_hosts(ns, name, svc, &name_uses),
+            ports: Vec::new(),
+        };
         for sp in &svc.spec.ports {
             if sp
                 .protocol
@@ -106,6 +112,28 @@ pub(crate) fn translate(
                 continue;
             }
             let port = sp.port;
+            let protocol = service_port_protocol(sp);
+            if protocol != Protocol::Http {
+                // TCP and TLS ports are the egress filter's, by ClusterIP (Istio's listener on
+                // the VIP): no virtual host.
+                if let Some(cluster) = bindings
+                    .own_route(ns, name, port, backends)
+                    .and_then(|key| backends.get(&key))
+                    .map(|b| b.cluster.clone())
+                {
+                    record.ports.push(portico_core::egress::EntryPort {
+                        number: port,
+                        protocol,
+                        cluster,
+                    });
+                }
+                continue;
+            }
+            record.ports.push(portico_core::egress::EntryPort {
+                number: port,
+                protocol,
+                cluster: String::new(),
+            });
             // HTTPRoutes attached to the Service (Gateway API mesh) come before VirtualServices.
             let attached: Vec<&MeshAttachment> = gamma
                 .get(&((*ns).to_owned(), (*name).to_owned()))
@@ -162,22 +190,7 @@ pub(crate) fn translate(
                     RouteAction::to(&key),
                 ));
             }
-            let mut hosts = vec![
-                fqdn(ns, name),
-                format!("{name}.{ns}.svc"),
-                format!("{name}.{ns}"),
-            ];
-            if *ns == "default" || name_uses.get(name) == Some(&1) {
-                hosts.push((*name).to_owned());
-            }
-            if let Some(ip) = svc
-                .spec
-                .cluster_ip
-                .as_deref()
-                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-            {
-                hosts.push(ip.to_owned());
-            }
+            let mut hosts = service_hosts(ns, name, svc, &name_uses);
             let seen = taken.entry(port).or_default();
             hosts.retain(|h| seen.insert(h.clone()));
             if hosts.is_empty() {
@@ -196,6 +209,7 @@ pub(crate) fn translate(
                     default_backend: None,
                 });
         }
+        registry.push(record);
     }
     // Hosts that are no Service: port 80 only (Istio keeps them off other ports).
     for (host, routes) in bindings.other_hosts(backends) {
@@ -216,61 +230,88 @@ pub(crate) fn translate(
                 default_backend: None,
             });
     }
-    let mut tls_tables = TlsPorts::default();
-    service_entries(
+    let entries = super::egress::valid_service_entries(objects, errors);
+    service_entries(&entries, forward, &mut ports, &mut taken, backends);
+    // The outbound policy. The egress filter in front of routing decides every request and
+    // connection; routing carries ALLOW_ANY's passthrough out, and answers an unknown host
+    // with `block_all`'s 502 under REGISTRY_ONLY should a request reach it.
+    let (mode, verify, policy_name) = outbound_policy(objects, errors);
+    for config in ports.values_mut() {
+        config.passthrough = mode == Mode::AllowAny;
+        config.unknown_host_status = (mode == Mode::RegistryOnly).then_some(502);
+    }
+    let egress = super::egress::translate(
         objects,
-        forward,
-        &mut ports,
-        &mut taken,
-        &mut tls_tables,
+        index,
+        registry,
+        &entries,
+        mode,
+        &policy_name,
+        verify,
         backends,
         errors,
     );
-    // The outbound policy. ALLOW_ANY (Istio's default): unknown hosts, and ports no Service
-    // has (the catch-all configuration, port 0), go where the client was going. REGISTRY_ONLY:
-    // an unknown host on a port with HTTP services gets Istio's `block_all` 502; a port none
-    // has is closed (BlackHoleCluster).
-    let registry_only = outbound_policy(objects, errors);
-    for config in ports.values_mut() {
-        config.passthrough = !registry_only;
-        config.unknown_host_status = registry_only.then_some(502);
-    }
-    let mut any = RoutingConfig::for_listener(0, forward);
-    any.passthrough = !registry_only;
-    ports.insert(0, any);
-    // TLS to a ServiceEntry port: an SNI no entry names goes where the client was going
-    // (ALLOW_ANY) or is closed (REGISTRY_ONLY: the PassthroughFilterChain blackholes).
-    if !registry_only {
-        let tls_ports: Vec<u16> = tls_tables.tables.keys().copied().collect();
-        for port in tls_ports {
-            let chain = tls_tables.chain(
-                port,
-                Family::Istio,
-                Chain {
-                    name: "allow-any".into(),
-                    origin: "ALLOW_ANY: where the client was going".into(),
-                    action: ChainAction::Passthrough {
-                        backends: vec![PassthroughBackend {
-                            backend: "PassthroughCluster".into(),
-                            cluster: portico_core::config::PASSTHROUGH_CLUSTER.into(),
-                            weight: 1,
-                        }],
-                    },
-                    hosts: Vec::new(),
-                    host_check: None,
-                },
-            );
-            tls_tables.default_chain(port, Family::Istio, chain);
-        }
-    }
     bindings.finish(errors);
-    (ports, tls_tables.finish())
+    (ports, egress)
 }
 
-/// Whether the mesh's outbound policy is `REGISTRY_ONLY` (PorticoConfig
-/// `outboundTrafficPolicy`, Istio's `meshConfig.outboundTrafficPolicy.mode`; `ALLOW_ANY` by
-/// default). With several PorticoConfigs, the first by `namespace/name`.
-fn outbound_policy(objects: &[crate::model::Object], errors: &mut Vec<TranslateError>) -> bool {
+/// The protocol Istio gives a Service port (pilot `kube.ConvertProtocol`): its `appProtocol`,
+/// else its name up to the first `-` (`tcp-db`, `https`); TCP-family and TLS ports are told
+/// apart by address, every other one (HTTP, gRPC, or unnamed, which Istio sniffs) is routed.
+fn service_port_protocol(port: &crate::model::ServicePort) -> Protocol {
+    let name = port
+        .app_protocol
+        .as_deref()
+        .or_else(|| {
+            port.name
+                .as_deref()
+                .map(|n| n.split('-').next().unwrap_or(n))
+        })
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "tcp" | "mongo" | "mysql" | "redis" => Protocol::Tcp,
+        "tls" | "https" => Protocol::Tls,
+        _ => Protocol::Http,
+    }
+}
+
+/// The names a client in the cluster uses for a Service: `name.ns.svc.cluster.local`,
+/// `name.ns.svc`, `name.ns`, the bare `name` for Services in `default` or with a name no other
+/// namespace uses, and its ClusterIP.
+fn service_hosts(
+    ns: &str,
+    name: &str,
+    svc: &Service,
+    name_uses: &HashMap<&str, usize>,
+) -> Vec<String> {
+    let mut hosts = vec![
+        format!("{name}.{ns}.svc.cluster.local"),
+        format!("{name}.{ns}.svc"),
+        format!("{name}.{ns}"),
+    ];
+    if ns == "default" || name_uses.get(name) == Some(&1) {
+        hosts.push(name.to_owned());
+    }
+    if let Some(ip) = svc
+        .spec
+        .cluster_ip
+        .as_deref()
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    {
+        hosts.push(ip.to_owned());
+    }
+    hosts
+}
+
+/// The mesh's outbound policy (PorticoConfig `outboundTrafficPolicy`, Istio's
+/// `meshConfig.outboundTrafficPolicy.mode`; `ALLOW_ANY` by default), whether it verifies egress
+/// destinations (`verifyEgressDestination`), and where that comes from. With several
+/// PorticoConfigs, the first by `namespace/name`.
+fn outbound_policy(
+    objects: &[crate::model::Object],
+    errors: &mut Vec<TranslateError>,
+) -> (Mode, bool, String) {
     use crate::model::{Object, Resource};
     let mut configs: Vec<_> = objects
         .iter()
@@ -286,11 +327,12 @@ fn outbound_policy(objects: &[crate::model::Object], errors: &mut Vec<TranslateE
         )
     });
     let Some(config) = configs.first() else {
-        return false;
+        return (Mode::AllowAny, false, "mesh default ALLOW_ANY".into());
     };
-    match config.spec.outbound_traffic_policy.as_deref() {
-        None | Some("ALLOW_ANY") => false,
-        Some("REGISTRY_ONLY") => true,
+    let verify = config.spec.verify_egress_destination.unwrap_or(false);
+    let mode = match config.spec.outbound_traffic_policy.as_deref() {
+        None | Some("ALLOW_ANY") => Mode::AllowAny,
+        Some("REGISTRY_ONLY") => Mode::RegistryOnly,
         Some(other) => {
             errors.push(TranslateError {
                 object: config.object_ref(),
@@ -299,158 +341,36 @@ fn outbound_policy(objects: &[crate::model::Object], errors: &mut Vec<TranslateE
                     "{other:?} is not ALLOW_ANY or REGISTRY_ONLY; ALLOW_ANY is used"
                 )),
             });
-            false
+            Mode::AllowAny
         }
-    }
+    };
+    (
+        mode,
+        verify,
+        format!("mesh policy of {}", config.object_ref()),
+    )
 }
 
-/// ServiceEntries in the sidecar's registry (Istio's `service_entry.proto`, pilot
+/// ServiceEntries in the sidecar's routing (Istio's `service_entry.proto`, pilot
 /// `serviceentry/conversion.go`): each host on each HTTP-family port (`HTTP`, `HTTP2`, `GRPC`,
 /// or no protocol) is a virtual host routed to the backend `host:port` (cluster
 /// `outbound|PORT||HOST`): `STATIC` / `DNS` with `endpoints` → those addresses (the port from
 /// the endpoint's `ports[name]`, else `targetPort`, else the number); `NONE` → where the client
-/// connected (`ORIGINAL_DST`). Invalid entries (a wildcard host with `DNS` and no endpoints,
-/// `NONE` with endpoints, a bare `*` host) are left out, as Istio's validation refuses them.
+/// connected (`ORIGINAL_DST`). TLS and TCP ports are the egress filter's.
 fn service_entries(
-    objects: &[crate::model::Object],
+    entries: &[&crate::model::istio::ServiceEntry],
     forward: ForwardMode,
     ports: &mut BTreeMap<u16, RoutingConfig>,
     taken: &mut HashMap<u16, HashSet<String>>,
-    tls_tables: &mut TlsPorts,
     backends: &mut BTreeMap<String, Backend>,
-    errors: &mut Vec<TranslateError>,
 ) {
-    use super::diagnostics::ErrorKind;
-    use crate::model::{Object, Resource};
-    let mut entries: Vec<_> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::ServiceEntry(se) => Some(se),
-            _ => None,
-        })
-        .collect();
-    entries.sort_by_key(|se| {
-        (
-            se.metadata.creation_timestamp.clone().unwrap_or_default(),
-            crate::model::namespace_of(&se.metadata).to_owned(),
-            se.metadata.name.clone(),
-        )
-    });
+    use crate::model::Resource;
     for se in entries {
-        let spec = &se.spec;
-        let resolution = spec.resolution.as_deref().unwrap_or("NONE");
-        let fail = |field: &str, msg: String| TranslateError {
-            object: se.object_ref(),
-            field: field.into(),
-            kind: ErrorKind::Invalid(msg),
-        };
-        if let Some(h) = spec.hosts.iter().find(|h| h.as_str() == "*") {
-            errors.push(fail(
-                "spec.hosts",
-                format!("{h:?}: a host must be a name or a `*.` wildcard"),
-            ));
-            continue;
-        }
-        let dns = resolution == "DNS" || resolution == "DNS_ROUND_ROBIN";
-        if dns && spec.endpoints.is_empty() && spec.hosts.iter().any(|h| h.starts_with('*')) {
-            errors.push(fail(
-                "spec.resolution",
-                "DNS resolution needs FQDN hosts (a wildcard host needs endpoints)".into(),
-            ));
-            continue;
-        }
-        if resolution == "NONE" && !spec.endpoints.is_empty() {
-            errors.push(fail(
-                "spec.endpoints",
-                "endpoints need STATIC or DNS resolution".into(),
-            ));
-            continue;
-        }
-        if !matches!(resolution, "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN") {
-            errors.push(fail(
-                "spec.resolution",
-                format!("{resolution:?} is not NONE, STATIC, DNS or DNS_ROUND_ROBIN"),
-            ));
-            continue;
-        }
-        for (ei, ep) in spec.endpoints.iter().enumerate() {
-            if ep.address.parse::<std::net::IpAddr>().is_err() {
-                errors.push(TranslateError {
-                    object: se.object_ref(),
-                    field: format!("spec.endpoints[{ei}].address"),
-                    kind: ErrorKind::Ignored(format!(
-                        "{:?} is not an IP address; Portico resolves no DNS names, so this endpoint is not used",
-                        ep.address
-                    )),
-                });
-            }
-        }
-        for (pi, p) in spec.ports.iter().enumerate() {
-            let protocol = p.protocol.as_deref().unwrap_or("").to_ascii_uppercase();
-            if matches!(protocol.as_str(), "TLS" | "HTTPS") {
-                // By SNI: each host a rule to the entry's backend (Istio's `server_names`
-                // chains of a VIP-less TLS port), passed through untouched.
-                tls_tables.table(p.number, Family::Istio);
-                ports
-                    .entry(p.number)
-                    .or_insert_with(|| RoutingConfig::for_listener(p.number, forward));
-                for host in &spec.hosts {
-                    let host = host.to_ascii_lowercase();
-                    let Some((key, backend)) =
-                        super::common::service_entry_backend(se, &host, p.number)
-                    else {
-                        continue;
-                    };
-                    let cluster = if backend.original_destination {
-                        portico_core::config::PASSTHROUGH_CLUSTER.to_owned()
-                    } else {
-                        backend.cluster.clone()
-                    };
-                    backends.entry(key.clone()).or_insert(backend);
-                    let Some(pattern) = SniPattern::parse(&host, false) else {
-                        continue;
-                    };
-                    let table = tls_tables.table(p.number, Family::Istio);
-                    if table.rules.iter().any(|r| r.pattern == pattern) {
-                        continue;
-                    }
-                    let chain = tls_tables.chain(
-                        p.number,
-                        Family::Istio,
-                        Chain {
-                            name: format!(
-                                "se-{}-{}-{host}-{}",
-                                crate::model::namespace_of(&se.metadata),
-                                se.metadata.name,
-                                p.number
-                            ),
-                            origin: format!("{} {host}:{}", se.object_ref(), p.number),
-                            action: ChainAction::Passthrough {
-                                backends: vec![PassthroughBackend {
-                                    backend: key,
-                                    cluster,
-                                    weight: 1,
-                                }],
-                            },
-                            hosts: Vec::new(),
-                            host_check: None,
-                        },
-                    );
-                    tls_tables.rule(p.number, Family::Istio, pattern, chain);
-                }
+        for p in &se.spec.ports {
+            if super::egress::port_protocol(p.protocol.as_deref()) != Some(Protocol::Http) {
                 continue;
             }
-            if !matches!(protocol.as_str(), "" | "HTTP" | "HTTP2" | "GRPC") {
-                errors.push(TranslateError {
-                    object: se.object_ref(),
-                    field: format!("spec.ports[{pi}].protocol"),
-                    kind: ErrorKind::Ignored(format!(
-                        "{protocol} ports of ServiceEntries are not routed yet (HTTP and TLS only); under REGISTRY_ONLY their connections are closed"
-                    )),
-                });
-                continue;
-            }
-            for host in &spec.hosts {
+            for host in &se.spec.hosts {
                 let host = host.to_ascii_lowercase();
                 let Some((key, backend)) =
                     super::common::service_entry_backend(se, &host, p.number)

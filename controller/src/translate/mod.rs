@@ -19,6 +19,7 @@
 
 pub mod common;
 pub mod diagnostics;
+pub(crate) mod egress;
 pub mod gateway_api;
 pub mod ingress;
 pub mod istio;
@@ -94,9 +95,9 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         &mut errors,
     );
     let mut tables = tls_ports.finish();
-    let (mesh, mut mesh_tls) = if options.mesh {
+    let (mesh, egress) = if options.mesh {
         let mut virtual_services = istio::SidecarVirtualServices::new(objects, &index);
-        mesh::translate(
+        let (ports, egress) = mesh::translate(
             objects,
             &index,
             &gamma,
@@ -104,9 +105,10 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             options.forward,
             &mut backends,
             &mut errors,
-        )
+        );
+        (ports, Some(egress))
     } else {
-        (BTreeMap::new(), BTreeMap::new())
+        (BTreeMap::new(), None)
     };
     // A TLS port whose chains all pass through still has a (never used) routing configuration.
     for port in tables.keys() {
@@ -132,7 +134,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             .collect()
     };
     let listeners = finish(ports, &mut tables);
-    let sidecar = finish(mesh, &mut mesh_tls);
+    let sidecar = finish(mesh, &mut BTreeMap::new());
     let clusters = backends
         .values()
         .map(|b| Cluster {
@@ -151,6 +153,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             format!("{}{tls}", l.routing.generation)
         })
         .collect();
+    all.extend(egress.iter().map(|e| e.config.generation.clone()));
     all.extend(
         certs
             .sds
@@ -162,6 +165,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         snapshot: Snapshot {
             listeners,
             sidecar,
+            egress,
             clusters,
             secrets: certs.sds,
             generation,

@@ -165,6 +165,10 @@ pub struct Verdict {
     pub scope: String,
     /// The rule that decided, in words.
     pub rule: String,
+    /// For a blocked HTTP request: the client's scope has no HTTP service on that port, so
+    /// Istio would have no HTTP listener there and its TCP catch-all closes the connection
+    /// (instead of `block_all`'s 502).
+    pub close: bool,
 }
 
 /// What a connection needs before a verdict.
@@ -255,7 +259,10 @@ fn compile_scope(index: usize, scope: &Scope) -> Result<CompiledScope, ConfigErr
                 .enumerate()
                 .map(|(i, s)| {
                     s.parse::<IpAddr>().map_err(|_| {
-                        invalid(at(format!("sources[{i}]")), format!("{s:?} is not an IP address"))
+                        invalid(
+                            at(format!("sources[{i}]")),
+                            format!("{s:?} is not an IP address"),
+                        )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
@@ -361,15 +368,19 @@ fn compile_scope(index: usize, scope: &Scope) -> Result<CompiledScope, ConfigErr
     }
     for table in ports.values_mut() {
         // Stable sorts: between equals, the earlier entry stays first.
-        table.http_wild.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        table
+            .http_wild
+            .sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
         table.sni.sort_by_key(|(p, _, _)| match p {
             SniPattern::Exact(_) => (0, 0),
-            SniPattern::OneLabel(s) | SniPattern::AnyLabels(s) => {
-                (1, usize::MAX - s.len())
-            }
+            SniPattern::OneLabel(s) | SniPattern::AnyLabels(s) => (1, usize::MAX - s.len()),
         });
-        table.tls_vip.sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix_len()));
-        table.tcp.sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix_len()));
+        table
+            .tls_vip
+            .sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix_len()));
+        table
+            .tcp
+            .sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix_len()));
     }
     Ok(CompiledScope {
         name: scope.name.clone(),
@@ -470,6 +481,7 @@ impl Egress {
             cluster,
             scope: scope.name.clone(),
             rule,
+            close: false,
         }
     }
 
@@ -495,6 +507,7 @@ impl Egress {
                     e.name,
                     destination.ip()
                 ),
+                close: false,
             };
         }
         Verdict {
@@ -503,6 +516,7 @@ impl Egress {
             cluster,
             scope: scope.name.clone(),
             rule: format!("{by}: {}", e.name),
+            close: false,
         }
     }
 
@@ -513,6 +527,7 @@ impl Egress {
             cluster: None,
             scope: String::new(),
             rule: "no scope takes this client".into(),
+            close: true,
         }
     }
 
@@ -530,7 +545,19 @@ impl Egress {
         let host = normalize_host(authority);
         let host = host.as_ref();
         let port = destination.port();
-        let found = scope.ports.get(&port).and_then(|t| {
+        let table = scope
+            .ports
+            .get(&port)
+            .filter(|t| !t.http_exact.is_empty() || !t.http_wild.is_empty());
+        let Some(table) = table else {
+            let mut v = Egress::unknown(
+                scope,
+                format!("no HTTP service on port {port} for this client (the TCP catch-all)"),
+            );
+            v.close = true;
+            return v;
+        };
+        let found = Some(table).and_then(|t| {
             t.http_exact.get(host).copied().or_else(|| {
                 t.http_wild.iter().find_map(|(suffix, e)| {
                     (host.len() > suffix.len() && host.ends_with(suffix.as_str())).then_some(*e)
@@ -573,6 +600,7 @@ impl Egress {
                 cluster: Some(t.cluster.clone()),
                 scope: scope.name.clone(),
                 rule: format!("destination {ip} in {c}: {}", e.name),
+                close: false,
             });
         }
         if !table.sni.is_empty() {
@@ -586,6 +614,7 @@ impl Egress {
                 cluster: Some(t.cluster.clone()),
                 scope: scope.name.clone(),
                 rule: format!("TCP port {port} without addresses: {}", e.name),
+                close: false,
             });
         }
         Start::Decided(Egress::unknown(

@@ -93,6 +93,11 @@ fn edit(map: MapType, edits: &[HeaderEdit]) {
     }
 }
 
+/// Resets the current HTTP stream: no response (on HTTP/1.1 Envoy closes the connection).
+pub fn reset_request() {
+    let _ = hostcalls::reset_http_request();
+}
+
 /// Carries out request header edits on the current stream, in order.
 pub fn edit_request_headers(edits: &[HeaderEdit]) {
     edit(MapType::HttpRequestHeaders, edits);
@@ -107,6 +112,21 @@ pub fn edit_response_headers(edits: &[HeaderEdit]) {
 pub fn property_string(path: &[&str]) -> Option<String> {
     let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
     String::from_utf8(bytes).ok()
+}
+
+/// The client's IP address (Envoy's `source.address`, `ip:port`).
+pub fn source_ip() -> Option<std::net::IpAddr> {
+    let s = property_string(&["source", "address"])?;
+    s.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| s.parse::<std::net::IpAddr>())
+        .ok()
+}
+
+/// Where the client was going (Envoy's `destination.address`: the original destination on a
+/// listener that restores it, e.g. from a PROXY header).
+pub fn destination() -> Option<std::net::SocketAddr> {
+    property_string(&["destination", "address"])?.parse().ok()
 }
 
 /// The host's clock, in nanoseconds since the Unix epoch (0 if it has none).

@@ -440,6 +440,11 @@ fn call(a: CallArgs) -> Result<bool, String> {
                 );
                 response.clone()
             }
+            Decoded::Reset(f) => {
+                println!("decision: {f} reset the stream (the client sees its connection closed)");
+                ok = false;
+                Response::default()
+            }
             Decoded::Paused(f) => {
                 println!(
                     "decision: paused by {f} (a callout to answer? see --callout / --grpc-callout)"

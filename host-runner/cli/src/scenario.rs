@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use portico_controller::envoy::{EGRESS_HTTP_FILTER, EGRESS_NETWORK_FILTER};
 use portico_core::config::{CLUSTER_HEADER, PASSTHROUGH_CLUSTER};
 use portico_core::tls::select::{ChainAction, TlsTable, TlsVersion};
 use portico_host_runner::envoy::{
@@ -23,6 +24,9 @@ pub struct Modules {
     /// The tls network filter (`portico_filter_tls.wasm` beside the routing filter), for
     /// passthrough connections; `None` when it is not built.
     pub tls: Option<Module>,
+    /// The egress filter (`portico_filter_egress.wasm` beside the routing filter), for the
+    /// sidecar; `None` when it is not built.
+    pub egress: Option<Module>,
 }
 
 impl Modules {
@@ -33,19 +37,26 @@ impl Modules {
     pub fn load(runtime: &Runtime, routing: &Path) -> Result<Modules, String> {
         let bytes = std::fs::read(routing)
             .map_err(|e| format!("{}: {e} (run `just build`)", routing.display()))?;
-        let tls_path = routing.with_file_name("portico_filter_tls.wasm");
+        let beside = |file: &str| -> Result<Option<Module>, String> {
+            let path = routing.with_file_name(file);
+            match std::fs::read(&path) {
+                Ok(bytes) => runtime
+                    .compile(&bytes)
+                    .map(Some)
+                    .map_err(|e| format!("{}: {e}", path.display())),
+                Err(_) => Ok(None),
+            }
+        };
+        let tls = beside("portico_filter_tls.wasm")?;
+        let egress = beside("portico_filter_egress.wasm")?;
         let routing = runtime
             .compile(&bytes)
             .map_err(|e| format!("{}: {e}", routing.display()))?;
-        let tls = match std::fs::read(&tls_path) {
-            Ok(bytes) => Some(
-                runtime
-                    .compile(&bytes)
-                    .map_err(|e| format!("{}: {e}", tls_path.display()))?,
-            ),
-            Err(_) => None,
-        };
-        Ok(Modules { routing, tls })
+        Ok(Modules {
+            routing,
+            tls,
+            egress,
+        })
     }
 }
 
@@ -75,6 +86,32 @@ struct Outgoing<'a> {
     headers: &'a BTreeMap<String, String>,
     /// Over TLS: what Envoy knows of the session.
     tls: Option<TlsSession>,
+}
+
+/// What Envoy knows of a connection before any filter runs: the client's address (its port made
+/// up from `n`) and where it was going.
+fn connection_properties(
+    source: &str,
+    destination: std::net::SocketAddr,
+    n: usize,
+) -> BTreeMap<Vec<String>, Vec<u8>> {
+    let prop = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
+    let port = 40000 + n % 20000;
+    BTreeMap::from([
+        (
+            prop("source", "address"),
+            format!("{source}:{port}").into_bytes(),
+        ),
+        (prop("source", "port"), (port as i64).to_le_bytes().to_vec()),
+        (
+            prop("destination", "address"),
+            destination.to_string().into_bytes(),
+        ),
+        (
+            prop("destination", "port"),
+            i64::from(destination.port()).to_le_bytes().to_vec(),
+        ),
+    ])
 }
 
 fn run_request(
@@ -110,24 +147,7 @@ fn run_request(
     }
     headers.push(("x-request-id".into(), request_id(n)));
     let prop = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
-    worker.connection = BTreeMap::from([
-        (
-            prop("source", "address"),
-            format!("{}:{}", req.source, 40000 + n % 20000).into_bytes(),
-        ),
-        (
-            prop("source", "port"),
-            ((40000 + n % 20000) as i64).to_le_bytes().to_vec(),
-        ),
-        (
-            prop("destination", "address"),
-            req.destination.to_string().into_bytes(),
-        ),
-        (
-            prop("destination", "port"),
-            i64::from(req.destination.port()).to_le_bytes().to_vec(),
-        ),
-    ]);
+    worker.connection = connection_properties(req.source, req.destination, n);
     if let Some(session) = &req.tls {
         // Envoy fills these from the handshake (the SNI only with `tls_inspector`, which every
         // Portico TLS listener has).
@@ -149,6 +169,9 @@ fn run_request(
     let (decoded, contexts) = worker.decode(headers, b"", trace);
     let mirrored = deliver_callouts(worker, upstreams, trace);
     let (response, echo) = match decoded {
+        Decoded::Reset(filter) => {
+            return Observed::ended("closed", format!("{filter} reset the stream"));
+        }
         Decoded::Paused(filter) => {
             return Observed {
                 error: Some(format!("no response: filter {filter} paused the request")),
@@ -332,10 +355,9 @@ pub struct Session {
     passthrough: BTreeMap<u16, Worker>,
     /// Trusted CA bundles (PEM) by SDS name, for client certificates.
     trusted: BTreeMap<String, String>,
-    /// The sidecar closes connections to ports nothing has (REGISTRY_ONLY).
-    sidecar_blackhole: bool,
-    /// The tls network filter of each sidecar port with ServiceEntry TLS hosts.
-    sidecar_passthrough: BTreeMap<u16, Worker>,
+    /// The sidecar's egress network filter, in front of its TCP proxy: TLS on every port, TCP
+    /// ports, and every port no chain has.
+    egress: Option<Worker>,
 }
 
 impl WasmHost {
@@ -380,10 +402,21 @@ impl Host for WasmHost {
                 .map_err(|e| format!("starting the routing filter on port {}: {e}", l.port))?;
             workers.insert((Via::Gateway, l.port), worker);
         }
-        // The sidecar: one chain per destination port, as its listener's filter chains.
+        // The sidecar: one chain per destination port, as its listener's filter chains, the
+        // egress filter in front of routing.
+        let egress_spec = |root: &str| -> Result<Option<FilterSpec>, String> {
+            let Some(egress) = &snapshot.egress else {
+                return Ok(None);
+            };
+            let Some(module) = self.modules.egress.clone() else {
+                return Err("the egress filter is not built (run `just build`)".into());
+            };
+            Ok(Some(egress_filter(&module, root, &egress.config)))
+        };
         for l in &snapshot.sidecar {
-            let spec = routing_filter(&self.modules.routing, &l.routing);
-            let worker = Worker::new(self.runtime.clone(), vec![spec]).map_err(|e| {
+            let mut chain: Vec<FilterSpec> = egress_spec(EGRESS_HTTP_FILTER)?.into_iter().collect();
+            chain.push(routing_filter(&self.modules.routing, &l.routing));
+            let worker = Worker::new(self.runtime.clone(), chain).map_err(|e| {
                 format!(
                     "starting the sidecar's routing filter for port {}: {e}",
                     l.port
@@ -429,22 +462,20 @@ impl Host for WasmHost {
                 _ => None,
             })
             .collect();
-        let sidecar_blackhole = snapshot.sidecar_routing(0).is_some_and(|c| !c.passthrough);
-        let mut sidecar_passthrough = BTreeMap::new();
-        for l in &snapshot.sidecar {
-            let Some(table) = &l.tls else { continue };
-            let worker =
-                self.tls_worker(&format!("portico-tls-sidecar-{}", l.port), l.port, table)?;
-            sidecar_passthrough.insert(l.port, worker);
-        }
+        let egress = match egress_spec(EGRESS_NETWORK_FILTER)? {
+            Some(spec) => Some(
+                Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new())
+                    .map_err(|e| format!("starting the sidecar's egress filter: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Session {
             workers,
             upstreams,
             tls,
             passthrough,
             trusted,
-            sidecar_blackhole,
-            sidecar_passthrough,
+            egress,
         })
     }
 
@@ -456,43 +487,23 @@ impl Host for WasmHost {
         trace: &mut Vec<String>,
     ) -> Vec<Observed> {
         let repeat_n = request.repeat.unwrap_or(1).max(1) as usize;
-        if plan.via == Via::Sidecar && plan.tls.is_some() {
-            // TLS leaving through the sidecar: by SNI on a ServiceEntry TLS port, else where the
-            // client was going (ALLOW_ANY) or closed (REGISTRY_ONLY).
-            let port = plan.destination.port();
-            if session.sidecar_passthrough.contains_key(&port) {
-                return (0..repeat_n)
-                    .map(|_| passthrough(session, request, plan, trace))
-                    .collect();
-            }
-            if session.sidecar_blackhole {
-                let ended = Observed::ended(
-                    "closed",
-                    "REGISTRY_ONLY: TLS to a destination outside the registry",
-                );
-                return vec![ended; repeat_n];
-            }
-            let direct = tls_backend(&plan.destination.to_string(), request, plan);
-            return vec![direct; repeat_n];
-        }
         let key = match plan.via {
             Via::Gateway => (Via::Gateway, plan.url.port),
             Via::Sidecar => (Via::Sidecar, plan.destination.port()),
         };
-        // The sidecar's catch-all configuration (port 0) takes ports no Service has; under
-        // REGISTRY_ONLY it closes them (Istio's BlackHoleCluster).
-        let key = if key.0 == Via::Sidecar && !session.workers.contains_key(&key) {
-            if session.sidecar_blackhole {
-                let ended = Observed::ended(
-                    "closed",
-                    "REGISTRY_ONLY: no Service or ServiceEntry has this port (BlackHoleCluster)",
-                );
-                return vec![ended; request.repeat.unwrap_or(1).max(1) as usize];
-            }
-            (Via::Sidecar, 0)
-        } else {
-            key
-        };
+        if plan.via == Via::Sidecar && (plan.tls.is_some() || !session.workers.contains_key(&key)) {
+            // Leaving through the sidecar on its TCP proxy (TLS on any port, anything on a port
+            // with no HTTP chain): the egress filter names the cluster or closes.
+            let source = plan
+                .source
+                .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string());
+            return (0..repeat_n)
+                .map(|_| {
+                    self.sent += 1;
+                    sidecar_connection(session, request, plan, &source, self.sent, trace)
+                })
+                .collect();
+        }
         let Some(worker) = session.workers.get_mut(&key) else {
             return vec![Observed {
                 error: Some(format!("no filter chain for {key:?}")),
@@ -552,9 +563,7 @@ impl Host for WasmHost {
         let snapshot = &prepared.translation.snapshot;
         let config = match plan.via {
             Via::Gateway => snapshot.routing(plan.url.port),
-            Via::Sidecar => snapshot
-                .sidecar_routing(plan.destination.port())
-                .or_else(|| snapshot.sidecar_routing(0)),
+            Via::Sidecar => snapshot.sidecar_routing(plan.destination.port()),
         };
         let Some(config) = config else {
             return Vec::new();
@@ -615,13 +624,8 @@ fn passthrough(
     plan: &Plan,
     trace: &mut Vec<String>,
 ) -> Observed {
-    let worker = match plan.via {
-        Via::Gateway => session.passthrough.get_mut(&plan.url.port),
-        Via::Sidecar => session
-            .sidecar_passthrough
-            .get_mut(&plan.destination.port()),
-    };
-    let (Some(client), Some(worker)) = (&plan.tls, worker) else {
+    let (Some(client), Some(worker)) = (&plan.tls, session.passthrough.get_mut(&plan.url.port))
+    else {
         return Observed::ended("closed", "no tls filter on this port");
     };
     let hello = match portico_scenario::tls::client_hello(
@@ -671,12 +675,12 @@ fn passthrough(
             }
         }
     };
-    tls_backend(&endpoint, request, plan)
+    raw_backend(&endpoint, request, plan)
 }
 
-/// A TLS backend's answer: it terminates TLS itself and answers the request as the client sent
-/// it.
-fn tls_backend(endpoint: &str, request: &Request, plan: &Plan) -> Observed {
+/// A backend's answer to a connection passed through untouched: it terminates TLS itself (when
+/// the client speaks TLS) and answers the request as the client sent it.
+fn raw_backend(endpoint: &str, request: &Request, plan: &Plan) -> Observed {
     // The backend terminates TLS and answers the request as the client sent it.
     let mut headers = vec![
         (":authority".to_owned(), plan.authority.clone()),
@@ -696,9 +700,87 @@ fn tls_backend(endpoint: &str, request: &Request, plan: &Plan) -> Observed {
         headers: response.headers,
         body: response.body,
         echo: Some(echo),
-        certificate: Some(vec![portico_scenario::tls::BACKEND_CERTIFICATE.to_owned()]),
+        certificate: plan
+            .tls
+            .as_ref()
+            .map(|_| vec![portico_scenario::tls::BACKEND_CERTIFICATE.to_owned()]),
         ..Observed::default()
     }
+}
+
+/// A connection through the sidecar's TCP proxy: the egress filter reads what the client sends
+/// first (its real ClientHello, or the request's bytes) and names a cluster or closes; the
+/// proxy connects to where the client was going (the passthrough cluster) or to one of the
+/// cluster's endpoints.
+fn sidecar_connection(
+    session: &mut Session,
+    request: &Request,
+    plan: &Plan,
+    source: &str,
+    n: usize,
+    trace: &mut Vec<String>,
+) -> Observed {
+    let Some(worker) = session.egress.as_mut() else {
+        return Observed::ended("closed", "no sidecar egress filter");
+    };
+    let first = match &plan.tls {
+        Some(client) => match portico_scenario::tls::client_hello(
+            client,
+            request.http_version.as_deref() == Some("2"),
+        ) {
+            Ok(h) => h,
+            Err(e) => return Observed::ended("closed", e),
+        },
+        None => format!(
+            "{} {} HTTP/1.1\r\nhost: {}\r\n\r\n",
+            plan.method, plan.url.path, plan.authority
+        )
+        .into_bytes(),
+    };
+    worker.connection = connection_properties(source, plan.destination, n);
+    let state = match worker.connect(&first, trace) {
+        Connected::Open {
+            filter_state,
+            contexts,
+        } => {
+            worker.disconnect(&contexts);
+            filter_state
+        }
+        Connected::Closed(f) => {
+            return Observed::ended("closed", format!("{f} closed the connection"))
+        }
+        Connected::Paused(f) => {
+            return Observed::ended(
+                "closed",
+                format!("{f} held the connection (no cluster named)"),
+            )
+        }
+    };
+    let Some(cluster) = state
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "envoy.tcp_proxy.cluster")
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    else {
+        return Observed::ended("closed", "the egress filter named no cluster");
+    };
+    trace.push(format!("tcp proxy: cluster {cluster}"));
+    let endpoint = if cluster == PASSTHROUGH_CLUSTER {
+        // ORIGINAL_DST: where the client was going.
+        plan.destination.to_string()
+    } else {
+        let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
+        match session.upstreams.route(&steer) {
+            Routed::Endpoint(e) => e,
+            Routed::Reply(r) => {
+                return Observed::ended(
+                    "closed",
+                    format!("cluster {cluster}: no endpoint ({})", r.status),
+                )
+            }
+        }
+    };
+    raw_backend(&endpoint, request, plan)
 }
 
 /// What the client's handshake with a listener gives: the TLS session (SNI as sent, version)
@@ -837,6 +919,24 @@ pub fn explain(
                 .1
         }
         Err(e) => vec![format!("the configuration does not compile: {e}")],
+    }
+}
+
+/// The egress filter's `root` instance (HTTP or network), as the controller configures it for
+/// Envoy.
+pub fn egress_filter(
+    module: &Module,
+    root: &str,
+    config: &portico_core::egress::EgressConfig,
+) -> FilterSpec {
+    FilterSpec {
+        name: root.to_owned(),
+        module: module.clone(),
+        code_id: "egress".into(),
+        vm_id: "portico-egress".into(),
+        root_id: root.to_owned(),
+        configuration: config.to_json().into_bytes(),
+        failure_policy: FailurePolicy::FailReload,
     }
 }
 

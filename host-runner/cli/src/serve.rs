@@ -145,7 +145,7 @@ async fn handle(
     peer: SocketAddr,
     local: SocketAddr,
     req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     let generation = lock(&current).clone();
     let authority = req
         .headers()
@@ -177,11 +177,11 @@ async fn handle(
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => {
-            return to_hyper(Response {
+            return Ok(to_hyper(Response {
                 status: 413,
                 headers: vec![],
                 body: b"payload too large\n".to_vec(),
-            })
+            }))
         }
     };
     let mut trace = Vec::new();
@@ -207,6 +207,12 @@ async fn handle(
     };
     let response = match decoded {
         Decoded::Reply { response, .. } => response,
+        // No response: hyper closes the connection, as Envoy does on HTTP/1.1.
+        Decoded::Reset(f) => {
+            return Err(std::io::Error::other(format!(
+                "filter {f} reset the stream"
+            )))
+        }
         Decoded::Paused(f) => Response {
             status: 500,
             headers: vec![],
@@ -221,7 +227,7 @@ async fn handle(
         }
     };
     let response = lock(&generation.worker).encode(response, &contexts, &mut trace);
-    to_hyper(response)
+    Ok(to_hyper(response))
 }
 
 /// Serves until Ctrl-C.
@@ -311,7 +317,7 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let current = current.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(current, peer, listen, req).await) }
+                        async move { handle(current, peer, listen, req).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });

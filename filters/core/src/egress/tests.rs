@@ -101,7 +101,11 @@ fn http_by_host_ignoring_the_port_and_case() {
     assert_eq!(v.outcome, Outcome::Allowed, "{v:?}");
     assert_eq!(v.entry, "serviceentry.default.httpbin");
     let v = e.decide_http(None, dst("127.0.9.9:80"), "v1.eu.api.example.com");
-    assert_eq!(v.outcome, Outcome::Allowed, "wildcards take any depth: {v:?}");
+    assert_eq!(
+        v.outcome,
+        Outcome::Allowed,
+        "wildcards take any depth: {v:?}"
+    );
     // A wildcard needs a label before its suffix.
     let v = e.decide_http(None, dst("127.0.9.9:80"), "api.example.com");
     assert_eq!(v.outcome, Outcome::Blocked);
@@ -119,7 +123,10 @@ fn allow_any_passes_unknown_destinations_through() {
     assert_eq!(v.outcome, Outcome::Passthrough);
     let v = tls(&e, "127.0.9.9:443", Some("unknown.example.org"));
     assert_eq!(v.outcome, Outcome::Passthrough);
-    assert_eq!(v.cluster.as_deref(), Some(crate::config::PASSTHROUGH_CLUSTER));
+    assert_eq!(
+        v.cluster.as_deref(),
+        Some(crate::config::PASSTHROUGH_CLUSTER)
+    );
     match e.decide_connection(None, dst("127.0.9.9:9999")) {
         Start::Decided(v) => assert_eq!(v.outcome, Outcome::Passthrough),
         other => panic!("{other:?}"),
@@ -131,7 +138,10 @@ fn tls_by_sni_and_by_vip() {
     let e = egress(&config(Mode::RegistryOnly));
     let v = tls(&e, "127.0.9.9:443", Some("en.m.wiki.example.org"));
     assert_eq!(v.outcome, Outcome::Allowed, "{v:?}");
-    assert_eq!(v.cluster.as_deref(), Some("outbound|443||*.wiki.example.org"));
+    assert_eq!(
+        v.cluster.as_deref(),
+        Some("outbound|443||*.wiki.example.org")
+    );
     // A VIP takes any SNI, even none.
     for sni in [None, Some("whatever.test")] {
         let v = tls(&e, "127.0.60.1:443", sni);
@@ -140,14 +150,20 @@ fn tls_by_sni_and_by_vip() {
     }
     // No SNI, an SNI no entry names, and bytes that are no ClientHello are blocked.
     assert_eq!(tls(&e, "127.0.9.9:443", None).outcome, Outcome::Blocked);
-    assert_eq!(tls(&e, "127.0.9.9:443", Some("evil.test")).outcome, Outcome::Blocked);
+    assert_eq!(
+        tls(&e, "127.0.9.9:443", Some("evil.test")).outcome,
+        Outcome::Blocked
+    );
     let v = match e.decide_tls(None, dst("127.0.9.9:443"), b"GET / HTTP/1.1\r\n\r\n") {
         Hello::Decided(v, _) => v,
         Hello::Wait => panic!("plain text is no ClientHello"),
     };
     assert_eq!(v.outcome, Outcome::Blocked);
     let whole = test_hello(Some("a.wiki.example.org"));
-    assert_eq!(e.decide_tls(None, dst("127.0.9.9:443"), &whole[..20]), Hello::Wait);
+    assert_eq!(
+        e.decide_tls(None, dst("127.0.9.9:443"), &whole[..20]),
+        Hello::Wait
+    );
 }
 
 #[test]
@@ -157,8 +173,14 @@ fn tcp_by_longest_prefix_then_port_capture() {
         Start::Decided(v) => v,
         Start::NeedHello => panic!("TCP needs no ClientHello"),
     };
-    assert_eq!(decided("127.0.61.7:5432").entry, "serviceentry.default.db-wide");
-    assert_eq!(decided("127.0.61.200:5432").entry, "serviceentry.default.db-narrow");
+    assert_eq!(
+        decided("127.0.61.7:5432").entry,
+        "serviceentry.default.db-wide"
+    );
+    assert_eq!(
+        decided("127.0.61.200:5432").entry,
+        "serviceentry.default.db-narrow"
+    );
     assert_eq!(decided("127.0.62.1:5432").outcome, Outcome::Blocked);
     let v = decided("127.0.99.3:6379");
     assert_eq!(v.entry, "serviceentry.default.redis");
@@ -176,7 +198,12 @@ fn the_destination_check_refuses_spoofed_names() {
         &["127.0.63.0/24"],
         vec![port(80, Protocol::Http, "")],
     ));
-    let mut pinned = entry("pinned", &["pinned.example.com"], &[], vec![port(80, Protocol::Http, "")]);
+    let mut pinned = entry(
+        "pinned",
+        &["pinned.example.com"],
+        &[],
+        vec![port(80, Protocol::Http, "")],
+    );
     pinned.original_destination = false;
     c.scopes[0].entries.push(pinned);
     let e = egress(&c);
@@ -186,23 +213,30 @@ fn the_destination_check_refuses_spoofed_names() {
     assert_eq!(v.entry, "serviceentry.default.httpbin");
     assert!(v.rule.contains("verifyEgressDestination"), "{}", v.rule);
     assert_eq!(
-        e.decide_http(None, dst("127.0.63.7:80"), "ranged.example.com").outcome,
+        e.decide_http(None, dst("127.0.63.7:80"), "ranged.example.com")
+            .outcome,
         Outcome::Allowed
     );
     assert_eq!(
-        e.decide_http(None, dst("127.0.64.7:80"), "ranged.example.com").outcome,
+        e.decide_http(None, dst("127.0.64.7:80"), "ranged.example.com")
+            .outcome,
         Outcome::Blocked
     );
     // Not NONE: the entry's own endpoints are used whatever was dialled.
     assert_eq!(
-        e.decide_http(None, dst("127.0.9.9:80"), "pinned.example.com").outcome,
+        e.decide_http(None, dst("127.0.9.9:80"), "pinned.example.com")
+            .outcome,
         Outcome::Allowed
     );
-    assert_eq!(tls(&e, "127.0.9.9:443", Some("a.wiki.example.org")).outcome, Outcome::Blocked);
+    assert_eq!(
+        tls(&e, "127.0.9.9:443", Some("a.wiki.example.org")).outcome,
+        Outcome::Blocked
+    );
     // Off (Istio): the name is trusted.
     let e = egress(&config(Mode::AllowAny));
     assert_eq!(
-        e.decide_http(None, dst("127.0.9.9:80"), "httpbin.example.com").outcome,
+        e.decide_http(None, dst("127.0.9.9:80"), "httpbin.example.com")
+            .outcome,
         Outcome::Allowed
     );
 }
@@ -227,7 +261,8 @@ fn scopes_by_source() {
     let v = e.decide_http(ip("127.0.70.2"), dst("127.0.9.9:80"), "httpbin.example.com");
     assert_eq!(v.outcome, Outcome::Allowed);
     assert_eq!(
-        e.decide_http(None, dst("127.0.9.9:80"), "nobody.test").outcome,
+        e.decide_http(None, dst("127.0.9.9:80"), "nobody.test")
+            .outcome,
         Outcome::Passthrough
     );
 }
@@ -237,7 +272,11 @@ fn refuses_bad_configs_naming_the_field() {
     let mut c = config(Mode::RegistryOnly);
     c.scopes[0].entries[3].addresses[0] = "127.0.61.0/33".into();
     let err = Egress::from_json(c.to_json().as_bytes()).unwrap_err();
-    assert!(err.to_string().contains("scopes[0].entries[3].addresses[0]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("scopes[0].entries[3].addresses[0]"),
+        "{err}"
+    );
     let mut c = config(Mode::RegistryOnly);
     c.scopes[0].sources = Some(Vec::new());
     let err = Egress::from_json(c.to_json().as_bytes()).unwrap_err();
@@ -245,9 +284,14 @@ fn refuses_bad_configs_naming_the_field() {
     let mut c = config(Mode::RegistryOnly);
     c.scopes[0].entries[1].ports[0].cluster.clear();
     let err = Egress::from_json(c.to_json().as_bytes()).unwrap_err();
-    assert!(err.to_string().contains("entries[1].ports[0].cluster"), "{err}");
-    let err = Egress::from_json(br#"{"apiVersion":"egress.portico.dev/v1alpha1","generation":"g","scopes":[],"x":1}"#)
-        .unwrap_err();
+    assert!(
+        err.to_string().contains("entries[1].ports[0].cluster"),
+        "{err}"
+    );
+    let err = Egress::from_json(
+        br#"{"apiVersion":"egress.portico.dev/v1alpha1","generation":"g","scopes":[],"x":1}"#,
+    )
+    .unwrap_err();
     assert!(matches!(err, ConfigError::Json { .. }), "{err}");
     let mut c = config(Mode::RegistryOnly);
     c.api_version = "routing.portico.dev/v1alpha2".into();
