@@ -536,6 +536,19 @@ impl Worker {
         self.slots[slot].vm.advance_ms(ms).map(|t| t.len())
     }
 
+    /// Gives filter `f` a new configuration, as an ECDS update does: `proxy_on_configure` on its
+    /// root context. A rejection leaves the filter on what it had (Envoy keeps the last good
+    /// configuration); the error says why.
+    ///
+    /// # Errors
+    /// A trap, or [`HostError::Rejected`].
+    pub fn reconfigure(&mut self, f: usize, configuration: &[u8]) -> Result<(), HostError> {
+        let (slot, root) = (self.filters[f].slot, self.filters[f].root);
+        self.slots[slot].vm.configure(root, configuration)?;
+        self.filters[f].spec.configuration = configuration.to_vec();
+        Ok(())
+    }
+
     /// The VM of filter `i`.
     pub fn vm(&self, i: usize) -> &Vm {
         &self.slots[self.filters[i].slot].vm

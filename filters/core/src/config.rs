@@ -26,6 +26,11 @@ pub const ORIGINAL_DST_CLUSTER: &str = "portico|original-dst";
 /// (the sidecar's TLS passthrough: Istio's `PassthroughCluster`). It reads no header.
 pub const PASSTHROUGH_CLUSTER: &str = "portico|passthrough";
 
+/// Request header the egress filter sets to `passthrough` when no entry the client may see has
+/// the request's host (ALLOW_ANY), removing any the client sent: the sidecar's routing then
+/// sends the request where the client was going even for a host it routes for other clients.
+pub const EGRESS_VERDICT_HEADER: &str = "x-portico-egress";
+
 /// The whole routing configuration of one filter instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

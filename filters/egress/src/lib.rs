@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use portico_core::config::EGRESS_VERDICT_HEADER;
 use portico_core::effects::Reply;
 use portico_core::egress::{Egress, Hello, Outcome, Start, Verdict};
 use portico_glue::Counters;
@@ -181,6 +182,9 @@ impl HttpContext for EgressHttp {
             .policy
             .decide_http(portico_glue::source_ip(), destination, &authority);
         shared.record("http", &verdict, Some(&authority));
+        // Routing reads the verdict: the client's own header never gets there.
+        let passthrough = (verdict.outcome == Outcome::Passthrough).then_some("passthrough");
+        self.set_http_request_header(EGRESS_VERDICT_HEADER, passthrough);
         if verdict.outcome == Outcome::Blocked {
             if verdict.close {
                 portico_glue::reset_request();

@@ -386,6 +386,22 @@ impl Planner {
                 }
             }
         }
+        // The sidecar's egress filter found no entry this client may see for the host (a
+        // Sidecar that does not import it): on to where the client was going, as Istio's
+        // PassthroughCluster, whatever routing holds for other clients.
+        if router.passthrough()
+            && w.get(crate::config::EGRESS_VERDICT_HEADER) == Some("passthrough")
+        {
+            w.set(crate::config::EGRESS_VERDICT_HEADER, None);
+            match peer.destination() {
+                Some(dst) => {
+                    w.set(ORIGINAL_DST_HEADER, Some(&dst));
+                    plan.counts.push(Outcome::Forwarded);
+                }
+                None => plan.reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n")),
+            }
+            return;
+        }
         // The client address may cost a host call: read only when a route matches on it.
         let source = if router.needs_source() {
             peer.source().as_deref().and_then(ip_of)

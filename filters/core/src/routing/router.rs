@@ -470,6 +470,12 @@ impl Router {
         &self.generation
     }
 
+    /// Whether requests may go to the destination the client addressed (the sidecar under
+    /// ALLOW_ANY).
+    pub fn passthrough(&self) -> bool {
+        self.passthrough
+    }
+
     /// Whether a request no virtual host takes goes to the destination the client addressed
     /// (see [`crate::config::RoutingConfig::passthrough`]).
     pub fn passes_through(&self, authority: &str) -> bool {
