@@ -421,6 +421,28 @@ pub fn endpoint_backends(objects: &[Value]) -> HashMap<String, BTreeSet<String>>
             let Some(number) = p.get("number").and_then(Value::as_u64) else {
                 continue;
             };
+            // Its addresses that are one IP each (a NONE entry's traffic goes there), on the
+            // port and its target port.
+            let ips = list("addresses")
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|a| {
+                    a.strip_suffix("/32")
+                        .or(Some(a))
+                        .filter(|a| !a.contains('/'))
+                })
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            let target = p.get("targetPort").and_then(Value::as_u64);
+            for ip in &ips {
+                for port in std::iter::once(number).chain(target) {
+                    for host in list("hosts").iter().filter_map(Value::as_str) {
+                        out.entry(format!("{ip}:{port}"))
+                            .or_default()
+                            .insert(format!("{host}:{number}"));
+                    }
+                }
+            }
             for ep in list("endpoints") {
                 let address = s(&ep, "address");
                 let port = ep

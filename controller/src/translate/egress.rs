@@ -535,7 +535,8 @@ pub(crate) fn translate(
             .map(|r| {
                 let mut entry = r.entry.clone();
                 if let Some(short) = &r.short_name {
-                    if client_ns != Some(r.namespace.as_str()) {
+                    // A client that is no Pod resolves bare names as one in `default` would.
+                    if client_ns.unwrap_or("default") != r.namespace {
                         entry.hosts.retain(|h| h != short);
                     }
                 }
