@@ -88,7 +88,7 @@ pub(crate) fn valid_service_entries<'a>(
             true
         }
         Err(e) => {
-            errors.push(e);
+            errors.push(*e);
             false
         }
     });
@@ -97,12 +97,14 @@ pub(crate) fn valid_service_entries<'a>(
 
 /// `ValidateServiceEntry`'s refusals (pkg/config/validation), and warnings for what Portico
 /// leaves out.
-fn check_service_entry(se: &ServiceEntry) -> Result<Vec<TranslateError>, TranslateError> {
+fn check_service_entry(se: &ServiceEntry) -> Result<Vec<TranslateError>, Box<TranslateError>> {
     let spec = &se.spec;
-    let fail = |field: &str, msg: String| TranslateError {
-        object: se.object_ref(),
-        field: field.into(),
-        kind: ErrorKind::Invalid(msg),
+    let fail = |field: &str, msg: String| {
+        Box::new(TranslateError {
+            object: se.object_ref(),
+            field: field.into(),
+            kind: ErrorKind::Invalid(msg),
+        })
     };
     let resolution = spec.resolution.as_deref().unwrap_or("NONE");
     if !matches!(resolution, "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN") {
@@ -323,6 +325,9 @@ fn service_entry_of(record: ServiceRecord<'_>) -> Registered {
     }
 }
 
+/// A Sidecar by namespace and name.
+type SidecarKey = (String, String);
+
 /// One `namespace/dnsName` import of a Sidecar, or with a leading `~` an exclusion
 /// (`~ns/host`; a bare `~` is any namespace, so `~/*` trims everything).
 struct Import {
@@ -461,7 +466,7 @@ pub(crate) fn translate(
         )
     });
     // Each Sidecar's policy and imports, checked once.
-    let mut checked: BTreeMap<(String, String), (Mode, Option<Vec<Import>>)> = BTreeMap::new();
+    let mut checked: BTreeMap<SidecarKey, (Mode, Option<Vec<Import>>)> = BTreeMap::new();
     for s in &sidecars {
         let ns = namespace_of(&s.metadata);
         let mode = match mode_of(
@@ -551,7 +556,7 @@ pub(crate) fn translate(
         }
     };
     // Pods grouped by what they see: their namespace and their Sidecar.
-    let mut groups: BTreeMap<(String, Option<(String, String)>), Vec<String>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, Option<SidecarKey>), Vec<String>> = BTreeMap::new();
     for p in &index.pods {
         let ns = namespace_of(&p.metadata);
         let sidecar = sidecar_for(&sidecars, ns, &p.metadata.labels).map(|s| {
