@@ -3,11 +3,13 @@
 //! - [`runner::EnvoyHost`]: the scenario driver's host (`portico-scenario`) on a real Envoy
 //!   running the routing filter;
 //! - [`echo`]: the echo backend every endpoint runs; [`client`]: the test client;
-//! - [`proxy::Envoy`]: a real Envoy process; [`demo::run`]: `just demo`.
+//! - [`proxy::Envoy`]: a real Envoy process; [`demo::run`]: `just demo`;
+//! - [`live::Live`]: the controller following its directory under client load.
 
 pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod echo;
+pub mod live;
 pub mod proxy;
 pub mod runner;

@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_controller::envoy::{
@@ -16,6 +14,7 @@ use portico_controller::envoy::{
 use portico_controller::translate::Options;
 use portico_controller::DirController;
 use portico_e2e::client::{send, Outgoing};
+use portico_e2e::live::Live;
 use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
 
 /// The entry every allowed request uses, and the address clients dial.
@@ -153,10 +152,9 @@ async fn policy_switches_and_new_entries_under_load_none_fails() {
         (Some(200), Some(endpoint.as_str().into()))
     );
 
-    // The controller follows the directory as `portico-controller run` does.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let mut controller = std::mem::replace(
+    // The controller follows the directory as `portico-controller run` does, under load: 4
+    // clients, at most 200 000 requests.
+    let controller = std::mem::replace(
         &mut s.controller,
         DirController::new(
             s.manifests.path().to_owned(),
@@ -171,32 +169,12 @@ async fn policy_switches_and_new_entries_under_load_none_fails() {
             },
         ),
     );
-    let sync_thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::SeqCst) {
-            controller.sync().unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let live = Live::start(controller, &allowed, 4, 200_000, |o| {
+        o.status == Some(200)
+            && o.echo
+                .as_ref()
+                .is_some_and(|e| e.endpoint.ends_with(".1:8080"))
     });
-
-    // Continuous allowed load: 4 clients, bounded by the stop flag and a request cap.
-    let sent = Arc::new(AtomicU64::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, sent, out) = (stop.clone(), sent.clone(), allowed.clone());
-        let want = endpoint.as_str().to_owned();
-        load.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 200_000 {
-                let o = send(&out).await;
-                sent.fetch_add(1, Ordering::SeqCst);
-                let endpoint = o.echo.as_ref().map(|e| e.endpoint.clone());
-                if o.status != Some(200) || endpoint.as_deref() != Some(want.as_str()) {
-                    failures.push(o.summary());
-                }
-            }
-            failures
-        }));
-    }
 
     let unknown = request(s.sidecar, "unknown.example.org", dialled.as_str());
     let unknown_tcp = request(s.sidecar, "unknown.example.org", dialled_tcp.as_str());
@@ -242,13 +220,7 @@ async fn policy_switches_and_new_entries_under_load_none_fails() {
         .await;
         latencies.push(t0.elapsed());
     }
-    stop.store(true, Ordering::SeqCst);
-    let mut failures = Vec::new();
-    for l in load {
-        failures.extend(l.await.unwrap());
-    }
-    sync_thread.join().unwrap();
-    let total = sent.load(Ordering::SeqCst);
+    let (total, failures) = live.stop().await;
     latencies.sort();
     println!(
         "egress switches: {} changes, change-to-served latency min {:?} median {:?} max {:?}; {total} allowed requests, {} failed",

@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_controller::envoy::{ecds_routing, RenderOptions, BOOTSTRAP};
 use portico_controller::translate::Options;
 use portico_controller::DirController;
 use portico_e2e::client::{send, Outgoing};
+use portico_e2e::live::Live;
 use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
 
 const SERVICES: &str = r#"
@@ -133,10 +132,10 @@ async fn twenty_edits_under_load_none_fails() {
     let out = request(s.listener);
     assert_eq!(endpoint(&out).await.as_deref(), Some(a));
 
-    // The controller follows the directory as `portico-controller run` does.
-    let stop = Arc::new(AtomicBool::new(false));
+    // The controller follows the directory as `portico-controller run` does, under load: 4
+    // clients, at most 200 000 requests.
     let manifests = s.manifests.clone();
-    let mut controller = std::mem::replace(
+    let controller = std::mem::replace(
         &mut s.controller,
         DirController::new(
             manifests.clone(),
@@ -151,33 +150,9 @@ async fn twenty_edits_under_load_none_fails() {
             },
         ),
     );
-    let flag = stop.clone();
-    let sync_thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::SeqCst) {
-            controller.sync().unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let live = Live::start(controller, &out, 4, 200_000, |o| {
+        o.status == Some(200) && o.echo.is_some()
     });
-
-    // Continuous load: 4 clients, bounded by the stop flag and a request cap.
-    let sent = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, sent, failed, out) = (stop.clone(), sent.clone(), failed.clone(), out.clone());
-        load.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 200_000 {
-                let o = send(&out).await;
-                sent.fetch_add(1, Ordering::SeqCst);
-                if o.status != Some(200) || o.echo.is_none() {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                    failures.push(o.summary());
-                }
-            }
-            failures
-        }));
-    }
 
     let mut latencies = Vec::new();
     for i in 0..20 {
@@ -196,20 +171,14 @@ async fn twenty_edits_under_load_none_fails() {
         }
         latencies.push(t0.elapsed());
     }
-    stop.store(true, Ordering::SeqCst);
-    let mut failures = Vec::new();
-    for l in load {
-        failures.extend(l.await.unwrap());
-    }
-    sync_thread.join().unwrap();
+    let (total, failures) = live.stop().await;
     latencies.sort();
-    let total = sent.load(Ordering::SeqCst);
     println!(
         "live update: 20 edits, edit-to-served latency min {:?} median {:?} max {:?}; {total} requests, {} failed",
         latencies[0],
         latencies[10],
         latencies[19],
-        failed.load(Ordering::SeqCst)
+        failures.len()
     );
     assert!(
         failures.is_empty(),

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use portico_controller::translate::Options;
 use portico_controller::DirController;
 use portico_core::tls::select::TlsVersion;
 use portico_e2e::client::{send, ClientTls, Outgoing};
+use portico_e2e::live::Live;
 use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
 
 const HOST: &str = "rot.example.com";
@@ -119,32 +119,11 @@ async fn ten_rotations_under_load_none_fails() {
     assert_eq!(served(&send(&out).await), "rotation 0");
     let modified = envoy.stat("listener_manager.listener_modified");
 
-    // The controller follows the directory, as `portico-controller run` does.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let sync = std::thread::spawn(move || {
-        while !flag.load(Ordering::SeqCst) {
-            controller.sync().unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    // The controller follows the directory, as `portico-controller run` does, under load: 4
+    // clients, each request on a new TLS connection, at most 50 000 requests.
+    let live = Live::start(controller, &out, 4, 50_000, |o| {
+        o.status == Some(200) && o.certificate.is_some()
     });
-    // Load: 4 clients, each request on a new TLS connection, bounded by the flag and a cap.
-    let sent = Arc::new(AtomicU64::new(0));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, sent, out) = (stop.clone(), sent.clone(), out.clone());
-        load.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 50_000 {
-                let o = send(&out).await;
-                sent.fetch_add(1, Ordering::SeqCst);
-                if o.status != Some(200) || o.certificate.is_none() {
-                    failures.push(o.summary());
-                }
-            }
-            failures
-        }));
-    }
     let mut latencies = Vec::new();
     for (i, (manifest, _)) in certs.iter().enumerate().skip(1) {
         let t0 = Instant::now();
@@ -162,14 +141,8 @@ async fn ten_rotations_under_load_none_fails() {
         }
         latencies.push(t0.elapsed());
     }
-    stop.store(true, Ordering::SeqCst);
-    let mut failures = Vec::new();
-    for l in load {
-        failures.extend(l.await.unwrap());
-    }
-    sync.join().unwrap();
+    let (total, failures) = live.stop().await;
     latencies.sort();
-    let total = sent.load(Ordering::SeqCst);
     println!(
         "secret rotation: 10 rotations, write-to-served min {:?} median {:?} max {:?}; {total} TLS requests, {} failed",
         latencies[0],

@@ -520,6 +520,19 @@ impl Egress {
         }
     }
 
+    /// A connection an entry takes by address or port: on to its cluster.
+    fn allowed(scope: &CompiledScope, target: &Target, by: String) -> Verdict {
+        let e = &scope.entries[target.entry];
+        Verdict {
+            outcome: Outcome::Allowed,
+            entry: e.id.clone(),
+            cluster: Some(target.cluster.clone()),
+            scope: scope.name.clone(),
+            rule: format!("{by}: {}", e.name),
+            close: false,
+        }
+    }
+
     fn no_scope() -> Verdict {
         Verdict {
             outcome: Outcome::Blocked,
@@ -591,31 +604,21 @@ impl Egress {
             .iter()
             .chain(&table.tls_vip)
             .filter(|(c, _)| c.contains(ip))
-            .max_by_key(|(c, _)| c.prefix_len());
+            // The longest prefix; between equals, the earlier entry.
+            .min_by_key(|(c, _)| std::cmp::Reverse(c.prefix_len()));
         if let Some((c, t)) = by_address {
-            let e = &scope.entries[t.entry];
-            return Start::Decided(Verdict {
-                outcome: Outcome::Allowed,
-                entry: e.id.clone(),
-                cluster: Some(t.cluster.clone()),
-                scope: scope.name.clone(),
-                rule: format!("destination {ip} in {c}: {}", e.name),
-                close: false,
-            });
+            return Start::Decided(Egress::allowed(
+                scope,
+                t,
+                format!("destination {ip} in {c}"),
+            ));
         }
         if !table.sni.is_empty() {
             return Start::NeedHello;
         }
         if let Some(t) = &table.tcp_any {
-            let e = &scope.entries[t.entry];
-            return Start::Decided(Verdict {
-                outcome: Outcome::Allowed,
-                entry: e.id.clone(),
-                cluster: Some(t.cluster.clone()),
-                scope: scope.name.clone(),
-                rule: format!("TCP port {port} without addresses: {}", e.name),
-                close: false,
-            });
+            let rule = format!("TCP port {port} without addresses");
+            return Start::Decided(Egress::allowed(scope, t, rule));
         }
         Start::Decided(Egress::unknown(
             scope,

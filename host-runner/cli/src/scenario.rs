@@ -616,30 +616,59 @@ enum Handshake {
 }
 
 /// A connection to a passthrough chain: the tls filter reads the client's real ClientHello and
-/// names a cluster (`envoy.tcp_proxy.cluster`); the TCP proxy connects to one of its endpoints,
-/// whose backend terminates TLS itself and answers the request inside.
+/// names a cluster; see [`tcp_proxy`].
 fn passthrough(
     session: &mut Session,
     request: &Request,
     plan: &Plan,
     trace: &mut Vec<String>,
 ) -> Observed {
-    let (Some(client), Some(worker)) = (&plan.tls, session.passthrough.get_mut(&plan.url.port))
-    else {
+    let Some(worker) = session.passthrough.get_mut(&plan.url.port) else {
         return Observed::ended("closed", "no tls filter on this port");
     };
-    let hello = match portico_scenario::tls::client_hello(
-        client,
-        request.http_version.as_deref() == Some("2"),
-    ) {
-        Ok(h) => h,
-        Err(e) => return Observed::ended("closed", e),
-    };
-    let (state, contexts) = match worker.connect(&hello, trace) {
+    match first_bytes(request, plan) {
+        Ok(first) => tcp_proxy(worker, &mut session.upstreams, &first, request, plan, trace),
+        Err(ended) => *ended,
+    }
+}
+
+/// What the client sends first on a raw connection: its real ClientHello, or (plain) the
+/// request's bytes.
+fn first_bytes(request: &Request, plan: &Plan) -> Result<Vec<u8>, Box<Observed>> {
+    match &plan.tls {
+        Some(client) => portico_scenario::tls::client_hello(
+            client,
+            request.http_version.as_deref() == Some("2"),
+        )
+        .map_err(|e| boxed_ended("closed", e)),
+        None => Ok(format!(
+            "{} {} HTTP/1.1\r\nhost: {}\r\n\r\n",
+            plan.method, plan.url.path, plan.authority
+        )
+        .into_bytes()),
+    }
+}
+
+/// A connection through a chain of network filters in front of Envoy's TCP proxy: they read
+/// what the client sends `first` and name a cluster (`envoy.tcp_proxy.cluster`) or close; the
+/// proxy connects to where the client was going (the passthrough cluster) or to one of the
+/// cluster's endpoints, whose backend answers the request inside.
+fn tcp_proxy(
+    worker: &mut Worker,
+    upstreams: &mut Upstreams,
+    first: &[u8],
+    request: &Request,
+    plan: &Plan,
+    trace: &mut Vec<String>,
+) -> Observed {
+    let state = match worker.connect(first, trace) {
         Connected::Open {
             filter_state,
             contexts,
-        } => (filter_state, contexts),
+        } => {
+            worker.disconnect(&contexts);
+            filter_state
+        }
         Connected::Closed(f) => {
             return Observed::ended("closed", format!("{f} closed the connection"))
         }
@@ -650,14 +679,13 @@ fn passthrough(
             )
         }
     };
-    worker.disconnect(&contexts);
     let Some(cluster) = state
         .iter()
         .rev()
         .find(|(k, _)| k == "envoy.tcp_proxy.cluster")
         .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     else {
-        return Observed::ended("closed", "the tls filter named no cluster");
+        return Observed::ended("closed", "no filter named a cluster");
     };
     trace.push(format!("tcp proxy: cluster {cluster}"));
     let endpoint = if cluster == PASSTHROUGH_CLUSTER {
@@ -665,7 +693,7 @@ fn passthrough(
         plan.destination.to_string()
     } else {
         let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
-        match session.upstreams.route(&steer) {
+        match upstreams.route(&steer) {
             Routed::Endpoint(e) => e,
             Routed::Reply(r) => {
                 return Observed::ended(
@@ -708,10 +736,7 @@ fn raw_backend(endpoint: &str, request: &Request, plan: &Plan) -> Observed {
     }
 }
 
-/// A connection through the sidecar's TCP proxy: the egress filter reads what the client sends
-/// first (its real ClientHello, or the request's bytes) and names a cluster or closes; the
-/// proxy connects to where the client was going (the passthrough cluster) or to one of the
-/// cluster's endpoints.
+/// A connection through the sidecar's TCP proxy: the egress filter decides (see [`tcp_proxy`]).
 fn sidecar_connection(
     session: &mut Session,
     request: &Request,
@@ -723,64 +748,12 @@ fn sidecar_connection(
     let Some(worker) = session.egress.as_mut() else {
         return Observed::ended("closed", "no sidecar egress filter");
     };
-    let first = match &plan.tls {
-        Some(client) => match portico_scenario::tls::client_hello(
-            client,
-            request.http_version.as_deref() == Some("2"),
-        ) {
-            Ok(h) => h,
-            Err(e) => return Observed::ended("closed", e),
-        },
-        None => format!(
-            "{} {} HTTP/1.1\r\nhost: {}\r\n\r\n",
-            plan.method, plan.url.path, plan.authority
-        )
-        .into_bytes(),
+    let first = match first_bytes(request, plan) {
+        Ok(first) => first,
+        Err(ended) => return *ended,
     };
     worker.connection = connection_properties(source, plan.destination, n);
-    let state = match worker.connect(&first, trace) {
-        Connected::Open {
-            filter_state,
-            contexts,
-        } => {
-            worker.disconnect(&contexts);
-            filter_state
-        }
-        Connected::Closed(f) => {
-            return Observed::ended("closed", format!("{f} closed the connection"))
-        }
-        Connected::Paused(f) => {
-            return Observed::ended(
-                "closed",
-                format!("{f} held the connection (no cluster named)"),
-            )
-        }
-    };
-    let Some(cluster) = state
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "envoy.tcp_proxy.cluster")
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    else {
-        return Observed::ended("closed", "the egress filter named no cluster");
-    };
-    trace.push(format!("tcp proxy: cluster {cluster}"));
-    let endpoint = if cluster == PASSTHROUGH_CLUSTER {
-        // ORIGINAL_DST: where the client was going.
-        plan.destination.to_string()
-    } else {
-        let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
-        match session.upstreams.route(&steer) {
-            Routed::Endpoint(e) => e,
-            Routed::Reply(r) => {
-                return Observed::ended(
-                    "closed",
-                    format!("cluster {cluster}: no endpoint ({})", r.status),
-                )
-            }
-        }
-    };
-    raw_backend(&endpoint, request, plan)
+    tcp_proxy(worker, &mut session.upstreams, &first, request, plan, trace)
 }
 
 /// What the client's handshake with a listener gives: the TLS session (SNI as sent, version)
