@@ -1,16 +1,16 @@
 //! Envoy resources for a [`Snapshot`]: the bootstrap, and the dynamic resources it reads from
 //! files (LDS, CDS, and ECDS for the routing filter's configuration).
 //!
-//! The listener's route table is fixed: the routing filter decides and steers Envoy with
-//! `x-envoy-original-dst-host` (→ the `ORIGINAL_DST` cluster) or `x-portico-cluster`
-//! (→ `cluster_header`). Routing changes therefore touch only the ECDS resource, which Envoy
+//! The listener's route table is fixed: the routing filter decides and steers Envoy through
+//! filter state (`envoy.network.transport_socket.original_dst_address` → the `ORIGINAL_DST`
+//! cluster; with `x-portico-cluster` → `cluster_header`), which both forwarding routes require. Routing changes therefore touch only the ECDS resource, which Envoy
 //! applies in milliseconds with no listener drain.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use portico_core::config::{
-    CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER,
+    CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, PASSTHROUGH_CLUSTER, STEER_STATE,
 };
 use portico_core::tls::select::{ChainAction, Terminate, TlsTable};
 use serde_json::{json, Value};
@@ -25,8 +25,12 @@ const NETWORK_WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.ne
 
 /// Name of the egress filter's HTTP instance (and of its ECDS resource).
 pub const EGRESS_HTTP_FILTER: &str = "portico-egress-http";
-/// Name of the egress filter's network instance (and of its ECDS resource); also its root id.
-pub const EGRESS_NETWORK_FILTER: &str = "portico-egress-network";
+/// Name of the egress filter's instance on TLS chains (and of its ECDS resource); also its
+/// root id.
+pub const EGRESS_TLS_FILTER: &str = "portico-egress-tls";
+/// Name of the egress filter's instance on TCP chains (and of its ECDS resource); also its
+/// root id. It decides on the connection's addresses alone, never waiting for client bytes.
+pub const EGRESS_TCP_FILTER: &str = "portico-egress-tcp";
 
 /// Where things are and which ports to bind.
 #[derive(Debug, Clone)]
@@ -230,7 +234,8 @@ fn resources(
             network,
         };
         let egress_http = wasm(EGRESS_HTTP_FILTER, false);
-        let egress_net = wasm(EGRESS_NETWORK_FILTER, true);
+        let egress_tls = wasm(EGRESS_TLS_FILTER, true);
+        let egress_tcp = wasm(EGRESS_TCP_FILTER, true);
         let mut chains = Vec::new();
         let mut ports: std::collections::BTreeSet<u16> =
             egress.tls_ports.union(&egress.tcp_ports).copied().collect();
@@ -257,7 +262,7 @@ fn resources(
             chains.push(json!({
                 "name": chain,
                 "filter_chain_match": {"destination_port": port, "transport_protocol": "tls"},
-                "filters": [filter(&egress_net), tcp_proxy_by_filter(&chain, true)],
+                "filters": [filter(&egress_tls), tcp_proxy_by_filter(&chain, true)],
             }));
         }
         for port in &egress.tcp_ports {
@@ -268,7 +273,7 @@ fn resources(
             chains.push(json!({
                 "name": chain,
                 "filter_chain_match": {"destination_port": port},
-                "filters": [filter(&egress_net), tcp_proxy_by_filter(&chain, false)],
+                "filters": [filter(&egress_tcp), tcp_proxy_by_filter(&chain, false)],
             }));
         }
         // Every other port: no entry has it, so the verdict is the policy's (passthrough or
@@ -276,10 +281,9 @@ fn resources(
         let other = format!("{SIDECAR_LISTENER}-other");
         let default_chain = json!({
             "name": other,
-            "filters": [filter(&egress_net), tcp_proxy_by_filter(&other, false)],
+            "filters": [filter(&egress_tcp), tcp_proxy_by_filter(&other, false)],
         });
-        routing.push(egress_http);
-        routing.push(egress_net);
+        routing.extend([egress_http, egress_tls, egress_tcp]);
         listeners.push(json!({
             "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
             "name": SIDECAR_LISTENER,
@@ -299,13 +303,13 @@ fn resources(
         }));
     }
     let mut clusters = vec![
+        // The endpoint the routing filter set in filter state (never a header).
         json!({
             "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
             "name": ORIGINAL_DST_CLUSTER,
             "type": "ORIGINAL_DST",
             "lb_policy": "CLUSTER_PROVIDED",
             "connect_timeout": "2s",
-            "original_dst_lb_config": {"use_http_header": true},
         }),
         // Where the connection's client was going (the PROXY header's destination): no header.
         json!({
@@ -418,6 +422,11 @@ fn discovery(resources: Vec<Value>) -> Value {
     json!({"version_info": content_hash(&resources.to_string()), "resources": resources})
 }
 
+/// The route condition "the routing filter steered this request": its filter state is set.
+fn steered() -> Value {
+    json!({"key": STEER_STATE, "string_match": {"safe_regex": {"regex": ".+"}}})
+}
+
 /// The HTTP connection manager every Portico filter chain runs: the routing filter, then
 /// Envoy's router on a fixed route table the filter steers.
 fn http_connection_manager(name: &str, mut http_filters: Vec<Value>) -> Value {
@@ -438,12 +447,17 @@ fn http_connection_manager(name: &str, mut http_filters: Vec<Value>) -> Value {
                     "name": "portico",
                     "domains": ["*"],
                     "routes": [
-                        {"name": "endpoint",
-                         "match": {"prefix": "/", "headers": [{"name": ORIGINAL_DST_HEADER, "present_match": true}]},
-                         "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}},
+                        // Only what the routing filter steered carries the filter state (a
+                        // client can set no filter state): with the filter failing open or
+                        // missing, nothing is forwarded, whatever headers a client sends.
                         {"name": "cluster",
-                         "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER, "present_match": true}]},
+                         "match": {"prefix": "/",
+                                   "headers": [{"name": CLUSTER_HEADER, "present_match": true}],
+                                   "filter_state": [steered()]},
                          "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"}},
+                        {"name": "endpoint",
+                         "match": {"prefix": "/", "filter_state": [steered()]},
+                         "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}},
                         // Reached only if the filter neither steered nor answered.
                         {"name": "unrouted", "match": {"prefix": "/"},
                          "direct_response": {"status": 404, "body": {"inline_string": "404 page not found\n"}}},

@@ -15,17 +15,17 @@ use crate::client::{send, Outgoing};
 pub struct Live {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
-    sync: std::thread::JoinHandle<Option<String>>,
+    sync: Option<std::thread::JoinHandle<Option<String>>>,
     clients: Vec<tokio::task::JoinHandle<Vec<String>>>,
 }
 
 impl Live {
     /// Starts `controller` polling its directory every 100 ms (as `portico-controller run`
-    /// does) and `clients` tasks sending `out` in a loop, at most `cap` requests in all; a
-    /// request for which `ok` is false counts as failed (as does a failed sync, which stops the
-    /// controller). Call from a tokio runtime.
+    /// does; `None`: the test syncs it) and `clients` tasks sending `out` in a loop, at most
+    /// `cap` requests in all; a request for which `ok` is false counts as failed (as does a
+    /// failed sync, which stops the controller). Call from a tokio runtime.
     pub fn start(
-        mut controller: DirController,
+        controller: Option<DirController>,
         out: &Outgoing,
         clients: usize,
         cap: u64,
@@ -33,14 +33,16 @@ impl Live {
     ) -> Live {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let sync = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                if let Err(e) = controller.sync() {
-                    return Some(format!("the controller's sync failed: {e}"));
+        let sync = controller.map(|mut controller| {
+            std::thread::spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    if let Err(e) = controller.sync() {
+                        return Some(format!("the controller's sync failed: {e}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            None
+                None
+            })
         });
         let sent = Arc::new(AtomicU64::new(0));
         let clients = (0..clients)
@@ -77,10 +79,10 @@ impl Live {
                     .unwrap_or_else(|e| vec![format!("client task: {e}")]),
             );
         }
-        match self.sync.join() {
-            Ok(None) => {}
-            Ok(Some(e)) => failures.push(e),
-            Err(_) => failures.push("the controller's sync panicked".into()),
+        match self.sync.map(std::thread::JoinHandle::join) {
+            None | Some(Ok(None)) => {}
+            Some(Ok(Some(e))) => failures.push(e),
+            Some(Err(_)) => failures.push("the controller's sync panicked".into()),
         }
         (self.sent.load(Ordering::SeqCst), failures)
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use portico_controller::envoy::{
-    RenderOptions, BOOTSTRAP, EGRESS_HTTP_FILTER, EGRESS_NETWORK_FILTER,
+    RenderOptions, BOOTSTRAP, EGRESS_HTTP_FILTER, EGRESS_TCP_FILTER, EGRESS_TLS_FILTER,
 };
 use portico_controller::translate::Options;
 use portico_controller::DirController;
@@ -169,7 +169,7 @@ async fn policy_switches_and_new_entries_under_load_none_fails() {
             },
         ),
     );
-    let live = Live::start(controller, &allowed, 4, 200_000, |o| {
+    let live = Live::start(Some(controller), &allowed, 4, 200_000, |o| {
         o.status == Some(200)
             && o.echo
                 .as_ref()
@@ -293,9 +293,15 @@ async fn a_rejected_egress_config_never_opens() {
             format!("extension_config_discovery.http_filter.{EGRESS_HTTP_FILTER}.update_rejected"),
         ),
         (
-            EGRESS_NETWORK_FILTER,
+            EGRESS_TLS_FILTER,
             format!(
-                "extension_config_discovery.network_filter.{EGRESS_NETWORK_FILTER}.update_rejected"
+                "extension_config_discovery.network_filter.{EGRESS_TLS_FILTER}.update_rejected"
+            ),
+        ),
+        (
+            EGRESS_TCP_FILTER,
+            format!(
+                "extension_config_discovery.network_filter.{EGRESS_TCP_FILTER}.update_rejected"
             ),
         ),
     ] {

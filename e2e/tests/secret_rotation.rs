@@ -121,7 +121,7 @@ async fn ten_rotations_under_load_none_fails() {
 
     // The controller follows the directory, as `portico-controller run` does, under load: 4
     // clients, each request on a new TLS connection, at most 50 000 requests.
-    let live = Live::start(controller, &out, 4, 50_000, |o| {
+    let live = Live::start(Some(controller), &out, 4, 50_000, |o| {
         o.status == Some(200) && o.certificate.is_some()
     });
     let mut latencies = Vec::new();

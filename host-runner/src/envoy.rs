@@ -536,6 +536,34 @@ impl Worker {
         self.slots[slot].vm.advance_ms(ms).map(|t| t.len())
     }
 
+    /// The [`ORIGINAL_DST_STATE`] filter state of a decoded request as Envoy's router sees it
+    /// when it picks the route: the last value a filter set, provided a filter then made Envoy
+    /// pick the route again (it cleared the route cache, or changed a request header: Envoy
+    /// 1.40 clears it on every header change a wasm filter makes). `contexts` are
+    /// [`Worker::decode`]'s.
+    pub fn steering(&self, contexts: &[Option<u32>]) -> Option<String> {
+        let mut value = None;
+        let mut repicked = false;
+        for (f, ctx) in contexts.iter().enumerate() {
+            let Some(stream) = ctx.and_then(|c| self.vm(f).stream(c)) else {
+                continue;
+            };
+            if let Some((_, v, _)) = stream
+                .filter_state
+                .iter()
+                .rev()
+                .find(|(k, _, _)| k == ORIGINAL_DST_STATE)
+            {
+                value = Some(String::from_utf8_lossy(v).into_owned());
+                repicked = false;
+            }
+            if stream.route_cache_cleared > 0 || !stream.request_edits.is_empty() {
+                repicked = true;
+            }
+        }
+        value.filter(|_| repicked)
+    }
+
     /// Gives filter `f` a new configuration, as an ECDS update does: `proxy_on_configure` on its
     /// root context. A rejection leaves the filter on what it had (Envoy keeps the last good
     /// configuration); the error says why.
@@ -835,4 +863,6 @@ impl Worker {
 }
 
 mod router;
-pub use router::{connect_failure, normalize_path, Routed, Upstreams, ORIGINAL_DST_HEADER};
+pub use router::{
+    connect_failure, normalize_path, Routed, Upstreams, ORIGINAL_DST_HEADER, ORIGINAL_DST_STATE,
+};

@@ -19,6 +19,16 @@ pub const ORIGINAL_DST_HEADER: &str = "x-envoy-original-dst-host";
 /// Request header the filter sets to a cluster name for Envoy's `cluster_header` route.
 pub const CLUSTER_HEADER: &str = "x-portico-cluster";
 
+/// The Envoy filter state the routing filter sets to steer a request (`set_envoy_filter_state`,
+/// then `clear_route_cache`): the `ORIGINAL_DST` cluster's destination, and what the listener's
+/// routes require before they forward anything — a client cannot set filter state, so with the
+/// filter failing open or missing, nothing it sends is forwarded.
+pub const STEER_STATE: &str = "envoy.network.transport_socket.original_dst_address";
+
+/// The [`STEER_STATE`] value of a request steered to a cluster by [`CLUSTER_HEADER`] (the
+/// `cluster_header` route needs the state too; the address is not used).
+pub const CLUSTER_STEER: &str = "0.0.0.0:0";
+
 /// Name of the Envoy `ORIGINAL_DST` cluster the endpoint mode sends through.
 pub const ORIGINAL_DST_CLUSTER: &str = "portico|original-dst";
 

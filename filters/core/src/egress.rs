@@ -626,6 +626,21 @@ impl Egress {
         ))
     }
 
+    /// The verdict on a connection that is not TLS (a TCP chain): on its addresses; a port whose
+    /// entries are picked by SNI takes nothing without one.
+    pub fn decide_tcp(&self, source: Option<IpAddr>, destination: SocketAddr) -> Verdict {
+        match self.decide_connection(source, destination) {
+            Start::Decided(v) => v,
+            Start::NeedHello => match self.scope(source) {
+                Some(scope) => Egress::unknown(
+                    scope,
+                    format!("plain TCP to {destination}, whose port's entries are picked by SNI"),
+                ),
+                None => Egress::no_scope(),
+            },
+        }
+    }
+
     /// The verdict on a TLS connection from the bytes the client has sent so far (all of them).
     pub fn decide_tls(
         &self,

@@ -1,12 +1,14 @@
 //! `portico-filter-egress`: the sidecar's egress policy — proxy-wasm glue over
 //! [`portico_core::egress::Egress`], which decides.
 //!
-//! One module, two roots (the `root_id` says which): `portico-egress-http` runs in the
+//! One module, three roots (the `root_id` says which): `portico-egress-http` runs in the
 //! sidecar's HTTP connection managers in front of the routing filter — a blocked request gets
-//! Istio's `block_all` answer (502, no body), any other continues to routing —, and
-//! `portico-egress-network` runs as a network filter in front of a TCP proxy: it decides on the
-//! addresses, or reads the ClientHello when the port's entries are picked by SNI, then names
-//! the cluster (`envoy.tcp_proxy.cluster`) or closes the connection (Istio's BlackHoleCluster).
+//! Istio's `block_all` answer (502, no body), any other continues to routing —;
+//! `portico-egress-tls` and `portico-egress-tcp` run as network filters in front of a TCP proxy:
+//! they decide on the addresses, or (TLS chains) read the ClientHello when the port's entries
+//! are picked by SNI, then name the cluster (`envoy.tcp_proxy.cluster`) or close the connection
+//! (Istio's BlackHoleCluster). The TCP root never waits for client bytes, so protocols whose
+//! server speaks first work.
 //!
 //! Every verdict bumps `portico_egress_<outcome>_total` and `portico_egress.<outcome>.<entry>`
 //! (outcome `allowed` | `passthrough` | `blocked`; entry `serviceentry.NS.NAME`,
@@ -30,8 +32,19 @@ use proxy_wasm::types::{Action, ContextType};
 
 const FILTER: &str = "portico-egress";
 
-/// The root id of the network filter; any other root is the HTTP filter.
-pub const NETWORK_ROOT_ID: &str = "portico-egress-network";
+/// The root id of the network filter of TLS chains.
+pub const TLS_ROOT_ID: &str = "portico-egress-tls";
+/// The root id of the network filter of TCP chains; any other root is the HTTP filter.
+pub const TCP_ROOT_ID: &str = "portico-egress-tcp";
+
+/// Which contexts a root makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Role {
+    #[default]
+    Http,
+    Tls,
+    Tcp,
+}
 
 proxy_wasm::main! {{
     portico_glue::install(FILTER);
@@ -108,15 +121,18 @@ impl Shared {
 #[derive(Debug, Default)]
 pub struct EgressRoot {
     shared: Option<Rc<Shared>>,
-    network: bool,
+    role: Role,
 }
 
 impl Context for EgressRoot {}
 
 impl RootContext for EgressRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        self.network =
-            portico_glue::property_string(&["plugin_root_id"]).as_deref() == Some(NETWORK_ROOT_ID);
+        self.role = match portico_glue::property_string(&["plugin_root_id"]).as_deref() {
+            Some(TLS_ROOT_ID) => Role::Tls,
+            Some(TCP_ROOT_ID) => Role::Tcp,
+            _ => Role::Http,
+        };
         let Some(policy) = portico_glue::load_config(FILTER, Egress::from_json) else {
             return false;
         };
@@ -135,14 +151,14 @@ impl RootContext for EgressRoot {
         Some(Box::new(EgressStream {
             shared: self.shared.clone(),
             decided: false,
+            tls: self.role == Role::Tls,
         }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
-        Some(if self.network {
-            ContextType::StreamContext
-        } else {
-            ContextType::HttpContext
+        Some(match self.role {
+            Role::Http => ContextType::HttpContext,
+            Role::Tls | Role::Tcp => ContextType::StreamContext,
         })
     }
 }
@@ -202,6 +218,8 @@ impl HttpContext for EgressHttp {
 pub struct EgressStream {
     shared: Option<Rc<Shared>>,
     decided: bool,
+    /// On a TLS chain: may wait for the ClientHello.
+    tls: bool,
 }
 
 impl Context for EgressStream {}
@@ -253,11 +271,13 @@ impl StreamContext for EgressStream {
             self.close_downstream();
             return Action::Pause;
         };
-        match shared
-            .policy
-            .decide_connection(portico_glue::source_ip(), destination)
-        {
-            Start::Decided(v) => self.apply(&shared, "tcp", &v, None),
+        let source = portico_glue::source_ip();
+        if !self.tls {
+            let v = shared.policy.decide_tcp(source, destination);
+            return self.apply(&shared, "tcp", &v, None);
+        }
+        match shared.policy.decide_connection(source, destination) {
+            Start::Decided(v) => self.apply(&shared, "tls", &v, None),
             Start::NeedHello => Action::Pause,
         }
     }

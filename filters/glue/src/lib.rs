@@ -178,6 +178,12 @@ pub fn set_filter_state(path: &str, value: &str) -> Result<(), proxy_wasm::types
     hostcalls::call_foreign_function("set_envoy_filter_state", Some(&args)).map(|_| ())
 }
 
+/// Asks Envoy to pick the request's route again (the `clear_route_cache` foreign function): after
+/// setting filter state a route matches on.
+pub fn clear_route_cache() {
+    let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+}
+
 /// The protobuf encoding of `SetEnvoyFilterStateArguments { path, value, span: FilterState }`.
 pub fn encode_filter_state(path: &str, value: &str) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, mut n: usize) {

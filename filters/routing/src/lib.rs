@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use portico_core::config::STEER_STATE;
 use portico_core::routing::plan::{Memo, MirrorCopy, Outcome, Peer, Plan, Planner, Reply};
 use portico_core::Router;
 use portico_glue::Counters;
@@ -224,6 +225,14 @@ impl RoutingHttp {
 
     fn carry_out(&mut self, shared: &Shared, plan: Plan, end_of_stream: bool) -> Action {
         portico_glue::edit_request_headers(&plan.edits);
+        if let Some(steer) = &plan.steer {
+            // The listener's routes forward only what carries this state (a client cannot set
+            // it); the route is picked again with it.
+            if let Err(e) = portico_glue::set_filter_state(STEER_STATE, steer) {
+                log::warn!("{FILTER}: setting {STEER_STATE}: {e:?}; the request is not forwarded");
+            }
+            portico_glue::clear_route_cache();
+        }
         for outcome in &plan.counts {
             shared.count(*outcome);
         }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use portico_controller::envoy::{EGRESS_HTTP_FILTER, EGRESS_NETWORK_FILTER};
+use portico_controller::envoy::{EGRESS_HTTP_FILTER, EGRESS_TCP_FILTER, EGRESS_TLS_FILTER};
 use portico_core::config::{CLUSTER_HEADER, PASSTHROUGH_CLUSTER};
 use portico_core::tls::select::{ChainAction, TlsTable, TlsVersion};
 use portico_host_runner::envoy::{
@@ -185,7 +185,7 @@ fn run_request(
                 headers.retain(|(k, _)| k != name);
                 headers.push((name.clone(), value.clone()));
             }
-            match upstreams.route(&headers) {
+            match upstreams.route(&headers, worker.steering(&contexts).as_deref()) {
                 Routed::Reply(r) => {
                     trace.push(format!(
                         "router: {} (no filter steering, or no upstream)",
@@ -303,8 +303,7 @@ fn deliver_callouts(
 ) -> Vec<Echo> {
     let mut received = Vec::new();
     for (vm, call) in worker.take_http_calls() {
-        let steer = vec![(CLUSTER_HEADER.to_owned(), call.upstream.clone())];
-        let response = match upstreams.route(&steer) {
+        let response = match upstreams.route_to_cluster(&call.upstream) {
             Routed::Endpoint(endpoint) => {
                 trace.push(format!("callout to {}: endpoint {endpoint}", call.upstream));
                 let (echo, response) = echo_reply(&endpoint, &call.headers);
@@ -355,9 +354,10 @@ pub struct Session {
     passthrough: BTreeMap<u16, Worker>,
     /// Trusted CA bundles (PEM) by SDS name, for client certificates.
     trusted: BTreeMap<String, String>,
-    /// The sidecar's egress network filter, in front of its TCP proxy: TLS on every port, TCP
-    /// ports, and every port no chain has.
-    egress: Option<Worker>,
+    /// The sidecar's egress network filters in front of its TCP proxies: on TLS chains (every
+    /// port), and on TCP chains (TCP ports and every port no other chain has).
+    egress_tls: Option<Worker>,
+    egress_tcp: Option<Worker>,
 }
 
 impl WasmHost {
@@ -462,20 +462,24 @@ impl Host for WasmHost {
                 _ => None,
             })
             .collect();
-        let egress = match egress_spec(EGRESS_NETWORK_FILTER)? {
-            Some(spec) => Some(
-                Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new())
-                    .map_err(|e| format!("starting the sidecar's egress filter: {e}"))?,
-            ),
-            None => None,
+        let network = |root: &str| -> Result<Option<Worker>, String> {
+            match egress_spec(root)? {
+                Some(spec) => Worker::with_chain(self.runtime.clone(), vec![spec], Vec::new())
+                    .map(Some)
+                    .map_err(|e| format!("starting the sidecar's {root} filter: {e}")),
+                None => Ok(None),
+            }
         };
+        let egress_tls = network(EGRESS_TLS_FILTER)?;
+        let egress_tcp = network(EGRESS_TCP_FILTER)?;
         Ok(Session {
             workers,
             upstreams,
             tls,
             passthrough,
             trusted,
-            egress,
+            egress_tls,
+            egress_tcp,
         })
     }
 
@@ -692,8 +696,7 @@ fn tcp_proxy(
         // ORIGINAL_DST: where the client was going.
         plan.destination.to_string()
     } else {
-        let steer = vec![(CLUSTER_HEADER.to_owned(), cluster.clone())];
-        match upstreams.route(&steer) {
+        match upstreams.route_to_cluster(&cluster) {
             Routed::Endpoint(e) => e,
             Routed::Reply(r) => {
                 return Observed::ended(
@@ -736,7 +739,8 @@ fn raw_backend(endpoint: &str, request: &Request, plan: &Plan) -> Observed {
     }
 }
 
-/// A connection through the sidecar's TCP proxy: the egress filter decides (see [`tcp_proxy`]).
+/// A connection through the sidecar's TCP proxy: the egress filter of its chain (TLS, or TCP
+/// for anything else) decides (see [`tcp_proxy`]).
 fn sidecar_connection(
     session: &mut Session,
     request: &Request,
@@ -745,7 +749,12 @@ fn sidecar_connection(
     n: usize,
     trace: &mut Vec<String>,
 ) -> Observed {
-    let Some(worker) = session.egress.as_mut() else {
+    let worker = if plan.tls.is_some() {
+        session.egress_tls.as_mut()
+    } else {
+        session.egress_tcp.as_mut()
+    };
+    let Some(worker) = worker else {
         return Observed::ended("closed", "no sidecar egress filter");
     };
     let first = match first_bytes(request, plan) {

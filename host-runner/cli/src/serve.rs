@@ -219,7 +219,8 @@ async fn handle(
             body: format!("filter {f} paused the request\n").into_bytes(),
         },
         Decoded::Forward(headers) => {
-            let routed = lock(&generation.upstreams).pick(&headers);
+            let steer = lock(&generation.worker).steering(&contexts);
+            let routed = lock(&generation.upstreams).pick(&headers, steer.as_deref());
             match routed {
                 Routed::Reply(r) => r,
                 Routed::Endpoint(e) => forward(&e, &headers, body).await,

@@ -145,7 +145,7 @@ fn every_verdict_is_counted_and_every_block_logged() {
     assert_eq!(http(&mut web, "unknown.example.org", "127.0.9.9:8080"), -1);
     let mut tcp = Worker::with_chain(
         runtime.clone(),
-        vec![spec(&runtime, "portico-egress-network", &cfg)],
+        vec![spec(&runtime, "portico-egress-tcp", &cfg)],
         Vec::new(),
     )
     .unwrap();
@@ -201,7 +201,7 @@ fn allow_any_counts_passthrough() {
     assert_eq!(http(&mut web, "unknown.example.org", "127.0.9.9:80"), 0);
     let mut tcp = Worker::with_chain(
         runtime.clone(),
-        vec![spec(&runtime, "portico-egress-network", &cfg)],
+        vec![spec(&runtime, "portico-egress-tcp", &cfg)],
         Vec::new(),
     )
     .unwrap();
@@ -227,7 +227,7 @@ fn a_rejected_configuration_never_opens() {
     .unwrap();
     let mut tcp = Worker::with_chain(
         runtime.clone(),
-        vec![spec(&runtime, "portico-egress-network", &cfg)],
+        vec![spec(&runtime, "portico-egress-tcp", &cfg)],
         Vec::new(),
     )
     .unwrap();

@@ -189,6 +189,30 @@ fn tcp_by_longest_prefix_then_port_capture() {
 }
 
 #[test]
+fn plain_tcp_never_waits_for_a_client_hello() {
+    let mut c = config(Mode::RegistryOnly);
+    // Port 443 also has a TCP entry with an address.
+    c.scopes[0].entries.push(entry(
+        "tcp443",
+        &["tcp443.example.com"],
+        &["127.0.65.1"],
+        vec![port(443, Protocol::Tcp, "outbound|443||tcp443.example.com")],
+    ));
+    let e = egress(&c);
+    assert_eq!(
+        e.decide_connection(None, dst("127.0.9.9:443")),
+        Start::NeedHello
+    );
+    let v = e.decide_tcp(None, dst("127.0.9.9:443"));
+    assert_eq!(v.outcome, Outcome::Blocked);
+    assert!(v.rule.contains("picked by SNI"), "{}", v.rule);
+    assert_eq!(
+        e.decide_tcp(None, dst("127.0.65.1:443")).entry,
+        "serviceentry.default.tcp443"
+    );
+}
+
+#[test]
 fn the_destination_check_refuses_spoofed_names() {
     let mut c = config(Mode::AllowAny);
     c.verify_destination = true;

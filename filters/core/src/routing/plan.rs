@@ -85,8 +85,12 @@ pub struct Memo {
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// Request header changes, in order (steering headers included).
+    /// Request header changes, in order (the cluster steering header included).
     pub edits: Vec<HeaderEdit>,
+    /// The value of the [`crate::config::STEER_STATE`] filter state to set before the request
+    /// goes on: the endpoint (`ip:port`), or [`crate::config::CLUSTER_STEER`] with the
+    /// cluster header. `None`: nothing is forwarded.
+    pub steer: Option<String>,
     /// A local answer; `None`: continue to Envoy's router.
     pub reply: Option<Reply>,
     /// Hold the request (and its reply, if any) this many milliseconds first.
@@ -103,6 +107,7 @@ impl Plan {
     fn new() -> Plan {
         Plan {
             edits: Vec::new(),
+            steer: None,
             reply: None,
             delay_ms: None,
             mirrors: Vec::new(),
@@ -395,7 +400,7 @@ impl Planner {
             w.set(crate::config::EGRESS_VERDICT_HEADER, None);
             match peer.destination() {
                 Some(dst) => {
-                    w.set(ORIGINAL_DST_HEADER, Some(&dst));
+                    plan.steer = Some(dst);
                     plan.counts.push(Outcome::Forwarded);
                 }
                 None => plan.reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n")),
@@ -421,7 +426,7 @@ impl Planner {
                 // redirect's original destination), as Istio's PassthroughCluster.
                 match peer.destination() {
                     Some(dst) => {
-                        w.set(ORIGINAL_DST_HEADER, Some(&dst));
+                        plan.steer = Some(dst);
                         plan.counts.push(Outcome::Forwarded);
                     }
                     None => {
@@ -694,7 +699,7 @@ impl Planner {
         if backend.original_destination {
             // Envoy's ORIGINAL_DST: where the client connected, in either mode.
             match peer.destination() {
-                Some(dst) => w.set(ORIGINAL_DST_HEADER, Some(&dst)),
+                Some(dst) => plan.steer = Some(dst),
                 None => return no_endpoints(plan),
             }
             plan.counts.push(Outcome::Forwarded);
@@ -730,13 +735,14 @@ impl Planner {
                 let Some(endpoint) = pick.and_then(|i| backend.endpoints.get(i)) else {
                     return no_endpoints(plan);
                 };
-                w.set(ORIGINAL_DST_HEADER, Some(endpoint));
+                plan.steer = Some(endpoint.clone());
             }
             ForwardMode::Cluster => {
                 if backend.endpoints.is_empty() {
                     return no_endpoints(plan);
                 }
                 w.set(CLUSTER_HEADER, Some(&backend.cluster));
+                plan.steer = Some(crate::config::CLUSTER_STEER.to_owned());
             }
         }
         plan.counts.push(Outcome::Forwarded);

@@ -91,6 +91,7 @@ fn unknown_host_is_404_and_client_steering_headers_are_dropped() {
     assert_eq!(plan.reply.as_ref().map(|r| r.status), Some(404));
     assert_eq!(plan.counts, vec![Outcome::NoRoute]);
     assert_eq!(edit(&plan, ORIGINAL_DST_HEADER), Some(None));
+    assert_eq!(plan.steer, None, "nothing is forwarded");
     assert_eq!(
         peer.asked.get(),
         0,
@@ -107,7 +108,7 @@ fn forwards_round_robin_to_endpoints_or_to_the_cluster() {
             let plan = p.request(req("GET", "/x", &[]), &peer);
             assert!(plan.reply.is_none());
             assert_eq!(plan.counts, vec![Outcome::Forwarded]);
-            edit(&plan, ORIGINAL_DST_HEADER).flatten().unwrap()
+            plan.steer.clone().unwrap()
         })
         .collect();
     assert_eq!(
@@ -121,6 +122,7 @@ fn forwards_round_robin_to_endpoints_or_to_the_cluster() {
         edit(&plan, CLUSTER_HEADER).flatten().as_deref(),
         Some("outbound|80||svc")
     );
+    assert_eq!(plan.steer.as_deref(), Some(crate::config::CLUSTER_STEER));
     assert_eq!(edit(&plan, ORIGINAL_DST_HEADER), None);
 }
 
@@ -466,10 +468,7 @@ fn passthrough_goes_to_the_original_destination() {
     h[2].1 = "api.external.example".into();
     let plan = p.request(h, &Counting::default());
     assert!(plan.reply.is_none());
-    assert_eq!(
-        edit(&plan, ORIGINAL_DST_HEADER).flatten().as_deref(),
-        Some("127.0.9.9:8080")
-    );
+    assert_eq!(plan.steer.as_deref(), Some("127.0.9.9:8080"));
 }
 
 #[test]
@@ -489,7 +488,7 @@ fn least_request_releases_its_slot_when_done_and_hashes_stick() {
     let peer = FixedPeer::default();
     let mut first = p.request(req("GET", "/", &[]), &peer);
     let second = p.request(req("GET", "/", &[]), &peer);
-    let dst = |plan: &Plan| edit(plan, ORIGINAL_DST_HEADER).flatten().unwrap();
+    let dst = |plan: &Plan| plan.steer.clone().unwrap();
     assert_ne!(dst(&first), dst(&second), "the busy endpoint is avoided");
     p.done(&mut first.memo);
     p.done(&mut first.memo);
@@ -593,7 +592,7 @@ fn an_nginx_hash_key_reads_the_request_as_sent_and_always_has_a_value() {
     let peer = FixedPeer::default();
     let dst = |path: &str, extra: &[(&str, &str)]| {
         let plan = p.request(req("GET", path, extra), &peer);
-        edit(&plan, ORIGINAL_DST_HEADER).flatten().unwrap()
+        plan.steer.clone().unwrap()
     };
     // No x-user header: an empty value, still one endpoint for every such request.
     let first = dst("/a", &[]);
