@@ -95,6 +95,9 @@ pub(crate) fn translate(
     let mut taken: HashMap<u16, HashSet<String>> = HashMap::new();
     // Each Service with the names a client uses for it, for the egress registry.
     let mut registry: Vec<super::egress::ServiceRecord<'_>> = Vec::new();
+    // Per port and bare name, each namespace's Service routes: a bare name resolves in the
+    // client's namespace.
+    let mut short: BTreeMap<(u16, String), Vec<(String, Vec<Route>)>> = BTreeMap::new();
     for (i, (ns, name, svc)) in services.iter().enumerate() {
         let mut record = super::egress::ServiceRecord {
             namespace: ns,
@@ -190,7 +193,13 @@ pub(crate) fn translate(
                     RouteAction::to(&key),
                 ));
             }
+            // The bare name is served below, per client namespace.
+            short
+                .entry((port, (*name).to_owned()))
+                .or_default()
+                .push(((*ns).to_owned(), routes.clone()));
             let mut hosts = service_hosts(ns, name, svc, &name_uses);
+            hosts.retain(|h| h != name);
             let seen = taken.entry(port).or_default();
             hosts.retain(|h| seen.insert(h.clone()));
             if hosts.is_empty() {
@@ -210,6 +219,59 @@ pub(crate) fn translate(
                 });
         }
         registry.push(record);
+    }
+    // A bare name resolves in the client's namespace (Kubernetes DNS search path; pilot gives
+    // `name` to the vhost of a client's own namespace only, `generateAltVirtualHostsForKubernetesService`):
+    // each namespace's routes for its Pods, then those of the Service in `default` (or of the
+    // only Service with that name) for every other client — the egress filter in front keeps
+    // Pods of other namespaces from the latter, as Istio has no such name for them.
+    for ((port, name), by_ns) in short {
+        let seen = taken.entry(port).or_default();
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let only = by_ns.len() == 1;
+        let mut routes = Vec::new();
+        let mut fallback = None;
+        for (ns, ns_routes) in by_ns {
+            if ns == "default" || only {
+                fallback = Some(ns_routes);
+                continue;
+            }
+            let pods: BTreeSet<String> = index
+                .pods(Some(&ns), &BTreeMap::new())
+                .into_iter()
+                .collect();
+            if pods.is_empty() {
+                continue;
+            }
+            for mut r in ns_routes {
+                r.sources = Some(match r.sources.take() {
+                    Some(selected) => selected
+                        .into_iter()
+                        .filter(|ip| pods.contains(ip))
+                        .collect(),
+                    None => pods.iter().cloned().collect(),
+                });
+                routes.push(r);
+            }
+        }
+        routes.extend(fallback.into_iter().flatten());
+        if routes.is_empty() {
+            continue;
+        }
+        ports
+            .entry(port)
+            .or_insert_with(|| RoutingConfig::for_listener(port, forward))
+            .virtual_hosts
+            .push(VirtualHost {
+                name: format!("bare name {name} port {port} (mesh, by client namespace)"),
+                hosts: vec![name],
+                wildcard: WildcardMode::MultiLabel,
+                order: RouteOrder::Listed,
+                routes,
+                default_backend: None,
+            });
     }
     // Hosts that are no Service: port 80 only (Istio keeps them off other ports).
     for (host, routes) in bindings.other_hosts(backends) {
