@@ -459,6 +459,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             max_age: Some(max_age),
             allow_credentials: flag("cors-allow-credentials", &mut problems).unwrap_or(true),
             nginx: true,
+            ignore_unmatched_preflights: false,
         });
     }
     const KNOWN: &[&str] = &[

@@ -258,6 +258,12 @@ pub struct Cors {
     /// headers; any `OPTIONS` from an allowed origin is answered 204.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nginx: bool,
+    /// A preflight from an origin not allowed is answered here (Envoy's
+    /// `forward_not_matching_preflights: false`: 200, no `Access-Control-Allow-Origin`) instead
+    /// of going to the backend: Istio's `unmatchedPreflights: IGNORE`, and the Gateway API's CORS
+    /// filter as Istio and Envoy Gateway translate it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_unmatched_preflights: bool,
 }
 
 /// Timeouts and retries for a route's forwarded requests. The filter hands them to Envoy's router

@@ -309,6 +309,9 @@ pub(super) fn filters(
                     max_age: Some(c.max_age.unwrap_or(5)),
                     allow_credentials: c.allow_credentials.unwrap_or(false),
                     nginx: false,
+                    // As Istio (`createCorsFilter`: `UnmatchedPreflights: IGNORE`) and Envoy
+                    // Gateway (`ForwardNotMatchingPreflights: false`) translate it.
+                    ignore_unmatched_preflights: true,
                 });
             }
             "ExtensionRef" => {

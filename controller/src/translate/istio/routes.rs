@@ -445,15 +445,20 @@ pub(super) fn http_route(
                 }
                 None => None,
             };
-            if c.unmatched_preflights
-                .as_deref()
-                .is_some_and(|u| u != "FORWARD" && u != "UNSPECIFIED")
-            {
-                return unsupported(
-                    at(".corsPolicy.unmatchedPreflights"),
-                    "unmatchedPreflights other than FORWARD",
-                );
-            }
+            // pilot `forwardNotMatchingPreflights`: IGNORE → Envoy answers an unmatched
+            // preflight itself; anything else forwards it.
+            let ignore_unmatched = match c.unmatched_preflights.as_deref() {
+                None | Some("FORWARD" | "UNSPECIFIED") => false,
+                Some("IGNORE") => true,
+                Some(other) => {
+                    return Err((
+                        at(".corsPolicy.unmatchedPreflights"),
+                        ErrorKind::Invalid(format!(
+                            "{other:?} is not UNSPECIFIED, FORWARD or IGNORE"
+                        )),
+                    ))
+                }
+            };
             // pilot (route.go `TranslateCORSPolicy`) joins each list with "," into Envoy's
             // CorsPolicy string, which Envoy's CORS filter writes verbatim (a wildcard only when the
             // whole string is `*`): one entry each here.
@@ -473,6 +478,7 @@ pub(super) fn http_route(
                 max_age,
                 allow_credentials: c.allow_credentials.unwrap_or(false),
                 nginx: false,
+                ignore_unmatched_preflights: ignore_unmatched,
             })
         }
     };

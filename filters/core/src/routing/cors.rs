@@ -76,6 +76,29 @@ impl CompiledCors {
 
     /// The answer to a preflight from an allowed `origin` asking for `method` and `headers`.
     pub fn preflight(&self, origin: &str, method: &str, headers: &str) -> Vec<(String, String)> {
+        self.preflight_headers(Some(origin), method, headers)
+    }
+
+    /// The answer to a preflight from an origin not allowed, when the policy answers it
+    /// (`ignore_unmatched_preflights`): Envoy's CORS filter sends the same 200 without
+    /// `Access-Control-Allow-Origin` (nor the expose list, which only an allowed origin gets).
+    /// `None`: the preflight goes on to the backend.
+    pub fn unmatched_preflight(
+        &self,
+        method: &str,
+        headers: &str,
+    ) -> Option<Vec<(String, String)>> {
+        self.policy
+            .ignore_unmatched_preflights
+            .then(|| self.preflight_headers(None, method, headers))
+    }
+
+    fn preflight_headers(
+        &self,
+        origin: Option<&str>,
+        method: &str,
+        headers: &str,
+    ) -> Vec<(String, String)> {
         let list = |configured: &[String], asked: &str| -> Option<String> {
             if configured.iter().any(|m| m == "*") {
                 // A wildcard answers with what was asked (valid with credentials too), verbatim,
@@ -88,14 +111,17 @@ impl CompiledCors {
                 Some(configured.join(", "))
             }
         };
-        let mut out = vec![("access-control-allow-origin".to_owned(), origin.to_owned())];
+        let mut out: Vec<(String, String)> = origin
+            .map(|o| ("access-control-allow-origin".to_owned(), o.to_owned()))
+            .into_iter()
+            .collect();
         if let Some(m) = list(&self.policy.allow_methods, method) {
             out.push(("access-control-allow-methods".into(), m));
         }
         if let Some(h) = list(&self.policy.allow_headers, headers) {
             out.push(("access-control-allow-headers".into(), h));
         }
-        if let Some(e) = self.expose() {
+        if let Some(e) = self.expose().filter(|_| origin.is_some()) {
             out.push(("access-control-expose-headers".into(), e));
         }
         if let Some(age) = self.policy.max_age {

@@ -534,6 +534,20 @@ impl Planner {
                     }
                 }
                 plan.memo.cors_origin = Some(origin);
+            } else if method == "OPTIONS" && !origin.is_empty() {
+                let asked = pseudo(w, "access-control-request-method");
+                if !asked.is_empty() {
+                    if let Some(headers) = cors
+                        .unmatched_preflight(&asked, &pseudo(w, "access-control-request-headers"))
+                    {
+                        let r = Reply {
+                            status: 200,
+                            headers,
+                            body: Vec::new(),
+                        };
+                        return plan.reply(Outcome::Responded, r);
+                    }
+                }
             }
         }
         // Client ranges after CORS: ingress-nginx answers a preflight in nginx's rewrite phase

@@ -377,6 +377,49 @@ fn cors_preflights_are_answered_and_allowed_origins_marked_on_the_response() {
 }
 
 #[test]
+fn cors_ignoring_unmatched_preflights_answers_them_without_the_origin() {
+    let mut r = to_a("envoy", "/e");
+    r.cors = Some(Cors {
+        allow_origins: vec![StringMatch::Exact("https://app.example".into())],
+        allow_methods: vec!["GET".into()],
+        allow_headers: vec!["*".into()],
+        expose_headers: vec!["x-id".into()],
+        max_age: Some(60),
+        allow_credentials: true,
+        ignore_unmatched_preflights: true,
+        ..Cors::default()
+    });
+    let p = planner(vec![r], |_| {});
+    let other = ("origin", "https://evil.example");
+    let ask = ("access-control-request-method", "PUT");
+    let asked = ("access-control-request-headers", "x-a");
+    let plan = p.request(
+        req("OPTIONS", "/e", &[other, ask, asked]),
+        &FixedPeer::default(),
+    );
+    let reply = plan.reply.expect("answered, not forwarded");
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.is_empty());
+    // Envoy's CORS filter: the allow lists, max age and credentials, but no origin (and no
+    // expose list, which only an allowed origin's response gets).
+    assert_eq!(
+        reply.headers,
+        [
+            ("access-control-allow-methods", "GET"),
+            ("access-control-allow-headers", "x-a"),
+            ("access-control-max-age", "60"),
+            ("access-control-allow-credentials", "true"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    // Not a preflight (no requested method, or no origin): on to the backend.
+    let plan = p.request(req("OPTIONS", "/e", &[other]), &FixedPeer::default());
+    assert!(plan.reply.is_none());
+    let plan = p.request(req("OPTIONS", "/e", &[ask]), &FixedPeer::default());
+    assert!(plan.reply.is_none());
+}
+
+#[test]
 fn cors_an_origin_matcher_matching_star_allows_any_and_a_wildcard_echoes_what_was_asked() {
     // Envoy's cors_filter.cc: `isOriginAllowed` tries each matcher on "*" too; a whole-string "*"
     // answers with the request's value, even an empty one.
