@@ -140,6 +140,55 @@ async fn forward(endpoint: &str, headers: &[(String, String)], body: Vec<u8>) ->
     }
 }
 
+/// What Envoy's HTTP/1 connection manager answers itself, before any filter, with the settings
+/// Portico renders (measured, `tests/edge_requests.rs`): HTTP/1.0 → 426 (`accept_http_10` off);
+/// HTTP/1.1 without Host → 400; `Content-Length` with `Transfer-Encoding` → 400; `CONNECT` →
+/// 404 (no route takes it).
+fn envoy_refuses(req: &hyper::Request<Incoming>) -> Option<u16> {
+    if req.version() < hyper::Version::HTTP_11 {
+        return Some(426);
+    }
+    let h = req.headers();
+    if h.contains_key(hyper::header::CONTENT_LENGTH)
+        && h.contains_key(hyper::header::TRANSFER_ENCODING)
+    {
+        return Some(400);
+    }
+    if req.uri().authority().is_none() && !h.contains_key(hyper::header::HOST) {
+        return Some(400);
+    }
+    if req.method() == hyper::Method::CONNECT {
+        return Some(404);
+    }
+    None
+}
+
+/// Whether the connection's first request head (peeked, not consumed) has both
+/// `Content-Length` and `Transfer-Encoding`, which Envoy refuses (400) and hyper would accept.
+/// Later requests on a kept-alive connection are not looked at.
+async fn smuggling(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = vec![0u8; 16 * 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await else {
+            return false;
+        };
+        let head = &buf[..n];
+        let end = head.windows(4).position(|w| w == b"\r\n\r\n");
+        if end.is_none() && n < buf.len() && n > 0 {
+            // The head is not all here yet: look again shortly.
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        let head = String::from_utf8_lossy(&head[..end.unwrap_or(n)]).to_ascii_lowercase();
+        let has = |name: &str| head.lines().skip(1).any(|l| l.starts_with(name));
+        return has("content-length:") && has("transfer-encoding:");
+    }
+}
+
 async fn handle(
     current: Current,
     peer: SocketAddr,
@@ -147,13 +196,26 @@ async fn handle(
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     let generation = lock(&current).clone();
-    let authority = req
+    if let Some(status) = envoy_refuses(&req) {
+        return Ok(to_hyper(Response {
+            status,
+            headers: vec![],
+            body: Vec::new(),
+        }));
+    }
+    // Envoy's `:authority`: an absolute-form target's authority, else the Host header (several
+    // joined with `,`, as Envoy joins repeated headers).
+    let hosts: Vec<String> = req
         .headers()
-        .get(hyper::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
+        .get_all(hyper::header::HOST)
+        .iter()
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+        .collect();
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| hosts.join(","));
     let mut headers = vec![
         (":authority".to_owned(), authority),
         (
@@ -316,6 +378,16 @@ pub async fn serve(
                 let Ok((stream, peer)) = accepted else { continue };
                 let current = current.clone();
                 tokio::spawn(async move {
+                    if smuggling(&stream).await {
+                        // Envoy answers 400 to a message with both lengths (hyper would drop
+                        // Content-Length and go on).
+                        use tokio::io::AsyncWriteExt;
+                        let mut stream = stream;
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
                     let service = service_fn(move |req| {
                         let current = current.clone();
                         async move { handle(current, peer, listen, req).await }

@@ -1,0 +1,202 @@
+//! HTTP/1 edge requests, sent as raw bytes to a real Envoy (the rendered listener) and to
+//! `host-runner serve` over the same manifests: both answer each the same way — what reaches a
+//! backend, and the status otherwise.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use portico_controller::envoy::{render_static, RenderOptions};
+use portico_controller::objects::Object;
+use portico_controller::source::documents;
+use portico_controller::translate::{translate, Options};
+use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
+
+const MANIFESTS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: edge, namespace: default}
+spec:
+  rules:
+  - host: a.edge.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}
+  - host: b.edge.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: b, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: default}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a-1, namespace: default, labels: {kubernetes.io/service-name: a}}
+addressType: IPv4
+endpoints: [{addresses: ["127.0.46.1"], conditions: {ready: true}}]
+ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: default}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: b-1, namespace: default, labels: {kubernetes.io/service-name: b}}
+addressType: IPv4
+endpoints: [{addresses: ["127.0.46.2"], conditions: {ready: true}}]
+ports: [{name: http, port: 8080}]
+"#;
+
+/// The edge cases: a name and the raw request.
+const CASES: &[(&str, &str)] = &[
+    (
+        "absolute-form target: the URI's authority, not Host",
+        "GET http://a.edge.test/x HTTP/1.1\r\nHost: b.edge.test\r\n\r\n",
+    ),
+    (
+        "CONNECT",
+        "CONNECT a.edge.test:443 HTTP/1.1\r\nHost: a.edge.test:443\r\n\r\n",
+    ),
+    ("HTTP/1.1 without Host", "GET /x HTTP/1.1\r\n\r\n"),
+    ("HTTP/1.0 without Host", "GET /x HTTP/1.0\r\n\r\n"),
+    (
+        "HTTP/1.0 with Host",
+        "GET /x HTTP/1.0\r\nHost: a.edge.test\r\n\r\n",
+    ),
+    (
+        "two Host headers",
+        "GET /x HTTP/1.1\r\nHost: a.edge.test\r\nHost: b.edge.test\r\n\r\n",
+    ),
+    (
+        "Content-Length with Transfer-Encoding",
+        "POST /x HTTP/1.1\r\nHost: a.edge.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ),
+];
+
+/// What a raw request got: `endpoint E` when a backend answered, else `status N`, or `closed`.
+fn outcome(target: SocketAddr, raw: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(target) else {
+        return "refused".into();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if s.write_all(raw.as_bytes()).is_err() {
+        return "closed".into();
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                // One response is enough: headers and a body of the announced length.
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let Some(status) = text.split_whitespace().nth(1) else {
+        return "closed".into();
+    };
+    match text.find("\"endpoint\":\"") {
+        Some(i) => {
+            let rest = &text[i + 12..];
+            format!("endpoint {}", &rest[..rest.find('"').unwrap_or(0)])
+        }
+        None => format!("status {status}"),
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_and_serve_answer_edge_requests_alike() {
+    let work = tempfile::tempdir().unwrap();
+    let manifests = work.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(manifests.join("edge.yaml"), MANIFESTS).unwrap();
+    let _echo = portico_e2e::echo::start(
+        ["127.0.46.1:8080", "127.0.46.2:8080"].map(|a| a.parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let ports = free_ports(3).unwrap();
+    let (envoy_port, serve_port) = (ports[0], ports[1]);
+
+    let objects: Vec<Object> = documents(MANIFESTS)
+        .unwrap()
+        .into_iter()
+        .map(|v| Object::from_value(v).unwrap())
+        .collect();
+    let t = translate(&objects, &Options::default());
+    let render = RenderOptions {
+        routing_wasm: routing_wasm(),
+        xds_dir: work.path().join("xds"),
+        listen_address: "127.0.0.1".into(),
+        admin_port: 0,
+        port_map: BTreeMap::from([(80, envoy_port), (443, ports[2])]),
+        sidecar_port: None,
+    };
+    let bootstrap = work.path().join("envoy.yaml");
+    std::fs::write(&bootstrap, render_static(&t.snapshot, &render)).unwrap();
+    let envoy_addr = SocketAddr::from(([127, 0, 0, 1], envoy_port));
+    let _envoy = Envoy::start(&bootstrap, work.path(), &[envoy_addr]).unwrap();
+
+    let serve_addr = SocketAddr::from(([127, 0, 0, 1], serve_port));
+    let _serve = Killed(
+        Command::new(env!("CARGO_BIN_EXE_host-runner"))
+            .args(["serve", "--listen", &serve_addr.to_string(), "--manifests"])
+            .arg(&manifests)
+            .arg("--routing-wasm")
+            .arg(routing_wasm())
+            .stdout(std::fs::File::create(work.path().join("serve.log")).unwrap())
+            .stderr(std::fs::File::create(work.path().join("serve.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while TcpStream::connect(serve_addr).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut differ = Vec::new();
+    for (name, raw) in CASES {
+        let (envoy, serve) = (outcome(envoy_addr, raw), outcome(serve_addr, raw));
+        println!("{name}: envoy {envoy}, serve {serve}");
+        if envoy != serve {
+            differ.push(format!("{name}: envoy {envoy}, serve {serve}"));
+        }
+    }
+    assert!(differ.is_empty(), "{differ:#?}");
+}
