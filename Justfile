@@ -60,14 +60,14 @@ lint:
     cargo clippy --locked --workspace --all-targets -- -D warnings
     cargo clippy --locked -p portico-filter-routing -p portico-filter-tls -p portico-filter-egress -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings
 
-# Fuzz the TLS ClientHello parser for `seconds` (installs nightly and cargo-fuzz if missing). Seeds: fuzz/corpus/client_hello; what the fuzzer finds goes to fuzz/corpus-work, crashes to fuzz/artifacts
-fuzz seconds="60":
+# Fuzz one target for `seconds` (installs nightly and cargo-fuzz if missing): client_hello, route_request, configs, egress_verdict. Seeds: fuzz/corpus/TARGET; what the fuzzer finds goes to fuzz/corpus-work/TARGET, crashes to fuzz/artifacts/TARGET
+fuzz target="client_hello" seconds="60":
     #!/usr/bin/env bash
     set -euo pipefail
     rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
     cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
     cd fuzz
-    mkdir -p corpus-work
+    mkdir -p corpus-work/{{target}}
     # No sanitizer: portico-core has no unsafe code, and ASan costs 5x the executions.
-    cargo +nightly fuzz build -s none client_hello
-    cargo +nightly fuzz run -s none client_hello corpus-work corpus/client_hello -- -max_total_time={{seconds}} -print_final_stats=1
+    cargo +nightly fuzz build -s none {{target}}
+    cargo +nightly fuzz run -s none {{target}} corpus-work/{{target}} corpus/{{target}} -- -max_total_time={{seconds}} -print_final_stats=1

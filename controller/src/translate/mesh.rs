@@ -17,6 +17,9 @@ use super::diagnostics::TranslateError;
 use crate::model::Service;
 use crate::snapshot::SidecarEgress;
 
+/// One namespace's routes for a Service name on a port.
+type NamespaceRoutes = (String, Vec<Route>);
+
 /// The routes of the HTTPRoutes attached to one Service port: each consumer namespace's routes
 /// (for its Pods only, ending in a 404 so a consumer route replaces the producer's for them),
 /// then the producer routes, each set in the spec's precedence order.
@@ -97,7 +100,7 @@ pub(crate) fn translate(
     let mut registry: Vec<super::egress::ServiceRecord<'_>> = Vec::new();
     // Per port and bare name, each namespace's Service routes: a bare name resolves in the
     // client's namespace.
-    let mut short: BTreeMap<(u16, String), Vec<(String, Vec<Route>)>> = BTreeMap::new();
+    let mut short: BTreeMap<(u16, String), Vec<NamespaceRoutes>> = BTreeMap::new();
     for (i, (ns, name, svc)) in services.iter().enumerate() {
         let mut record = super::egress::ServiceRecord {
             namespace: ns,
