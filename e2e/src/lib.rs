@@ -10,6 +10,7 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod echo;
+pub mod fixture;
 pub mod live;
 pub mod proxy;
 pub mod runner;

@@ -8,37 +8,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use portico_controller::envoy::{render_static, RenderOptions};
-use portico_controller::objects::Object;
-use portico_controller::source::documents;
-use portico_controller::translate::{translate, Options};
 use portico_e2e::client::{send, Outgoing};
+use portico_e2e::fixture::{shop, static_bootstrap, write_bootstrap};
 use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
-use serde_json::{json, Value};
-
-const MANIFESTS: &str = r#"
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: shop, namespace: default}
-spec:
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints: [{addresses: ["127.0.45.1"], conditions: {ready: true}}]
-ports: [{name: http, port: 8080}]
-"#;
+use serde_json::json;
 
 fn request(port: u16, probe: &str) -> Outgoing {
     Outgoing {
@@ -58,21 +31,7 @@ fn request(port: u16, probe: &str) -> Outgoing {
 /// The rendered bootstrap with a second plain listener on `shared` (the same routing filter,
 /// so the same routing VM) and the probe in front of routing on `probed`.
 fn bootstrap(work: &std::path::Path, probed: u16, shared: u16) -> std::path::PathBuf {
-    let objects: Vec<Object> = documents(MANIFESTS)
-        .unwrap()
-        .into_iter()
-        .map(|v| Object::from_value(v).unwrap())
-        .collect();
-    let t = translate(&objects, &Options::default());
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: work.join("xds"),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::from([(80, probed), (443, free_ports(1).unwrap()[0])]),
-        sidecar_port: None,
-    };
-    let mut b: Value = serde_yaml::from_str(&render_static(&t.snapshot, &render)).unwrap();
+    let mut b = static_bootstrap(&shop("127.0.45.1"), work, probed);
     let listeners = b["static_resources"]["listeners"].as_array_mut().unwrap();
     let http = listeners
         .iter()
@@ -97,7 +56,7 @@ fn bootstrap(work: &std::path::Path, probed: u16, shared: u16) -> std::path::Pat
         .unwrap();
     filters.insert(0, probe);
     let path = work.join("envoy-probe.yaml");
-    std::fs::write(&path, serde_yaml::to_string(&b).unwrap()).unwrap();
+    write_bootstrap(&b, &path);
     path
 }
 

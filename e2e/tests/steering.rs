@@ -3,63 +3,24 @@
 //! filter failing open, or a chain that lost it, amounts to), a client naming an address or a
 //! cluster in the steering headers gets the 404 route and reaches nothing.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use portico_controller::envoy::{render_static, RenderOptions};
-use portico_controller::objects::Object;
-use portico_controller::source::documents;
-use portico_controller::translate::{translate, Options};
 use portico_core::config::{CLUSTER_HEADER, ORIGINAL_DST_CLUSTER, ORIGINAL_DST_HEADER};
 use portico_e2e::client::{send, Outgoing};
-use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
+use portico_e2e::fixture::{shop, static_bootstrap, write_bootstrap};
+use portico_e2e::proxy::{free_ports, Envoy};
 
-const MANIFESTS: &str = r#"
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: shop, namespace: default}
-spec:
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints: [{addresses: ["127.0.44.1"], conditions: {ready: true}}]
-ports: [{name: http, port: 8080}]
-"#;
+fn shop_bootstrap(work: &std::path::Path, port: u16) -> serde_json::Value {
+    static_bootstrap(&shop("127.0.44.1"), work, port)
+}
 
 /// What a client would like to reach: a stand-in for a metadata server.
 const TARGET: &str = "127.0.44.254:80";
 
 /// Envoy with the routing filter removed from every HTTP filter chain.
 fn envoy_without_routing(work: &std::path::Path, port: u16) -> Envoy {
-    let objects: Vec<Object> = documents(MANIFESTS)
-        .unwrap()
-        .into_iter()
-        .map(|v| Object::from_value(v).unwrap())
-        .collect();
-    let t = translate(&objects, &Options::default());
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: work.join("xds"),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::from([(80, port), (443, free_ports(1).unwrap()[0])]),
-        sidecar_port: None,
-    };
-    let mut bootstrap: serde_json::Value =
-        serde_yaml::from_str(&render_static(&t.snapshot, &render)).unwrap();
+    let mut bootstrap = shop_bootstrap(work, port);
     let mut removed = 0;
     for listener in bootstrap["static_resources"]["listeners"]
         .as_array_mut()
@@ -85,7 +46,7 @@ fn envoy_without_routing(work: &std::path::Path, port: u16) -> Envoy {
     }
     assert!(removed > 0, "the routing filter was in the chain");
     let path = work.join("envoy-no-routing.yaml");
-    std::fs::write(&path, serde_yaml::to_string(&bootstrap).unwrap()).unwrap();
+    write_bootstrap(&bootstrap, &path);
     Envoy::start(&path, work, &[SocketAddr::from(([127, 0, 0, 1], port))]).unwrap()
 }
 

@@ -2,16 +2,12 @@
 //! `host-runner serve` over the same manifests: both answer each the same way — what reaches a
 //! backend, and the status otherwise.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use portico_controller::envoy::{render_static, RenderOptions};
-use portico_controller::objects::Object;
-use portico_controller::source::documents;
-use portico_controller::translate::{translate, Options};
+use portico_e2e::fixture::{static_bootstrap, write_bootstrap};
 use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
 
 const MANIFESTS: &str = r#"
@@ -147,25 +143,14 @@ async fn envoy_and_serve_answer_edge_requests_alike() {
     )
     .await
     .unwrap();
-    let ports = free_ports(3).unwrap();
+    let ports = free_ports(2).unwrap();
     let (envoy_port, serve_port) = (ports[0], ports[1]);
 
-    let objects: Vec<Object> = documents(MANIFESTS)
-        .unwrap()
-        .into_iter()
-        .map(|v| Object::from_value(v).unwrap())
-        .collect();
-    let t = translate(&objects, &Options::default());
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: work.path().join("xds"),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::from([(80, envoy_port), (443, ports[2])]),
-        sidecar_port: None,
-    };
     let bootstrap = work.path().join("envoy.yaml");
-    std::fs::write(&bootstrap, render_static(&t.snapshot, &render)).unwrap();
+    write_bootstrap(
+        &static_bootstrap(MANIFESTS, work.path(), envoy_port),
+        &bootstrap,
+    );
     let envoy_addr = SocketAddr::from(([127, 0, 0, 1], envoy_port));
     let _envoy = Envoy::start(&bootstrap, work.path(), &[envoy_addr]).unwrap();
 

@@ -9,30 +9,6 @@ use portico_core::config::{CLUSTER_HEADER, ORIGINAL_DST_HEADER};
 use portico_host_runner::envoy::{Decoded, Routed, Upstreams, Worker};
 use portico_host_runner::Runtime;
 
-const MANIFESTS: &str = r#"
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: shop, namespace: default}
-spec:
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints: [{addresses: ["127.0.30.1"], conditions: {ready: true}}]
-ports: [{name: http, port: 8080}]
-"#;
-
 /// The forged request: every steering header a client could try, naming a "metadata server".
 fn forged() -> Vec<(String, String)> {
     [
@@ -75,12 +51,7 @@ fn upstreams(live: &[&str]) -> Upstreams {
 
 #[test]
 fn with_the_filter_the_client_headers_are_dropped() {
-    let objects: Vec<portico_controller::objects::Object> =
-        portico_controller::source::documents(MANIFESTS)
-            .unwrap()
-            .into_iter()
-            .map(|v| portico_controller::objects::Object::from_value(v).unwrap())
-            .collect();
+    let objects = portico_e2e::fixture::objects(&portico_e2e::fixture::shop("127.0.30.1"));
     let t = portico_controller::translate::translate(&objects, &Default::default());
     let runtime = Runtime::new().unwrap();
     let wasm = std::fs::read(
