@@ -115,3 +115,13 @@ pub fn namespace_of(meta: &ObjectMeta) -> &str {
         .filter(|ns| !ns.is_empty())
         .unwrap_or("default")
 }
+
+/// The order in which objects of one kind take precedence: oldest first (`creationTimestamp`),
+/// then by namespace and name — the tie-break Istio and the Gateway API specify.
+pub fn oldest_first(meta: &ObjectMeta) -> (String, String, String) {
+    (
+        meta.creation_timestamp.clone().unwrap_or_default(),
+        namespace_of(meta).to_owned(),
+        meta.name.clone(),
+    )
+}

@@ -37,7 +37,7 @@ pub use self::core::{
     Secret, Service, ServicePort, ServiceSpec,
 };
 pub use self::meta::{
-    namespace_of, LabelSelector, LabelSelectorRequirement, ObjectMeta, ObjectRef,
+    namespace_of, oldest_first, LabelSelector, LabelSelectorRequirement, ObjectMeta, ObjectRef,
 };
 pub use self::networking::{
     HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass, IngressClassSpec,

@@ -260,3 +260,21 @@ pub(crate) fn service_entry_backend(
         },
     ))
 }
+
+/// The PorticoConfigs, by `namespace/name`: the first is the one that applies.
+pub(crate) fn portico_configs(objects: &[Object]) -> Vec<&crate::model::portico::PorticoConfig> {
+    let mut configs: Vec<_> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::PorticoConfig(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    configs.sort_by_key(|c| {
+        (
+            namespace_of(&c.metadata).to_owned(),
+            c.metadata.name.clone(),
+        )
+    });
+    configs
+}

@@ -75,13 +75,7 @@ pub(crate) fn valid_service_entries<'a>(
             _ => None,
         })
         .collect();
-    entries.sort_by_key(|se| {
-        (
-            se.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&se.metadata).to_owned(),
-            se.metadata.name.clone(),
-        )
-    });
+    entries.sort_by_key(|se| crate::model::oldest_first(&se.metadata));
     entries.retain(|se| match check_service_entry(se) {
         Ok(warnings) => {
             errors.extend(warnings);
@@ -458,13 +452,7 @@ pub(crate) fn translate(
             _ => None,
         })
         .collect();
-    sidecars.sort_by_key(|s| {
-        (
-            s.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&s.metadata).to_owned(),
-            s.metadata.name.clone(),
-        )
-    });
+    sidecars.sort_by_key(|s| crate::model::oldest_first(&s.metadata));
     // Each Sidecar's policy and imports, checked once.
     let mut checked: BTreeMap<SidecarKey, (Mode, Option<Vec<Import>>)> = BTreeMap::new();
     for s in &sidecars {

@@ -208,18 +208,14 @@ pub(crate) fn translate(
             if hosts.is_empty() {
                 continue;
             }
-            ports
-                .entry(port)
-                .or_insert_with(|| RoutingConfig::for_listener(port, forward))
-                .virtual_hosts
-                .push(VirtualHost {
-                    name: format!("Service {ns}/{name} port {port} (mesh)"),
-                    hosts,
-                    wildcard: WildcardMode::MultiLabel,
-                    order: RouteOrder::Listed,
-                    routes,
-                    default_backend: None,
-                });
+            add_host(
+                &mut ports,
+                forward,
+                port,
+                format!("Service {ns}/{name} port {port} (mesh)"),
+                hosts,
+                routes,
+            );
         }
         registry.push(record);
     }
@@ -263,18 +259,14 @@ pub(crate) fn translate(
         if routes.is_empty() {
             continue;
         }
-        ports
-            .entry(port)
-            .or_insert_with(|| RoutingConfig::for_listener(port, forward))
-            .virtual_hosts
-            .push(VirtualHost {
-                name: format!("bare name {name} port {port} (mesh, by client namespace)"),
-                hosts: vec![name],
-                wildcard: WildcardMode::MultiLabel,
-                order: RouteOrder::Listed,
-                routes,
-                default_backend: None,
-            });
+        add_host(
+            &mut ports,
+            forward,
+            port,
+            format!("bare name {name} port {port} (mesh, by client namespace)"),
+            vec![name],
+            routes,
+        );
     }
     // Hosts that are no Service: port 80 only (Istio keeps them off other ports).
     for (host, routes) in bindings.other_hosts(backends) {
@@ -282,18 +274,14 @@ pub(crate) fn translate(
         if routes.is_empty() || !seen.insert(host.clone()) {
             continue;
         }
-        ports
-            .entry(80)
-            .or_insert_with(|| RoutingConfig::for_listener(80, forward))
-            .virtual_hosts
-            .push(VirtualHost {
-                name: format!("Istio host {host} (mesh)"),
-                hosts: vec![host],
-                wildcard: WildcardMode::MultiLabel,
-                order: RouteOrder::Listed,
-                routes,
-                default_backend: None,
-            });
+        add_host(
+            &mut ports,
+            forward,
+            80,
+            format!("Istio host {host} (mesh)"),
+            vec![host],
+            routes,
+        );
     }
     let entries = super::egress::valid_service_entries(objects, errors);
     service_entries(&entries, forward, &mut ports, &mut taken, backends);
@@ -341,6 +329,30 @@ fn service_port_protocol(port: &crate::model::ServicePort) -> Protocol {
     }
 }
 
+/// Adds a virtual host to the sidecar's configuration for `port` (made on first use): hosts
+/// matched with wildcards of any depth, routes in list order.
+fn add_host(
+    ports: &mut BTreeMap<u16, RoutingConfig>,
+    forward: ForwardMode,
+    port: u16,
+    name: String,
+    hosts: Vec<String>,
+    routes: Vec<Route>,
+) {
+    ports
+        .entry(port)
+        .or_insert_with(|| RoutingConfig::for_listener(port, forward))
+        .virtual_hosts
+        .push(VirtualHost {
+            name,
+            hosts,
+            wildcard: WildcardMode::MultiLabel,
+            order: RouteOrder::Listed,
+            routes,
+            default_backend: None,
+        });
+}
+
 /// The names a client in the cluster uses for a Service: `name.ns.svc.cluster.local`,
 /// `name.ns.svc`, `name.ns`, the bare `name` for Services in `default` or with a name no other
 /// namespace uses, and its ClusterIP.
@@ -377,21 +389,8 @@ fn outbound_policy(
     objects: &[crate::model::Object],
     errors: &mut Vec<TranslateError>,
 ) -> (Mode, bool, String) {
-    use crate::model::{Object, Resource};
-    let mut configs: Vec<_> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::PorticoConfig(c) => Some(c),
-            _ => None,
-        })
-        .collect();
-    configs.sort_by_key(|c| {
-        (
-            crate::model::namespace_of(&c.metadata).to_owned(),
-            c.metadata.name.clone(),
-        )
-    });
-    let Some(config) = configs.first() else {
+    use crate::model::Resource;
+    let Some(config) = super::common::portico_configs(objects).first().copied() else {
         return (Mode::AllowAny, false, "mesh default ALLOW_ANY".into());
     };
     let verify = config.spec.verify_egress_destination.unwrap_or(false);
@@ -447,30 +446,26 @@ fn service_entries(
                 if !seen.insert(host.clone()) {
                     continue;
                 }
-                ports
-                    .entry(p.number)
-                    .or_insert_with(|| RoutingConfig::for_listener(p.number, forward))
-                    .virtual_hosts
-                    .push(VirtualHost {
-                        name: format!(
-                            "ServiceEntry {} host {host} port {} (mesh)",
+                add_host(
+                    ports,
+                    forward,
+                    p.number,
+                    format!(
+                        "ServiceEntry {} host {host} port {} (mesh)",
+                        se.object_ref(),
+                        p.number
+                    ),
+                    vec![host.clone()],
+                    vec![Route::new(
+                        format!(
+                            "ServiceEntry {} {host}:{} (default route)",
                             se.object_ref(),
                             p.number
                         ),
-                        hosts: vec![host.clone()],
-                        wildcard: WildcardMode::MultiLabel,
-                        order: RouteOrder::Listed,
-                        routes: vec![Route::new(
-                            format!(
-                                "ServiceEntry {} {host}:{} (default route)",
-                                se.object_ref(),
-                                p.number
-                            ),
-                            PathMatch::Prefix("/".into()),
-                            RouteAction::to(&key),
-                        )],
-                        default_backend: None,
-                    });
+                        PathMatch::Prefix("/".into()),
+                        RouteAction::to(&key),
+                    )],
+                );
             }
         }
     }

@@ -75,6 +75,21 @@ fn spec(runtime: &Runtime, root: &str, config: &EgressConfig) -> FilterSpec {
     }
 }
 
+/// The egress filter as the sidecar's HTTP chains run it.
+fn http_worker(runtime: &Runtime, config: &EgressConfig) -> Worker {
+    Worker::new(
+        runtime.clone(),
+        vec![spec(runtime, "portico-egress-http", config)],
+    )
+    .unwrap()
+}
+
+/// The egress filter as the sidecar's TCP chains run it.
+fn tcp_worker(runtime: &Runtime, config: &EgressConfig) -> Worker {
+    let specs = vec![spec(runtime, "portico-egress-tcp", config)];
+    Worker::with_chain(runtime.clone(), specs, Vec::new()).unwrap()
+}
+
 fn properties(destination: &str) -> BTreeMap<Vec<String>, Vec<u8>> {
     let prop = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
     BTreeMap::from([
@@ -134,21 +149,12 @@ fn counter(runtime: &Runtime, name: &str) -> i64 {
 fn every_verdict_is_counted_and_every_block_logged() {
     let runtime = Runtime::new().unwrap();
     let cfg = config(Mode::RegistryOnly);
-    let mut web = Worker::new(
-        runtime.clone(),
-        vec![spec(&runtime, "portico-egress-http", &cfg)],
-    )
-    .unwrap();
+    let mut web = http_worker(&runtime, &cfg);
     assert_eq!(http(&mut web, "httpbin.example.com", "127.0.9.9:80"), 0);
     assert_eq!(http(&mut web, "unknown.example.org", "127.0.9.9:80"), 502);
     // No HTTP service on that port: Istio's TCP catch-all closes the connection.
     assert_eq!(http(&mut web, "unknown.example.org", "127.0.9.9:8080"), -1);
-    let mut tcp = Worker::with_chain(
-        runtime.clone(),
-        vec![spec(&runtime, "portico-egress-tcp", &cfg)],
-        Vec::new(),
-    )
-    .unwrap();
+    let mut tcp = tcp_worker(&runtime, &cfg);
     assert_eq!(
         connect(&mut tcp, "127.0.90.1:5432").as_deref(),
         Some("outbound|5432||db.example.com")
@@ -193,18 +199,9 @@ fn every_verdict_is_counted_and_every_block_logged() {
 fn allow_any_counts_passthrough() {
     let runtime = Runtime::new().unwrap();
     let cfg = config(Mode::AllowAny);
-    let mut web = Worker::new(
-        runtime.clone(),
-        vec![spec(&runtime, "portico-egress-http", &cfg)],
-    )
-    .unwrap();
+    let mut web = http_worker(&runtime, &cfg);
     assert_eq!(http(&mut web, "unknown.example.org", "127.0.9.9:80"), 0);
-    let mut tcp = Worker::with_chain(
-        runtime.clone(),
-        vec![spec(&runtime, "portico-egress-tcp", &cfg)],
-        Vec::new(),
-    )
-    .unwrap();
+    let mut tcp = tcp_worker(&runtime, &cfg);
     assert_eq!(
         connect(&mut tcp, "127.0.90.2:5432").as_deref(),
         Some(portico_core::config::PASSTHROUGH_CLUSTER)
@@ -220,17 +217,8 @@ fn allow_any_counts_passthrough() {
 fn a_rejected_configuration_never_opens() {
     let runtime = Runtime::new().unwrap();
     let cfg = config(Mode::RegistryOnly);
-    let mut web = Worker::new(
-        runtime.clone(),
-        vec![spec(&runtime, "portico-egress-http", &cfg)],
-    )
-    .unwrap();
-    let mut tcp = Worker::with_chain(
-        runtime.clone(),
-        vec![spec(&runtime, "portico-egress-tcp", &cfg)],
-        Vec::new(),
-    )
-    .unwrap();
+    let mut web = http_worker(&runtime, &cfg);
+    let mut tcp = tcp_worker(&runtime, &cfg);
     let mut open = config(Mode::AllowAny);
     open.scopes[0].entries[0].addresses = vec!["not-an-ip".into()];
     for bad in [

@@ -326,13 +326,7 @@ pub(crate) fn translate(
             }
         })
         .collect();
-    routes.sort_by_key(|r| {
-        (
-            r.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&r.metadata).to_owned(),
-            r.metadata.name.clone(),
-        )
-    });
+    routes.sort_by_key(|r| crate::model::oldest_first(&r.metadata));
     let route_ref = |r: &HttpRoute| r.object_ref();
 
     // Listeners by port.

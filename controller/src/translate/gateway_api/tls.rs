@@ -174,13 +174,7 @@ pub(super) fn tls_routes(
             _ => None,
         })
         .collect();
-    routes.sort_by_key(|r| {
-        (
-            r.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&r.metadata).to_owned(),
-            r.metadata.name.clone(),
-        )
-    });
+    routes.sort_by_key(|r| crate::model::oldest_first(&r.metadata));
     for r in routes {
         let route_ns = namespace_of(&r.metadata);
         let mut report = |field: String, kind| {

@@ -64,19 +64,7 @@ fn portico_config<'a>(
     objects: &'a [Object],
     errors: &mut Vec<TranslateError>,
 ) -> Option<&'a PorticoConfig> {
-    let mut configs: Vec<&PorticoConfig> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::PorticoConfig(c) => Some(c),
-            _ => None,
-        })
-        .collect();
-    configs.sort_by_key(|c| {
-        (
-            namespace_of(&c.metadata).to_owned(),
-            c.metadata.name.clone(),
-        )
-    });
+    let configs = crate::translate::common::portico_configs(objects);
     let first = configs.first().copied()?;
     for other in configs.iter().skip(1) {
         errors.push(TranslateError {

@@ -151,13 +151,7 @@ pub(crate) fn translate(
     if gateways.is_empty() {
         return;
     }
-    services.sort_by_key(|v| {
-        (
-            v.metadata.creation_timestamp.clone().unwrap_or_default(),
-            namespace_of(&v.metadata).to_owned(),
-            v.metadata.name.clone(),
-        )
-    });
+    services.sort_by_key(|v| crate::model::oldest_first(&v.metadata));
     let ctx = Ctx::new(objects, index);
     let vs_ref = |v: &VirtualService| v.object_ref();
     // port → host → routes, in VirtualService order.
@@ -352,13 +346,7 @@ impl<'a> SidecarVirtualServices<'a> {
                 _ => None,
             })
             .collect();
-        virtual_services.sort_by_key(|v| {
-            (
-                v.metadata.creation_timestamp.clone().unwrap_or_default(),
-                namespace_of(&v.metadata).to_owned(),
-                v.metadata.name.clone(),
-            )
-        });
+        virtual_services.sort_by_key(|v| crate::model::oldest_first(&v.metadata));
         SidecarVirtualServices {
             ctx: Ctx::new(objects, index),
             virtual_services,
