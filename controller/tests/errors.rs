@@ -321,3 +321,71 @@ fn nginx_redirects_ranges_and_hashes_read_as_ingress_nginx_parses_them() {
     let t = run(&ingress(&a("upstream-hash-by", "${server_name}x")));
     assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/upstream-hash-by]: ignored: $server_name has no value in Portico (hashed as empty)"]);
 }
+
+/// Bad ServiceEntries are refused as Istio's validation refuses them, bad Sidecar settings are
+/// reported and fall back, each naming the object and field; the good entry still makes the
+/// egress registry.
+#[test]
+fn egress_objects_errors_name_the_field() {
+    let se = |name: &str, spec: &str| {
+        format!("---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\nspec: {spec}\n")
+    };
+    let yaml = [
+        se("good", "{hosts: [good.example.com], ports: [{number: 80, name: http, protocol: HTTP}]}"),
+        se("dns-wild", "{hosts: ['*.example.com'], resolution: DNS, ports: [{number: 80, name: http, protocol: HTTP}]}"),
+        se("none-endpoints", "{hosts: [a.example.com], resolution: NONE, endpoints: [{address: 127.0.0.1}], ports: [{number: 80, name: http}]}"),
+        se("cidr-dns", "{hosts: [b.example.com], resolution: DNS, addresses: [10.0.0.0/8], ports: [{number: 80, name: http}]}"),
+        se("bad-address", "{hosts: [c.example.com], addresses: [not-an-ip], ports: [{number: 80, name: http}]}"),
+        se("twice", "{hosts: [d.example.com], ports: [{number: 80, name: a}, {number: 80, name: b}]}"),
+        se("endpoint-port", "{hosts: [e.example.com], resolution: STATIC, endpoints: [{address: 127.0.0.1, ports: {nope: 81}}], ports: [{number: 80, name: http}]}"),
+        se("multi-tcp", "{hosts: [f.example.com, g.example.com], resolution: STATIC, endpoints: [{address: 127.0.0.1}], ports: [{number: 5432, name: tcp, protocol: TCP}]}"),
+        se("star", "{hosts: ['*'], ports: [{number: 80, name: http}]}"),
+        "---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s, namespace: shop}\nspec: {egress: [{hosts: [no-slash, ./*]}], outboundTrafficPolicy: {mode: SOMETIMES}}\n".to_owned(),
+    ]
+    .concat();
+    let objects: Vec<Object> = documents(&yaml)
+        .unwrap()
+        .into_iter()
+        .map(|v| Object::from_value(v).unwrap())
+        .collect();
+    let t = translate(
+        &objects,
+        &Options {
+            mesh: true,
+            ..Options::default()
+        },
+    );
+    let msgs = messages(&t);
+    for want in [
+        "ServiceEntry default/dns-wild: spec.resolution: ",
+        "ServiceEntry default/none-endpoints: spec.endpoints: ",
+        "ServiceEntry default/cidr-dns: spec.addresses[0]: ",
+        "ServiceEntry default/bad-address: spec.addresses[0]: ",
+        "ServiceEntry default/twice: spec.ports[1].number: ",
+        "ServiceEntry default/endpoint-port: spec.endpoints[0].ports: ",
+        "ServiceEntry default/multi-tcp: spec.ports[0].protocol: ",
+        "ServiceEntry default/star: spec.hosts: ",
+        "Sidecar shop/s: spec.egress[0].hosts[0]: ",
+        "Sidecar shop/s: spec.outboundTrafficPolicy.mode: ",
+    ] {
+        assert!(
+            msgs.iter().any(|m| m.starts_with(want)),
+            "{want}\n  got {msgs:#?}"
+        );
+    }
+    let egress = t.snapshot.egress.expect("the mesh has an egress config");
+    let hosts: Vec<&str> = egress
+        .config
+        .scopes
+        .last()
+        .unwrap()
+        .entries
+        .iter()
+        .flat_map(|e| e.hosts.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        hosts,
+        ["good.example.com"],
+        "only the good entry is in the registry"
+    );
+}
