@@ -9,9 +9,12 @@
 //! - [`reconcile::Reconciler`]: one sync from a [`source::Source`] (the directory:
 //!   [`source::DirSource`]) to a [`sink::Sink`] ([`sink::FileSink`]: write-then-rename, the only
 //!   change Envoy notices), keeping the last good version of every object and file that turns
-//!   bad; [`DirController`] is the one over a manifest directory.
+//!   bad; [`DirController`] is the one over a manifest directory;
+//! - [`kubernetes`]: the other source — watchers over a cluster ([`kubernetes::KubeSource`]),
+//!   the debounced loop that follows it ([`kubernetes::follow`]) and Portico's CRD.
 
 pub mod envoy;
+pub mod kubernetes;
 pub mod model;
 pub mod objects;
 pub mod reconcile;

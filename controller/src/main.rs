@@ -37,19 +37,33 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Write the files, then watch the manifests and push every change to Envoy live.
+    /// Write the files, then follow the manifests (a directory, or a cluster with `--kube`) and
+    /// push every change to Envoy live.
     Run {
         /// Directory of Kubernetes manifests (YAML/JSON, searched recursively).
+        #[arg(long, required_unless_present = "kube", conflicts_with = "kube")]
+        manifests: Option<PathBuf>,
+        /// Watch a Kubernetes cluster instead: `--kubeconfig`, else `$KUBECONFIG` or
+        /// `~/.kube/config`, else the in-cluster service account.
         #[arg(long)]
-        manifests: PathBuf,
+        kube: bool,
+        /// Kubeconfig file for `--kube`.
+        #[arg(long, requires = "kube")]
+        kubeconfig: Option<PathBuf>,
         /// xDS directory Envoy reads (the bootstrap is written there too).
         #[arg(long)]
         xds_dir: PathBuf,
-        /// How often to look for changes, in milliseconds.
+        /// How often to look for changes in the directory, in milliseconds.
         #[arg(long, default_value_t = 100)]
         interval_ms: u64,
         #[command(flatten)]
         common: Common,
+    },
+    /// Print Portico's CustomResourceDefinition (PorticoConfig), or write it into a directory.
+    Crdgen {
+        /// Write `portico.dev_porticoconfigs.yaml` into this directory instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -156,6 +170,78 @@ fn check_dirs(manifests: &Path, out: &Path, out_flag: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// Prints what a sync of a long-running loop did: its problems (each change once), then the
+/// pushed generation when files were written.
+fn print_sync(reporter: &mut Reporter, r: &SyncReport, took: Option<Duration>) {
+    reporter.print(r);
+    if !r.written.is_empty() {
+        let generation = r.snapshot.as_ref().map(|s| s.generation.as_str());
+        let took = took
+            .map(|t| format!(" {} ms after the first change", t.as_millis()))
+            .unwrap_or_default();
+        println!(
+            "pushed generation {}{took} ({})",
+            generation.unwrap_or("?"),
+            r.written.join(", ")
+        );
+    }
+}
+
+/// `run --manifests`: reads the directory every `interval_ms`.
+fn follow_dir(
+    manifests: PathBuf,
+    xds_dir: &Path,
+    interval_ms: u64,
+    options: Options,
+    render: RenderOptions,
+) -> anyhow::Result<()> {
+    check_dirs(&manifests, xds_dir, "--xds-dir")?;
+    let mut controller = DirController::new(manifests.clone(), options, render).settling();
+    let mut reporter = Reporter::default();
+    loop {
+        match controller.sync() {
+            Ok(r) => print_sync(&mut reporter, &r, None),
+            Err(e) => eprintln!("error: syncing {}: {e}", manifests.display()),
+        }
+        std::thread::sleep(Duration::from_millis(interval_ms));
+    }
+}
+
+/// `run --kube`: watches the cluster and pushes after every burst of changes.
+fn follow_kube(
+    kubeconfig: Option<PathBuf>,
+    xds_dir: &Path,
+    options: Options,
+    render: RenderOptions,
+) -> anyhow::Result<()> {
+    use portico_controller::kubernetes::{self, Debounce, KubeSource, KubeStore};
+    std::fs::create_dir_all(xds_dir).with_context(|| format!("--xds-dir {}", xds_dir.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let client = kubernetes::client(kubeconfig.as_deref()).await?;
+        let store = KubeStore::new();
+        let _watchers = kubernetes::spawn_watchers(&client, &store);
+        let sink = portico_controller::sink::FileSink::new(render.xds_dir.clone());
+        let mut controller =
+            portico_controller::Reconciler::with(KubeSource::new(store), sink, options, render);
+        let mut reporter = Reporter::default();
+        println!("watching the cluster's Ingress, Gateway API, Istio and Portico objects");
+        kubernetes::follow(&mut controller, Debounce::default(), |r, took| {
+            match r {
+                Ok(r) => print_sync(&mut reporter, &r, Some(took)),
+                Err(e) => eprintln!("error: writing {}: {e}", xds_dir.display()),
+            }
+            true
+        })
+        .await;
+        Ok(())
+    })
+}
+
 fn main() -> std::process::ExitCode {
     // Errors print as one `error:` line with their causes, never as a Debug dump (which would
     // carry a backtrace when RUST_BACKTRACE is set).
@@ -201,30 +287,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run {
             manifests,
+            kube,
+            kubeconfig,
             xds_dir,
             interval_ms,
             common,
         } => {
             let (options, render) = common.options(&xds_dir)?;
-            check_dirs(&manifests, &xds_dir, "--xds-dir")?;
-            let mut controller = DirController::new(manifests.clone(), options, render).settling();
-            let mut reporter = Reporter::default();
-            loop {
-                match controller.sync() {
-                    Ok(r) => {
-                        reporter.print(&r);
-                        if !r.written.is_empty() {
-                            let generation = r.snapshot.as_ref().map(|s| s.generation.as_str());
-                            println!(
-                                "pushed generation {} ({})",
-                                generation.unwrap_or("?"),
-                                r.written.join(", ")
-                            );
-                        }
-                    }
-                    Err(e) => eprintln!("error: syncing {}: {e}", manifests.display()),
+            match manifests {
+                Some(manifests) if !kube => {
+                    follow_dir(manifests, &xds_dir, interval_ms, options, render)?;
                 }
-                std::thread::sleep(Duration::from_millis(interval_ms));
+                _ => follow_kube(kubeconfig, &xds_dir, options, render)?,
+            }
+        }
+        Command::Crdgen { out } => {
+            let yaml = portico_controller::kubernetes::crd::yaml();
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("--out {}", dir.display()))?;
+                    let path = dir.join(portico_controller::kubernetes::crd::FILE);
+                    std::fs::write(&path, yaml)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{yaml}"),
             }
         }
     }

@@ -4,13 +4,15 @@
 //!   running the routing filter;
 //! - [`echo`]: the echo backend every endpoint runs; [`client`]: the test client;
 //! - [`proxy::Envoy`]: a real Envoy process; [`demo::run`]: `just demo`;
-//! - [`live::Live`]: the controller following its directory under client load.
+//! - [`live::Live`]: the controller following its directory under client load;
+//! - [`kube`]: the test Kubernetes API server, CRDs, and scenario objects applied to it.
 
 pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod echo;
 pub mod fixture;
+pub mod kube;
 pub mod live;
 pub mod proxy;
 pub mod runner;

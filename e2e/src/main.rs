@@ -18,8 +18,7 @@ struct Cli {
 enum Command {
     /// Run scenario files (or folders of them) through a real Envoy.
     Run {
-        /// Scenario files or folders.
-        #[arg(required = true)]
+        /// Scenario files or folders (default: testdata/scenarios).
         paths: Vec<PathBuf>,
         /// Print translate notes and Envoy's log tail.
         #[arg(short, long)]
@@ -27,6 +26,13 @@ enum Command {
         /// Send to the Service's Envoy cluster instead of straight to a pod endpoint.
         #[arg(long)]
         cluster_mode: bool,
+        /// Apply each scenario's objects to a Kubernetes API server and serve what the
+        /// controller's watchers read back (a test API server is started unless --kubeconfig).
+        #[arg(long)]
+        kube: bool,
+        /// The cluster for --kube (its objects of the kinds the scenarios use are replaced).
+        #[arg(long, requires = "kube")]
+        kubeconfig: Option<PathBuf>,
     },
     /// Serve the demo manifests on a local Envoy, send a few requests, print a table.
     Demo {
@@ -69,7 +75,9 @@ fn main() -> ExitCode {
             paths,
             verbose,
             cluster_mode,
-        } => run(&paths, verbose, cluster_mode),
+            kube,
+            kubeconfig,
+        } => run(&paths, verbose, cluster_mode, kube.then_some(kubeconfig)),
         command => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -80,14 +88,28 @@ fn main() -> ExitCode {
 }
 
 /// `run`: the scenario driver is synchronous; the Envoy host runs its own async runtime.
-fn run(paths: &[PathBuf], verbose: bool, cluster_mode: bool) -> Result<bool, String> {
+fn run(
+    paths: &[PathBuf],
+    verbose: bool,
+    cluster_mode: bool,
+    kube: Option<Option<PathBuf>>,
+) -> Result<bool, String> {
     let forward = if cluster_mode {
         ForwardMode::Cluster
     } else {
         ForwardMode::Endpoint
     };
     let options = portico_scenario::RunOptions { verbose, forward };
-    let mut host = portico_e2e::runner::EnvoyHost::new()?;
+    let mut host = match kube {
+        Some(kubeconfig) => portico_e2e::runner::EnvoyHost::with_kube(kubeconfig)?,
+        None => portico_e2e::runner::EnvoyHost::new()?,
+    };
+    let default = [portico_scenario::workspace_root().join("testdata/scenarios")];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let summary = portico_scenario::run_paths(&mut host, paths, &options)?;
     Ok(summary.failed() == 0)
 }

@@ -17,9 +17,31 @@ use crate::echo::EchoServers;
 use crate::proxy::{free_ports, Envoy};
 
 /// A real Envoy per scenario, with an echo backend on every endpoint: a scenario [`Host`].
+/// With a cluster ([`EnvoyHost::with_kube`]) each scenario's objects are applied to the API
+/// server and Envoy serves what the controller's watchers read back; otherwise Envoy serves the
+/// scenario's own translation.
 #[derive(Debug)]
 pub struct EnvoyHost {
     rt: tokio::runtime::Runtime,
+    kube: Option<Cluster>,
+}
+
+/// The API server scenarios are applied to.
+struct Cluster {
+    /// A test API server the host started (none: an existing cluster's kubeconfig).
+    _server: Option<crate::kube::TestApiServer>,
+    client: kube::Client,
+    /// What the last scenario applied (deleted before the next one).
+    applied: Vec<crate::kube::Applied>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self._server)
+            .field("applied", &self.applied.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EnvoyHost {
@@ -33,7 +55,38 @@ impl EnvoyHost {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(EnvoyHost { rt })
+        Ok(EnvoyHost { rt, kube: None })
+    }
+
+    /// A host that applies each scenario's objects to a Kubernetes API server: the cluster of
+    /// `kubeconfig`, else a test API server it starts (and stops when dropped). The Gateway API,
+    /// Istio and Portico CRDs are installed first.
+    ///
+    /// # Errors
+    /// The server does not start or refuses the CRDs.
+    pub fn with_kube(kubeconfig: Option<std::path::PathBuf>) -> Result<EnvoyHost, String> {
+        let mut host = EnvoyHost::new()?;
+        let (server, kubeconfig) = match kubeconfig {
+            Some(k) => (None, k),
+            None => {
+                let server = crate::kube::TestApiServer::start("e2e")?;
+                let k = server.kubeconfig.clone();
+                (Some(server), k)
+            }
+        };
+        let client = host.rt.block_on(async {
+            let client = portico_controller::kubernetes::client(Some(&kubeconfig))
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            crate::kube::install_crds(&client).await?;
+            Ok::<_, String>(client)
+        })?;
+        host.kube = Some(Cluster {
+            _server: server,
+            client,
+            applied: Vec::new(),
+        });
+        Ok(host)
     }
 }
 
@@ -91,9 +144,33 @@ impl Host for EnvoyHost {
             port_map: port_map.clone(),
             sidecar_port,
         };
-        FileSink::new(render_options.xds_dir.clone())
-            .write(&render(snapshot, &render_options))
-            .map_err(|e| format!("writing config: {e}"))?;
+        match &mut self.kube {
+            None => {
+                FileSink::new(render_options.xds_dir.clone())
+                    .write(&render(snapshot, &render_options))
+                    .map_err(|e| format!("writing config: {e}"))?;
+            }
+            Some(cluster) => {
+                let served = self.rt.block_on(apply_and_configure(
+                    cluster,
+                    scenario,
+                    options,
+                    &render_options,
+                ))?;
+                if served
+                    .listeners
+                    .iter()
+                    .map(|l| l.port)
+                    .ne(port_map.keys().copied())
+                {
+                    return Err(format!(
+                        "the controller's listeners ({:?}) are not the scenario's ({:?})",
+                        served.listeners.iter().map(|l| l.port).collect::<Vec<_>>(),
+                        port_map.keys().collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
         let mut endpoints: Vec<SocketAddr> = prepared
             .backends
             .keys()
@@ -188,6 +265,41 @@ impl Host for EnvoyHost {
             observed
         })
     }
+}
+
+/// Replaces what the cluster holds with `scenario`'s objects and lets the controller's
+/// watchers read them back and write the configuration Envoy will serve.
+async fn apply_and_configure(
+    cluster: &mut Cluster,
+    scenario: &Scenario,
+    options: &RunOptions,
+    render_options: &RenderOptions,
+) -> Result<portico_controller::snapshot::Snapshot, String> {
+    crate::kube::delete_objects(&cluster.client, &std::mem::take(&mut cluster.applied)).await?;
+    let applied = crate::kube::apply_objects(&cluster.client, &scenario.objects).await?;
+    cluster.applied = applied.applied;
+    if options.verbose {
+        for r in &applied.refused {
+            eprintln!("  note: the API server refused {r}");
+        }
+    }
+    let report = crate::kube::configure_once(&cluster.client, |source| {
+        portico_controller::Reconciler::with(
+            source,
+            FileSink::new(render_options.xds_dir.clone()),
+            portico_scenario::prepare::translate_options(options.forward),
+            render_options.clone(),
+        )
+    })
+    .await?;
+    if options.verbose {
+        for (_, line) in report.messages() {
+            eprintln!("  controller: {line}");
+        }
+    }
+    report
+        .snapshot
+        .ok_or_else(|| "the controller made no configuration".to_owned())
 }
 
 /// The mirror copies (host `…-shadow`) the echo servers received after the first `seen` hits,

@@ -43,6 +43,19 @@ pub fn request_addresses(scenario: &Scenario) -> BTreeSet<String> {
         .collect()
 }
 
+/// How every host translates a scenario's objects: a gateway and a sidecar, `forward` as the
+/// run says, certificates judged against the current time.
+pub fn translate_options(
+    forward: portico_core::config::ForwardMode,
+) -> portico_controller::translate::Options {
+    portico_controller::translate::Options {
+        now: portico_controller::translate::options::now(),
+        forward,
+        mesh: true,
+        ..portico_controller::translate::Options::default()
+    }
+}
+
 /// Checks a scenario's addresses, parses its objects and translates them. Objects that do not
 /// parse are left out with a note; a kind `translate` does not read fails the whole scenario.
 ///
@@ -54,7 +67,7 @@ pub fn prepare(
     notes: &mut Vec<String>,
 ) -> Result<Prepared, String> {
     use portico_controller::objects::{describe_value, Object};
-    use portico_controller::translate::{translate, Options};
+    use portico_controller::translate::translate;
     let problems = check_addresses(scenario);
     if !problems.is_empty() {
         return Err(format!("scenario rejected: {}", problems.join("; ")));
@@ -77,15 +90,7 @@ pub fn prepare(
             unsupported.join("; ")
         ));
     }
-    let translation = translate(
-        &objects,
-        &Options {
-            now: portico_controller::translate::options::now(),
-            forward,
-            mesh: true,
-            ..Options::default()
-        },
-    );
+    let translation = translate(&objects, &translate_options(forward));
     notes.extend(translation.errors.iter().map(ToString::to_string));
     let certificates =
         portico_controller::translate::tls::served_certificates(&translation.snapshot);

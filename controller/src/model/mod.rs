@@ -13,13 +13,15 @@
 //! imports nothing from the rest of the crate.
 //!
 //! # Strict and tolerant parsing
-//! Whether an unknown field is an error is decided by where the object comes from, not by the
-//! types: [`ParseMode::Strict`] for manifests a user wrote (a field Portico does not implement in
-//! the part of an object that decides routing is an error naming it, rather than a silently
-//! ignored setting), [`ParseMode::Tolerant`] for what a live API server returns (`status`,
-//! `metadata.managedFields` and fields of newer API versions are ignored). Which part of a kind
-//! is held to strictness is [`Resource::STRICT_ROOTS`]: the `spec` of routing kinds; Services,
-//! EndpointSlices, Namespaces and Pods carry much that does not change routing and are read
+//! Whether an unknown field is an error is decided by the reader, not by the types:
+//! [`ParseMode::Strict`] for routing as a user wrote it — both sources, the directory and the
+//! Kubernetes watchers, read this way, so a field Portico does not implement in the part of an
+//! object that decides routing is an error naming it rather than a
+//! silently ignored setting, as the Gateway API asks of an implementation meeting a feature it
+//! does not support; [`ParseMode::Tolerant`] ignores every unknown field (for tools that only
+//! look). Which part of a kind is held to strictness is [`Resource::STRICT_ROOTS`]: the `spec`
+//! of routing kinds; Services, EndpointSlices, Namespaces and Pods carry much that does not
+//! change routing and are read
 //! tolerantly either way. Metadata and `status` are never interpreted beyond what is modelled.
 
 pub mod core;
