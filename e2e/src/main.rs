@@ -61,6 +61,9 @@ enum Command {
         #[arg(long)]
         gateway_routes: Option<usize>,
     },
+    /// Print CRDs for the Gateway API and Istio kinds Portico reads (every field kept, so Portico
+    /// judges objects itself), for a test API server; a real cluster has the projects' own.
+    TestCrds,
     /// Serve echo backends on the given addresses until Ctrl-C.
     Echo {
         /// `ip:port` to listen on (repeatable).
@@ -78,6 +81,12 @@ fn main() -> ExitCode {
             kube,
             kubeconfig,
         } => run(&paths, verbose, cluster_mode, kube.then_some(kubeconfig)),
+        Command::TestCrds => {
+            for crd in portico_e2e::kube::foreign_crds() {
+                print!("---\n{}", serde_yaml::to_string(&crd).unwrap_or_default());
+            }
+            Ok(true)
+        }
         command => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -118,7 +127,9 @@ fn run(
 async fn serve(command: Command) -> Result<bool, String> {
     match command {
         // Dispatched in `main`, before any runtime starts (its host runs its own).
-        Command::Run { .. } => Err("`run` does not run on the shared runtime".into()),
+        Command::Run { .. } | Command::TestCrds => {
+            Err("not a command of the shared runtime".into())
+        }
         Command::Demo { manifests, serve } => portico_e2e::demo::run(manifests, serve)
             .await
             .map(|()| true),
