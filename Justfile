@@ -36,7 +36,7 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner, on a real Envoy (both forward modes) and through a Kubernetes API server
+# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner, on a real Envoy (both forward modes), through a Kubernetes API server, and on an istiod-shaped Envoy with Portico attached by its EnvoyFilters
 test: build
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
@@ -44,12 +44,13 @@ test: build
     just e2e
     ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
     just e2e --kube
+    just e2e --istio --cluster-mode
 
 # Run scenario files or folders on host-runner (default: all of testdata/scenarios)
 scenario *PATHS: build
     ./target/debug/host-runner scenario {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
 
-# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios). `--kube`: apply each scenario's objects to a test Kubernetes API server (or `--kubeconfig FILE`'s cluster) and serve what the controller watches; `--cluster-mode`: forward to Service clusters
+# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios). `--kube`: apply each scenario's objects to a test Kubernetes API server (or `--kubeconfig FILE`'s cluster) and serve what the controller watches; `--istio`: Envoy shaped as istiod configures a gateway and a sidecar, Portico attached by its EnvoyFilters; `--cluster-mode`: forward to Service clusters
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 

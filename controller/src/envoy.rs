@@ -151,7 +151,7 @@ struct Resources {
 
 /// The routing filter's `Wasm` typed config for one listener. Every listener's plugin runs in one
 /// VM (same `vm_id` and code), each with its own configuration.
-fn routing_config(
+pub(crate) fn routing_config(
     name: &str,
     config: &portico_core::config::RoutingConfig,
     options: &RenderOptions,
@@ -302,24 +302,7 @@ fn resources(
             "default_filter_chain": default_chain,
         }));
     }
-    let mut clusters = vec![
-        // The endpoint the routing filter set in filter state (never a header).
-        json!({
-            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-            "name": ORIGINAL_DST_CLUSTER,
-            "type": "ORIGINAL_DST",
-            "lb_policy": "CLUSTER_PROVIDED",
-            "connect_timeout": "2s",
-        }),
-        // Where the connection's client was going (the PROXY header's destination): no header.
-        json!({
-            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-            "name": PASSTHROUGH_CLUSTER,
-            "type": "ORIGINAL_DST",
-            "lb_policy": "CLUSTER_PROVIDED",
-            "connect_timeout": "2s",
-        }),
-    ];
+    let mut clusters = original_dst_clusters();
     for c in &snapshot.clusters {
         let endpoints: Vec<Value> = c
             .endpoints
@@ -427,6 +410,46 @@ fn steered() -> Value {
     json!({"key": STEER_STATE, "string_match": {"safe_regex": {"regex": ".+"}}})
 }
 
+/// The routes the routing filter steers: to the cluster its header names, or to the endpoint
+/// its filter state holds. Only what the routing filter steered carries the filter state (a
+/// client can set no filter state): with the filter failing open or missing, nothing is
+/// forwarded, whatever headers a client sends.
+pub(crate) fn steering_routes() -> Vec<Value> {
+    vec![
+        json!({"name": "portico-cluster",
+         "match": {"prefix": "/",
+                   "headers": [{"name": CLUSTER_HEADER, "present_match": true}],
+                   "filter_state": [steered()]},
+         "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"}}),
+        json!({"name": "portico-endpoint",
+         "match": {"prefix": "/", "filter_state": [steered()]},
+         "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}}),
+    ]
+}
+
+/// The clusters the steering routes and the egress filter's passthrough use besides the
+/// Services': the endpoint in filter state, and where the client was going.
+pub(crate) fn original_dst_clusters() -> Vec<Value> {
+    vec![
+        // The endpoint the routing filter set in filter state (never a header).
+        json!({
+            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+            "name": ORIGINAL_DST_CLUSTER,
+            "type": "ORIGINAL_DST",
+            "lb_policy": "CLUSTER_PROVIDED",
+            "connect_timeout": "2s",
+        }),
+        // Where the connection's client was going (the PROXY header's destination): no header.
+        json!({
+            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+            "name": PASSTHROUGH_CLUSTER,
+            "type": "ORIGINAL_DST",
+            "lb_policy": "CLUSTER_PROVIDED",
+            "connect_timeout": "2s",
+        }),
+    ]
+}
+
 /// The HTTP connection manager every Portico filter chain runs: the routing filter, then
 /// Envoy's router on a fixed route table the filter steers.
 fn http_connection_manager(name: &str, mut http_filters: Vec<Value>) -> Value {
@@ -446,22 +469,11 @@ fn http_connection_manager(name: &str, mut http_filters: Vec<Value>) -> Value {
                 "virtual_hosts": [{
                     "name": "portico",
                     "domains": ["*"],
-                    "routes": [
-                        // Only what the routing filter steered carries the filter state (a
-                        // client can set no filter state): with the filter failing open or
-                        // missing, nothing is forwarded, whatever headers a client sends.
-                        {"name": "cluster",
-                         "match": {"prefix": "/",
-                                   "headers": [{"name": CLUSTER_HEADER, "present_match": true}],
-                                   "filter_state": [steered()]},
-                         "route": {"cluster_header": CLUSTER_HEADER, "timeout": "30s"}},
-                        {"name": "endpoint",
-                         "match": {"prefix": "/", "filter_state": [steered()]},
-                         "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}},
+                    "routes": steering_routes().into_iter().chain([
                         // Reached only if the filter neither steered nor answered.
-                        {"name": "unrouted", "match": {"prefix": "/"},
-                         "direct_response": {"status": 404, "body": {"inline_string": "404 page not found\n"}}},
-                    ],
+                        json!({"name": "unrouted", "match": {"prefix": "/"},
+                         "direct_response": {"status": 404, "body": {"inline_string": "404 page not found\n"}}}),
+                    ]).collect::<Vec<_>>(),
                 }],
             },
             "http_filters": http_filters,
@@ -529,7 +541,7 @@ fn tcp_proxy_by_filter(stat: &str, on_data: bool) -> Value {
 
 /// The egress filter's `Wasm` typed config: `name` is also its root id (HTTP or network
 /// instance); both run in one VM (`vm_id` `portico-egress`).
-fn egress_config(
+pub(crate) fn egress_config(
     name: &str,
     config: &portico_core::egress::EgressConfig,
     options: &RenderOptions,

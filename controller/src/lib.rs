@@ -11,8 +11,10 @@
 //!   change Envoy notices), keeping the last good version of every object and file that turns
 //!   bad; [`DirController`] is the one over a manifest directory;
 //! - [`kubernetes`]: the other source — watchers over a cluster ([`kubernetes::KubeSource`]),
-//!   the debounced loop that follows it ([`kubernetes::follow`]) and Portico's CRD.
+//!   the debounced loop that follows it ([`kubernetes::follow`]) and Portico's CRD;
+//! - [`attach`]: the other sink — Istio EnvoyFilters carrying the modules into istiod's proxies.
 
+pub mod attach;
 pub mod envoy;
 pub mod kubernetes;
 pub mod model;

@@ -59,6 +59,32 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Translate a directory of manifests and write the Istio EnvoyFilters that attach
+    /// Portico's modules, with that configuration, to istiod's gateway and sidecars.
+    Istio {
+        /// Directory of Kubernetes manifests (YAML/JSON, searched recursively).
+        #[arg(long)]
+        manifests: PathBuf,
+        /// Write `envoyfilters.yaml` into this directory instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Namespace of the EnvoyFilters (istiod's root namespace applies them mesh-wide).
+        #[arg(long, default_value = "istio-system")]
+        namespace: String,
+        /// Label of the ingress gateway's pods, `KEY=VALUE` (repeatable).
+        #[arg(long = "gateway-selector", value_name = "KEY=VALUE", default_values_t = ["istio=ingressgateway".to_owned()])]
+        gateway_selector: Vec<String>,
+        /// Gateway port → the port the gateway's Envoy listens on (`80=8080`, repeatable;
+        /// default: 80=8080 and 443=8443, as the default gateway Service maps them).
+        #[arg(long = "gateway-port", value_name = "PORT=LISTENER")]
+        gateway_ports: Vec<String>,
+        /// Directory holding the `.wasm` modules inside the proxy container.
+        #[arg(long, default_value = "/var/local/lib/wasm")]
+        wasm_dir: PathBuf,
+        /// Patch only the gateway, not the sidecars.
+        #[arg(long)]
+        no_sidecar: bool,
+    },
     /// Print Portico's CustomResourceDefinition (PorticoConfig), or write it into a directory.
     Crdgen {
         /// Write `portico.dev_porticoconfigs.yaml` into this directory instead of printing it.
@@ -105,19 +131,25 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
 }
 
+/// `PORT=OTHER` pairs of a repeatable flag.
+fn parse_port_map(pairs: &[String], flag: &str) -> anyhow::Result<BTreeMap<u16, u16>> {
+    let mut port_map = BTreeMap::new();
+    for p in pairs {
+        let Some((from, to)) = p.split_once('=') else {
+            bail!("{flag} {p:?}: expected PORT=PORT, e.g. 80=18080");
+        };
+        let parse = |s: &str| {
+            s.parse::<u16>()
+                .with_context(|| format!("{flag} {p:?}: {s:?} is not a port"))
+        };
+        port_map.insert(parse(from)?, parse(to)?);
+    }
+    Ok(port_map)
+}
+
 impl Common {
     fn options(&self, xds_dir: &Path) -> anyhow::Result<(Options, RenderOptions)> {
-        let mut port_map = BTreeMap::new();
-        for p in &self.ports {
-            let Some((from, to)) = p.split_once('=') else {
-                bail!("--port {p:?}: expected PORT=BIND, e.g. 80=18080");
-            };
-            let parse = |s: &str| {
-                s.parse::<u16>()
-                    .with_context(|| format!("--port {p:?}: {s:?} is not a port"))
-            };
-            port_map.insert(parse(from)?, parse(to)?);
-        }
+        let port_map = parse_port_map(&self.ports, "--port")?;
         let wasm = absolute(&self.routing_wasm)?;
         if !wasm.is_file() {
             bail!(
@@ -299,6 +331,66 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     follow_dir(manifests, &xds_dir, interval_ms, options, render)?;
                 }
                 _ => follow_kube(kubeconfig, &xds_dir, options, render)?,
+            }
+        }
+        Command::Istio {
+            manifests,
+            out,
+            namespace,
+            gateway_selector,
+            gateway_ports,
+            wasm_dir,
+            no_sidecar,
+        } => {
+            use portico_controller::attach::{envoy_filters_yaml, AttachOptions};
+            let mut options = AttachOptions {
+                namespace,
+                wasm_dir,
+                sidecar: !no_sidecar,
+                ..AttachOptions::default()
+            };
+            options.gateway_labels.clear();
+            for kv in &gateway_selector {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--gateway-selector {kv:?}: expected KEY=VALUE"))?;
+                options.gateway_labels.insert(k.to_owned(), v.to_owned());
+            }
+            if !gateway_ports.is_empty() {
+                options.gateway_ports = parse_port_map(&gateway_ports, "--gateway-port")?;
+            }
+            if !manifests.is_dir() {
+                bail!("--manifests {}: no such directory", manifests.display());
+            }
+            let loaded = portico_controller::source::load_dir(&manifests)
+                .with_context(|| format!("reading {}", manifests.display()))?;
+            for e in &loaded.errors {
+                eprintln!("error: {e}");
+            }
+            let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
+            let translation = portico_controller::translate::translate(
+                &objects,
+                &Options {
+                    now: portico_controller::translate::options::now(),
+                    forward: ForwardMode::Cluster,
+                    mesh: options.sidecar,
+                    ..Options::default()
+                },
+            );
+            for e in &translation.errors {
+                eprintln!("{}: {e}", e.severity());
+            }
+            let yaml = envoy_filters_yaml(&translation.snapshot, &options);
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("--out {}", dir.display()))?;
+                    let path = dir.join("envoyfilters.yaml");
+                    std::fs::write(&path, yaml)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{yaml}"),
             }
         }
         Command::Crdgen { out } => {

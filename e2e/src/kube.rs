@@ -226,7 +226,7 @@ pub fn foreign_crds() -> Vec<Value> {
             k.group == portico_controller::model::GATEWAY_GROUP
                 || k.group == portico_controller::model::ISTIO_GROUP
         })
-        .map(|k| loose_crd(k))
+        .map(loose_crd)
         .collect()
 }
 

@@ -5,13 +5,15 @@
 //! - [`echo`]: the echo backend every endpoint runs; [`client`]: the test client;
 //! - [`proxy::Envoy`]: a real Envoy process; [`demo::run`]: `just demo`;
 //! - [`live::Live`]: the controller following its directory under client load;
-//! - [`kube`]: the test Kubernetes API server, CRDs, and scenario objects applied to it.
+//! - [`kube`]: the test Kubernetes API server, CRDs, and scenario objects applied to it;
+//! - [`istio`]: Envoy configured as istiod would, with Portico's EnvoyFilters merged in.
 
 pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod echo;
 pub mod fixture;
+pub mod istio;
 pub mod kube;
 pub mod live;
 pub mod proxy;

@@ -33,6 +33,10 @@ enum Command {
         /// The cluster for --kube (its objects of the kinds the scenarios use are replaced).
         #[arg(long, requires = "kube")]
         kubeconfig: Option<PathBuf>,
+        /// Configure Envoy as istiod configures a gateway and a sidecar, and attach Portico
+        /// with its EnvoyFilters, merged as istiod merges them.
+        #[arg(long, conflicts_with = "kube")]
+        istio: bool,
     },
     /// Serve the demo manifests on a local Envoy, send a few requests, print a table.
     Demo {
@@ -80,7 +84,14 @@ fn main() -> ExitCode {
             cluster_mode,
             kube,
             kubeconfig,
-        } => run(&paths, verbose, cluster_mode, kube.then_some(kubeconfig)),
+            istio,
+        } => run(
+            &paths,
+            verbose,
+            cluster_mode,
+            kube.then_some(kubeconfig),
+            istio,
+        ),
         Command::TestCrds => {
             for crd in portico_e2e::kube::foreign_crds() {
                 print!("---\n{}", serde_yaml::to_string(&crd).unwrap_or_default());
@@ -102,6 +113,7 @@ fn run(
     verbose: bool,
     cluster_mode: bool,
     kube: Option<Option<PathBuf>>,
+    istio: bool,
 ) -> Result<bool, String> {
     let forward = if cluster_mode {
         ForwardMode::Cluster
@@ -111,6 +123,7 @@ fn run(
     let options = portico_scenario::RunOptions { verbose, forward };
     let mut host = match kube {
         Some(kubeconfig) => portico_e2e::runner::EnvoyHost::with_kube(kubeconfig)?,
+        None if istio => portico_e2e::runner::EnvoyHost::istio()?,
         None => portico_e2e::runner::EnvoyHost::new()?,
     };
     let default = [portico_scenario::workspace_root().join("testdata/scenarios")];

@@ -24,6 +24,7 @@ use crate::proxy::{free_ports, Envoy};
 pub struct EnvoyHost {
     rt: tokio::runtime::Runtime,
     kube: Option<Cluster>,
+    istio: bool,
 }
 
 /// The API server scenarios are applied to.
@@ -55,7 +56,22 @@ impl EnvoyHost {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(EnvoyHost { rt, kube: None })
+        Ok(EnvoyHost {
+            rt,
+            kube: None,
+            istio: false,
+        })
+    }
+
+    /// A host whose Envoy is configured as istiod configures an ingress gateway and a sidecar,
+    /// with Portico attached by its EnvoyFilters (see [`crate::istio`]).
+    ///
+    /// # Errors
+    /// When the runtime cannot start.
+    pub fn istio() -> Result<EnvoyHost, String> {
+        let mut host = EnvoyHost::new()?;
+        host.istio = true;
+        Ok(host)
     }
 
     /// A host that applies each scenario's objects to a Kubernetes API server: the cluster of
@@ -144,7 +160,26 @@ impl Host for EnvoyHost {
             port_map: port_map.clone(),
             sidecar_port,
         };
+        let mut bootstrap = render_options.xds_dir.join(BOOTSTRAP);
         match &mut self.kube {
+            None if self.istio => {
+                let wasm_dir = routing_wasm()
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default();
+                let (config, filters) =
+                    crate::istio::bootstrap(snapshot, &wasm_dir, &port_map, sidecar_port)?;
+                std::fs::create_dir_all(&render_options.xds_dir).map_err(|e| e.to_string())?;
+                bootstrap = render_options.xds_dir.join("istio-shaped.yaml");
+                let yaml = |v: &serde_json::Value| serde_yaml::to_string(v).unwrap_or_default();
+                std::fs::write(&bootstrap, yaml(&config)).map_err(|e| e.to_string())?;
+                let filters: String = filters
+                    .iter()
+                    .map(|f| format!("---\n{}", yaml(f)))
+                    .collect();
+                std::fs::write(render_options.xds_dir.join("envoyfilters.yaml"), filters)
+                    .map_err(|e| e.to_string())?;
+            }
             None => {
                 FileSink::new(render_options.xds_dir.clone())
                     .write(&render(snapshot, &render_options))
@@ -185,11 +220,14 @@ impl Host for EnvoyHost {
         }
         let echo = self.rt.block_on(crate::echo::start(endpoints))?;
         let listeners: Vec<SocketAddr> = port_map
-            .values()
+            .iter()
+            .filter(|(port, _)| {
+                !self.istio || crate::istio::unsupported(snapshot, **port).is_none()
+            })
+            .map(|(_, bind)| bind)
             .chain(&sidecar_port)
             .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
             .collect();
-        let bootstrap = render_options.xds_dir.join(BOOTSTRAP);
         let envoy = Envoy::start(&bootstrap, work.path(), &listeners)?;
         Ok(Session {
             envoy,
@@ -209,6 +247,13 @@ impl Host for EnvoyHost {
             verbose: options.verbose,
             _work: work,
         })
+    }
+
+    fn skip_request(&self, prepared: &Prepared, plan: &Plan) -> Option<String> {
+        if !self.istio || plan.via == Via::Sidecar {
+            return None;
+        }
+        crate::istio::unsupported(&prepared.translation.snapshot, plan.url.port)
     }
 
     fn send(

@@ -48,6 +48,17 @@ pub trait Host {
         trace: &mut Vec<String>,
     ) -> Vec<Observed>;
 
+    /// Why this host cannot run a scenario at all (`None`: it can). A skipped file is reported
+    /// with its reason and counts neither as passed nor as failed.
+    fn skip(&self, _prepared: &Prepared) -> Option<String> {
+        None
+    }
+
+    /// Why this host cannot send one request of a scenario it runs (`None`: it can).
+    fn skip_request(&self, _prepared: &Prepared, _plan: &Plan) -> Option<String> {
+        None
+    }
+
     /// Why the request went where it did, step by step, added to a failed check's report
     /// (nothing by default).
     fn explain(&self, _prepared: &Prepared, _request: &Request, _plan: &Plan) -> Vec<String> {
@@ -64,8 +75,10 @@ pub struct RequestResult {
     pub scenario: String,
     /// Request name.
     pub request: String,
-    /// Unmet expectations (empty: passed).
+    /// Unmet expectations (empty: passed, unless skipped).
     pub failures: Vec<String>,
+    /// Why the host did not send it (counts neither as passed nor as failed).
+    pub skipped: Option<String>,
 }
 
 /// Totals over many scenarios.
@@ -80,13 +93,21 @@ impl Summary {
     pub fn passed(&self) -> usize {
         self.results
             .iter()
-            .filter(|r| r.failures.is_empty())
+            .filter(|r| r.failures.is_empty() && r.skipped.is_none())
             .count()
     }
 
     /// Requests that failed.
     pub fn failed(&self) -> usize {
-        self.results.len() - self.passed()
+        self.results
+            .iter()
+            .filter(|r| !r.failures.is_empty())
+            .count()
+    }
+
+    /// Requests the host did not send.
+    pub fn skipped(&self) -> usize {
+        self.results.iter().filter(|r| r.skipped.is_some()).count()
     }
 
     /// The closing line every harness prints.
@@ -105,6 +126,7 @@ pub fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestRes
             scenario: scenario.name.clone(),
             request: r.name.clone(),
             failures: vec![reason.to_owned()],
+            skipped: None,
         })
         .collect()
 }
@@ -116,6 +138,7 @@ fn file_failure(file: &str, scenario: &str, reason: String) -> Vec<RequestResult
         scenario: scenario.to_owned(),
         request: "(file)".into(),
         failures: vec![reason],
+        skipped: None,
     }]
 }
 
@@ -152,6 +175,10 @@ fn run_scenario<H: Host>(
     let snapshot = &prepared.translation.snapshot;
     let gateway: Vec<u16> = snapshot.listeners.iter().map(|l| l.port).collect();
     let sidecar = snapshot.egress.is_some();
+    if let Some(why) = host.skip(&prepared) {
+        println!("skip {file}: {why}");
+        return Ok(Vec::new());
+    }
     let mut session = host.start(file, scenario, &prepared, options)?;
     let mut results = Vec::new();
     for request in &scenario.requests {
@@ -160,9 +187,13 @@ fn run_scenario<H: Host>(
             scenario: scenario.name.clone(),
             request: request.name.clone(),
             failures: Vec::new(),
+            skipped: None,
         };
         match plan(request, &gateway, sidecar, &prepared.key_pairs) {
             Err(e) => result.failures.push(e),
+            Ok(plan) if host.skip_request(&prepared, &plan).is_some() => {
+                result.skipped = host.skip_request(&prepared, &plan);
+            }
             Ok(plan) => {
                 let mut trace = Vec::new();
                 let observed = if plan.listening {
@@ -202,12 +233,18 @@ fn run_scenario<H: Host>(
 /// Prints one file's results: a line for the file, then each failed request with its failures.
 pub fn report_file(path: &Path, results: &[RequestResult]) {
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+    let skipped = results.iter().filter(|r| r.skipped.is_some()).count();
     println!(
-        "{} {}: {} requests, {} failed",
+        "{} {}: {} requests, {} failed{}",
         if failed == 0 { "ok  " } else { "FAIL" },
         path.display(),
         results.len(),
-        failed
+        failed,
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        }
     );
     for r in results.iter().filter(|r| !r.failures.is_empty()) {
         println!("  FAIL {} / {}", r.scenario, r.request);
@@ -221,6 +258,17 @@ pub fn report_file(path: &Path, results: &[RequestResult]) {
 pub fn report_summary(summary: &Summary) {
     let distinct: BTreeSet<_> = summary.results.iter().map(|r| r.file.clone()).collect();
     println!("{} scenario files", distinct.len());
+    let skipped: BTreeSet<_> = summary
+        .results
+        .iter()
+        .filter_map(|r| r.skipped.as_deref())
+        .collect();
+    for why in skipped {
+        println!("skipped: {why}");
+    }
+    if summary.skipped() > 0 {
+        println!("{} requests skipped", summary.skipped());
+    }
     println!("{}", summary.closing_line());
 }
 
@@ -239,10 +287,19 @@ pub fn run_paths<H: Host>(
         return Err("no scenario file under the given paths".into());
     }
     let mut summary = Summary::default();
+    let mut skipped = 0;
     for f in files {
         let results = run_file(host, &f, options);
+        if results.is_empty() {
+            // Skipped: `run_scenario` said why.
+            skipped += 1;
+            continue;
+        }
         report_file(&f, &results);
         summary.results.extend(results);
+    }
+    if skipped > 0 {
+        println!("{skipped} scenario files skipped");
     }
     report_summary(&summary);
     Ok(summary)

@@ -20,6 +20,8 @@ pub struct PorticoConfig {
 }
 
 /// What a PorticoConfig sets.
+// The printer columns repeat `type_`, which clippy takes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, CustomResource)]
 #[kube(
     group = "portico.dev",
