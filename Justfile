@@ -54,12 +54,13 @@ scenario *PATHS: build
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 
-# Criterion benches of the core and of host-runner, then Envoy with and without the routing filter under load (record results in docs/benchmarks.md)
+# Criterion benches of the core and of host-runner, Envoy with and without the routing filter under load, and Kubernetes update latency (record results in docs/benchmarks.md)
 bench: build
     cargo bench --locked -p portico-core --bench decide
     cargo bench --locked -p portico-host-runner-cli --bench routing
     cargo build --locked --release -p portico-e2e
     ./target/release/portico-e2e bench-envoy --manifests testdata/demo --rounds 3 --seconds 5 --connections 16
+    ./target/release/portico-e2e bench-kube --routes 10 --routes 1000 --updates 100
 
 # Start a local test Kubernetes API server (etcd-backed Kubernetes 1.36) with the Gateway API, Istio and Portico CRDs; prints its KUBECONFIG
 kube-up: build

@@ -50,6 +50,8 @@ enum Command {
         /// Kubeconfig file for `--kube`.
         #[arg(long, requires = "kube")]
         kubeconfig: Option<PathBuf>,
+        #[command(flatten)]
+        replica: ReplicaArgs,
         /// xDS directory Envoy reads (the bootstrap is written there too).
         #[arg(long)]
         xds_dir: PathBuf,
@@ -91,6 +93,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// How a `--kube` replica runs.
+#[derive(Debug, Args)]
+struct ReplicaArgs {
+    /// This replica's name in the Lease and the Events (default: `$POD_NAME`, else
+    /// `$HOSTNAME`, else `portico-controller-PID`).
+    #[arg(long)]
+    identity: Option<String>,
+    /// Namespace of the leader-election Lease (default: `$POD_NAMESPACE`, else `default`).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "portico-controller")]
+    lease_name: String,
+    /// How long the Lease holds without renewal, in seconds (the leader renews every third).
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// Serve `/metrics`, `/healthz` and `/readyz` here.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    metrics_address: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -239,15 +262,34 @@ fn follow_dir(
     }
 }
 
-/// `run --kube`: watches the cluster and pushes after every burst of changes.
+/// `run --kube`: watches the cluster and pushes after every burst of changes; leader election,
+/// status and events, metrics.
 fn follow_kube(
     kubeconfig: Option<PathBuf>,
+    args: &ReplicaArgs,
     xds_dir: &Path,
     options: Options,
     render: RenderOptions,
 ) -> anyhow::Result<()> {
-    use portico_controller::kubernetes::{self, Debounce, KubeSource, KubeStore};
+    use portico_controller::kubernetes::{self, Debounce, Replica};
     std::fs::create_dir_all(xds_dir).with_context(|| format!("--xds-dir {}", xds_dir.display()))?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let replica = Replica {
+        identity: args
+            .identity
+            .clone()
+            .or_else(|| env("POD_NAME"))
+            .or_else(|| env("HOSTNAME"))
+            .unwrap_or_else(|| format!("portico-controller-{}", std::process::id())),
+        lease_namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| env("POD_NAMESPACE"))
+            .unwrap_or_else(|| "default".into()),
+        lease_name: args.lease_name.clone(),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds.max(1)),
+        debounce: Debounce::default(),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -255,19 +297,19 @@ fn follow_kube(
         .context("starting the async runtime")?;
     rt.block_on(async {
         let client = kubernetes::client(kubeconfig.as_deref()).await?;
-        let store = KubeStore::new();
-        let _watchers = kubernetes::spawn_watchers(&client, &store);
+        let listener = kubernetes::ops::bind(args.metrics_address)
+            .await
+            .with_context(|| format!("--metrics-address {}", args.metrics_address))?;
         let sink = portico_controller::sink::FileSink::new(render.xds_dir.clone());
-        let mut controller =
-            portico_controller::Reconciler::with(KubeSource::new(store), sink, options, render);
         let mut reporter = Reporter::default();
-        println!("watching the cluster's Ingress, Gateway API, Istio and Portico objects");
-        kubernetes::follow(&mut controller, Debounce::default(), |r, took| {
-            match r {
-                Ok(r) => print_sync(&mut reporter, &r, Some(took)),
-                Err(e) => eprintln!("error: writing {}: {e}", xds_dir.display()),
+        println!(
+            "{}: watching the cluster's Ingress, Gateway API, Istio and Portico objects; metrics on http://{}/metrics",
+            replica.identity, args.metrics_address
+        );
+        kubernetes::run_replica(client, sink, options, render, replica, Some(listener), |r, took| {
+            if let Ok(r) = r {
+                print_sync(&mut reporter, r, Some(took));
             }
-            true
         })
         .await;
         Ok(())
@@ -321,6 +363,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             manifests,
             kube,
             kubeconfig,
+            replica,
             xds_dir,
             interval_ms,
             common,
@@ -330,7 +373,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(manifests) if !kube => {
                     follow_dir(manifests, &xds_dir, interval_ms, options, render)?;
                 }
-                _ => follow_kube(kubeconfig, &xds_dir, options, render)?,
+                _ => follow_kube(kubeconfig, &replica, &xds_dir, options, render)?,
             }
         }
         Command::Istio {

@@ -207,6 +207,18 @@ impl Target {
 pub fn gateway_objects(
     routes: usize,
 ) -> Result<(Vec<portico_controller::objects::Object>, Target), String> {
+    let (yaml, target) = gateway_manifest(routes);
+    let objects = portico_controller::source::documents(&yaml)?
+        .into_iter()
+        .map(|v| portico_controller::objects::Object::from_value(v).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((objects, target))
+}
+
+/// The manifests of [`gateway_objects`] (a Gateway, Service `api` with one endpoint at
+/// `127.0.10.1:8080`, `routes` HTTPRoute rules over at most 100 hosts) as YAML, and the request
+/// that takes the last rule of the middle host.
+pub fn gateway_manifest(routes: usize) -> (String, Target) {
     let hosts = 100.min(routes.max(1));
     let per_host = routes.div_ceil(hosts);
     let mut yaml = String::from(
@@ -228,10 +240,6 @@ pub fn gateway_objects(
             ));
         }
     }
-    let objects = portico_controller::source::documents(&yaml)?
-        .into_iter()
-        .map(|v| portico_controller::objects::Object::from_value(v).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
     let last = per_host - 1;
     let target = Target {
         host: format!("host{}.example.com", hosts / 2),
@@ -240,7 +248,7 @@ pub fn gateway_objects(
         cluster: "outbound|80||api.default.svc.cluster.local".into(),
         headers: vec![("x-tenant".into(), format!("t{last}"))],
     };
-    Ok((objects, target))
+    (yaml, target)
 }
 
 /// Runs the comparison over `objects`; see [`run`].

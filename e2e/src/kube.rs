@@ -32,6 +32,11 @@ pub fn tool_dir() -> PathBuf {
 /// Unpacks the API server and etcd once into `target/kube-apiserver/bin`, shared by every
 /// server the tests start (an `up.sh` then takes about a second instead of two and a half).
 fn shared_bins() -> Result<PathBuf, String> {
+    // Tests of one process start servers in parallel: one unpacks, the others wait.
+    static UNPACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = UNPACK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = workspace_root().join("target/kube-apiserver/bin");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for name in ["kube-apiserver", "etcd"] {
@@ -413,6 +418,21 @@ pub async fn apply_objects(client: &Client, objects: &[Value]) -> Result<ApplyRe
             }
             apply_one(client, &o, &params, &mut report).await?;
         }
+    }
+    Ok(report)
+}
+
+/// Applies `objects` at once, in order (server-side apply, field manager [`MANAGER`]; `status`
+/// through the status subresource): an update as a user's `kubectl apply --server-side` makes
+/// it, with none of [`apply_objects`]' waits for timestamps. Their namespaces must exist.
+///
+/// # Errors
+/// Only when the cluster cannot be reached; a refused object is in [`ApplyReport::refused`].
+pub async fn apply_now(client: &Client, objects: &[Value]) -> Result<ApplyReport, String> {
+    let mut report = ApplyReport::default();
+    let params = PatchParams::apply(MANAGER).force();
+    for o in objects {
+        apply_one(client, o, &params, &mut report).await?;
     }
     Ok(report)
 }

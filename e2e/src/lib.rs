@@ -15,6 +15,7 @@ pub mod echo;
 pub mod fixture;
 pub mod istio;
 pub mod kube;
+pub mod kube_bench;
 pub mod live;
 pub mod proxy;
 pub mod runner;

@@ -65,6 +65,16 @@ enum Command {
         #[arg(long)]
         gateway_routes: Option<usize>,
     },
+    /// Update latency on Kubernetes: object applied to a test API server → served by Envoy,
+    /// p50/p99 over `updates` updates, with `routes` HTTPRoute rules in the cluster.
+    BenchKube {
+        /// HTTPRoute rules besides the probe (repeatable: one run each).
+        #[arg(long = "routes", default_values_t = [10usize, 1000])]
+        routes: Vec<usize>,
+        /// Updates per run.
+        #[arg(long, default_value_t = 100)]
+        updates: usize,
+    },
     /// Print CRDs for the Gateway API and Istio kinds Portico reads (every field kept, so Portico
     /// judges objects itself), for a test API server; a real cluster has the projects' own.
     TestCrds,
@@ -170,6 +180,17 @@ async fn serve(command: Command) -> Result<bool, String> {
                     .await
                     .map(|_| true),
             }
+        }
+        Command::BenchKube { routes, updates } => {
+            for n in routes {
+                let line = portico_e2e::kube_bench::update_latency(
+                    n.clamp(1, 100_000),
+                    updates.clamp(1, 10_000),
+                )
+                .await?;
+                println!("kube update latency: {line}");
+            }
+            Ok(true)
         }
         Command::Echo { listen } => {
             let _servers = portico_e2e::echo::start(listen).await?;

@@ -13,7 +13,7 @@ use kube::Client;
 use portico_controller::envoy::{RenderOptions, BOOTSTRAP};
 use portico_controller::translate::Options;
 use portico_e2e::client::{send, Outgoing};
-use portico_e2e::kube::{apply_objects, install_crds, Following, TestApiServer};
+use portico_e2e::kube::{apply_now, apply_objects, install_crds, Following, TestApiServer};
 use portico_e2e::live::Live;
 use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
 use serde_json::{json, Value};
@@ -163,7 +163,7 @@ fn start_envoy(s: &Setup) -> Envoy {
 }
 
 async fn apply(client: &Client, objects: &[Value]) {
-    let report = apply_objects(client, objects).await.unwrap();
+    let report = apply_now(client, objects).await.unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
 }
 

@@ -3,11 +3,17 @@
 //!
 //! - [`kinds`]: what is watched, at which API versions;
 //! - [`source`]: the store, the watch tasks and [`KubeSource`] (the reconciler's view);
-//! - [`crd`]: Portico's own CustomResourceDefinition, derived from its types.
+//! - [`crd`]: Portico's own CustomResourceDefinition, derived from its types;
+//! - [`lease`]: leader election; [`status`]: what the leader writes back (PorticoConfig status,
+//!   Events); [`ops`]: metrics, `/healthz`, `/readyz`;
+//! - [`run_replica`]: all of it together, as `portico-controller run --kube` runs.
 
 pub mod crd;
 pub mod kinds;
+pub mod lease;
+pub mod ops;
 pub mod source;
+pub mod status;
 
 use std::time::{Duration, Instant};
 
@@ -88,4 +94,96 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube
             .context("no kubeconfig ($KUBECONFIG, ~/.kube/config) and not in a cluster")?,
     };
     kube::Client::try_from(config).context("connecting to the cluster")
+}
+
+/// How one controller replica runs on a cluster.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// This replica's name in the Lease and the Events (the pod's name).
+    pub identity: String,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// How long a Lease holds without renewal.
+    pub lease_duration: Duration,
+    /// How changes are gathered into pushes.
+    pub debounce: Debounce,
+}
+
+/// Aborts its tasks when dropped.
+#[derive(Debug, Default)]
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// Runs one replica until the future is dropped: the watchers, the debounced sync loop into
+/// `sink` (every replica configures its own Envoy), leader election, the leader's status and
+/// Event writes (after every sync, and within a second of becoming leader), and — given a
+/// listener — metrics, `/healthz` and `/readyz`. `on_sync` sees every sync.
+pub async fn run_replica<K: Sink>(
+    client: kube::Client,
+    sink: K,
+    options: crate::translate::Options,
+    render: crate::envoy::RenderOptions,
+    replica: Replica,
+    ops_listener: Option<tokio::net::TcpListener>,
+    mut on_sync: impl FnMut(&std::io::Result<SyncReport>, Duration),
+) {
+    use std::sync::atomic::Ordering;
+    let store = KubeStore::new();
+    let _watchers = spawn_watchers(&client, &store);
+    let election = lease::Election::new(
+        client.clone(),
+        &replica.lease_namespace,
+        &replica.lease_name,
+        &replica.identity,
+        replica.lease_duration,
+    );
+    let leading = election.leading();
+    let metrics = ops::Metrics::new(leading.clone());
+    let (tx, mut rx) = tokio::sync::watch::channel::<Option<SyncReport>>(None);
+    let mut tasks = Tasks::default();
+    tasks.0.push(tokio::spawn(election.run()));
+    if let Some(l) = ops_listener {
+        tasks.0.push(tokio::spawn(ops::serve(l, metrics.clone())));
+    }
+    let (status_store, status_leading) = (store.clone(), leading.clone());
+    let mut writer = status::StatusWriter::new(client.clone(), &replica.identity);
+    tasks.0.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if !status_leading.load(Ordering::SeqCst) {
+                continue;
+            }
+            let report = rx.borrow().clone();
+            if let Some(report) = report {
+                if let Err(e) = writer.write(&status_store, &report).await {
+                    eprintln!("warning: writing status: {e}");
+                }
+            }
+        }
+    }));
+    let mut reconciler = Reconciler::with(KubeSource::new(store.clone()), sink, options, render);
+    follow(&mut reconciler, replica.debounce, |r, took| {
+        on_sync(&r, took);
+        match r {
+            Ok(report) => {
+                metrics.record(store.counts(), &report, took);
+                tx.send_replace(Some(report));
+            }
+            Err(e) => eprintln!("error: writing the configuration: {e}"),
+        }
+        true
+    })
+    .await;
 }

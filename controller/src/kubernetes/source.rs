@@ -168,6 +168,21 @@ impl KubeStore {
         self.states().iter().all(|(_, s)| *s != KindState::Starting)
     }
 
+    /// How many objects each kind holds (by [`Kind::label`]).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let inner = self.lock();
+        WATCHED
+            .iter()
+            .map(|k| {
+                let n = inner
+                    .kinds
+                    .get(&(k.group, k.kind))
+                    .map_or(0, |s| s.objects.len());
+                (k.label(), n)
+            })
+            .collect()
+    }
+
     /// How many changes the store has seen.
     pub fn changes(&self) -> u64 {
         self.lock().changes

@@ -1,0 +1,278 @@
+//! What the controller writes back to the cluster (the leader only): every PorticoConfig's
+//! `status` — `observedGeneration`, the `Ready` and `Degraded` conditions with their reasons,
+//! the configuration version pushed — and a Kubernetes Event (`events.k8s.io/v1`, type
+//! `Warning`) on the object for every problem a sync reports, once per problem. Writes are
+//! server-side applies with one field manager, [`MANAGER`]; a status equal to the one the
+//! object carries is not written again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use kube::Client;
+use serde_json::{json, Value};
+
+use super::source::KubeStore;
+use crate::model::portico::{Condition, PorticoConfigStatus};
+use crate::reconcile::SyncReport;
+use crate::translate::Severity;
+
+/// The field manager of every write.
+pub const MANAGER: &str = "portico-controller";
+/// `reportingController` of the Events.
+pub const REPORTING_CONTROLLER: &str = "portico.dev/controller";
+
+fn now_seconds() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn now_micro() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// The status a PorticoConfig at `generation` gets from `report`; conditions whose status did
+/// not change keep their `lastTransitionTime` from `old`.
+pub fn porticoconfig_status(
+    report: &SyncReport,
+    generation: Option<i64>,
+    old: Option<&PorticoConfigStatus>,
+) -> PorticoConfigStatus {
+    let problems = report
+        .messages()
+        .iter()
+        .filter(|(s, _)| *s == Severity::Error)
+        .count()
+        + report.kept_last_good.len();
+    let version = report.snapshot.as_ref().map(|s| s.generation.clone());
+    let condition = |type_: &str, status: bool, reason: &str, message: String| {
+        let status = if status { "True" } else { "False" }.to_owned();
+        let since = old
+            .and_then(|o| o.conditions.iter().find(|c| c.type_ == type_))
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.to_owned(),
+            status,
+            reason: reason.to_owned(),
+            message,
+            last_transition_time: since.unwrap_or_else(now_seconds),
+            observed_generation: generation,
+        }
+    };
+    let ready = match &version {
+        Some(v) => condition(
+            "Ready",
+            true,
+            "Pushed",
+            format!("configuration {v} is pushed to Envoy"),
+        ),
+        None => condition(
+            "Ready",
+            false,
+            "NotPushed",
+            "no configuration pushed yet".into(),
+        ),
+    };
+    let degraded = if problems > 0 {
+        condition(
+            "Degraded",
+            true,
+            "ObjectsLeftOut",
+            format!(
+                "{problems} problem(s): objects left out or served at their last good version (see the Events on them)"
+            ),
+        )
+    } else {
+        condition(
+            "Degraded",
+            false,
+            "AllObjectsUsed",
+            "every object is in the configuration".into(),
+        )
+    };
+    PorticoConfigStatus {
+        observed_generation: generation,
+        conditions: vec![ready, degraded],
+        config_version: version,
+    }
+}
+
+fn porticoconfig_resource() -> ApiResource {
+    super::kinds::find(crate::model::PORTICO_GROUP, "PorticoConfig")
+        .map(|k| k.api_resource("v1alpha1"))
+        .unwrap_or_else(|| ApiResource {
+            group: "portico.dev".into(),
+            version: "v1alpha1".into(),
+            api_version: "portico.dev/v1alpha1".into(),
+            kind: "PorticoConfig".into(),
+            plural: "porticoconfigs".into(),
+        })
+}
+
+fn event_resource() -> ApiResource {
+    ApiResource {
+        group: "events.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "events.k8s.io/v1".into(),
+        kind: "Event".into(),
+        plural: "events".into(),
+    }
+}
+
+/// Writes statuses and events for one controller replica (call only while it leads).
+#[derive(Clone)]
+pub struct StatusWriter {
+    client: Client,
+    identity: String,
+    /// `(object, message)` of every Event created and still current.
+    emitted: BTreeSet<(String, String)>,
+}
+
+impl std::fmt::Debug for StatusWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusWriter")
+            .field("identity", &self.identity)
+            .field("emitted", &self.emitted.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one [`StatusWriter::write`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// PorticoConfig statuses written.
+    pub statuses: usize,
+    /// Events created.
+    pub events: usize,
+}
+
+impl StatusWriter {
+    /// A writer for the replica `identity`.
+    pub fn new(client: Client, identity: &str) -> StatusWriter {
+        StatusWriter {
+            client,
+            identity: identity.to_owned(),
+            emitted: BTreeSet::new(),
+        }
+    }
+
+    /// Writes what `report` (the last sync of the objects in `store`) says: the status of every
+    /// PorticoConfig that differs, and an Event for every new problem.
+    ///
+    /// # Errors
+    /// The first write the API server refused or could not take; the rest are still tried on
+    /// the next call.
+    pub async fn write(
+        &mut self,
+        store: &KubeStore,
+        report: &SyncReport,
+    ) -> Result<Written, kube::Error> {
+        let mut written = Written::default();
+        let (objects, _) = store.objects();
+        let api_params = PatchParams::apply(MANAGER).force();
+        for o in objects.iter().filter(|o| o["kind"] == "PorticoConfig") {
+            let (Some(name), Some(namespace)) = (
+                o.pointer("/metadata/name").and_then(Value::as_str),
+                o.pointer("/metadata/namespace").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let old: Option<PorticoConfigStatus> = o
+                .get("status")
+                .and_then(|s| serde_json::from_value(s.clone()).ok());
+            let generation = o.pointer("/metadata/generation").and_then(Value::as_i64);
+            let status = porticoconfig_status(report, generation, old.as_ref());
+            if old.as_ref() == Some(&status) {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), namespace, &porticoconfig_resource());
+            let patch = json!({
+                "apiVersion": "portico.dev/v1alpha1", "kind": "PorticoConfig",
+                "metadata": {"name": name, "namespace": namespace},
+                "status": status,
+            });
+            api.patch_status(name, &api_params, &Patch::Apply(&patch))
+                .await?;
+            written.statuses += 1;
+        }
+        written.events = self.events(report).await?;
+        Ok(written)
+    }
+
+    /// One Event per new `(object, problem)` of `report`; problems that went away may be
+    /// reported again when they come back.
+    async fn events(&mut self, report: &SyncReport) -> Result<usize, kube::Error> {
+        let mut current: BTreeMap<(String, String), (crate::model::ObjectRef, &'static str)> =
+            BTreeMap::new();
+        for e in &report.load_errors {
+            if let Some(r) = &e.object_ref {
+                current.insert(
+                    (r.to_string(), e.message.clone()),
+                    (r.clone(), "InvalidObject"),
+                );
+            }
+        }
+        for (_, e) in &report.translate_errors {
+            let reason = match e.severity() {
+                Severity::Error => "LeftOut",
+                _ => "Ignored",
+            };
+            current.insert(
+                (e.object.to_string(), e.to_string()),
+                (e.object.clone(), reason),
+            );
+        }
+        for r in &report.kept_last_good {
+            current.insert(
+                (r.to_string(), "serving its last good version".into()),
+                (r.clone(), "LastGoodVersion"),
+            );
+        }
+        self.emitted.retain(|k| current.contains_key(k));
+        let mut created = 0;
+        for (key, (object, reason)) in current {
+            if self.emitted.contains(&key) {
+                continue;
+            }
+            let namespace = if object.namespace.is_empty() {
+                "default"
+            } else {
+                &object.namespace
+            };
+            let api_version = super::kinds::find(&object.group, &object.kind)
+                .map(|k| k.api_resource(k.versions[0]).api_version)
+                .unwrap_or_default();
+            let mut note = key.1.clone();
+            note.truncate(1000);
+            let event = json!({
+                "apiVersion": "events.k8s.io/v1", "kind": "Event",
+                "metadata": {"generateName": format!("{}.", object.name), "namespace": namespace},
+                "eventTime": now_micro(),
+                "reportingController": REPORTING_CONTROLLER,
+                "reportingInstance": self.identity,
+                "action": "Translate",
+                "reason": reason,
+                "type": "Warning",
+                "note": note,
+                "regarding": {
+                    "apiVersion": api_version, "kind": object.kind,
+                    "namespace": if object.namespace.is_empty() { None } else { Some(&object.namespace) },
+                    "name": object.name,
+                },
+            });
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), namespace, &event_resource());
+            let event: DynamicObject =
+                serde_json::from_value(event).map_err(kube::Error::SerdeError)?;
+            api.create(&PostParams::default(), &event).await?;
+            self.emitted.insert(key);
+            created += 1;
+        }
+        Ok(created)
+    }
+}
