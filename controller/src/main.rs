@@ -111,6 +111,10 @@ struct ReplicaArgs {
     /// How long the Lease holds without renewal, in seconds (the leader renews every third).
     #[arg(long, default_value_t = 15)]
     lease_duration_seconds: u64,
+    /// Publish this address (an IP or a hostname) in `status.loadBalancer` of the Ingresses
+    /// served (repeatable), as ingress-nginx's `--publish-status-address`.
+    #[arg(long = "publish-address")]
+    publish_addresses: Vec<String>,
     /// Serve `/metrics`, `/healthz` and `/readyz` here.
     #[arg(long, default_value = "127.0.0.1:9090")]
     metrics_address: std::net::SocketAddr,
@@ -289,6 +293,7 @@ fn follow_kube(
         lease_name: args.lease_name.clone(),
         lease_duration: Duration::from_secs(args.lease_duration_seconds.max(1)),
         debounce: Debounce::default(),
+        publish_addresses: args.publish_addresses.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

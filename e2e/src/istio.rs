@@ -180,7 +180,7 @@ pub fn clusters(snapshot: &Snapshot) -> Vec<Value> {
 /// A runnable Envoy bootstrap: istiod's shapes for `snapshot`, Portico's EnvoyFilters merged
 /// into the gateway's and the sidecar's as istiod would, then every bound listener moved to the
 /// loopback port the harness picked (`gateway_bind`: client port → bind; `sidecar_bind`:
-/// `virtualOutbound`'s). Also returns the EnvoyFilters.
+/// `virtualOutbound`'s; Envoy's admin on `admin_port`). Also returns the EnvoyFilters.
 ///
 /// # Errors
 /// A patch the merge refuses.
@@ -189,6 +189,7 @@ pub fn bootstrap(
     wasm_dir: &std::path::Path,
     gateway_bind: &BTreeMap<u16, u16>,
     sidecar_bind: Option<u16>,
+    admin_port: u16,
 ) -> Result<(Value, Vec<Value>), String> {
     let options = AttachOptions {
         gateway_ports: snapshot
@@ -257,7 +258,7 @@ pub fn bootstrap(
     }
     let bootstrap = json!({
         "node": {"id": "istio-shaped", "cluster": "istio-shaped"},
-        "admin": {"address": socket("127.0.0.1", 0)},
+        "admin": {"address": socket("127.0.0.1", admin_port)},
         "static_resources": {"listeners": listeners, "clusters": all_clusters},
     });
     Ok((bootstrap, filters))

@@ -144,7 +144,10 @@ impl Host for EnvoyHost {
     ) -> Result<Session, String> {
         let snapshot = &prepared.translation.snapshot;
         let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut ports = free_ports(snapshot.listeners.len() + 1).map_err(|e| e.to_string())?;
+        // The admin port comes from the same batch: with port 0 the kernel could hand Envoy's
+        // admin a port just picked (and released) for a listener.
+        let mut ports = free_ports(snapshot.listeners.len() + 2).map_err(|e| e.to_string())?;
+        let admin_port = ports.pop().unwrap_or(0);
         let sidecar_port = ports.pop().filter(|_| snapshot.egress.is_some());
         let port_map: BTreeMap<u16, u16> = snapshot
             .listeners
@@ -156,7 +159,7 @@ impl Host for EnvoyHost {
             routing_wasm: routing_wasm(),
             xds_dir: work.path().join("xds"),
             listen_address: "127.0.0.1".into(),
-            admin_port: 0,
+            admin_port,
             port_map: port_map.clone(),
             sidecar_port,
         };
@@ -167,8 +170,13 @@ impl Host for EnvoyHost {
                     .parent()
                     .map(std::path::Path::to_path_buf)
                     .unwrap_or_default();
-                let (config, filters) =
-                    crate::istio::bootstrap(snapshot, &wasm_dir, &port_map, sidecar_port)?;
+                let (config, filters) = crate::istio::bootstrap(
+                    snapshot,
+                    &wasm_dir,
+                    &port_map,
+                    sidecar_port,
+                    render_options.admin_port,
+                )?;
                 std::fs::create_dir_all(&render_options.xds_dir).map_err(|e| e.to_string())?;
                 bootstrap = render_options.xds_dir.join("istio-shaped.yaml");
                 let yaml = |v: &serde_json::Value| serde_yaml::to_string(v).unwrap_or_default();

@@ -142,6 +142,7 @@ async fn the_rbac_rules_are_exactly_what_the_controller_uses() {
         lease_name: "portico-controller".into(),
         lease_duration: Duration::from_secs(3),
         debounce: Debounce::default(),
+        publish_addresses: vec!["192.0.2.10".into()],
     };
     let task = tokio::spawn(run_replica(
         client,

@@ -26,6 +26,7 @@ fn replica(identity: &str) -> Replica {
         lease_name: "portico-controller".into(),
         lease_duration: LEASE,
         debounce: Debounce::default(),
+        publish_addresses: vec!["192.0.2.10".into()],
     }
 }
 
@@ -123,6 +124,12 @@ async fn the_standby_takes_over_and_no_update_is_lost() {
                "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": [{"path": "no-slash",
                  "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}),
     ];
+    let mut objects = objects;
+    objects.push(
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "theirs", "namespace": "default"},
+        "spec": {"ingressClassName": "traefik", "rules": [{"host": "t.example.com"}]}}),
+    );
     let report = apply_objects(&client, &objects).await.unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
 
@@ -184,6 +191,30 @@ async fn the_standby_takes_over_and_no_update_is_lost() {
         event.data
     );
 
+    // The served Ingress gets the published address; another class's does not.
+    let ingresses: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &portico_controller::kubernetes::kinds::find("networking.k8s.io", "Ingress")
+            .unwrap()
+            .api_resource("v1"),
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the Ingress's status.loadBalancer",
+        async || {
+            let o = ingresses.get("shop").await.ok()?;
+            (o.data["status"]["loadBalancer"]["ingress"][0]["ip"] == "192.0.2.10").then_some(())
+        },
+    )
+    .await;
+    let theirs = ingresses.get("theirs").await.unwrap();
+    assert!(
+        theirs.data["status"]["loadBalancer"]["ingress"].is_null(),
+        "{:?}",
+        theirs.data["status"]
+    );
+
     // Both replicas configure their Envoy; only the leader says so in its metrics.
     for dir in [a_dir.path(), b_dir.path()] {
         wait_for(
@@ -197,7 +228,7 @@ async fn the_standby_takes_over_and_no_update_is_lost() {
     assert_eq!(code, 200);
     assert!(metrics.contains("portico_controller_leader 1"), "{metrics}");
     assert!(
-        metrics.contains("portico_controller_objects{kind=\"Ingress.networking.k8s.io\"} 1"),
+        metrics.contains("portico_controller_objects{kind=\"Ingress.networking.k8s.io\"} 2"),
         "{metrics}"
     );
     assert!(

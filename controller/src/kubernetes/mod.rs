@@ -109,6 +109,9 @@ pub struct Replica {
     pub lease_duration: Duration,
     /// How changes are gathered into pushes.
     pub debounce: Debounce,
+    /// Addresses (IPs or hostnames) to publish in the served Ingresses' `status.loadBalancer`
+    /// (empty: leave Ingress status alone).
+    pub publish_addresses: Vec<String>,
 }
 
 /// Aborts its tasks when dropped.
@@ -155,7 +158,8 @@ pub async fn run_replica<K: Sink>(
         tasks.0.push(tokio::spawn(ops::serve(l, metrics.clone())));
     }
     let (status_store, status_leading) = (store.clone(), leading.clone());
-    let mut writer = status::StatusWriter::new(client.clone(), &replica.identity);
+    let mut writer = status::StatusWriter::new(client.clone(), &replica.identity)
+        .publishing(&replica.publish_addresses, options.clone());
     tasks.0.push(tokio::spawn(async move {
         loop {
             tokio::select! {

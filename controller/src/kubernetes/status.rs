@@ -1,6 +1,7 @@
 //! What the controller writes back to the cluster (the leader only): every PorticoConfig's
 //! `status` — `observedGeneration`, the `Ready` and `Degraded` conditions with their reasons,
-//! the configuration version pushed — and a Kubernetes Event (`events.k8s.io/v1`, type
+//! the configuration version pushed — the `status.loadBalancer` of the Ingresses it serves (given
+//! addresses to publish), and a Kubernetes Event (`events.k8s.io/v1`, type
 //! `Warning`) on the object for every problem a sync reports, once per problem. Writes are
 //! server-side applies with one field manager, [`MANAGER`]; a status equal to the one the
 //! object carries is not written again.
@@ -128,6 +129,10 @@ fn event_resource() -> ApiResource {
 pub struct StatusWriter {
     client: Client,
     identity: String,
+    /// `status.loadBalancer.ingress` of the Ingresses served (empty: Ingress status untouched).
+    publish: Vec<Value>,
+    /// How Ingresses are picked (their classes).
+    options: crate::translate::Options,
     /// `(object, message)` of every Event created and still current.
     emitted: BTreeSet<(String, String)>,
 }
@@ -146,6 +151,8 @@ impl std::fmt::Debug for StatusWriter {
 pub struct Written {
     /// PorticoConfig statuses written.
     pub statuses: usize,
+    /// Ingress statuses written.
+    pub ingresses: usize,
     /// Events created.
     pub events: usize,
 }
@@ -156,8 +163,24 @@ impl StatusWriter {
         StatusWriter {
             client,
             identity: identity.to_owned(),
+            publish: Vec::new(),
+            options: crate::translate::Options::default(),
             emitted: BTreeSet::new(),
         }
+    }
+
+    /// Also publishes `addresses` (IPs or hostnames) in `status.loadBalancer.ingress` of every
+    /// Ingress served under `options` (ingress-nginx's `--publish-status-address`).
+    pub fn publishing(mut self, addresses: &[String], options: crate::translate::Options) -> Self {
+        self.publish = addresses
+            .iter()
+            .map(|a| match a.parse::<std::net::IpAddr>() {
+                Ok(_) => json!({"ip": a}),
+                Err(_) => json!({"hostname": a}),
+            })
+            .collect();
+        self.options = options;
+        self
     }
 
     /// Writes what `report` (the last sync of the objects in `store`) says: the status of every
@@ -200,8 +223,54 @@ impl StatusWriter {
                 .await?;
             written.statuses += 1;
         }
+        if !self.publish.is_empty() {
+            written.ingresses = self.ingresses(&objects, &api_params).await?;
+        }
         written.events = self.events(report).await?;
         Ok(written)
+    }
+
+    /// `status.loadBalancer` of the served Ingresses that do not carry it yet.
+    async fn ingresses(
+        &self,
+        objects: &[Value],
+        params: &PatchParams,
+    ) -> Result<usize, kube::Error> {
+        let parsed: Vec<crate::model::Object> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Ingress" || o["kind"] == "IngressClass")
+            .filter_map(|o| {
+                crate::model::Object::parse(o.clone(), crate::model::ParseMode::Tolerant).ok()
+            })
+            .collect();
+        let served = crate::translate::ingress::served_ingresses(&parsed, &self.options);
+        let want = json!({"ingress": self.publish});
+        let ar = super::kinds::find(crate::model::NETWORKING_GROUP, "Ingress")
+            .map(|k| k.api_resource("v1"))
+            .unwrap_or_else(porticoconfig_resource);
+        let mut n = 0;
+        for r in served {
+            let current = objects.iter().find(|o| {
+                o["kind"] == "Ingress"
+                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(r.name.as_str())
+                    && o.pointer("/metadata/namespace").and_then(Value::as_str)
+                        == Some(r.namespace.as_str())
+            });
+            if current.is_some_and(|o| o.pointer("/status/loadBalancer") == Some(&want)) {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), &r.namespace, &ar);
+            let patch = json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": r.name, "namespace": r.namespace},
+                "status": {"loadBalancer": want},
+            });
+            api.patch_status(&r.name, params, &Patch::Apply(&patch))
+                .await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// One Event per new `(object, problem)` of `report`; problems that went away may be

@@ -138,6 +138,19 @@ pub(crate) fn translate(
     }
 }
 
+/// The Ingresses this controller serves: those of an IngressClass whose controller is one of
+/// [`Options::controllers`], of a class name it claims, or (without a class) of the default
+/// class — as ingress-nginx picks the Ingresses whose status it publishes.
+pub fn served_ingresses(objects: &[Object], options: &Options) -> Vec<crate::model::ObjectRef> {
+    objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Ingress(i) if ingress_selected(i, objects, options) => Some(o.object_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn ingress_selected(ingress: &Ingress, objects: &[Object], options: &Options) -> bool {
     let class = ingress.spec.ingress_class_name.as_deref().or_else(|| {
         ingress
