@@ -115,9 +115,20 @@ struct ReplicaArgs {
     /// served (repeatable), as ingress-nginx's `--publish-status-address`.
     #[arg(long = "publish-address")]
     publish_addresses: Vec<String>,
+    /// Log lines as text or as JSON objects (level with `$RUST_LOG`, default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Serve `/metrics`, `/healthz` and `/readyz` here.
     #[arg(long, default_value = "127.0.0.1:9090")]
     metrics_address: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event (for log pipelines).
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -276,6 +287,15 @@ fn follow_kube(
     render: RenderOptions,
 ) -> anyhow::Result<()> {
     use portico_controller::kubernetes::{self, Debounce, Replica};
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     std::fs::create_dir_all(xds_dir).with_context(|| format!("--xds-dir {}", xds_dir.display()))?;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let replica = Replica {
@@ -307,15 +327,32 @@ fn follow_kube(
             .with_context(|| format!("--metrics-address {}", args.metrics_address))?;
         let sink = portico_controller::sink::FileSink::new(render.xds_dir.clone());
         let mut reporter = Reporter::default();
-        println!(
-            "{}: watching the cluster's Ingress, Gateway API, Istio and Portico objects; metrics on http://{}/metrics",
-            replica.identity, args.metrics_address
+        tracing::info!(
+            identity = %replica.identity,
+            metrics = %args.metrics_address,
+            "watching the cluster's Ingress, Gateway API, Istio and Portico objects"
         );
-        kubernetes::run_replica(client, sink, options, render, replica, Some(listener), |r, took| {
-            if let Ok(r) = r {
-                print_sync(&mut reporter, r, Some(took));
-            }
-        })
+        kubernetes::run_replica(
+            client,
+            sink,
+            options,
+            render,
+            replica,
+            Some(listener),
+            |r, took| {
+                if let Ok(r) = r {
+                    reporter.print(r);
+                    if !r.written.is_empty() {
+                        tracing::info!(
+                            generation = r.snapshot.as_ref().map_or("?", |s| s.generation.as_str()),
+                            took_ms = took.as_millis() as u64,
+                            files = ?r.written,
+                            "pushed"
+                        );
+                    }
+                }
+            },
+        )
         .await;
         Ok(())
     })

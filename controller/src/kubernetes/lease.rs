@@ -141,29 +141,21 @@ impl Election {
                 Ok(true) => {
                     last_renewed = Some(Instant::now());
                     if !self.leading.swap(true, Ordering::SeqCst) {
-                        eprintln!(
-                            "leader election: {} leads Lease {}",
-                            self.identity, self.name
-                        );
+                        tracing::info!(identity = %self.identity, lease = %self.name, "leading");
                     }
                 }
                 Ok(false) => {
                     if self.leading.swap(false, Ordering::SeqCst) {
-                        eprintln!(
-                            "leader election: {} lost Lease {}",
-                            self.identity, self.name
-                        );
+                        tracing::warn!(identity = %self.identity, lease = %self.name, "lost the lease");
                     }
                 }
                 Err(e) => {
+                    tracing::debug!(identity = %self.identity, error = %e, "lease round failed");
                     // Step down before another replica may take over (it waits the whole
                     // duration on its own clock).
                     let stale = last_renewed.is_none_or(|t| t.elapsed() >= self.duration * 2 / 3);
                     if stale && self.leading.swap(false, Ordering::SeqCst) {
-                        eprintln!(
-                            "leader election: {} stepped down (no renewal: {e})",
-                            self.identity
-                        );
+                        tracing::warn!(identity = %self.identity, lease = %self.name, error = %e, "stepped down: no renewal");
                     }
                 }
             }

@@ -171,8 +171,19 @@ pub async fn run_replica<K: Sink>(
             }
             let report = rx.borrow().clone();
             if let Some(report) = report {
-                if let Err(e) = writer.write(&status_store, &report).await {
-                    eprintln!("warning: writing status: {e}");
+                let result = writer.write(&status_store, &report).await;
+                if let Ok(w) = &result {
+                    if *w != status::Written::default() {
+                        tracing::info!(
+                            statuses = w.statuses,
+                            ingresses = w.ingresses,
+                            events = w.events,
+                            "wrote status"
+                        );
+                    }
+                }
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "writing status failed; retrying");
                 }
             }
         }
@@ -185,7 +196,7 @@ pub async fn run_replica<K: Sink>(
                 metrics.record(store.counts(), &report, took);
                 tx.send_replace(Some(report));
             }
-            Err(e) => eprintln!("error: writing the configuration: {e}"),
+            Err(e) => tracing::error!(error = %e, "writing the configuration failed"),
         }
         true
     })

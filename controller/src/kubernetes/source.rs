@@ -293,22 +293,24 @@ pub async fn watch_kind(client: Client, kind: &'static Kind, store: Arc<KubeStor
         match served_version(&client, kind).await {
             Ok(Some(v)) => break v,
             Ok(None) => {
+                tracing::debug!(kind = %kind.label(), "not served by the cluster");
                 store.absent(kind);
                 tokio::time::sleep(RESCAN).await;
             }
             Err(e) => {
-                eprintln!("warning: discovering {}: {e}", kind.label());
+                tracing::warn!(kind = %kind.label(), error = %e, "discovery failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     };
+    tracing::debug!(kind = %kind.label(), version, "watching");
     let api: Api<DynamicObject> = Api::all_with(client, &kind.api_resource(version));
     let mut events =
         std::pin::pin!(watcher::watcher(api, watcher::Config::default()).default_backoff());
     while let Some(event) = events.next().await {
         match event {
             Ok(e) => store.apply(kind, version, e),
-            Err(e) => eprintln!("warning: watching {}: {e}", kind.label()),
+            Err(e) => tracing::warn!(kind = %kind.label(), error = %e, "watch failed; retrying"),
         }
     }
 }
