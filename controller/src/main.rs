@@ -21,6 +21,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Translate a directory of manifests once and write the Envoy bootstrap and xDS files.
@@ -52,6 +54,14 @@ enum Command {
         kubeconfig: Option<PathBuf>,
         #[command(flatten)]
         replica: ReplicaArgs,
+        /// With `--kube`: the leader also keeps the EnvoyFilters that attach Portico's modules
+        /// to istiod's gateway and sidecars applied (as `istio` writes them; routing forwards
+        /// to istiod's `outbound|…` clusters). Takes `istio`'s `--namespace`,
+        /// `--gateway-selector`, `--gateway-port`, `--wasm-dir` and `--no-sidecar`.
+        #[arg(long, requires = "kube")]
+        istio: bool,
+        #[command(flatten)]
+        attach: AttachArgs,
         /// xDS directory Envoy reads (the bootstrap is written there too).
         #[arg(long)]
         xds_dir: PathBuf,
@@ -70,22 +80,8 @@ enum Command {
         /// Write `envoyfilters.yaml` into this directory instead of printing it.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Namespace of the EnvoyFilters (istiod's root namespace applies them mesh-wide).
-        #[arg(long, default_value = "istio-system")]
-        namespace: String,
-        /// Label of the ingress gateway's pods, `KEY=VALUE` (repeatable).
-        #[arg(long = "gateway-selector", value_name = "KEY=VALUE", default_values_t = ["istio=ingressgateway".to_owned()])]
-        gateway_selector: Vec<String>,
-        /// Gateway port → the port the gateway's Envoy listens on (`80=8080`, repeatable;
-        /// default: 80=8080 and 443=8443, as the default gateway Service maps them).
-        #[arg(long = "gateway-port", value_name = "PORT=LISTENER")]
-        gateway_ports: Vec<String>,
-        /// Directory holding the `.wasm` modules inside the proxy container.
-        #[arg(long, default_value = "/var/local/lib/wasm")]
-        wasm_dir: PathBuf,
-        /// Patch only the gateway, not the sidecars.
-        #[arg(long)]
-        no_sidecar: bool,
+        #[command(flatten)]
+        attach: AttachArgs,
     },
     /// Print Portico's CustomResourceDefinition (PorticoConfig), or write it into a directory.
     Crdgen {
@@ -93,6 +89,49 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// Where the EnvoyFilters that attach Portico to Istio go and what they select.
+#[derive(Debug, Args)]
+struct AttachArgs {
+    /// Namespace of the EnvoyFilters (istiod's root namespace applies them mesh-wide).
+    #[arg(long, default_value = "istio-system")]
+    namespace: String,
+    /// Label of the ingress gateway's pods, `KEY=VALUE` (repeatable).
+    #[arg(long = "gateway-selector", value_name = "KEY=VALUE", default_values_t = ["istio=ingressgateway".to_owned()])]
+    gateway_selector: Vec<String>,
+    /// Gateway port → the port the gateway's Envoy listens on (`80=8080`, repeatable;
+    /// default: 80=8080 and 443=8443, as the default gateway Service maps them).
+    #[arg(long = "gateway-port", value_name = "PORT=LISTENER")]
+    gateway_ports: Vec<String>,
+    /// Directory holding the `.wasm` modules inside the proxy container.
+    #[arg(long, default_value = "/var/local/lib/wasm")]
+    wasm_dir: PathBuf,
+    /// Patch only the gateway, not the sidecars.
+    #[arg(long)]
+    no_sidecar: bool,
+}
+
+impl AttachArgs {
+    fn options(&self) -> anyhow::Result<portico_controller::attach::AttachOptions> {
+        let mut options = portico_controller::attach::AttachOptions {
+            namespace: self.namespace.clone(),
+            wasm_dir: self.wasm_dir.clone(),
+            sidecar: !self.no_sidecar,
+            ..Default::default()
+        };
+        options.gateway_labels.clear();
+        for kv in &self.gateway_selector {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--gateway-selector {kv:?}: expected KEY=VALUE"))?;
+            options.gateway_labels.insert(k.to_owned(), v.to_owned());
+        }
+        if !self.gateway_ports.is_empty() {
+            options.gateway_ports = parse_port_map(&self.gateway_ports, "--gateway-port")?;
+        }
+        Ok(options)
+    }
 }
 
 /// How a `--kube` replica runs.
@@ -282,6 +321,7 @@ fn follow_dir(
 fn follow_kube(
     kubeconfig: Option<PathBuf>,
     args: &ReplicaArgs,
+    istio: Option<portico_controller::attach::AttachOptions>,
     xds_dir: &Path,
     options: Options,
     render: RenderOptions,
@@ -314,6 +354,7 @@ fn follow_kube(
         lease_duration: Duration::from_secs(args.lease_duration_seconds.max(1)),
         debounce: Debounce::default(),
         publish_addresses: args.publish_addresses.clone(),
+        istio,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -406,44 +447,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             kube,
             kubeconfig,
             replica,
+            istio,
+            attach,
             xds_dir,
             interval_ms,
             common,
         } => {
-            let (options, render) = common.options(&xds_dir)?;
+            let (mut options, render) = common.options(&xds_dir)?;
+            let attach = if istio {
+                let a = attach.options()?;
+                // What istiod's proxies need: the Service clusters, and the mesh when sidecars
+                // are attached.
+                options.forward = ForwardMode::Cluster;
+                options.mesh = a.sidecar;
+                Some(a)
+            } else {
+                None
+            };
             match manifests {
                 Some(manifests) if !kube => {
                     follow_dir(manifests, &xds_dir, interval_ms, options, render)?;
                 }
-                _ => follow_kube(kubeconfig, &replica, &xds_dir, options, render)?,
+                _ => follow_kube(kubeconfig, &replica, attach, &xds_dir, options, render)?,
             }
         }
         Command::Istio {
             manifests,
             out,
-            namespace,
-            gateway_selector,
-            gateway_ports,
-            wasm_dir,
-            no_sidecar,
+            attach,
         } => {
-            use portico_controller::attach::{envoy_filters_yaml, AttachOptions};
-            let mut options = AttachOptions {
-                namespace,
-                wasm_dir,
-                sidecar: !no_sidecar,
-                ..AttachOptions::default()
-            };
-            options.gateway_labels.clear();
-            for kv in &gateway_selector {
-                let (k, v) = kv
-                    .split_once('=')
-                    .with_context(|| format!("--gateway-selector {kv:?}: expected KEY=VALUE"))?;
-                options.gateway_labels.insert(k.to_owned(), v.to_owned());
-            }
-            if !gateway_ports.is_empty() {
-                options.gateway_ports = parse_port_map(&gateway_ports, "--gateway-port")?;
-            }
+            use portico_controller::attach::envoy_filters_yaml;
+            let options = attach.options()?;
             if !manifests.is_dir() {
                 bail!("--manifests {}: no such directory", manifests.display());
             }

@@ -23,6 +23,8 @@ pub struct SyncReport {
     pub kept_last_good: Vec<ObjectRef>,
     /// The snapshot now in force.
     pub snapshot: Option<Snapshot>,
+    /// The status of the Gateway API objects, from the same translation.
+    pub gateway_status: crate::translate::gateway_api::status::GatewayApiStatus,
     /// Files rewritten by this sync (empty: nothing changed).
     pub written: Vec<String>,
     /// The directory changed since the last read; the change applies once the next read agrees.
@@ -221,9 +223,12 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
             }
         }
         if substituted {
+            // The errors and the status describe the objects as they are now.
             let errors = std::mem::take(&mut translation.errors);
+            let status = std::mem::take(&mut translation.gateway_status);
             translation = translate(&objects, &self.options);
             translation.errors = errors;
+            translation.gateway_status = status;
         }
         for o in &objects {
             let r = o.object_ref();
@@ -247,6 +252,7 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
         let rendered = render(&translation.snapshot, &self.render);
         report.written = self.sink.write(&rendered)?;
         report.snapshot = Some(translation.snapshot);
+        report.gateway_status = translation.gateway_status;
         Ok(report)
     }
 }

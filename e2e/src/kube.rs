@@ -219,11 +219,20 @@ impl Drop for TestApiServer {
     }
 }
 
-/// CustomResourceDefinitions for the Gateway API and Istio kinds Portico reads, for a test API
-/// server: every version Portico parses is served (the first stored; conversion `None` only
-/// rewrites `apiVersion`), with a `status` subresource and a schema that keeps every field, so
-/// the controller sees objects exactly as written and judges them itself. A real cluster uses
-/// the projects' own CRDs.
+/// Istio's EnvoyFilter, which `run --kube --istio` writes (Portico does not read it).
+const ENVOYFILTER: Kind = Kind {
+    group: "networking.istio.io",
+    kind: "EnvoyFilter",
+    plural: "envoyfilters",
+    namespaced: true,
+    versions: &["v1alpha3"],
+};
+
+/// CustomResourceDefinitions for the Gateway API and Istio kinds Portico reads (and Istio's
+/// EnvoyFilter, which it writes), for a test API server: every version Portico parses is served
+/// (the first stored; conversion `None` only rewrites `apiVersion`), with a `status`
+/// subresource and a schema that keeps every field, so the controller sees objects exactly as
+/// written and judges them itself. A real cluster uses the projects' own CRDs.
 pub fn foreign_crds() -> Vec<Value> {
     WATCHED
         .iter()
@@ -231,6 +240,7 @@ pub fn foreign_crds() -> Vec<Value> {
             k.group == portico_controller::model::GATEWAY_GROUP
                 || k.group == portico_controller::model::ISTIO_GROUP
         })
+        .chain([&ENVOYFILTER])
         .map(loose_crd)
         .collect()
 }

@@ -1,7 +1,7 @@
 //! The RBAC rules of `deploy/rbac.yaml` name exactly what the controller does: a replica runs
 //! against a real API server (the test server of `../shared/tools/kube-apiserver`) through a
-//! client that records every request, long enough to list, watch, lead, renew, write a status
-//! and an Event; the (group, resource, verb) triples it used must equal the rules'.
+//! client that records every request, long enough to list, watch, lead, renew, write the
+//! statuses (PorticoConfig, Ingress, Gateway API) and an Event; the (group, resource, verb) triples it used must equal the rules'.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -56,9 +56,12 @@ fn triple(method: &str, uri: &http::Uri) -> Option<Triple> {
     Some((group.to_owned(), resource, verb.to_owned()))
 }
 
+/// The rules of `deploy/rbac.yaml` and of `deploy/istio/rbac.yaml` (what `--istio` adds).
 fn rules() -> BTreeSet<Triple> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let text = ["rbac.yaml", "istio/rbac.yaml"]
+        .map(|f| std::fs::read_to_string(root.join(f)).unwrap())
+        .join("\n---\n");
     let mut out = BTreeSet::new();
     for doc in portico_controller::source::documents(&text).unwrap() {
         if !matches!(doc["kind"].as_str(), Some("ClusterRole" | "Role")) {
@@ -100,6 +103,20 @@ async fn the_rbac_rules_are_exactly_what_the_controller_uses() {
                "metadata": {"name": "bad", "namespace": "default"},
                "spec": {"rules": [{"host": "x.example.com", "http": {"paths": [{"path": "no-slash",
                  "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}),
+        // Gateway API objects, so that the leader writes their status.
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "portico"}, "spec": {"controllerName": "portico.dev/gateway-controller"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "edge", "namespace": "default"},
+               "spec": {"gatewayClassName": "portico", "listeners": [
+                   {"name": "http", "port": 80, "protocol": "HTTP"},
+                   {"name": "tls", "port": 443, "protocol": "TLS", "tls": {"mode": "Passthrough"}}]}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"parentRefs": [{"name": "edge"}]}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+               "metadata": {"name": "db", "namespace": "default"},
+               "spec": {"parentRefs": [{"name": "edge", "sectionName": "tls"}]}}),
     ];
     assert!(apply_objects(&admin, &objects)
         .await
@@ -143,6 +160,11 @@ async fn the_rbac_rules_are_exactly_what_the_controller_uses() {
         lease_duration: Duration::from_secs(3),
         debounce: Debounce::default(),
         publish_addresses: vec!["192.0.2.10".into()],
+        // The EnvoyFilters too (in a namespace the test server has).
+        istio: Some(portico_controller::attach::AttachOptions {
+            namespace: "default".into(),
+            ..Default::default()
+        }),
     };
     let task = tokio::spawn(run_replica(
         client,

@@ -27,6 +27,7 @@ fn replica(identity: &str) -> Replica {
         lease_duration: LEASE,
         debounce: Debounce::default(),
         publish_addresses: vec!["192.0.2.10".into()],
+        istio: None,
     }
 }
 

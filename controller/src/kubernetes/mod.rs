@@ -4,11 +4,13 @@
 //! - [`kinds`]: what is watched, at which API versions;
 //! - [`source`]: the store, the watch tasks and [`KubeSource`] (the reconciler's view);
 //! - [`crd`]: Portico's own CustomResourceDefinition, derived from its types;
-//! - [`lease`]: leader election; [`status`]: what the leader writes back (PorticoConfig status,
-//!   Events); [`ops`]: metrics, `/healthz`, `/readyz`;
+//! - [`lease`]: leader election; [`status`]: what the leader writes back (PorticoConfig,
+//!   Ingress and Gateway API status, Events); [`istio`]: the EnvoyFilters the leader keeps
+//!   applied with `--istio`; [`ops`]: metrics, `/healthz`, `/readyz`;
 //! - [`run_replica`]: all of it together, as `portico-controller run --kube` runs.
 
 pub mod crd;
+pub mod istio;
 pub mod kinds;
 pub mod lease;
 pub mod ops;
@@ -112,6 +114,8 @@ pub struct Replica {
     /// Addresses (IPs or hostnames) to publish in the served Ingresses' `status.loadBalancer`
     /// (empty: leave Ingress status alone).
     pub publish_addresses: Vec<String>,
+    /// Also keep the EnvoyFilters that attach Portico to Istio applied ([`istio`]).
+    pub istio: Option<crate::attach::AttachOptions>,
 }
 
 /// Aborts its tasks when dropped.
@@ -160,6 +164,10 @@ pub async fn run_replica<K: Sink>(
     let (status_store, status_leading) = (store.clone(), leading.clone());
     let mut writer = status::StatusWriter::new(client.clone(), &replica.identity)
         .publishing(&replica.publish_addresses, options.clone());
+    let mut attach = replica
+        .istio
+        .clone()
+        .map(|o| istio::EnvoyFilterWriter::new(client.clone(), o));
     tasks.0.push(tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -167,9 +175,29 @@ pub async fn run_replica<K: Sink>(
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             if !status_leading.load(Ordering::SeqCst) {
+                if let Some(a) = attach.as_mut() {
+                    a.forget();
+                }
                 continue;
             }
             let report = rx.borrow().clone();
+            if let (Some(a), Some(snapshot)) = (
+                attach.as_mut(),
+                report.as_ref().and_then(|r| r.snapshot.as_ref()),
+            ) {
+                match a.write(&status_store, snapshot).await {
+                    Ok(done) if done != istio::Attached::default() => tracing::info!(
+                        applied = done.applied,
+                        deleted = done.deleted,
+                        generation = %snapshot.generation,
+                        "attached to Istio (EnvoyFilters)"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "applying the EnvoyFilters failed; retrying")
+                    }
+                }
+            }
             if let Some(report) = report {
                 let result = writer.write(&status_store, &report).await;
                 if let Ok(w) = &result {
@@ -178,6 +206,7 @@ pub async fn run_replica<K: Sink>(
                             statuses = w.statuses,
                             ingresses = w.ingresses,
                             events = w.events,
+                            gateway_api = w.gateway_api,
                             "wrote status"
                         );
                     }

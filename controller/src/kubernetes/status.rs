@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 use super::source::KubeStore;
 use crate::model::portico::{Condition, PorticoConfigStatus};
 use crate::reconcile::SyncReport;
+use crate::translate::gateway_api::status::{
+    Condition as GatewayApiCondition, GatewayApiStatus, GATEWAY_CONTROLLER,
+};
 use crate::translate::Severity;
 
 /// The field manager of every write.
@@ -102,6 +105,47 @@ pub fn porticoconfig_status(
     }
 }
 
+fn generation(raw: &Value) -> Option<i64> {
+    raw.pointer("/metadata/generation").and_then(Value::as_i64)
+}
+
+/// `conditions` as the API writes them, at `generation`; a condition whose status did not
+/// change keeps its `lastTransitionTime` from `old`.
+fn merge_conditions(
+    conditions: &[GatewayApiCondition],
+    old: Option<&Vec<Value>>,
+    generation: Option<i64>,
+) -> Vec<Value> {
+    conditions
+        .iter()
+        .map(|c| {
+            let status = if c.status { "True" } else { "False" };
+            let since = old
+                .and_then(|o| o.iter().find(|x| x["type"] == c.type_))
+                .filter(|x| x["status"] == status)
+                .and_then(|x| x["lastTransitionTime"].as_str())
+                .map_or_else(now_seconds, str::to_owned);
+            let mut v = json!({
+                "type": c.type_, "status": status, "reason": c.reason, "message": c.message,
+                "lastTransitionTime": since,
+            });
+            if let Some(g) = generation {
+                v["observedGeneration"] = json!(g);
+            }
+            v
+        })
+        .collect()
+}
+
+/// The object's top-level `status.conditions` merged with `conditions`.
+fn conditions_json(conditions: &[GatewayApiCondition], raw: &Value) -> Vec<Value> {
+    merge_conditions(
+        conditions,
+        raw.pointer("/status/conditions").and_then(Value::as_array),
+        generation(raw),
+    )
+}
+
 fn porticoconfig_resource() -> ApiResource {
     super::kinds::find(crate::model::PORTICO_GROUP, "PorticoConfig")
         .map(|k| k.api_resource("v1alpha1"))
@@ -155,6 +199,8 @@ pub struct Written {
     pub ingresses: usize,
     /// Events created.
     pub events: usize,
+    /// GatewayClass, Gateway, HTTPRoute and TLSRoute statuses written.
+    pub gateway_api: usize,
 }
 
 impl StatusWriter {
@@ -226,6 +272,9 @@ impl StatusWriter {
         if !self.publish.is_empty() {
             written.ingresses = self.ingresses(&objects, &api_params).await?;
         }
+        written.gateway_api = self
+            .gateway_api(&objects, &report.gateway_status, &api_params)
+            .await?;
         written.events = self.events(report).await?;
         Ok(written)
     }
@@ -267,6 +316,152 @@ impl StatusWriter {
                 "status": {"loadBalancer": want},
             });
             api.patch_status(&r.name, params, &Patch::Apply(&patch))
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The Gateway API statuses that differ from what the objects carry.
+    async fn gateway_api(
+        &self,
+        objects: &[Value],
+        status: &GatewayApiStatus,
+        params: &PatchParams,
+    ) -> Result<usize, kube::Error> {
+        let find = |kind: &str, namespace: &str, name: &str| {
+            objects.iter().find(|o| {
+                o["kind"] == kind
+                    && o.pointer("/apiVersion")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.starts_with(crate::model::GATEWAY_GROUP))
+                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+                    && o.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        == namespace
+            })
+        };
+        let mut wanted: Vec<(&Value, Value)> = Vec::new();
+        for c in &status.classes {
+            if let Some(raw) = find("GatewayClass", "", &c.name) {
+                let conditions = conditions_json(&c.conditions, raw);
+                wanted.push((raw, json!({"conditions": conditions})));
+            }
+        }
+        for g in &status.gateways {
+            let Some(raw) = find("Gateway", &g.object.namespace, &g.object.name) else {
+                continue;
+            };
+            let old_listeners = raw.pointer("/status/listeners").and_then(Value::as_array);
+            let listeners: Vec<Value> = g
+                .listeners
+                .iter()
+                .map(|l| {
+                    let old = old_listeners
+                        .and_then(|ls| ls.iter().find(|o| o["name"] == l.name.as_str()));
+                    json!({
+                        "name": l.name,
+                        "supportedKinds": l.supported_kinds.iter()
+                            .map(|k| json!({"group": crate::model::GATEWAY_GROUP, "kind": k}))
+                            .collect::<Vec<_>>(),
+                        "attachedRoutes": l.attached_routes,
+                        "conditions": merge_conditions(
+                            &l.conditions,
+                            old.and_then(|o| o["conditions"].as_array()),
+                            generation(raw),
+                        ),
+                    })
+                })
+                .collect();
+            let mut st = json!({
+                "conditions": conditions_json(&g.conditions, raw),
+                "listeners": listeners,
+            });
+            if !self.publish.is_empty() {
+                st["addresses"] = self
+                    .publish
+                    .iter()
+                    .map(|a| match a.get("ip") {
+                        Some(ip) => json!({"type": "IPAddress", "value": ip}),
+                        None => json!({"type": "Hostname", "value": a["hostname"]}),
+                    })
+                    .collect();
+            }
+            wanted.push((raw, st));
+        }
+        for r in &status.routes {
+            let Some(raw) = find(&r.object.kind, &r.object.namespace, &r.object.name) else {
+                continue;
+            };
+            let old_parents = raw.pointer("/status/parents").and_then(Value::as_array);
+            // Entries other controllers wrote stay as they are.
+            let mut parents: Vec<Value> = old_parents
+                .into_iter()
+                .flatten()
+                .filter(|p| p["controllerName"] != GATEWAY_CONTROLLER)
+                .cloned()
+                .collect();
+            for p in &r.parents {
+                let mut parent_ref = json!({
+                    "group": p.parent_ref.group, "kind": p.parent_ref.kind, "name": p.parent_ref.name,
+                });
+                if let Some(ns) = &p.parent_ref.namespace {
+                    parent_ref["namespace"] = json!(ns);
+                }
+                if let Some(s) = &p.parent_ref.section_name {
+                    parent_ref["sectionName"] = json!(s);
+                }
+                if let Some(port) = p.parent_ref.port {
+                    parent_ref["port"] = json!(port);
+                }
+                let old = old_parents.and_then(|ps| {
+                    ps.iter().find(|o| {
+                        o["controllerName"] == GATEWAY_CONTROLLER && o["parentRef"] == parent_ref
+                    })
+                });
+                parents.push(json!({
+                    "parentRef": parent_ref,
+                    "controllerName": GATEWAY_CONTROLLER,
+                    "conditions": merge_conditions(
+                        &p.conditions,
+                        old.and_then(|o| o["conditions"].as_array()),
+                        generation(raw),
+                    ),
+                }));
+            }
+            wanted.push((raw, json!({"parents": parents})));
+        }
+        let mut n = 0;
+        for (raw, st) in wanted {
+            if raw.get("status") == Some(&st) {
+                continue;
+            }
+            let (Some(api_version), Some(kind), Some(name)) = (
+                raw["apiVersion"].as_str(),
+                raw["kind"].as_str(),
+                raw.pointer("/metadata/name").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let Some(k) = super::kinds::find(crate::model::GATEWAY_GROUP, kind) else {
+                continue;
+            };
+            let version = api_version.rsplit('/').next().unwrap_or(api_version);
+            let ar = k.api_resource(version);
+            let namespace = raw.pointer("/metadata/namespace").and_then(Value::as_str);
+            let api: Api<DynamicObject> = match namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+                None => Api::all_with(self.client.clone(), &ar),
+            };
+            let mut metadata = json!({"name": name});
+            if let Some(ns) = namespace {
+                metadata["namespace"] = json!(ns);
+            }
+            let patch = json!({
+                "apiVersion": api_version, "kind": kind, "metadata": metadata, "status": st,
+            });
+            api.patch_status(name, params, &Patch::Apply(&patch))
                 .await?;
             n += 1;
         }

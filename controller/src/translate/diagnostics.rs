@@ -103,12 +103,18 @@ impl fmt::Display for TranslateError {
         if !self.field.is_empty() {
             write!(f, ": {}", self.field)?;
         }
-        match &self.kind {
-            ErrorKind::Invalid(m) | ErrorKind::InvalidSetting(m) => write!(f, ": invalid: {m}"),
-            ErrorKind::Unsupported(m) => write!(f, ": not supported: {m}"),
-            ErrorKind::MissingReference(m) => write!(f, ": {m}"),
-            ErrorKind::UnsupportedKind => write!(f, ": this kind is not supported"),
-            ErrorKind::Ignored(m) => write!(f, ": ignored: {m}"),
+        write!(f, ": {}", self.kind)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Invalid(m) | ErrorKind::InvalidSetting(m) => write!(f, "invalid: {m}"),
+            ErrorKind::Unsupported(m) => write!(f, "not supported: {m}"),
+            ErrorKind::MissingReference(m) => f.write_str(m),
+            ErrorKind::UnsupportedKind => f.write_str("this kind is not supported"),
+            ErrorKind::Ignored(m) => write!(f, "ignored: {m}"),
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   namespace without a ReferenceGrant) answers 500 for its share.
 
 mod rules;
+pub mod status;
 mod tls;
 
 use std::collections::{BTreeMap, HashMap};
@@ -134,6 +135,121 @@ pub(super) fn listener_admits(
         }
         _ => gw_ns == route_ns,
     }
+}
+
+/// The `Conflicted` reason of listeners that share a port and a hostname.
+pub(super) const HOSTNAME_CONFLICT: &str = "HostnameConflict";
+
+/// Why a listener is not served: the condition it gets (`Accepted` false, or `Conflicted`
+/// true), the spec's reason, and the diagnostic.
+#[derive(Debug, Clone)]
+pub(super) struct ListenerProblem {
+    /// `Accepted` (status False) or `Conflicted` (status True).
+    pub(super) condition: &'static str,
+    /// The spec's reason (`UnsupportedProtocol`, `ProtocolConflict`, …).
+    pub(super) reason: &'static str,
+    pub(super) field: String,
+    pub(super) kind: ErrorKind,
+}
+
+/// Whether a listener can be served, before its certificates and routes are looked at.
+#[derive(Debug, Clone)]
+pub(super) enum ListenerVerdict {
+    Usable,
+    Rejected(ListenerProblem),
+}
+
+/// The verdict on every listener of `gateways` (in their order). Portico serves every Gateway
+/// on one set of ports, so a port's protocol is its first listener's across Gateways: HTTP
+/// shares a port with no other protocol, HTTPS and TLS (Passthrough) share one (both choose by
+/// SNI); two listeners of a Gateway on one port with one hostname conflict, and neither is
+/// served (the spec forbids picking a winner).
+pub(super) fn classify_listeners(gateways: &[&Gateway]) -> Vec<Vec<ListenerVerdict>> {
+    let mut protocols: BTreeMap<u16, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for g in gateways {
+        let mut verdicts = Vec::new();
+        for (li, l) in g.spec.listeners.iter().enumerate() {
+            let reject = |condition, reason, field: String, kind| {
+                ListenerVerdict::Rejected(ListenerProblem {
+                    condition,
+                    reason,
+                    field,
+                    kind,
+                })
+            };
+            let verdict = if l.protocol == "TLS" {
+                let mode = l.tls.as_ref().and_then(|t| t.mode.as_deref()).unwrap_or("");
+                if mode != "Passthrough" {
+                    reject(
+                        "Accepted",
+                        "UnsupportedValue",
+                        format!("spec.listeners[{li}].tls.mode"),
+                        ErrorKind::Ignored(format!(
+                            "TLS listeners are supported in Passthrough mode only (got {mode:?}); this listener is not served"
+                        )),
+                    )
+                } else if protocols.get(&l.port).is_some_and(|p| *p == "HTTP") {
+                    reject(
+                        "Conflicted",
+                        "ProtocolConflict",
+                        format!("spec.listeners[{li}].protocol"),
+                        ErrorKind::InvalidSetting(format!(
+                            "port {} already has HTTP listeners (ProtocolConflict); this listener is not served",
+                            l.port
+                        )),
+                    )
+                } else {
+                    protocols.entry(l.port).or_insert("TLS");
+                    ListenerVerdict::Usable
+                }
+            } else if l.protocol != "HTTP" && l.protocol != "HTTPS" {
+                // The Gateway's other listeners still serve: only this one is left out.
+                reject(
+                    "Accepted",
+                    "UnsupportedProtocol",
+                    format!("spec.listeners[{li}].protocol"),
+                    ErrorKind::Ignored(format!(
+                        "{} listeners are not supported yet (HTTP and HTTPS only); this listener is not served",
+                        l.protocol
+                    )),
+                )
+            } else {
+                let first = *protocols.entry(l.port).or_insert(l.protocol.as_str());
+                let compatible = first == l.protocol || (first != "HTTP" && l.protocol != "HTTP");
+                let conflict = g.spec.listeners.iter().enumerate().find(|(lj, o)| {
+                    *lj != li
+                        && o.port == l.port
+                        && o.protocol == l.protocol
+                        && o.hostname.as_deref().map(str::to_ascii_lowercase)
+                            == l.hostname.as_deref().map(str::to_ascii_lowercase)
+                });
+                if !compatible {
+                    reject(
+                        "Conflicted",
+                        "ProtocolConflict",
+                        format!("spec.listeners[{li}].protocol"),
+                        ErrorKind::InvalidSetting(format!(
+                            "port {} already has {first} listeners (ProtocolConflict); this listener is not served",
+                            l.port
+                        )),
+                    )
+                } else if let Some((lj, o)) = conflict {
+                    reject(
+                        "Conflicted",
+                        HOSTNAME_CONFLICT,
+                        format!("spec.listeners[{li}]"),
+                        ErrorKind::Ignored(format!("conflicts with listener {} (spec.listeners[{lj}]): same port and hostname; neither is served", o.name)),
+                    )
+                } else {
+                    ListenerVerdict::Usable
+                }
+            };
+            verdicts.push(verdict);
+        }
+        out.push(verdicts);
+    }
+    out
 }
 
 /// The candidates of one route for one hostname: every (rule, match) with its precedence.
@@ -331,89 +447,36 @@ pub(crate) fn translate(
 
     // Listeners by port.
     let mut listeners: BTreeMap<u16, Vec<(&Gateway, &GatewayListener)>> = BTreeMap::new();
-    // Each port's protocol: the first listener's (HTTP and HTTPS cannot share a port).
-    let mut protocols: BTreeMap<u16, &str> = BTreeMap::new();
     // TLS listeners (passthrough), by port: TLSRoutes attach to them.
     let mut tls_listeners: BTreeMap<u16, Vec<(&Gateway, &GatewayListener)>> = BTreeMap::new();
-    for g in &gateways {
-        for (li, l) in g.spec.listeners.iter().enumerate() {
+    let verdicts = classify_listeners(&gateways);
+    for (g, verdicts) in gateways.iter().zip(&verdicts) {
+        for (li, (l, verdict)) in g.spec.listeners.iter().zip(verdicts).enumerate() {
+            match verdict {
+                ListenerVerdict::Usable => {}
+                ListenerVerdict::Rejected(p) => {
+                    errors.push(TranslateError {
+                        object: g.object_ref(),
+                        field: p.field.clone(),
+                        kind: p.kind.clone(),
+                    });
+                    // A hostname conflict keeps the port open: it answers 404, as nothing on
+                    // it is accepted for routing.
+                    if p.reason == HOSTNAME_CONFLICT {
+                        listeners.entry(l.port).or_default();
+                    }
+                    continue;
+                }
+            }
             if l.protocol == "TLS" {
-                let mode = l.tls.as_ref().and_then(|t| t.mode.as_deref()).unwrap_or("");
-                if mode != "Passthrough" {
-                    errors.push(TranslateError {
-                        object: g.object_ref(),
-                        field: format!("spec.listeners[{li}].tls.mode"),
-                        kind: ErrorKind::Ignored(format!(
-                            "TLS listeners are supported in Passthrough mode only (got {mode:?}); this listener is not served"
-                        )),
-                    });
-                    continue;
-                }
-                if protocols.get(&l.port).is_some_and(|p| *p == "HTTP") {
-                    errors.push(TranslateError {
-                        object: g.object_ref(),
-                        field: format!("spec.listeners[{li}].protocol"),
-                        kind: ErrorKind::InvalidSetting(format!(
-                            "port {} already has HTTP listeners (ProtocolConflict); this listener is not served",
-                            l.port
-                        )),
-                    });
-                    continue;
-                }
-                protocols.entry(l.port).or_insert("TLS");
                 tls_listeners.entry(l.port).or_default().push((g, l));
-                continue;
-            }
-            if l.protocol != "HTTP" && l.protocol != "HTTPS" {
-                errors.push(TranslateError {
-                    object: g.object_ref(),
-                    field: format!("spec.listeners[{li}].protocol"),
-                    // The Gateway's other listeners still serve: only this one is left out.
-                    kind: ErrorKind::Ignored(format!(
-                        "{} listeners are not supported yet (HTTP and HTTPS only); this listener is not served",
-                        l.protocol
-                    )),
-                });
-                continue;
-            }
-            let first = *protocols.entry(l.port).or_insert(l.protocol.as_str());
-            // HTTPS and TLS listeners share a port (both choose by SNI); HTTP shares with none.
-            let compatible = first == l.protocol || (first != "HTTP" && l.protocol != "HTTP");
-            if !compatible {
-                errors.push(TranslateError {
-                    object: g.object_ref(),
-                    field: format!("spec.listeners[{li}].protocol"),
-                    kind: ErrorKind::InvalidSetting(format!(
-                        "port {} already has {first} listeners (ProtocolConflict); this listener is not served",
-                        l.port
-                    )),
-                });
-                continue;
-            }
-            // Listeners that share a port must differ in hostname; the spec forbids picking a
-            // winner among conflicted ones, so none of them is served.
-            let conflict = g.spec.listeners.iter().enumerate().find(|(lj, o)| {
-                *lj != li
-                    && o.port == l.port
-                    && o.protocol == l.protocol
-                    && o.hostname.as_deref().map(str::to_ascii_lowercase)
-                        == l.hostname.as_deref().map(str::to_ascii_lowercase)
-            });
-            if let Some((lj, o)) = conflict {
-                errors.push(TranslateError {
-                    object: g.object_ref(),
-                    field: format!("spec.listeners[{li}]"),
-                    kind: ErrorKind::Ignored(format!("conflicts with listener {} (spec.listeners[{lj}]): same port and hostname; neither is served", o.name)),
-                });
-                // The port stays open and answers 404: nothing on it is accepted for routing.
-                listeners.entry(l.port).or_default();
                 continue;
             }
             if l.protocol == "HTTPS" {
                 if let Err(e) =
                     tls::https_listener(objects, tls_out.certs, tls_out.ports, g, li, l, errors)
                 {
-                    errors.push(e);
+                    errors.push(e.error);
                     continue;
                 }
             }

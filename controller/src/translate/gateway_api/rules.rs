@@ -76,9 +76,109 @@ pub(super) struct RuleAction {
     pub(super) cors: Option<Cors>,
 }
 
+/// Why a route's `backendRef` does not resolve: the spec's `ResolvedRefs` reason, the field of
+/// the reference at fault, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackendProblem {
+    /// `InvalidKind`, `RefNotPermitted` or `BackendNotFound`.
+    pub(crate) reason: &'static str,
+    /// `kind`, `namespace`, `port` or `name`.
+    pub(crate) field: &'static str,
+    pub(crate) message: String,
+}
+
+/// A route's reference to a backend, as HTTPRoute and TLSRoute write it.
+pub(crate) struct BackendRefView<'a> {
+    pub(crate) group: Option<&'a str>,
+    pub(crate) kind: Option<&'a str>,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) name: &'a str,
+    pub(crate) port: Option<u16>,
+}
+
+/// Checks a backend reference of a `route_kind` in `route_ns` (whose `parents` are its
+/// `parentRefs`): only Services (core group) are backends; another namespace needs a
+/// ReferenceGrant there, unless the route is attached to that very Service (a GAMMA consumer
+/// route); the Service must exist, and a port is required and must be one of the Service's.
+pub(crate) fn backend_problem(
+    route_kind: &str,
+    route_ns: &str,
+    parents: &[ParentRef],
+    b: &BackendRefView<'_>,
+    objects: &[Object],
+    index: &Index<'_>,
+) -> Option<BackendProblem> {
+    let group = b.group.unwrap_or("");
+    let kind = b.kind.unwrap_or("Service");
+    let ns = b.namespace.unwrap_or(route_ns);
+    let problem = |reason, field, message| {
+        Some(BackendProblem {
+            reason,
+            field,
+            message,
+        })
+    };
+    if !group.is_empty() || kind != "Service" {
+        return problem(
+            "InvalidKind",
+            "kind",
+            format!("{group}/{kind} is not a supported backend kind (only Services are)"),
+        );
+    }
+    let is_parent = parents.iter().any(|p| {
+        p.kind.as_deref() == Some("Service")
+            && p.group.as_deref().unwrap_or("").is_empty()
+            && p.name == b.name
+            && p.namespace.as_deref().unwrap_or(route_ns) == ns
+    });
+    if ns != route_ns
+        && !is_parent
+        && !granted(objects, (route_kind, route_ns), (ns, "Service", b.name))
+    {
+        return problem(
+            "RefNotPermitted",
+            "namespace",
+            format!(
+                "no ReferenceGrant in {ns} lets {route_kind}s of {route_ns} refer to Service {}",
+                b.name
+            ),
+        );
+    }
+    let Some(port) = b.port else {
+        return problem("BackendNotFound", "port", "required for a Service".into());
+    };
+    let Some(svc) = index.services.get(&(ns, b.name)) else {
+        return problem(
+            "BackendNotFound",
+            "name",
+            format!("Service {ns}/{} not found", b.name),
+        );
+    };
+    if !svc.spec.ports.iter().any(|p| p.port == port) {
+        return problem(
+            "BackendNotFound",
+            "port",
+            format!("Service {ns}/{} has no port {port}", b.name),
+        );
+    }
+    None
+}
+
+impl<'a> From<&'a HttpBackendRef> for BackendRefView<'a> {
+    fn from(b: &'a HttpBackendRef) -> Self {
+        BackendRefView {
+            group: b.group.as_deref(),
+            kind: b.kind.as_deref(),
+            namespace: b.namespace.as_deref(),
+            name: &b.name,
+            port: b.port,
+        }
+    }
+}
+
 /// Resolves a Service reference of an HTTPRoute to a backend key (registering the backend).
-/// `None`, with a warning naming `field`, when it does not resolve.
-#[allow(clippy::too_many_arguments)]
+/// `None`, with a warning naming `field`, when it does not resolve; a port the Service does not
+/// have is registered without endpoints (its share answers 5xx) and warned about.
 pub(super) fn service_ref(
     b: &HttpBackendRef,
     field: &str,
@@ -89,66 +189,34 @@ pub(super) fn service_ref(
     warnings: &mut Vec<(String, ErrorKind)>,
 ) -> Option<String> {
     let route_ns = namespace_of(&route.metadata);
-    let group = b.group.as_deref().unwrap_or("");
-    let kind = b.kind.as_deref().unwrap_or("Service");
     let ns = b.namespace.as_deref().unwrap_or(route_ns);
-    // A mesh route may send to the Service it is attached to wherever that Service lives (a
-    // consumer route's parent): no ReferenceGrant needed for it.
-    let is_parent = route.spec.parent_refs.iter().any(|p| {
-        p.kind.as_deref() == Some("Service")
-            && p.group.as_deref().unwrap_or("").is_empty()
-            && p.name == b.name
-            && p.namespace.as_deref().unwrap_or(route_ns) == ns
-    });
-    if !group.is_empty() || kind != "Service" {
-        warnings.push((
-            format!("{field}.kind"),
-            ErrorKind::MissingReference(format!("{group}/{kind} is not a supported backend kind")),
-        ));
-        return None;
+    let problem = backend_problem(
+        "HTTPRoute",
+        route_ns,
+        &route.spec.parent_refs,
+        &b.into(),
+        objects,
+        index,
+    );
+    if let Some(p) = &problem {
+        let kind = if p.field == "port" && b.port.is_none() {
+            ErrorKind::InvalidSetting(p.message.clone())
+        } else {
+            ErrorKind::MissingReference(p.message.clone())
+        };
+        warnings.push((format!("{field}.{}", p.field), kind));
+        // Only a port the Service lacks still names a backend (without endpoints).
+        if !(p.field == "port" && b.port.is_some()) {
+            return None;
+        }
     }
-    if ns != route_ns
-        && !is_parent
-        && !granted(objects, ("HTTPRoute", route_ns), (ns, "Service", &b.name))
-    {
-        warnings.push((
-            format!("{field}.namespace"),
-            ErrorKind::MissingReference(format!(
-                "no ReferenceGrant in {ns} lets HTTPRoutes of {route_ns} refer to Service {}",
-                b.name
-            )),
-        ));
-        return None;
-    }
-    let Some(port) = b.port else {
-        warnings.push((
-            format!("{field}.port"),
-            ErrorKind::InvalidSetting("required for a Service".into()),
-        ));
-        return None;
-    };
-    let Some(svc) = index.services.get(&(ns, b.name.as_str())) else {
-        warnings.push((
-            format!("{field}.name"),
-            ErrorKind::MissingReference(format!("Service {ns}/{} not found", b.name)),
-        ));
-        return None;
-    };
+    let port = b.port?;
     let key = backend_key(ns, &b.name, port);
-    let port_name = svc
-        .spec
-        .ports
-        .iter()
-        .find(|p| p.port == port)
-        .map(|p| p.name.clone().unwrap_or_default());
-    if port_name.is_none() {
-        warnings.push((
-            format!("{field}.port"),
-            ErrorKind::MissingReference(format!("Service {ns}/{} has no port {port}", b.name)),
-        ));
-    }
-    let endpoints = port_name
-        .map(|n| index.endpoints(ns, &b.name, &n))
+    let endpoints = index
+        .services
+        .get(&(ns, b.name.as_str()))
+        .and_then(|svc| svc.spec.ports.iter().find(|p| p.port == port))
+        .map(|p| index.endpoints(ns, &b.name, p.name.as_deref().unwrap_or("")))
         .unwrap_or_default();
     backends.entry(key.clone()).or_insert(Backend {
         cluster: cluster_name(ns, &b.name, port),

@@ -16,31 +16,50 @@ use portico_core::tls::select::{
 use super::super::diagnostics::{ErrorKind, TranslateError};
 use super::super::tls::{Certificates, TlsPorts};
 use super::rules::granted;
+
 use crate::model::gateway::{Gateway, GatewayListener};
 use crate::model::{namespace_of, Object, Resource};
 
 const FAMILY: Family = Family::GatewayApi;
 
-/// The certificate of an HTTPS listener, or the diagnostic that leaves it unprogrammed.
-// The error is the typed TranslateError the caller reports, built once per bad listener.
+/// Why an HTTPS listener is not programmed: the listener condition that says so (`Accepted`
+/// or `ResolvedRefs`, both False), the spec's reason, and the diagnostic.
+#[derive(Debug, Clone)]
+pub(crate) struct CertificateProblem {
+    pub(crate) condition: &'static str,
+    pub(crate) reason: &'static str,
+    pub(crate) error: TranslateError,
+}
+
+/// The certificate of an HTTPS listener, or the problem that leaves it unprogrammed.
+// The problem is built once per bad listener; its size does not matter.
 #[allow(clippy::result_large_err)]
-fn certificate(
+pub(super) fn certificate(
     objects: &[Object],
     certs: &mut Certificates<'_>,
     g: &Gateway,
     li: usize,
     l: &GatewayListener,
-) -> Result<(Certificate, Option<TranslateError>), TranslateError> {
+) -> Result<(Certificate, Option<TranslateError>), CertificateProblem> {
     let gw_ns = namespace_of(&g.metadata);
-    let fail = |field: String, kind| TranslateError {
-        object: g.object_ref(),
-        field,
-        kind,
+    let object = g.object_ref();
+    let fail_on = |condition, reason| {
+        let object = object.clone();
+        move |field: String, kind| CertificateProblem {
+            condition,
+            reason,
+            error: TranslateError {
+                object: object.clone(),
+                field,
+                kind,
+            },
+        }
     };
+    let invalid_ref = fail_on("ResolvedRefs", "InvalidCertificateRef");
     let tls = l.tls.clone().unwrap_or_default();
     let mode = tls.mode.as_deref().unwrap_or("Terminate");
     if mode != "Terminate" {
-        return Err(fail(
+        return Err(fail_on("Accepted", "UnsupportedValue")(
             format!("spec.listeners[{li}].tls.mode"),
             ErrorKind::InvalidSetting(format!(
                 "{mode}: an HTTPS listener terminates TLS; this listener is not served"
@@ -48,7 +67,7 @@ fn certificate(
         ));
     }
     let Some(r) = tls.certificate_refs.first() else {
-        return Err(fail(
+        return Err(invalid_ref(
             format!("spec.listeners[{li}].tls.certificateRefs"),
             ErrorKind::InvalidSetting("an HTTPS listener needs a certificate (InvalidCertificateRef); this listener is not served".into()),
         ));
@@ -57,7 +76,7 @@ fn certificate(
     let group = r.group.as_deref().unwrap_or("");
     let kind = r.kind.as_deref().unwrap_or("Secret");
     if !group.is_empty() || kind != "Secret" {
-        return Err(fail(
+        return Err(invalid_ref(
             field,
             ErrorKind::InvalidSetting(format!(
                 "{kind} of group {group:?} is not a Secret (InvalidCertificateRef); this listener is not served"
@@ -66,7 +85,7 @@ fn certificate(
     }
     let ns = r.namespace.as_deref().unwrap_or(gw_ns);
     if ns != gw_ns && !granted(objects, ("Gateway", gw_ns), (ns, "Secret", &r.name)) {
-        return Err(fail(
+        return Err(fail_on("ResolvedRefs", "RefNotPermitted")(
             field,
             ErrorKind::InvalidSetting(format!(
                 "no ReferenceGrant in {ns} lets Gateways of {gw_ns} refer to Secret {} (RefNotPermitted); this listener is not served",
@@ -80,11 +99,15 @@ fn certificate(
             // Served anyway; reported on the listener.
             let expired = certs
                 .expiry(&pair, &format!("{ns}/{}", r.name))
-                .map(|kind| fail(field.clone(), kind));
+                .map(|kind| TranslateError {
+                    object: object.clone(),
+                    field: field.clone(),
+                    kind,
+                });
             (c, expired)
         })
         .map_err(|p| {
-            fail(
+            invalid_ref(
                 field,
                 ErrorKind::InvalidSetting(format!(
                     "{p} (InvalidCertificateRef); this listener is not served"
@@ -103,7 +126,7 @@ pub(super) fn https_listener(
     li: usize,
     l: &GatewayListener,
     errors: &mut Vec<TranslateError>,
-) -> Result<(), TranslateError> {
+) -> Result<(), CertificateProblem> {
     let (certificate, expired) = certificate(objects, certs, g, li, l)?;
     errors.extend(expired);
     let host = l
@@ -191,28 +214,26 @@ pub(super) fn tls_routes(
                 let field = format!("spec.rules[{ri}].backendRefs[{bi}]");
                 let ns = b.namespace.as_deref().unwrap_or(route_ns);
                 let weight = b.weight.unwrap_or(1);
-                let problem = if !b.group.as_deref().unwrap_or("").is_empty()
-                    || b.kind.as_deref().unwrap_or("Service") != "Service"
-                {
-                    Some("only Services are supported".to_owned())
-                } else if ns != route_ns
-                    && !granted(objects, ("TLSRoute", route_ns), (ns, "Service", &b.name))
-                {
-                    Some(format!("no ReferenceGrant in {ns} lets TLSRoutes of {route_ns} refer to Service {}", b.name))
-                } else {
-                    None
-                };
-                let service = index.services.get(&(ns, b.name.as_str()));
+                let problem = super::rules::backend_problem(
+                    "TLSRoute",
+                    route_ns,
+                    &r.spec.parent_refs,
+                    &super::rules::BackendRefView {
+                        group: b.group.as_deref(),
+                        kind: b.kind.as_deref(),
+                        namespace: b.namespace.as_deref(),
+                        name: &b.name,
+                        port: b.port,
+                    },
+                    objects,
+                    index,
+                )
+                .map(|p| p.message);
                 let port = b.port.and_then(|p| {
-                    service.and_then(|s| s.spec.ports.iter().find(|sp| sp.port == p))
-                });
-                let problem = problem.or_else(|| match (service, b.port, port) {
-                    (None, _, _) => Some(format!("Service {ns}/{} not found", b.name)),
-                    (_, None, _) => Some("port is required".into()),
-                    (Some(_), Some(p), None) => {
-                        Some(format!("Service {ns}/{} has no port {p}", b.name))
-                    }
-                    _ => None,
+                    index
+                        .services
+                        .get(&(ns, b.name.as_str()))
+                        .and_then(|s| s.spec.ports.iter().find(|sp| sp.port == p))
                 });
                 let (key, cluster, endpoints) = match (problem, port) {
                     (None, Some(sp)) => (

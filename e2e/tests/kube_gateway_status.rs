@@ -1,0 +1,212 @@
+//! Gateway API status on a real API server (the test server of
+//! `../shared/tools/kube-apiserver`): the leading replica writes GatewayClass `Accepted`, the
+//! Gateway's conditions, listeners (`supportedKinds`, `attachedRoutes`, conditions) and
+//! addresses, and each route's `parents[]` — and keeps them current when a route goes away,
+//! without rewriting an unchanged status and without touching another controller's entries.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use portico_controller::envoy::RenderOptions;
+use portico_controller::kubernetes::{kinds, run_replica, Debounce, Replica};
+use portico_controller::sink::FileSink;
+use portico_controller::translate::Options;
+use portico_e2e::kube::{apply_objects, install_crds, TestApiServer};
+use portico_e2e::proxy::routing_wasm;
+use serde_json::{json, Value};
+
+async fn wait_for<T>(within: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(t0.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn api(client: &kube::Client, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+    let k = kinds::find("gateway.networking.k8s.io", kind).unwrap();
+    let ar = k.api_resource(k.versions[0]);
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    }
+}
+
+fn condition<'a>(conditions: &'a Value, type_: &str) -> &'a Value {
+    conditions
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or(&Value::Null)
+}
+
+fn objects() -> Vec<Value> {
+    let gw = "gateway.networking.k8s.io/v1";
+    vec![
+        json!({"apiVersion": gw, "kind": "GatewayClass", "metadata": {"name": "portico"},
+               "spec": {"controllerName": "portico.dev/gateway-controller"}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"ports": [{"name": "http", "port": 8080}]}}),
+        json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "edge", "namespace": "default"},
+               "spec": {"gatewayClassName": "portico", "listeners": [
+                   {"name": "http", "port": 80, "protocol": "HTTP"},
+                   {"name": "udp", "port": 5353, "protocol": "UDP"}]}}),
+        json!({"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "shop", "namespace": "default"},
+               "spec": {"parentRefs": [{"name": "edge", "sectionName": "http"}],
+                        "hostnames": ["shop.example.com"],
+                        "rules": [{"backendRefs": [{"name": "web", "port": 8080}]}]}}),
+        json!({"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "broken", "namespace": "default"},
+               "spec": {"parentRefs": [{"name": "edge"}],
+                        "rules": [{"backendRefs": [{"name": "nowhere", "port": 80}]}]}}),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_writes_gateway_api_status() {
+    let server = tokio::task::spawn_blocking(|| TestApiServer::start("gateway-status"))
+        .await
+        .unwrap()
+        .unwrap();
+    let client = server.client().await.unwrap();
+    install_crds(&client).await.unwrap();
+    let report = apply_objects(&client, &objects()).await.unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    // Another controller's entry on a route Portico also reports on stays.
+    let routes = api(&client, "HTTPRoute", Some("default"));
+    let foreign = json!({"parentRef": {"name": "elsewhere"}, "controllerName": "example.com/other",
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
+    routes
+        .patch_status(
+            "shop",
+            &PatchParams::apply("example.com-other").force(),
+            &Patch::Apply(
+                json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": "shop", "namespace": "default"},
+                "status": {"parents": [foreign.clone()]}}),
+            ),
+        )
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let render = RenderOptions {
+        routing_wasm: routing_wasm(),
+        xds_dir: dir.path().to_owned(),
+        listen_address: "127.0.0.1".into(),
+        admin_port: 0,
+        port_map: BTreeMap::from([(80, 1)]),
+        sidecar_port: None,
+    };
+    let replica = Replica {
+        identity: "status".into(),
+        lease_namespace: "default".into(),
+        lease_name: "portico-controller".into(),
+        lease_duration: Duration::from_secs(3),
+        debounce: Debounce::default(),
+        publish_addresses: vec!["192.0.2.10".into(), "edge.example.net".into()],
+        istio: None,
+    };
+    let task = tokio::spawn(run_replica(
+        client.clone(),
+        FileSink::new(dir.path().to_owned()),
+        Options::default(),
+        render,
+        replica,
+        None,
+        |_, _| {},
+    ));
+
+    let classes = api(&client, "GatewayClass", None);
+    let class = wait_for(Duration::from_secs(10), "GatewayClass status", async || {
+        let c = classes.get("portico").await.ok()?;
+        (!c.data["status"]["conditions"].is_null()).then_some(c)
+    })
+    .await;
+    let accepted = condition(&class.data["status"]["conditions"], "Accepted");
+    assert_eq!(accepted["status"], "True", "{accepted}");
+    assert_eq!(accepted["reason"], "Accepted");
+
+    let gateways = api(&client, "Gateway", Some("default"));
+    let gateway = wait_for(Duration::from_secs(10), "Gateway status", async || {
+        let g = gateways.get("edge").await.ok()?;
+        (g.data["status"]["listeners"][0]["attachedRoutes"] == 2).then_some(g)
+    })
+    .await;
+    let st = &gateway.data["status"];
+    let accepted = condition(&st["conditions"], "Accepted");
+    assert_eq!(
+        (&accepted["status"], &accepted["reason"]),
+        (&json!("True"), &json!("ListenersNotValid")),
+        "{st}"
+    );
+    assert_eq!(accepted["observedGeneration"], 1);
+    assert_eq!(condition(&st["conditions"], "Programmed")["status"], "True");
+    assert_eq!(
+        st["addresses"],
+        json!([{"type": "IPAddress", "value": "192.0.2.10"},
+               {"type": "Hostname", "value": "edge.example.net"}])
+    );
+    let http = &st["listeners"][0];
+    assert_eq!(http["name"], "http");
+    assert_eq!(
+        http["supportedKinds"],
+        json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}])
+    );
+    let udp = &st["listeners"][1];
+    assert_eq!(
+        condition(&udp["conditions"], "Accepted")["reason"],
+        "UnsupportedProtocol",
+        "{udp}"
+    );
+    assert_eq!(udp["supportedKinds"], json!([]));
+
+    let shop = routes.get("shop").await.unwrap();
+    let parents = shop.data["status"]["parents"].as_array().unwrap().clone();
+    assert!(parents.contains(&foreign), "{parents:?}");
+    let ours = parents
+        .iter()
+        .find(|p| p["controllerName"] == "portico.dev/gateway-controller")
+        .unwrap();
+    assert_eq!(
+        ours["parentRef"],
+        json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "sectionName": "http"})
+    );
+    assert_eq!(condition(&ours["conditions"], "Accepted")["status"], "True");
+    let broken = routes.get("broken").await.unwrap();
+    let resolved = condition(
+        &broken.data["status"]["parents"][0]["conditions"],
+        "ResolvedRefs",
+    );
+    assert_eq!(
+        (&resolved["status"], &resolved["reason"]),
+        (&json!("False"), &json!("BackendNotFound")),
+        "{resolved}"
+    );
+
+    // An unchanged status is not written again.
+    let version = gateway.metadata.resource_version.clone();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        gateways
+            .get("edge")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        version,
+        "the Gateway's status was rewritten unchanged"
+    );
+
+    // A route deleted: the listener counts one.
+    routes.delete("broken", &Default::default()).await.unwrap();
+    wait_for(Duration::from_secs(10), "attachedRoutes 1", async || {
+        let g = gateways.get("edge").await.ok()?;
+        (g.data["status"]["listeners"][0]["attachedRoutes"] == 1).then_some(())
+    })
+    .await;
+    task.abort();
+}
