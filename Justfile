@@ -36,7 +36,7 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner, on a real Envoy (both forward modes), through a Kubernetes API server, and on an istiod-shaped Envoy with Portico attached by its EnvoyFilters
+# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner, on a real Envoy (both forward modes), through a Kubernetes API server, and on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins)
 test: build
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
@@ -45,6 +45,7 @@ test: build
     ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
     just e2e --kube
     just e2e --istio --cluster-mode
+    just e2e --istio --wasm-plugins --cluster-mode
 
 # Run scenario files or folders on host-runner (default: all of testdata/scenarios)
 scenario *PATHS: build

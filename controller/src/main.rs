@@ -110,6 +110,11 @@ struct AttachArgs {
     /// Patch only the gateway, not the sidecars.
     #[arg(long)]
     no_sidecar: bool,
+    /// Attach the gateway's routing module with WasmPlugin objects (`extensions.istio.io`)
+    /// loading it from this URL (`oci://…`, or `file://…` inside the proxy) instead of inserting
+    /// it with the EnvoyFilter, which then keeps only the route and cluster patches.
+    #[arg(long, value_name = "URL")]
+    wasm_plugin_url: Option<String>,
 }
 
 impl AttachArgs {
@@ -118,6 +123,7 @@ impl AttachArgs {
             namespace: self.namespace.clone(),
             wasm_dir: self.wasm_dir.clone(),
             sidecar: !self.no_sidecar,
+            wasm_plugin_url: self.wasm_plugin_url.clone(),
             ..Default::default()
         };
         options.gateway_labels.clear();
@@ -456,6 +462,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (mut options, render) = common.options(&xds_dir)?;
             let attach = if istio {
                 let a = attach.options()?;
+                if a.wasm_plugin_url.is_some() {
+                    bail!("--wasm-plugin-url is for `portico-controller istio`; run --kube --istio attaches with EnvoyFilters");
+                }
                 // What istiod's proxies need: the Service clusters, and the mesh when sidecars
                 // are attached.
                 options.forward = ForwardMode::Cluster;

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use portico_controller::attach::patch::{apply, Proxy, ProxyKind};
-use portico_controller::attach::{envoy_filters, AttachOptions};
+use portico_controller::attach::{envoy_filters, wasmplugin, AttachOptions};
 use portico_controller::snapshot::Snapshot;
 use serde_json::{json, Value};
 
@@ -178,9 +178,11 @@ pub fn clusters(snapshot: &Snapshot) -> Vec<Value> {
 }
 
 /// A runnable Envoy bootstrap: istiod's shapes for `snapshot`, Portico's EnvoyFilters merged
-/// into the gateway's and the sidecar's as istiod would, then every bound listener moved to the
-/// loopback port the harness picked (`gateway_bind`: client port → bind; `sidecar_bind`:
-/// `virtualOutbound`'s; Envoy's admin on `admin_port`). Also returns the EnvoyFilters.
+/// into the gateway's and the sidecar's as istiod would (with `wasm_plugins`, the gateway's
+/// routing filters come from WasmPlugin objects, inserted as istiod inserts them), then every
+/// bound listener moved to the loopback port the harness picked (`gateway_bind`: client port →
+/// bind; `sidecar_bind`: `virtualOutbound`'s; Envoy's admin on `admin_port`). Also returns the
+/// EnvoyFilters and WasmPlugins.
 ///
 /// # Errors
 /// A patch the merge refuses.
@@ -190,6 +192,7 @@ pub fn bootstrap(
     gateway_bind: &BTreeMap<u16, u16>,
     sidecar_bind: Option<u16>,
     admin_port: u16,
+    wasm_plugins: bool,
 ) -> Result<(Value, Vec<Value>), String> {
     let options = AttachOptions {
         gateway_ports: snapshot
@@ -198,9 +201,24 @@ pub fn bootstrap(
             .map(|l| (l.port, l.port + GATEWAY_PORT_OFFSET))
             .collect(),
         wasm_dir: wasm_dir.to_owned(),
+        wasm_plugin_url: wasm_plugins.then(|| {
+            format!(
+                "file://{}",
+                wasm_dir.join("portico_filter_routing.wasm").display()
+            )
+        }),
         ..AttachOptions::default()
     };
     let filters = envoy_filters(snapshot, &options);
+    let plugins = wasmplugin::wasm_plugins(snapshot, &options);
+    // The Gateway server port of a gateway listener (istiod names the listener by its target).
+    let server_port = |l: &Value| {
+        l["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("0.0.0.0_"))
+            .and_then(|p| p.parse::<u16>().ok())
+            .and_then(|p| p.checked_sub(GATEWAY_PORT_OFFSET))
+    };
     let proxy = |kind| Proxy {
         kind,
         labels: match kind {
@@ -216,11 +234,22 @@ pub fn bootstrap(
     let istiod = |listeners: Vec<Value>| json!({"static_resources": {"listeners": listeners, "clusters": clusters(snapshot)}});
     let mut gw = istiod(gateway(snapshot));
     apply(&mut gw, &filters, &proxy(ProxyKind::Gateway)).map_err(|e| e.to_string())?;
+    wasmplugin::apply(&mut gw, &plugins, &proxy(ProxyKind::Gateway), server_port)
+        .map_err(|e| e.to_string())?;
     let mut listeners = gw["static_resources"]["listeners"].take();
     let mut all_clusters = gw["static_resources"]["clusters"].take();
     if sidecar_bind.is_some() {
         let mut sc = istiod(sidecar(snapshot));
         apply(&mut sc, &filters, &proxy(ProxyKind::Sidecar)).map_err(|e| e.to_string())?;
+        // The gateway's WasmPlugins select the gateway only.
+        let port = |l: &Value| {
+            l["name"]
+                .as_str()
+                .and_then(|n| n.strip_prefix("0.0.0.0_"))
+                .and_then(|p| p.parse::<u16>().ok())
+        };
+        wasmplugin::apply(&mut sc, &plugins, &proxy(ProxyKind::Sidecar), port)
+            .map_err(|e| e.to_string())?;
         if let (Some(ls), Some(more)) = (
             listeners.as_array_mut(),
             sc["static_resources"]["listeners"].as_array(),
@@ -261,5 +290,7 @@ pub fn bootstrap(
         "admin": {"address": socket("127.0.0.1", admin_port)},
         "static_resources": {"listeners": listeners, "clusters": all_clusters},
     });
-    Ok((bootstrap, filters))
+    let mut objects = filters;
+    objects.extend(plugins);
+    Ok((bootstrap, objects))
 }

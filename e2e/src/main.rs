@@ -37,6 +37,10 @@ enum Command {
         /// with its EnvoyFilters, merged as istiod merges them.
         #[arg(long, conflicts_with = "kube")]
         istio: bool,
+        /// With --istio: attach the gateway's routing module by WasmPlugin objects, inserted as
+        /// istiod inserts them, instead of the EnvoyFilter.
+        #[arg(long, requires = "istio")]
+        wasm_plugins: bool,
     },
     /// Serve the demo manifests on a local Envoy, send a few requests, print a table.
     Demo {
@@ -95,12 +99,14 @@ fn main() -> ExitCode {
             kube,
             kubeconfig,
             istio,
+            wasm_plugins,
         } => run(
             &paths,
             verbose,
             cluster_mode,
             kube.then_some(kubeconfig),
             istio,
+            wasm_plugins,
         ),
         Command::TestCrds => {
             for crd in portico_e2e::kube::foreign_crds() {
@@ -124,6 +130,7 @@ fn run(
     cluster_mode: bool,
     kube: Option<Option<PathBuf>>,
     istio: bool,
+    wasm_plugins: bool,
 ) -> Result<bool, String> {
     let forward = if cluster_mode {
         ForwardMode::Cluster
@@ -133,6 +140,7 @@ fn run(
     let options = portico_scenario::RunOptions { verbose, forward };
     let mut host = match kube {
         Some(kubeconfig) => portico_e2e::runner::EnvoyHost::with_kube(kubeconfig)?,
+        None if istio && wasm_plugins => portico_e2e::runner::EnvoyHost::istio_wasm_plugins()?,
         None if istio => portico_e2e::runner::EnvoyHost::istio()?,
         None => portico_e2e::runner::EnvoyHost::new()?,
     };

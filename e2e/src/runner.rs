@@ -25,6 +25,8 @@ pub struct EnvoyHost {
     rt: tokio::runtime::Runtime,
     kube: Option<Cluster>,
     istio: bool,
+    /// With `istio`: the gateway's routing attached by WasmPlugins.
+    wasm_plugins: bool,
 }
 
 /// The API server scenarios are applied to.
@@ -60,6 +62,7 @@ impl EnvoyHost {
             rt,
             kube: None,
             istio: false,
+            wasm_plugins: false,
         })
     }
 
@@ -71,6 +74,17 @@ impl EnvoyHost {
     pub fn istio() -> Result<EnvoyHost, String> {
         let mut host = EnvoyHost::new()?;
         host.istio = true;
+        Ok(host)
+    }
+
+    /// [`EnvoyHost::istio`], the gateway's routing module attached by WasmPlugin objects
+    /// (inserted as istiod inserts them) instead of the EnvoyFilter.
+    ///
+    /// # Errors
+    /// When the runtime cannot start.
+    pub fn istio_wasm_plugins() -> Result<EnvoyHost, String> {
+        let mut host = EnvoyHost::istio()?;
+        host.wasm_plugins = true;
         Ok(host)
     }
 
@@ -176,6 +190,7 @@ impl Host for EnvoyHost {
                     &port_map,
                     sidecar_port,
                     render_options.admin_port,
+                    self.wasm_plugins,
                 )?;
                 std::fs::create_dir_all(&render_options.xds_dir).map_err(|e| e.to_string())?;
                 bootstrap = render_options.xds_dir.join("istio-shaped.yaml");

@@ -59,6 +59,14 @@ pub enum PatchError {
         /// The field's path.
         field: String,
     },
+    /// A WasmPlugin field or value the model of istiod's insertion does not implement.
+    #[error("WasmPlugin {plugin}: {message}")]
+    WasmPlugin {
+        /// `namespace/name`.
+        plugin: String,
+        /// What is not supported.
+        message: String,
+    },
     /// The object is not a well-formed EnvoyFilter.
     #[error("EnvoyFilter {filter}: {message}")]
     Invalid {
