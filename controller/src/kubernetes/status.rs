@@ -432,6 +432,32 @@ impl StatusWriter {
             }
             wanted.push((raw, json!({"parents": parents})));
         }
+        // Routes that no longer name a Gateway of Portico's lose the entries it wrote.
+        for raw in objects.iter().filter(|o| {
+            (o["kind"] == "HTTPRoute" || o["kind"] == "TLSRoute")
+                && o.pointer("/status/parents")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ps| ps.iter().any(|p| p["controllerName"] == GATEWAY_CONTROLLER))
+        }) {
+            let reported = status.routes.iter().any(|r| {
+                raw["kind"] == r.object.kind.as_str()
+                    && raw.pointer("/metadata/name").and_then(Value::as_str)
+                        == Some(r.object.name.as_str())
+                    && raw.pointer("/metadata/namespace").and_then(Value::as_str)
+                        == Some(r.object.namespace.as_str())
+            });
+            if reported {
+                continue;
+            }
+            let others: Vec<Value> = raw["status"]["parents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["controllerName"] != GATEWAY_CONTROLLER)
+                .cloned()
+                .collect();
+            wanted.push((raw, json!({"parents": others})));
+        }
         let mut n = 0;
         for (raw, st) in wanted {
             if raw.get("status") == Some(&st) {

@@ -181,6 +181,15 @@ fn supported_kinds(l: &GatewayListener) -> (Vec<&'static str>, bool) {
     }
 }
 
+/// What a listener takes given its verdict: nothing when it is not accepted (its protocol or
+/// mode is not supported), else [`supported_kinds`].
+fn listener_kinds(l: &GatewayListener, verdict: &ListenerVerdict) -> (Vec<&'static str>, bool) {
+    match verdict {
+        ListenerVerdict::Rejected(p) if p.condition == "Accepted" => (Vec::new(), false),
+        _ => supported_kinds(l),
+    }
+}
+
 /// Whether the Gateway's class is Portico's: its GatewayClass names [`GATEWAY_CONTROLLER`], or
 /// it does not exist (Portico serves such Gateways too).
 fn responsible(g: &Gateway, classes: &HashMap<&str, &str>) -> bool {
@@ -264,6 +273,7 @@ pub(crate) fn status(
         })
         .collect();
 
+    let verdicts = classify_listeners(&gateways);
     // Routes attached to each listener: (gateway index, listener index) → route indexes.
     let mut attached: BTreeMap<(usize, usize), BTreeSet<usize>> = BTreeMap::new();
     for (ri, r) in routes.iter().enumerate() {
@@ -295,7 +305,7 @@ pub(crate) fn status(
                     continue;
                 }
                 named += 1;
-                if !supported_kinds(l).0.contains(&r.kind)
+                if !listener_kinds(l, &verdicts[gi][li]).0.contains(&r.kind)
                     || !listener_admits(g, l, r.kind, r.meta, &namespaces)
                 {
                     continue;
@@ -393,7 +403,6 @@ pub(crate) fn status(
         }
     }
 
-    let verdicts = classify_listeners(&gateways);
     let mut certs = crate::translate::tls::Certificates::new(objects, None);
     for (gi, (g, verdicts)) in gateways.iter().zip(&verdicts).enumerate() {
         if !responsible(g, &classes) {
@@ -401,10 +410,7 @@ pub(crate) fn status(
         }
         let mut listeners = Vec::new();
         for (li, (l, verdict)) in g.spec.listeners.iter().zip(verdicts).enumerate() {
-            let (kinds, invalid_kinds) = match verdict {
-                ListenerVerdict::Rejected(p) if p.condition == "Accepted" => (Vec::new(), false),
-                _ => supported_kinds(l),
-            };
+            let (kinds, invalid_kinds) = listener_kinds(l, verdict);
             let mut accepted = condition("Accepted", true, "Accepted", "the listener is valid");
             let mut conflicted = condition("Conflicted", false, "NoConflicts", "no conflict");
             let mut resolved = condition(
