@@ -78,9 +78,16 @@ pub const BOOTSTRAP: &str = "envoy.yaml";
 pub const LDS: &str = "lds.yaml";
 /// Relative path of the CDS file.
 pub const CDS: &str = "cds.yaml";
+/// Relative path of the ECDS file of the filter `name`. ECDS files are JSON (Envoy picks the
+/// parser by the extension): a filter configuration is one large string, which Envoy reads
+/// several times faster as JSON than as YAML, and the controller writes faster too.
+pub fn ecds_file(name: &str) -> String {
+    format!("ecds/{name}.json")
+}
+
 /// Relative path of the routing filter's ECDS file for the listener on `port`.
 pub fn ecds_routing(port: u16) -> String {
-    format!("ecds/routing-{port}.yaml")
+    ecds_file(&format!("routing-{port}"))
 }
 
 /// Name of the routing filter (and of its ECDS resource) on the listener on `port`.
@@ -90,7 +97,7 @@ pub fn routing_filter_name(port: u16) -> String {
 
 /// Relative path of the routing filter's ECDS file for the sidecar's requests to `port`.
 pub fn ecds_sidecar_routing(port: u16) -> String {
-    format!("ecds/routing-sidecar-{port}.yaml")
+    ecds_file(&format!("routing-sidecar-{port}"))
 }
 
 /// Name of the routing filter (and of its ECDS resource) for the sidecar's requests to `port`.
@@ -228,7 +235,7 @@ fn resources(
         // proxy for TLS (by SNI or address), TCP ports (by address) and every other port.
         let wasm = |name: &str, network: bool| RoutingFilter {
             name: name.to_owned(),
-            ecds: format!("ecds/{name}.yaml"),
+            ecds: ecds_file(name),
             version: egress.config.generation.clone(),
             config: egress_config(name, &egress.config, options, network),
             network,
@@ -370,7 +377,7 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
                 "typed_config": f.config,
             }],
         });
-        files.push((f.ecds, to_yaml(&ecds)));
+        files.push((f.ecds, ecds.to_string()));
     }
     files.push((LDS.to_owned(), to_yaml(&discovery(r.listeners))));
     Rendered { files }

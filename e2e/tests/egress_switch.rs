@@ -251,9 +251,9 @@ async fn policy_switches_and_new_entries_under_load_none_fails() {
 
 /// Rewrites the egress filter's ECDS file with a configuration it refuses.
 fn break_ecds(xds: &Path, name: &str) {
-    let path = xds.join(format!("ecds/{name}.yaml"));
+    let path = xds.join(portico_controller::envoy::ecds_file(name));
     let mut doc: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let config = doc
         .pointer_mut("/resources/0/typed_config/config/configuration/value")
         .unwrap();
@@ -266,7 +266,7 @@ fn break_ecds(xds: &Path, name: &str) {
     *config = egress.to_string().into();
     doc["version_info"] = "bad".into();
     let tmp = xds.join(".tmp/ecds-edit");
-    std::fs::write(&tmp, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    std::fs::write(&tmp, doc.to_string()).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
 }
 
