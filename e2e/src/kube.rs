@@ -693,3 +693,64 @@ impl Drop for Following {
         self.task.abort();
     }
 }
+
+/// Polls `f` every 50 ms until it gives `Some`, for at most `within` (for tests).
+///
+/// # Panics
+/// When `within` passes first, naming `what`.
+pub async fn wait_for<T>(within: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(t0.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A replica for tests: `identity`, the Lease `portico-controller` in `lease_namespace` held
+/// for 3 s, the CLI's debounce, no addresses to publish, no Istio attachment.
+pub fn test_replica(
+    identity: &str,
+    lease_namespace: &str,
+) -> portico_controller::kubernetes::Replica {
+    portico_controller::kubernetes::Replica {
+        identity: identity.into(),
+        lease_namespace: lease_namespace.into(),
+        lease_name: "portico-controller".into(),
+        lease_duration: Duration::from_secs(3),
+        debounce: portico_controller::kubernetes::Debounce::default(),
+        publish_addresses: Vec::new(),
+        istio: None,
+    }
+}
+
+/// Runs `replica` on `client` as `run --kube` does, in a task (abort it to stop the replica):
+/// its Envoy files go to `dir` (the routing module of this build, listeners on their own
+/// ports); `ops` serves its metrics and probes.
+pub fn spawn_replica(
+    client: &Client,
+    dir: &Path,
+    options: portico_controller::translate::Options,
+    replica: portico_controller::kubernetes::Replica,
+    ops: Option<tokio::net::TcpListener>,
+) -> tokio::task::JoinHandle<()> {
+    let render = portico_controller::envoy::RenderOptions {
+        routing_wasm: crate::proxy::routing_wasm(),
+        xds_dir: dir.to_owned(),
+        listen_address: "127.0.0.1".into(),
+        admin_port: 0,
+        port_map: BTreeMap::new(),
+        sidecar_port: None,
+    };
+    tokio::spawn(portico_controller::kubernetes::run_replica(
+        client.clone(),
+        portico_controller::sink::FileSink::new(dir.to_owned()),
+        options,
+        render,
+        replica,
+        ops,
+        |_, _| {},
+    ))
+}

@@ -5,28 +5,15 @@
 //! moves to another Gateway, without rewriting an unchanged status and without touching another
 //! controller's entries.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use portico_controller::envoy::RenderOptions;
-use portico_controller::kubernetes::{kinds, run_replica, Debounce, Replica};
-use portico_controller::sink::FileSink;
+use portico_controller::kubernetes::kinds;
 use portico_controller::translate::Options;
-use portico_e2e::kube::{apply_objects, install_crds, TestApiServer};
-use portico_e2e::proxy::routing_wasm;
+use portico_e2e::kube::{
+    apply_objects, install_crds, spawn_replica, test_replica, wait_for, TestApiServer,
+};
 use serde_json::{json, Value};
-
-async fn wait_for<T>(within: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn api(client: &kube::Client, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
     let k = kinds::find("gateway.networking.k8s.io", kind).unwrap();
@@ -94,32 +81,9 @@ async fn the_leader_writes_gateway_api_status() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: dir.path().to_owned(),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::from([(80, 1)]),
-        sidecar_port: None,
-    };
-    let replica = Replica {
-        identity: "status".into(),
-        lease_namespace: "default".into(),
-        lease_name: "portico-controller".into(),
-        lease_duration: Duration::from_secs(3),
-        debounce: Debounce::default(),
-        publish_addresses: vec!["192.0.2.10".into(), "edge.example.net".into()],
-        istio: None,
-    };
-    let task = tokio::spawn(run_replica(
-        client.clone(),
-        FileSink::new(dir.path().to_owned()),
-        Options::default(),
-        render,
-        replica,
-        None,
-        |_, _| {},
-    ));
+    let mut replica = test_replica("status", "default");
+    replica.publish_addresses = vec!["192.0.2.10".into(), "edge.example.net".into()];
+    let task = spawn_replica(&client, dir.path(), Options::default(), replica, None);
 
     let classes = api(&client, "GatewayClass", None);
     let class = wait_for(Duration::from_secs(10), "GatewayClass status", async || {

@@ -6,31 +6,17 @@
 //! EnvoyFilters themselves work — merged as istiod merges them, in a real Envoy — is what
 //! `just e2e --istio` shows over the scenario corpus.)
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use portico_controller::attach::AttachOptions;
-use portico_controller::envoy::RenderOptions;
 use portico_controller::kubernetes::istio::envoyfilter_resource;
-use portico_controller::kubernetes::{run_replica, Debounce, Replica};
-use portico_controller::sink::FileSink;
 use portico_controller::translate::Options;
 use portico_core::config::ForwardMode;
-use portico_e2e::kube::{apply_now, apply_objects, install_crds, TestApiServer};
-use portico_e2e::proxy::routing_wasm;
+use portico_e2e::kube::{
+    apply_now, apply_objects, install_crds, spawn_replica, test_replica, wait_for, TestApiServer,
+};
 use serde_json::{json, Value};
-
-async fn wait_for<T>(within: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn route(host: &str) -> Value {
     json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -93,42 +79,19 @@ async fn the_leader_keeps_the_envoyfilters_applied() {
     let uid = config.get("mesh").await.unwrap().metadata.uid.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: dir.path().to_owned(),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::new(),
-        sidecar_port: None,
-    };
-    let replica = Replica {
-        identity: "istio".into(),
-        lease_namespace: "istio-system".into(),
-        lease_name: "portico-controller".into(),
-        lease_duration: Duration::from_secs(3),
-        debounce: Debounce::default(),
-        publish_addresses: Vec::new(),
-        // The gateway only (`--no-sidecar`).
-        istio: Some(AttachOptions {
-            sidecar: false,
-            ..AttachOptions::default()
-        }),
-    };
+    let mut replica = test_replica("istio", "istio-system");
+    // The gateway only (`--no-sidecar`).
+    replica.istio = Some(AttachOptions {
+        sidecar: false,
+        ..AttachOptions::default()
+    });
     // As `run --kube --istio --no-sidecar` translates: istiod's clusters, no mesh.
     let options = Options {
         forward: ForwardMode::Cluster,
         mesh: false,
         ..Options::default()
     };
-    let task = tokio::spawn(run_replica(
-        client.clone(),
-        FileSink::new(dir.path().to_owned()),
-        options,
-        render,
-        replica,
-        None,
-        |_, _| {},
-    ));
+    let task = spawn_replica(&client, dir.path(), options, replica, None);
 
     let gateway = wait_for(
         Duration::from_secs(10),

@@ -3,16 +3,12 @@
 //! client that records every request, long enough to list, watch, lead, renew, write the
 //! statuses (PorticoConfig, Ingress, Gateway API) and an Event; the (group, resource, verb) triples it used must equal the rules'.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portico_controller::envoy::RenderOptions;
-use portico_controller::kubernetes::{run_replica, Debounce, Replica};
-use portico_controller::sink::FileSink;
 use portico_controller::translate::Options;
-use portico_e2e::kube::{apply_objects, install_crds, TestApiServer};
-use portico_e2e::proxy::routing_wasm;
+use portico_e2e::kube::{apply_objects, install_crds, spawn_replica, test_replica, TestApiServer};
 use serde_json::{json, Value};
 
 type Triple = (String, String, String);
@@ -145,36 +141,14 @@ async fn the_rbac_rules_are_exactly_what_the_controller_uses() {
         ))
         .build();
     let dir = tempfile::tempdir().unwrap();
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: dir.path().to_owned(),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::new(),
-        sidecar_port: None,
-    };
-    let replica = Replica {
-        identity: "rbac".into(),
-        lease_namespace: "default".into(),
-        lease_name: "portico-controller".into(),
-        lease_duration: Duration::from_secs(3),
-        debounce: Debounce::default(),
-        publish_addresses: vec!["192.0.2.10".into()],
-        // The EnvoyFilters too (in a namespace the test server has).
-        istio: Some(portico_controller::attach::AttachOptions {
-            namespace: "default".into(),
-            ..Default::default()
-        }),
-    };
-    let task = tokio::spawn(run_replica(
-        client,
-        FileSink::new(dir.path().to_owned()),
-        Options::default(),
-        render,
-        replica,
-        None,
-        |_, _| {},
-    ));
+    let mut replica = test_replica("rbac", "default");
+    replica.publish_addresses = vec!["192.0.2.10".into()];
+    // The EnvoyFilters too (in a namespace the test server has).
+    replica.istio = Some(portico_controller::attach::AttachOptions {
+        namespace: "default".into(),
+        ..Default::default()
+    });
+    let task = spawn_replica(&client, dir.path(), Options::default(), replica, None);
     // Long enough to create the Lease, renew it twice, write the status and the Event.
     tokio::time::sleep(Duration::from_secs(4)).await;
     task.abort();

@@ -3,59 +3,32 @@
 //! PorticoConfig status and Events; when it stops, the other takes over within the lease
 //! duration and the update made meanwhile is not lost. Metrics, `/healthz` and `/readyz` too.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DynamicObject, ListParams};
-use portico_controller::envoy::RenderOptions;
-use portico_controller::kubernetes::{run_replica, Debounce, Replica};
-use portico_controller::sink::FileSink;
 use portico_controller::translate::Options;
-use portico_e2e::kube::{apply_now, apply_objects, install_crds, TestApiServer};
-use portico_e2e::proxy::routing_wasm;
+use portico_e2e::kube::{
+    apply_now, apply_objects, install_crds, spawn_replica, test_replica, wait_for, TestApiServer,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const LEASE: Duration = Duration::from_secs(3);
 
-fn replica(identity: &str) -> Replica {
-    Replica {
-        identity: identity.into(),
-        lease_namespace: "default".into(),
-        lease_name: "portico-controller".into(),
-        lease_duration: LEASE,
-        debounce: Debounce::default(),
-        publish_addresses: vec!["192.0.2.10".into()],
-        istio: None,
-    }
-}
-
-/// Starts a replica writing into `dir`; returns its task and its ops address.
+/// Starts a replica writing into `dir` (publishing an address); returns its task and its ops
+/// address.
 async fn start(
     client: &kube::Client,
     identity: &str,
     dir: &std::path::Path,
 ) -> (tokio::task::JoinHandle<()>, std::net::SocketAddr) {
-    let render = RenderOptions {
-        routing_wasm: routing_wasm(),
-        xds_dir: dir.to_owned(),
-        listen_address: "127.0.0.1".into(),
-        admin_port: 0,
-        port_map: BTreeMap::from([(80, 1), (443, 2)]),
-        sidecar_port: None,
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let task = tokio::spawn(run_replica(
-        client.clone(),
-        FileSink::new(dir.to_owned()),
-        Options::default(),
-        render,
-        replica(identity),
-        Some(listener),
-        |_, _| {},
-    ));
+    let mut replica = test_replica(identity, "default");
+    replica.lease_duration = LEASE;
+    replica.publish_addresses = vec!["192.0.2.10".into()];
+    let task = spawn_replica(client, dir, Options::default(), replica, Some(listener));
     (task, address)
 }
 
@@ -67,17 +40,6 @@ async fn holder(client: &kube::Client) -> Option<String> {
         .flatten()
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)
-}
-
-async fn wait_for<T>(within: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
