@@ -45,7 +45,7 @@ test: build
     ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
     just e2e --kube
     just e2e --istio --cluster-mode
-    just e2e --istio --wasm-plugins --cluster-mode
+    just e2e --istio --wasm-plugins --cluster-mode testdata/scenarios/istio testdata/scenarios/ingress
 
 # Run scenario files or folders on host-runner (default: all of testdata/scenarios)
 scenario *PATHS: build

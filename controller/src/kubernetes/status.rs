@@ -458,7 +458,7 @@ impl StatusWriter {
                 .collect();
             wanted.push((raw, json!({"parents": others})));
         }
-        let mut n = 0;
+        let (mut n, mut failed) = (0, None);
         for (raw, st) in wanted {
             if raw.get("status") == Some(&st) {
                 continue;
@@ -487,11 +487,20 @@ impl StatusWriter {
             let patch = json!({
                 "apiVersion": api_version, "kind": kind, "metadata": metadata, "status": st,
             });
-            api.patch_status(name, params, &Patch::Apply(&patch))
-                .await?;
-            n += 1;
+            // One object the API server refuses (its schema, a conflict) does not hold back the
+            // others' status: the first error is returned once all were tried.
+            match api.patch_status(name, params, &Patch::Apply(&patch)).await {
+                Ok(_) => n += 1,
+                Err(e) => {
+                    tracing::warn!(kind, name, error = %e, "writing Gateway API status failed");
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        Ok(n)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     /// One Event per new `(object, problem)` of `report`; problems that went away may be
