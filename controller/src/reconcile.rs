@@ -23,7 +23,8 @@ pub struct SyncReport {
     pub kept_last_good: Vec<ObjectRef>,
     /// The snapshot now in force.
     pub snapshot: Option<Snapshot>,
-    /// The status of the Gateway API objects, from the same translation.
+    /// The status of the Gateway API objects as read (not their last good versions), computed
+    /// after the write when the reconciler reports it ([`Reconciler::reporting_gateway_status`]).
     pub gateway_status: crate::translate::gateway_api::status::GatewayApiStatus,
     /// Files rewritten by this sync (empty: nothing changed).
     pub written: Vec<String>,
@@ -120,6 +121,8 @@ pub struct Reconciler<S, K> {
     last_good_objects: HashMap<ObjectRef, Object>,
     /// Apply a change only once two reads in a row agree (see [`Reconciler::settling`]).
     settle: bool,
+    /// Compute the Gateway API status of each sync (see [`Reconciler::reporting_gateway_status`]).
+    gateway_status: bool,
     /// The fingerprint of the last read, and of the last applied read.
     seen: Option<u64>,
     applied: Option<u64>,
@@ -136,6 +139,7 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
             last_good_files: HashMap::new(),
             last_good_objects: HashMap::new(),
             settle: false,
+            gateway_status: false,
             seen: None,
             applied: None,
         }
@@ -147,6 +151,13 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
     /// sync always applies.
     pub fn settling(mut self) -> Self {
         self.settle = true;
+        self
+    }
+
+    /// Also reports the Gateway API status in each [`SyncReport`] (what a Kubernetes leader
+    /// writes back), computed once the configuration is written, so it never delays a push.
+    pub fn reporting_gateway_status(mut self) -> Self {
+        self.gateway_status = true;
         self
     }
 
@@ -212,23 +223,24 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
             .filter(|e| e.object_dropped())
             .map(|e| e.object.clone())
             .collect();
-        let mut substituted = false;
+        // The objects as read, kept for the status when a last good version replaces one.
+        let mut as_read: Option<Vec<Object>> = None;
         for r in &dropped {
             if let Some(good) = self.last_good_objects.get(r) {
-                if let Some(slot) = objects.iter_mut().find(|o| &o.object_ref() == r) {
-                    *slot = good.clone();
-                    substituted = true;
+                if let Some(i) = objects.iter().position(|o| &o.object_ref() == r) {
+                    if self.gateway_status && as_read.is_none() {
+                        as_read = Some(objects.clone());
+                    }
+                    objects[i] = good.clone();
                     report.kept_last_good.push(r.clone());
                 }
             }
         }
-        if substituted {
-            // The errors and the status describe the objects as they are now.
+        if !report.kept_last_good.is_empty() {
+            // The errors describe the objects as they are now.
             let errors = std::mem::take(&mut translation.errors);
-            let status = std::mem::take(&mut translation.gateway_status);
             translation = translate(&objects, &self.options);
             translation.errors = errors;
-            translation.gateway_status = status;
         }
         for o in &objects {
             let r = o.object_ref();
@@ -252,7 +264,12 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
         let rendered = render(&translation.snapshot, &self.render);
         report.written = self.sink.write(&rendered)?;
         report.snapshot = Some(translation.snapshot);
-        report.gateway_status = translation.gateway_status;
+        if self.gateway_status {
+            report.gateway_status = crate::translate::gateway_api::status::status(
+                as_read.as_deref().unwrap_or(&objects),
+                report.translate_errors.iter().map(|(_, e)| e),
+            );
+        }
         Ok(report)
     }
 }

@@ -6,7 +6,7 @@
 use portico_controller::objects::Object;
 use portico_controller::source::documents;
 use portico_controller::translate::gateway_api::status::{
-    Condition, GatewayApiStatus, GatewayStatus, ListenerStatus, RouteStatus,
+    self, Condition, GatewayApiStatus, GatewayStatus, ListenerStatus, RouteStatus,
 };
 use portico_controller::translate::{translate, Options};
 
@@ -16,7 +16,7 @@ fn status(yaml: &str) -> GatewayApiStatus {
         .into_iter()
         .map(|v| Object::from_value(v).unwrap())
         .collect();
-    translate(&objects, &Options::default()).gateway_status
+    status::status(&objects, &translate(&objects, &Options::default()).errors)
 }
 
 fn gateway<'a>(s: &'a GatewayApiStatus, name: &str) -> &'a GatewayStatus {

@@ -129,8 +129,13 @@ async fn the_leader_writes_gateway_api_status() {
     );
     assert_eq!(udp["supportedKinds"], json!([]));
 
-    let shop = routes.get("shop").await.unwrap();
-    let parents = shop.data["status"]["parents"].as_array().unwrap().clone();
+    // The routes' statuses are written after the Gateway's.
+    let parents = wait_for(Duration::from_secs(10), "the route's status", async || {
+        let shop = routes.get("shop").await.ok()?;
+        let parents = shop.data["status"]["parents"].as_array()?.clone();
+        (parents.len() == 2).then_some(parents)
+    })
+    .await;
     assert!(parents.contains(&foreign), "{parents:?}");
     let ours = parents
         .iter()
@@ -141,7 +146,15 @@ async fn the_leader_writes_gateway_api_status() {
         json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "sectionName": "http"})
     );
     assert_eq!(condition(&ours["conditions"], "Accepted")["status"], "True");
-    let broken = routes.get("broken").await.unwrap();
+    let broken = wait_for(
+        Duration::from_secs(10),
+        "the other route's status",
+        async || {
+            let o = routes.get("broken").await.ok()?;
+            o.data["status"]["parents"].is_array().then_some(o)
+        },
+    )
+    .await;
     let resolved = condition(
         &broken.data["status"]["parents"][0]["conditions"],
         "ResolvedRefs",

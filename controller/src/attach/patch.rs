@@ -149,27 +149,31 @@ fn check_fields(filter: &str, path: &str, v: &Value, allowed: &[&str]) -> Result
 }
 
 /// The EnvoyFilters of `filters` that apply to `proxy`, in istiod's order.
+/// Whether istiod applies `object` (an EnvoyFilter, a WasmPlugin) to `proxy`: it is in the root
+/// namespace or the proxy's, and the proxy carries every label at `labels` (a pointer into the
+/// object; none there: every proxy).
+pub(super) fn selects(object: &Value, labels: &str, proxy: &Proxy) -> bool {
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    if ns != proxy.root_namespace && ns != proxy.namespace {
+        return false;
+    }
+    object
+        .pointer(labels)
+        .and_then(Value::as_object)
+        .is_none_or(|labels| {
+            labels
+                .iter()
+                .all(|(k, v)| proxy.labels.get(k).map(String::as_str) == v.as_str())
+        })
+}
+
 fn selected<'a>(filters: &'a [Value], proxy: &Proxy) -> Vec<&'a Value> {
     let mut out: Vec<&Value> = filters
         .iter()
-        .filter(|f| {
-            let ns = f
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("default");
-            if ns != proxy.root_namespace && ns != proxy.namespace {
-                return false;
-            }
-            match f
-                .pointer("/spec/workloadSelector/labels")
-                .and_then(Value::as_object)
-            {
-                None => true,
-                Some(labels) => labels
-                    .iter()
-                    .all(|(k, v)| proxy.labels.get(k).map(String::as_str) == v.as_str()),
-            }
-        })
+        .filter(|f| selects(f, "/spec/workloadSelector/labels", proxy))
         .collect();
     out.sort_by_key(|f| {
         let ns = f
@@ -294,7 +298,9 @@ fn context_matches(patch: &Patch<'_>, context: &str) -> bool {
     patch.context == "ANY" || patch.context == context
 }
 
-fn listener_context(proxy: &Proxy, listener: &Value) -> &'static str {
+/// The patch context of a listener of `proxy`: `GATEWAY`, `SIDECAR_INBOUND` or
+/// `SIDECAR_OUTBOUND`.
+pub(super) fn listener_context(proxy: &Proxy, listener: &Value) -> &'static str {
     match proxy.kind {
         ProxyKind::Gateway => "GATEWAY",
         ProxyKind::Sidecar
@@ -496,7 +502,8 @@ fn merge_filters(filters: &mut [Value], target: Option<&str>, value: &Value) -> 
     changed
 }
 
-fn chains_mut(listener: &mut Value) -> Vec<&mut Value> {
+/// Every filter chain of a listener, its default chain last.
+pub(super) fn chains_mut(listener: &mut Value) -> Vec<&mut Value> {
     let mut out: Vec<&mut Value> = Vec::new();
     let Some(o) = listener.as_object_mut() else {
         return out;

@@ -31,7 +31,7 @@
 
 use serde_json::{json, Value};
 
-use super::patch::{PatchError, Proxy, ProxyKind};
+use super::patch::{chains_mut, listener_context, selects, PatchError, Proxy};
 use super::{AttachOptions, HCM};
 use crate::envoy::{routing_filter_name, ROUTING_FILTER};
 use crate::snapshot::Snapshot;
@@ -132,17 +132,7 @@ pub fn apply(
                 format!("spec.url {url:?}: only file:// modules are loaded here"),
             ));
         };
-        if ns != proxy.root_namespace && ns != proxy.namespace {
-            continue;
-        }
-        let selected = spec["selector"]["matchLabels"]
-            .as_object()
-            .is_none_or(|labels| {
-                labels
-                    .iter()
-                    .all(|(k, v)| proxy.labels.get(k).map(String::as_str) == v.as_str())
-            });
-        if !selected {
+        if !selects(p, "/spec/selector/matchLabels", proxy) {
             continue;
         }
         let configuration = if spec["pluginConfig"]
@@ -184,10 +174,8 @@ pub fn apply(
         return Ok(0);
     };
     for listener in listeners.iter_mut() {
-        let inbound =
-            listener["name"] == "virtualInbound" || listener["traffic_direction"] == "INBOUND";
-        let class = match proxy.kind {
-            ProxyKind::Sidecar if inbound => "SERVER",
+        let class = match listener_context(proxy, listener) {
+            "SIDECAR_INBOUND" => "SERVER",
             _ => "CLIENT",
         };
         let port = server_port(listener);
@@ -199,17 +187,7 @@ pub fn apply(
         if wanted.is_empty() {
             continue;
         }
-        let mut chains: Vec<&mut Value> = Vec::new();
-        if let Some(o) = listener.as_object_mut() {
-            for (k, v) in o.iter_mut() {
-                match (k.as_str(), v) {
-                    ("filter_chains", Value::Array(cs)) => chains.extend(cs.iter_mut()),
-                    ("default_filter_chain", v) => chains.push(v),
-                    _ => {}
-                }
-            }
-        }
-        for chain in chains {
+        for chain in chains_mut(listener) {
             let Some(Value::Array(filters)) = chain.get_mut("filters") else {
                 continue;
             };

@@ -51,6 +51,9 @@ pub struct EnvoyFilterWriter {
     options: AttachOptions,
     /// Name → the object last applied (`None`: known absent).
     known: BTreeMap<String, Option<Value>>,
+    /// The snapshot generation and owner of the last complete write: the same again needs no
+    /// EnvoyFilter rendered (the leader calls [`EnvoyFilterWriter::write`] every second).
+    done: Option<(String, Option<Value>)>,
 }
 
 impl std::fmt::Debug for EnvoyFilterWriter {
@@ -69,6 +72,7 @@ impl EnvoyFilterWriter {
             client,
             options,
             known: BTreeMap::new(),
+            done: None,
         }
     }
 
@@ -76,6 +80,7 @@ impl EnvoyFilterWriter {
     /// replica that regains leadership cannot know what its successor did meanwhile).
     pub fn forget(&mut self) {
         self.known.clear();
+        self.done = None;
     }
 
     /// The controlling owner reference for the EnvoyFilters: the oldest PorticoConfig in their
@@ -120,10 +125,15 @@ impl EnvoyFilterWriter {
             &envoyfilter_resource(),
         );
         let owner = self.owner(store);
+        let this = (snapshot.generation.clone(), owner);
+        if self.done.as_ref() == Some(&this) {
+            return Ok(Attached::default());
+        }
+        let owner = &this.1;
         let mut done = Attached::default();
         let mut wanted = Vec::new();
         for mut f in envoy_filters(snapshot, &self.options) {
-            if let Some(owner) = &owner {
+            if let Some(owner) = owner {
                 f["metadata"]["ownerReferences"] = json!([owner]);
             }
             let name = f["metadata"]["name"]
@@ -150,6 +160,7 @@ impl EnvoyFilterWriter {
             }
             self.known.insert(name.to_owned(), None);
         }
+        self.done = Some(this);
         Ok(done)
     }
 }

@@ -217,7 +217,8 @@ pub async fn run_replica<K: Sink>(
             }
         }
     }));
-    let mut reconciler = Reconciler::with(KubeSource::new(store.clone()), sink, options, render);
+    let mut reconciler = Reconciler::with(KubeSource::new(store.clone()), sink, options, render)
+        .reporting_gateway_status();
     follow(&mut reconciler, replica.debounce, |r, took| {
         on_sync(&r, took);
         match r {

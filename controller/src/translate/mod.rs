@@ -46,8 +46,6 @@ pub struct Translation {
     pub snapshot: Snapshot,
     /// Objects that could not be used (fully).
     pub errors: Vec<TranslateError>,
-    /// The status of the Gateway API objects Portico is responsible for.
-    pub gateway_status: gateway_api::status::GatewayApiStatus,
 }
 
 /// Translates objects into a snapshot and the errors of the objects it could not use.
@@ -163,7 +161,6 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             .map(|(name, s)| format!("{name}={}", content_hash(&format!("{s:?}")))),
     );
     let generation = content_hash(&all.join(","));
-    let gateway_status = gateway_api::status::status(objects, &index, &errors);
     Translation {
         snapshot: Snapshot {
             listeners,
@@ -174,7 +171,6 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
             generation,
         },
         errors,
-        gateway_status,
     }
 }
 

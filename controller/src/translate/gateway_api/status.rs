@@ -1,7 +1,8 @@
 //! Gateway API status, as the specification defines it (`apis/v1/gateway_types.go`,
 //! `apis/v1/shared_types.go`) and its conformance tests check it: what the controller writes on
-//! the GatewayClasses, Gateways and routes it is responsible for. Pure: `translate` computes it
-//! with the snapshot, the Kubernetes leader writes it.
+//! the GatewayClasses, Gateways and routes it is responsible for. Pure: computed from the objects
+//! and the diagnostics of their translation — by the Kubernetes reconciler after each push (off
+//! the push's path), written by the leader.
 //!
 //! - **GatewayClass** whose `controllerName` is [`GATEWAY_CONTROLLER`]: `Accepted`.
 //! - **Gateway** of such a class (or of a class that does not exist: Portico serves it all the
@@ -199,11 +200,10 @@ fn responsible(g: &Gateway, classes: &HashMap<&str, &str>) -> bool {
 }
 
 /// The status of every Gateway API object Portico is responsible for. `errors` are the
-/// diagnostics of the same translation: a route left out is not accepted.
-pub(crate) fn status(
+/// diagnostics of translating `objects`: a route left out is not accepted.
+pub fn status<'e>(
     objects: &[Object],
-    index: &Index<'_>,
-    errors: &[TranslateError],
+    errors: impl IntoIterator<Item = &'e TranslateError>,
 ) -> GatewayApiStatus {
     let mut out = GatewayApiStatus::default();
     let mut classes: HashMap<&str, &str> = HashMap::new();
@@ -245,8 +245,10 @@ pub(crate) fn status(
             _ => None,
         })
         .collect();
+    let index = Index::new(objects);
+    let index = &index;
     let left_out: BTreeMap<&ObjectRef, &TranslateError> = errors
-        .iter()
+        .into_iter()
         .filter(|e| e.object_dropped())
         .map(|e| (&e.object, e))
         .collect();
