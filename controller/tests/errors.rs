@@ -191,14 +191,28 @@ fn nginx_annotation_errors_name_the_annotation() {
             "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: i, namespace: default, annotations: {{{annotations}}}}}\nspec: {{rules: [{{host: a.test, http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n"
         )
     };
+    // A parser that returns the validation error refuses the Ingress (sslpassthrough/main.go).
     let t = run(&ingress(
-        "nginx.ingress.kubernetes.io/ssl-redirect: \"maybe\"",
+        "nginx.ingress.kubernetes.io/ssl-passthrough: \"maybe\"",
     ));
-    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/ssl-redirect]: invalid: \"maybe\" is not true or false"]);
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: invalid: \"maybe\" is not a boolean (strconv.ParseBool)"]);
     assert!(
         t.snapshot.routing(80).unwrap().virtual_hosts.is_empty(),
         "the bad Ingress is left out"
     );
+    // One that catches it uses its default and keeps the Ingress (rewrite/main.go).
+    let t = run(&ingress(
+        "nginx.ingress.kubernetes.io/ssl-redirect: \"maybe\"",
+    ));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/ssl-redirect]: invalid: \"maybe\" is not a boolean (strconv.ParseBool); true is used"]);
+    assert_eq!(t.errors[0].severity(), Severity::Warning);
+    assert_eq!(t.snapshot.routing(80).unwrap().virtual_hosts.len(), 1);
+    // A Critical-risk annotation refuses the Ingress, once, not also as an ignored one.
+    let t = run(&ingress(
+        "nginx.ingress.kubernetes.io/configuration-snippet: \"more_set_headers 'A: b';\"",
+    ));
+    assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: invalid: a Critical-risk annotation: ingress-nginx's default annotations-risk-level (High) refuses the Ingress"]);
+    assert!(t.snapshot.routing(80).unwrap().virtual_hosts.is_empty());
     let t = run(&ingress("nginx.ingress.kubernetes.io/proxy-body-size: 8m"));
     assert_eq!(messages(&t), ["Ingress default/i: metadata.annotations[nginx.ingress.kubernetes.io/proxy-body-size]: ignored: this ingress-nginx annotation is not implemented"]);
     assert_eq!(

@@ -191,7 +191,8 @@ async fn follows_the_cluster_under_load() {
         latencies.push(t0.elapsed());
     }
 
-    // A burst: 40 Ingresses applied back to back are gathered into a few pushes.
+    // A burst: 40 Ingresses applied at once (as `kubectl apply -f dir/` with its requests in
+    // flight together) are gathered into a few pushes.
     let before = s.following.push_count();
     let burst: Vec<Value> = (0..40)
         .map(|i| {
@@ -203,7 +204,14 @@ async fn follows_the_cluster_under_load() {
         })
         .collect();
     let t0 = Instant::now();
-    apply(&s.client, &burst).await;
+    let mut applying = tokio::task::JoinSet::new();
+    for object in burst {
+        let client = s.client.clone();
+        applying.spawn(async move { apply(&client, &[object]).await });
+    }
+    while let Some(done) = applying.join_next().await {
+        done.unwrap();
+    }
     let applied_in = t0.elapsed();
     let last = request(s.listener, "burst-39.example.com");
     served_by(&last, Some(b), Duration::from_secs(3)).await;
@@ -228,11 +236,12 @@ async fn follows_the_cluster_under_load() {
     );
     // Each change was served within the wait's own deadline (a liveness bound); how fast is
     // printed above and measured by the benchmarks (docs/benchmarks.md), not asserted here.
-    // The debounce waits at most 100 ms, so a burst pushes about once per 100 ms it lasts.
-    let most = 2 + applied_in.as_millis() as usize / 100;
+    // A sync starts after 10 ms without a change (at most 100 ms after the first): changes
+    // that arrive together are gathered. How many pushes depends on how the API server spreads
+    // the 40 writes out, so the bound is loose; one push per change would mean no gathering.
     assert!(
-        (1..=most).contains(&burst_pushes),
-        "40 changes in {applied_in:?} became {burst_pushes} pushes (at most {most})"
+        (1..=10).contains(&burst_pushes),
+        "40 changes in {applied_in:?} became {burst_pushes} pushes (at most 10)"
     );
 
     // A deleted Ingress takes its routes with it.

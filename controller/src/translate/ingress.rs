@@ -66,6 +66,24 @@ pub(crate) fn translate(
         time(a).cmp(&time(b)).then_with(|| name(b).cmp(&name(a)))
     });
 
+    // An Ingress whose annotations ingress-nginx refuses (a value its parser's validator refuses,
+    // a Critical-risk annotation) never enters its store (`store.go` `syncIngress` returns when
+    // `Extract` fails): no paths, certificates, regex hosts or canaries from it.
+    ingresses.retain(|i| {
+        let object = i.object_ref();
+        let err = |field: String, kind: ErrorKind| TranslateError {
+            object: object.clone(),
+            field,
+            kind,
+        };
+        match annotations(i, &err) {
+            Ok(_) => true,
+            Err(e) => {
+                errors.push(e);
+                false
+            }
+        }
+    });
     // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
     let mut regex_hosts = BTreeSet::new();
     for i in &ingresses {

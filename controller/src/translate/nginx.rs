@@ -6,7 +6,12 @@
 //! `canary-by-cookie`, `canary-weight` (+ `canary-weight-total`), and `upstream-vhost`,
 //! `x-forwarded-prefix`, `server-alias`, `allowlist-source-range` (`whitelist-source-range`),
 //! `denylist-source-range`, `upstream-hash-by`, `from-to-www-redirect`, `enable-cors` with its
-//! `cors-*` settings, `default-backend`. Any other annotation of the prefix is reported as ignored.
+//! `cors-*` settings, `default-backend`. Critical-risk snippets refuse the Ingress; any other
+//! annotation of the prefix is reported as ignored.
+//!
+//! Values are validated as `parser/validators.go` does; what an invalid value does is what the
+//! annotation's parser does with the validation error ([`OnInvalid`]): use its default and keep
+//! the Ingress, or return it, which leaves the whole Ingress out of ingress-nginx's store.
 //!
 //! # Semantics (from the ingress-nginx user guide, annotations page and source)
 //! - If `use-regex` or `rewrite-target` is set on any Ingress of a host, every path of that host
@@ -226,13 +231,61 @@ impl Annotations {
     }
 }
 
-fn boolean(v: &str) -> Option<bool> {
-    match v.trim() {
-        "true" | "True" | "TRUE" => Some(true),
-        "false" | "False" | "FALSE" => Some(false),
+/// `strconv.ParseBool`, which every ingress-nginx boolean goes through (`parser.ValidateBool`,
+/// `parseBool`): exactly these spellings, no spaces.
+fn go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         _ => None,
     }
 }
+
+/// What an annotation's parser does with a value its validator refuses.
+#[derive(Clone, Copy)]
+enum OnInvalid {
+    /// The parser returns the validation error: `Extract` fails and the Ingress is not served
+    /// (`annotations.go` `Extract`, `store.go` `syncIngress`).
+    Refuse,
+    /// The parser logs it and uses this default; the Ingress is kept.
+    Default(&'static str),
+}
+
+impl OnInvalid {
+    fn report(self, value: &str, why: &str) -> ErrorKind {
+        match self {
+            OnInvalid::Refuse => ErrorKind::Invalid(format!("{value:?} {why}")),
+            OnInvalid::Default(d) => {
+                ErrorKind::InvalidSetting(format!("{value:?} {why}; {d} is used"))
+            }
+        }
+    }
+}
+
+/// `parser.RegexPathWithCapture`: a path with `$n` captures (letters, digits, `-._~/:$`).
+fn path_with_captures(v: &str) -> bool {
+    v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~/:$".contains(&b))
+}
+
+/// `parser.IsValidRegex`, which `ValidateServerName` applies to a trimmed name: letters, digits,
+/// `-._~/:` and the regex characters `^$[](){}*+?|&=\`.
+fn server_name_chars(v: &str) -> bool {
+    v.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || b"-._~/:".contains(&b) || b"^$[](){}*+?|&=\\".contains(&b)
+    })
+}
+
+/// Annotations of `AnnotationRiskCritical`: above ingress-nginx's default
+/// `annotations-risk-level` (`High`, `config.go`), so `CheckAnnotationRisk` fails and the Ingress
+/// is not served (`annotations.go` `Extract`: `NewRiskyAnnotations`).
+const CRITICAL: &[&str] = &[
+    "configuration-snippet",
+    "server-snippet",
+    "stream-snippet",
+    "auth-snippet",
+    "modsecurity-snippet",
+];
 
 /// Reads the annotations. Problems are `(field, kind)` pairs: bad values are `Invalid`;
 /// annotations Portico does not implement are `Ignored`.
@@ -241,24 +294,58 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     let mut problems = Vec::new();
     let get = |k: &str| annotations.get(&format!("{PREFIX}{k}")).map(String::as_str);
     let field = |k: &str| format!("metadata.annotations[{PREFIX}{k}]");
-    let flag = |k: &str, problems: &mut Vec<(String, ErrorKind)>| -> Option<bool> {
+    // An empty value is not validated and then fails `parseString` / `parseBool` with
+    // `InvalidContent`, which every parser treats as no annotation (`parser/main.go`).
+    let get = |k: &str| get(k).filter(|v| !v.is_empty());
+    // A boolean (`parser.ValidateBool`); `None` when absent or invalid.
+    let flag = |k: &str, on_invalid: OnInvalid, problems: &mut Vec<(String, ErrorKind)>| {
         let v = get(k)?;
-        match boolean(v) {
-            Some(b) => Some(b),
-            None => {
-                problems.push((
-                    field(k),
-                    ErrorKind::Invalid(format!("{v:?} is not true or false")),
-                ));
-                None
-            }
+        let b = go_bool(v);
+        if b.is_none() {
+            problems.push((
+                field(k),
+                on_invalid.report(v, "is not a boolean (strconv.ParseBool)"),
+            ));
         }
+        b
     };
-    a.rewrite_target = get("rewrite-target").map(str::to_owned);
-    a.use_regex = flag("use-regex", &mut problems).unwrap_or(false);
-    a.ssl_redirect = flag("ssl-redirect", &mut problems);
-    a.force_ssl_redirect = flag("force-ssl-redirect", &mut problems).unwrap_or(false);
-    a.ssl_passthrough = flag("ssl-passthrough", &mut problems).unwrap_or(false);
+    for k in CRITICAL {
+        if get(k).is_some() {
+            problems.push((
+                field(k),
+                ErrorKind::Invalid(
+                    "a Critical-risk annotation: ingress-nginx's default annotations-risk-level \
+                     (High) refuses the Ingress"
+                        .into(),
+                ),
+            ));
+        }
+    }
+    // rewrite/main.go: every value of the group that its validator refuses is logged and the
+    // default used; the Ingress is kept. `rewrite-target` and `app-root` must be paths
+    // (`RegexPathWithCapture`), `app-root` also a path `url.ParseRequestURI` takes that is not
+    // an absolute URL (so it starts with `/`).
+    a.rewrite_target = get("rewrite-target").and_then(|v| {
+        if path_with_captures(v) {
+            return Some(v.to_owned());
+        }
+        problems.push((
+            field("rewrite-target"),
+            OnInvalid::Default("no rewrite")
+                .report(v, "has characters other than letters, digits and -._~/:$"),
+        ));
+        None
+    });
+    a.use_regex = flag("use-regex", OnInvalid::Default("false"), &mut problems).unwrap_or(false);
+    a.ssl_redirect = flag("ssl-redirect", OnInvalid::Default("true"), &mut problems);
+    a.force_ssl_redirect = flag(
+        "force-ssl-redirect",
+        OnInvalid::Default("false"),
+        &mut problems,
+    )
+    .unwrap_or(false);
+    // sslpassthrough/main.go returns the validation error.
+    a.ssl_passthrough = flag("ssl-passthrough", OnInvalid::Refuse, &mut problems).unwrap_or(false);
     // authtls/main.go: an invalid verify-client is `on`, an invalid or zero depth 1; an invalid
     // error page, pass-certificate flag or match-cn makes the parser fail (the Ingress is left
     // out).
@@ -284,8 +371,12 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
                 ));
             }
         }
-        let pass_certificate =
-            flag("auth-tls-pass-certificate-to-upstream", &mut problems).unwrap_or(false);
+        let pass_certificate = flag(
+            "auth-tls-pass-certificate-to-upstream",
+            OnInvalid::Refuse,
+            &mut problems,
+        )
+        .unwrap_or(false);
         let match_cn = get("auth-tls-match-cn").map(str::to_owned);
         if let Some(cn) = &match_cn {
             let valid = cn
@@ -308,19 +399,23 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         });
     }
     // rewrite/main.go: an invalid value is logged and the default (false) used.
-    a.preserve_trailing_slash = match get("preserve-trailing-slash").map(boolean) {
-        None => false,
-        Some(Some(b)) => b,
-        Some(None) => {
-            problems.push((
-                field("preserve-trailing-slash"),
-                ErrorKind::InvalidSetting("not true or false; false is used".into()),
-            ));
-            false
-        }
-    };
+    a.preserve_trailing_slash = flag(
+        "preserve-trailing-slash",
+        OnInvalid::Default("false"),
+        &mut problems,
+    )
+    .unwrap_or(false);
     a.redirect = redirect(&get, &field, &mut problems);
-    a.app_root = get("app-root").map(str::to_owned);
+    a.app_root = get("app-root").and_then(|v| {
+        if path_with_captures(v) && v.starts_with('/') {
+            return Some(v.to_owned());
+        }
+        problems.push((
+            field("app-root"),
+            OnInvalid::Default("no app-root").report(v, "is not a path starting with /"),
+        ));
+        None
+    });
     // defaultbackend/main.go: validated as a Service name (parser.ValidateServiceName, a DNS-1035
     // label); an invalid one refuses the Ingress. An empty value is no annotation.
     if let Some(v) = get("default-backend").filter(|v| !v.is_empty()) {
@@ -335,19 +430,50 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             ));
         }
     }
-    if flag("canary", &mut problems) == Some(true) {
+    // canary/main.go: an invalid `canary` is false (the Ingress is an ordinary one).
+    if flag("canary", OnInvalid::Default("false"), &mut problems) == Some(true) {
         a.canary = Some(canary(&get, &field, &mut problems));
     }
-    a.upstream_vhost = get("upstream-vhost").map(|v| v.trim().to_owned());
-    a.x_forwarded_prefix = get("x-forwarded-prefix").map(str::to_owned);
-    a.server_alias = get("server-alias")
-        .map(|v| {
-            v.split(',')
+    // upstreamvhost, xforwardedprefix and alias main.go return the validation error: a value
+    // their validator refuses refuses the Ingress.
+    a.upstream_vhost = get("upstream-vhost").and_then(|v| {
+        let v = v.trim();
+        if server_name_chars(v) {
+            return Some(v.to_owned());
+        }
+        problems.push((
+            field("upstream-vhost"),
+            OnInvalid::Refuse.report(v, "is not a server name (parser.ValidateServerName)"),
+        ));
+        None
+    });
+    a.x_forwarded_prefix = get("x-forwarded-prefix").and_then(|v| {
+        if path_with_captures(&v.replace(' ', "")) {
+            return Some(v.trim().to_owned());
+        }
+        problems.push((
+            field("x-forwarded-prefix"),
+            OnInvalid::Refuse.report(v, "has characters other than letters, digits and -._~/:$"),
+        ));
+        None
+    });
+    if let Some(v) = get("server-alias") {
+        if v.split(',').all(|h| server_name_chars(h.trim())) {
+            a.server_alias = v
+                .split(',')
                 .map(|h| h.trim().to_ascii_lowercase())
                 .filter(|h| !h.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+                .collect();
+        } else {
+            problems.push((
+                field("server-alias"),
+                OnInvalid::Refuse.report(
+                    v,
+                    "is not a list of server names (parser.ValidateArrayOfServerName)",
+                ),
+            ));
+        }
+    }
     // ipallowlist / ipdenylist main.go: a list with an entry that is no IP address or CIDR
     // denies the location (`LocationDeniedError`), which nginx.tmpl renders as `return 503`.
     let ranges = |k: &str, problems: &mut Vec<(String, ErrorKind)>, denied: &mut Option<String>| {
@@ -408,59 +534,10 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             ));
         }
     }
-    a.from_to_www = flag("from-to-www-redirect", &mut problems).unwrap_or(false);
-    if flag("enable-cors", &mut problems) == Some(true) {
-        // The values as written: nginx sends them verbatim.
-        let raw = |k: &str, default: &str| -> Vec<String> {
-            let v = get(k).unwrap_or(default).trim();
-            if v.is_empty() {
-                Vec::new()
-            } else {
-                vec![v.to_owned()]
-            }
-        };
-        let origins: Vec<String> = get("cors-allow-origin")
-            .unwrap_or("*")
-            .split(',')
-            .map(|o| o.trim().to_owned())
-            .filter(|o| !o.is_empty())
-            .collect();
-        let allow_origins = if origins.iter().any(|o| o == "*") {
-            Vec::new()
-        } else {
-            origins
-                .iter()
-                .map(|o| {
-                    // Case-insensitive; `*.` covers one label (ingress-nginx's origin regex).
-                    let re = regex::escape(o).replace("\\*", "[A-Za-z0-9\\-]+");
-                    portico_core::config::StringMatch::Regex(format!("(?i){re}"))
-                })
-                .collect()
-        };
-        let max_age = match get("cors-max-age").map(|v| v.trim().parse::<u64>()) {
-            None => 1_728_000,
-            Some(Ok(v)) => v,
-            Some(Err(_)) => {
-                problems.push((
-                    field("cors-max-age"),
-                    ErrorKind::Invalid("must be a whole number of seconds".into()),
-                ));
-                1_728_000
-            }
-        };
-        a.cors = Some(portico_core::config::Cors {
-            allow_origins,
-            allow_methods: raw("cors-allow-methods", "GET, PUT, POST, DELETE, PATCH, OPTIONS"),
-            allow_headers: raw(
-                "cors-allow-headers",
-                "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization",
-            ),
-            expose_headers: raw("cors-expose-headers", ""),
-            max_age: Some(max_age),
-            allow_credentials: flag("cors-allow-credentials", &mut problems).unwrap_or(true),
-            nginx: true,
-            ignore_unmatched_preflights: false,
-        });
+    // redirect.go returns the validation error.
+    a.from_to_www = flag("from-to-www-redirect", OnInvalid::Refuse, &mut problems).unwrap_or(false);
+    if flag("enable-cors", OnInvalid::Default("false"), &mut problems) == Some(true) {
+        a.cors = cors(&get, &field, &mut problems);
     }
     const KNOWN: &[&str] = &[
         "upstream-vhost",
@@ -506,7 +583,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     ];
     for key in annotations.keys() {
         if let Some(name) = key.strip_prefix(PREFIX) {
-            if !KNOWN.contains(&name) {
+            if !KNOWN.contains(&name) && !CRITICAL.contains(&name) {
                 problems.push((
                     format!("metadata.annotations[{key}]"),
                     ErrorKind::Ignored("this ingress-nginx annotation is not implemented".into()),
@@ -515,6 +592,127 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
     }
     (a, problems)
+}
+
+/// `enable-cors`'s settings as `cors/main.go` Parse reads them: every invalid value is logged
+/// and replaced by its default, the Ingress kept. `None` when no listed origin is valid: the
+/// template then never sets `$cors` and the location has no CORS (`nginx.tmpl` `CORS`).
+fn cors<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    field: &dyn Fn(&str) -> String,
+    problems: &mut Vec<(String, ErrorKind)>,
+) -> Option<portico_core::config::Cors> {
+    use regex::Regex;
+    const METHODS: &str = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
+    const HEADERS: &str = "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization";
+    const MAX_AGE: i64 = 1_728_000;
+    // Go's `\s` is ASCII whitespace.
+    let re = |r: &str| Regex::new(r).expect("a fixed regex");
+    let origin_list = re(r"^((((([a-z]+://)?(\*\.)?[A-Za-z0-9\-.]*(:\d+)?,?)|null)+)|\*)?$");
+    let origin_one = re(r"^([a-z]+://(\*\.)?[A-Za-z0-9\-.]*(:\d+)?|\*|null)?$");
+    let methods = re(r"^([A-Za-z]+,?[\t\n\x0C\r ]?)+$");
+    let headers = re(r"^[A-Za-z0-9\-_, ]*$");
+    let expose = re(r"^(([A-Za-z0-9\-_]+|\*),?[\t\n\x0C\r ]?)+$");
+    // parser.ValidateRegex(re, true): spaces removed, then the regex and no CR or LF; Parse
+    // checks the trimmed value against the regex again.
+    let text = |k: &str, r: &Regex, default: &'static str, problems: &mut Vec<_>| -> String {
+        let Some(v) = get(k) else {
+            return default.to_owned();
+        };
+        let bare = v.replace(' ', "");
+        let trimmed = v.trim();
+        if r.is_match(&bare) && !bare.contains(['\r', '\n']) && r.is_match(trimmed) {
+            return trimmed.to_owned();
+        }
+        let d = if default.is_empty() { "none" } else { default };
+        problems.push((
+            field(k),
+            ErrorKind::InvalidSetting(format!("{v:?} is not valid; {d:?} is used")),
+        ));
+        default.to_owned()
+    };
+    let list = |v: String| if v.is_empty() { Vec::new() } else { vec![v] };
+    let allow_methods = list(text("cors-allow-methods", &methods, METHODS, problems));
+    let allow_headers = list(text("cors-allow-headers", &headers, HEADERS, problems));
+    let expose_headers = list(text("cors-expose-headers", &expose, "", problems));
+    let allow_credentials = match get("cors-allow-credentials") {
+        None => true,
+        Some(v) => go_bool(v).unwrap_or_else(|| {
+            problems.push((
+                field("cors-allow-credentials"),
+                OnInvalid::Default("true").report(v, "is not a boolean (strconv.ParseBool)"),
+            ));
+            true
+        }),
+    };
+    // strconv.Atoi: an optional sign and digits.
+    let max_age = match get("cors-max-age") {
+        None => MAX_AGE,
+        Some(v) => v.parse::<i64>().unwrap_or_else(|_| {
+            problems.push((
+                field("cors-max-age"),
+                OnInvalid::Default("1728000").report(v, "is not a whole number"),
+            ));
+            MAX_AGE
+        }),
+    };
+    // The list as a whole (spaces removed) must pass the validator, else any origin (`*`);
+    // then each origin that is no `scheme://host[:port]`, `null` or `*` is skipped, and `*`
+    // anywhere allows any.
+    let mut any = true;
+    let mut allow_origins = Vec::new();
+    if let Some(v) = get("cors-allow-origin") {
+        let bare = v.replace(' ', "");
+        if origin_list.is_match(&bare) && !bare.contains(['\r', '\n']) {
+            any = false;
+            for o in v.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                if o == "*" {
+                    any = true;
+                    break;
+                }
+                if !origin_one.is_match(o) {
+                    problems.push((
+                        field("cors-allow-origin"),
+                        ErrorKind::InvalidSetting(format!(
+                            "{o:?} is not scheme://host[:port], null or *; skipped"
+                        )),
+                    ));
+                    continue;
+                }
+                // template.go buildOriginRegex and nginx's `$http_origin ~* (…)$`: a
+                // case-insensitive search anchored at the end only; the first `*` covers one
+                // label.
+                let re = regex::escape(o).replacen("\\*", "[A-Za-z0-9\\-]+", 1);
+                allow_origins.push(portico_core::config::StringMatch::Regex(format!(
+                    "(?i).*(?:{re})"
+                )));
+            }
+        } else {
+            problems.push((
+                field("cors-allow-origin"),
+                ErrorKind::InvalidSetting(format!("{v:?} is not valid; \"*\" is used")),
+            ));
+        }
+    }
+    if any {
+        allow_origins.clear();
+    } else if allow_origins.is_empty() {
+        problems.push((
+            field("cors-allow-origin"),
+            ErrorKind::InvalidSetting("no valid origin: the location has no CORS".into()),
+        ));
+        return None;
+    }
+    Some(portico_core::config::Cors {
+        allow_origins,
+        allow_methods,
+        allow_headers,
+        expose_headers,
+        max_age: Some(max_age),
+        allow_credentials,
+        nginx: true,
+        ignore_unmatched_preflights: false,
+    })
 }
 
 /// A DNS-1035 label: lower-case letters, digits and `-`, starting with a letter, ending with a

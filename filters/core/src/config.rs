@@ -247,9 +247,10 @@ pub struct Cors {
     /// Response headers the browser may read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expose_headers: Vec<String>,
-    /// How long a preflight may be cached, in seconds.
+    /// How long a preflight may be cached, in seconds (sent as written: ingress-nginx sends a
+    /// negative `cors-max-age` too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age: Option<u64>,
+    pub max_age: Option<i64>,
     /// Allow credentials.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_credentials: bool,

@@ -374,7 +374,10 @@ pub(super) fn filters(
                     allow_methods: c.allow_methods.clone(),
                     allow_headers: c.allow_headers.clone(),
                     expose_headers: c.expose_headers.clone(),
-                    max_age: Some(c.max_age.unwrap_or(5)),
+                    max_age: Some(
+                        c.max_age
+                            .map_or(5, |s| i64::try_from(s).unwrap_or(i64::MAX)),
+                    ),
                     allow_credentials: c.allow_credentials.unwrap_or(false),
                     nginx: false,
                     // As Istio (`createCorsFilter`: `UnmatchedPreflights: IGNORE`) and Envoy

@@ -441,7 +441,8 @@ pub(super) fn http_route(
             }));
             let max_age = match &c.max_age {
                 Some(d) => {
-                    Some(duration_ms(d).map_err(|e| (at(".corsPolicy.maxAge"), e.into()))? / 1000)
+                    let ms = duration_ms(d).map_err(|e| (at(".corsPolicy.maxAge"), e.into()))?;
+                    Some(i64::try_from(ms / 1000).unwrap_or(i64::MAX))
                 }
                 None => None,
             };
