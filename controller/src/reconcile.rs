@@ -30,6 +30,10 @@ pub struct SyncReport {
     pub written: Vec<String>,
     /// The directory changed since the last read; the change applies once the next read agrees.
     pub waiting: bool,
+    /// The source holds what the last sync applied, and it could tell without reading it
+    /// ([`Source::unchanged`]): nothing was read, translated or written, and the report holds
+    /// nothing else.
+    pub unchanged: bool,
 }
 
 impl SyncReport {
@@ -72,7 +76,7 @@ impl Reporter {
     /// differ from the last ones printed, then `(None, "recovered: …")` when no object is left
     /// out or held at its last good version any more. A sync still settling says nothing.
     pub fn lines(&mut self, report: &SyncReport) -> Vec<(Option<Severity>, String)> {
-        if report.waiting {
+        if report.waiting || report.unchanged {
             return Vec::new();
         }
         let messages = report.messages();
@@ -123,9 +127,11 @@ pub struct Reconciler<S, K> {
     settle: bool,
     /// Compute the Gateway API status of each sync (see [`Reconciler::reporting_gateway_status`]).
     gateway_status: bool,
-    /// The fingerprint of the last read, and of the last applied read.
+    /// The fingerprint of the last read, of the last applied read, and of the last sync that
+    /// wrote its result.
     seen: Option<u64>,
     applied: Option<u64>,
+    synced: Option<u64>,
 }
 
 impl<S: Source, K: Sink> Reconciler<S, K> {
@@ -142,6 +148,7 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
             gateway_status: false,
             seen: None,
             applied: None,
+            synced: None,
         }
     }
 
@@ -176,6 +183,16 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
     /// # Errors
     /// I/O errors reading the source (as a whole) or writing to the sink.
     pub fn sync(&mut self) -> std::io::Result<SyncReport> {
+        // Nothing to do when the source still holds what the last successful sync wrote (a
+        // directory polled every second is not parsed and translated every second).
+        if let Some(fingerprint) = self.source.unchanged()? {
+            if self.synced == Some(fingerprint) {
+                return Ok(SyncReport {
+                    unchanged: true,
+                    ..SyncReport::default()
+                });
+            }
+        }
         let mut loaded = self.source.read()?;
         let mut report = SyncReport::default();
         let fingerprint = loaded.fingerprint;
@@ -263,6 +280,7 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
         report.load_errors = loaded.errors;
         let rendered = render(&translation.snapshot, &self.render);
         report.written = self.sink.write(&rendered)?;
+        self.synced = Some(fingerprint);
         report.snapshot = Some(translation.snapshot);
         if self.gateway_status {
             report.gateway_status = crate::translate::gateway_api::status::status(

@@ -176,30 +176,169 @@ pub trait Source {
     /// # Errors
     /// Only when the source as a whole cannot be read.
     fn read(&mut self) -> std::io::Result<Loaded>;
+
+    /// The [`Loaded::fingerprint`] [`Source::read`] would return, when the source can tell
+    /// without reading anything (nothing changed since the last read); `None` otherwise.
+    ///
+    /// # Errors
+    /// Only when the source as a whole cannot be looked at.
+    fn unchanged(&mut self) -> std::io::Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
-/// A directory of manifests a user wrote, read with [`load_dir`] (strictly).
+/// A directory of manifests a user wrote, read strictly. A file is parsed again only when its
+/// contents changed: an unchanged size and modification time reuse what it parsed to without
+/// reading it, and changed metadata with the same contents (a `touch`) reuse it after reading.
 #[derive(Debug, Clone)]
 pub struct DirSource {
     dir: PathBuf,
+    files: HashMap<PathBuf, ParsedFile>,
+}
+
+/// What one file parsed to, and how it looked then.
+#[derive(Debug, Clone)]
+struct ParsedFile {
+    stamp: Stamp,
+    /// Hash of the path and the contents.
+    hash: u64,
+    /// Its objects and errors (no fingerprint).
+    parsed: Loaded,
+}
+
+/// Size and modification time.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+/// The stamp of a file that must be read again (it matches no file's).
+const UNTRUSTED: Stamp = (u64::MAX, None);
+
+/// How coarse a modification time may be: a write that lands in the same tick as an earlier one
+/// keeps the earlier time (Linux takes it from a coarse clock; some file systems keep seconds).
+/// A stamp is only trusted for a file last modified at least this long before it was read, so
+/// any later write moves its time (as git's "racily clean" rule).
+const TIMESTAMP_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn stamp(file: &Path) -> std::io::Result<Stamp> {
+    let meta = std::fs::metadata(file)?;
+    Ok((meta.len(), meta.modified().ok()))
+}
+
+fn chain(fingerprint: u64, file_hash: u64) -> u64 {
+    portico_core::lb::hash(&[&fingerprint.to_le_bytes(), &file_hash.to_le_bytes()])
 }
 
 impl DirSource {
     /// The manifests under `dir`.
     pub fn new(dir: PathBuf) -> Self {
-        DirSource { dir }
+        DirSource {
+            dir,
+            files: HashMap::new(),
+        }
     }
 
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    fn files(&self) -> std::io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        collect(&self.dir, &mut files)?;
+        files.sort();
+        Ok(files)
+    }
 }
 
 impl Source for DirSource {
     fn read(&mut self) -> std::io::Result<Loaded> {
-        load_dir(&self.dir)
+        let started = std::time::SystemTime::now();
+        let files = self.files()?;
+        self.files.retain(|f, _| files.contains(f));
+        let mut loaded = Loaded::default();
+        for file in files {
+            let cached = self.files.get(&file);
+            let stamp = stamp(&file).ok();
+            let entry = match cached {
+                Some(c) if stamp == Some(c.stamp) => c.clone(),
+                _ => {
+                    let text = match std::fs::read_to_string(&file) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            self.files.remove(&file);
+                            loaded.errors.push(LoadError {
+                                file,
+                                object: None,
+                                object_ref: None,
+                                error: None,
+                                message: e.to_string(),
+                                unsupported_kind: false,
+                            });
+                            continue;
+                        }
+                    };
+                    let hash = portico_core::lb::hash(&[
+                        file.as_os_str().as_encoded_bytes(),
+                        text.as_bytes(),
+                    ]);
+                    let parsed = match cached {
+                        Some(c) if c.hash == hash => c.parsed.clone(),
+                        _ => parse_file(&file, &text),
+                    };
+                    let trusted = stamp.filter(|(_, modified)| {
+                        modified.is_some_and(|m| m + TIMESTAMP_GRANULARITY < started)
+                    });
+                    let entry = ParsedFile {
+                        // Read again next time: a recent file (its next write may keep this
+                        // time) or one whose metadata cannot be read.
+                        stamp: trusted.unwrap_or(UNTRUSTED),
+                        hash,
+                        parsed,
+                    };
+                    self.files.insert(file, entry.clone());
+                    entry
+                }
+            };
+            loaded.fingerprint = chain(loaded.fingerprint, entry.hash);
+            loaded.manifests.extend(entry.parsed.manifests);
+            loaded.errors.extend(entry.parsed.errors);
+        }
+        drop_duplicates(&mut loaded);
+        Ok(loaded)
     }
+
+    fn unchanged(&mut self) -> std::io::Result<Option<u64>> {
+        let files = self.files()?;
+        if files.len() != self.files.len() {
+            return Ok(None);
+        }
+        let mut fingerprint = 0;
+        for file in &files {
+            match self.files.get(file) {
+                Some(c) if stamp(file).ok() == Some(c.stamp) => {
+                    fingerprint = chain(fingerprint, c.hash);
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(fingerprint))
+    }
+}
+
+/// The objects and errors of one file's text.
+fn parse_file(file: &Path, text: &str) -> Loaded {
+    let mut loaded = Loaded::default();
+    match documents(text) {
+        Ok(values) => parse_values(file, values, &mut loaded),
+        Err(message) => loaded.errors.push(LoadError {
+            file: file.to_owned(),
+            object: None,
+            object_ref: None,
+            error: None,
+            message: format!("not valid YAML: {message}"),
+            unsupported_kind: false,
+        }),
+    }
+    loaded
 }
 
 /// Reads every manifest file under `dir` (recursively, sorted by path; dot-files skipped).
@@ -207,43 +346,7 @@ impl Source for DirSource {
 /// # Errors
 /// Only when the directory itself cannot be read; bad files are [`Loaded::errors`].
 pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
-    let mut files = Vec::new();
-    collect(dir, &mut files)?;
-    files.sort();
-    let mut loaded = Loaded::default();
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                loaded.errors.push(LoadError {
-                    file,
-                    object: None,
-                    object_ref: None,
-                    error: None,
-                    message: e.to_string(),
-                    unsupported_kind: false,
-                });
-                continue;
-            }
-        };
-        let file_hash =
-            portico_core::lb::hash(&[file.as_os_str().as_encoded_bytes(), text.as_bytes()]);
-        loaded.fingerprint =
-            portico_core::lb::hash(&[&loaded.fingerprint.to_le_bytes(), &file_hash.to_le_bytes()]);
-        match documents(&text) {
-            Ok(values) => parse_values(&file, values, &mut loaded),
-            Err(message) => loaded.errors.push(LoadError {
-                file,
-                object: None,
-                object_ref: None,
-                error: None,
-                message: format!("not valid YAML: {message}"),
-                unsupported_kind: false,
-            }),
-        }
-    }
-    drop_duplicates(&mut loaded);
-    Ok(loaded)
+    DirSource::new(dir.to_owned()).read()
 }
 
 /// Keeps one object per API group, kind, namespace and name — Kubernetes never holds two — and

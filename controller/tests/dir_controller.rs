@@ -339,3 +339,53 @@ fn a_duplicate_object_is_reported_and_not_merged() {
     );
     assert!(e.contains("a.yaml is used"), "{e}");
 }
+
+/// A directory polled every second is not parsed and translated every second: an unchanged
+/// directory is not read at all, a touched file is read but not parsed again, and an edit is
+/// never missed, even one that keeps the file's size and (coarse) modification time.
+#[test]
+fn an_unchanged_directory_is_not_read_again() {
+    use std::time::{Duration, SystemTime};
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str, modified: SystemTime| {
+        let path = m.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(modified).unwrap();
+    };
+    let long_ago = SystemTime::now() - Duration::from_secs(60);
+    write("services.yaml", SERVICES, long_ago);
+    write("shop.yaml", &ingress("a", "Prefix"), long_ago);
+    let mut c = controller(m.path(), x.path());
+    assert_eq!(served(&mut c).0, "a.default.svc.cluster.local:80");
+    let r = c.sync().unwrap();
+    assert!(r.unchanged, "nothing changed: nothing read");
+    assert!(r.snapshot.is_none() && r.written.is_empty() && r.messages().is_empty());
+
+    // Touched: read again (the metadata changed), same contents, nothing written.
+    let path = m.path().join("shop.yaml");
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(long_ago + Duration::from_secs(1))
+        .unwrap();
+    let r = c.sync().unwrap();
+    assert!(!r.unchanged && r.written.is_empty());
+    assert!(c.sync().unwrap().unchanged);
+
+    // Two edits of the same size in one timestamp tick: a file modified within the last second
+    // is always read again, so the second edit is seen.
+    let now = SystemTime::now();
+    write("shop.yaml", &ingress("b", "Prefix"), now);
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+    write("shop.yaml", &ingress("a", "Prefix"), now);
+    assert_eq!(served(&mut c).0, "a.default.svc.cluster.local:80");
+
+    // A file removed, or added, is seen.
+    write("shop.yaml", &ingress("a", "Prefix"), long_ago);
+    served(&mut c);
+    assert!(c.sync().unwrap().unchanged);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(served(&mut c).0, "404");
+    write("other.yaml", &ingress("b", "Prefix"), long_ago);
+    assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
+}
