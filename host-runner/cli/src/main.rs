@@ -14,6 +14,7 @@ use portico_scenario::format::Url;
 use portico_scenario::prepare::authority as request_authority;
 use portico_scenario::{run_paths, RunOptions};
 
+mod framing;
 mod scenario;
 mod serve;
 

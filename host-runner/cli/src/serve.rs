@@ -24,6 +24,8 @@ use portico_host_runner::envoy::{
     connect_failure, normalize_path, Decoded, Response, Routed, Upstreams, Worker,
 };
 use portico_host_runner::state::lock;
+
+use crate::framing::{Verdicts, Watched};
 use portico_host_runner::{Module, Runtime};
 
 /// Largest request or response body the proxy buffers.
@@ -142,18 +144,13 @@ async fn forward(endpoint: &str, headers: &[(String, String)], body: Vec<u8>) ->
 
 /// What Envoy's HTTP/1 connection manager answers itself, before any filter, with the settings
 /// Portico renders (measured, `tests/edge_requests.rs`): HTTP/1.0 → 426 (`accept_http_10` off);
-/// HTTP/1.1 without Host → 400; `Content-Length` with `Transfer-Encoding` → 400; `CONNECT` →
-/// 404 (no route takes it).
+/// HTTP/1.1 without Host → 400; `CONNECT` → 404 (no route takes it). (`Content-Length` with
+/// `Transfer-Encoding` → 400 is found in the raw head: hyper drops one of them.)
 fn envoy_refuses(req: &hyper::Request<Incoming>) -> Option<u16> {
     if req.version() < hyper::Version::HTTP_11 {
         return Some(426);
     }
     let h = req.headers();
-    if h.contains_key(hyper::header::CONTENT_LENGTH)
-        && h.contains_key(hyper::header::TRANSFER_ENCODING)
-    {
-        return Some(400);
-    }
     if req.uri().authority().is_none() && !h.contains_key(hyper::header::HOST) {
         return Some(400);
     }
@@ -163,39 +160,23 @@ fn envoy_refuses(req: &hyper::Request<Incoming>) -> Option<u16> {
     None
 }
 
-/// Whether the connection's first request head (peeked, not consumed) has both
-/// `Content-Length` and `Transfer-Encoding`, which Envoy refuses (400) and hyper would accept.
-/// Later requests on a kept-alive connection are not looked at.
-async fn smuggling(stream: &tokio::net::TcpStream) -> bool {
-    let mut buf = vec![0u8; 16 * 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-    loop {
-        let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await else {
-            return false;
-        };
-        let head = &buf[..n];
-        let end = head.windows(4).position(|w| w == b"\r\n\r\n");
-        if end.is_none() && n < buf.len() && n > 0 {
-            // The head is not all here yet: look again shortly.
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            continue;
-        }
-        let head = String::from_utf8_lossy(&head[..end.unwrap_or(n)]).to_ascii_lowercase();
-        let has = |name: &str| head.lines().skip(1).any(|l| l.starts_with(name));
-        return has("content-length:") && has("transfer-encoding:");
-    }
-}
-
 async fn handle(
     current: Current,
     peer: SocketAddr,
     local: SocketAddr,
     req: hyper::Request<Incoming>,
+    both_lengths: bool,
 ) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     let generation = lock(&current).clone();
+    if both_lengths {
+        let mut response = hyper::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return Ok(response);
+    }
     if let Some(status) = envoy_refuses(&req) {
         return Ok(to_hyper(Response {
             status,
@@ -378,21 +359,16 @@ pub async fn serve(
                 let Ok((stream, peer)) = accepted else { continue };
                 let current = current.clone();
                 tokio::spawn(async move {
-                    if smuggling(&stream).await {
-                        // Envoy answers 400 to a message with both lengths (hyper would drop
-                        // Content-Length and go on).
-                        use tokio::io::AsyncWriteExt;
-                        let mut stream = stream;
-                        let _ = stream
-                            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                            .await;
-                        return;
-                    }
+                    // Which requests carried both Content-Length and Transfer-Encoding: hyper
+                    // drops the first and goes on; Envoy answers 400 (see framing.rs).
+                    let verdicts = Verdicts::default();
+                    let io = TokioIo::new(Watched::new(stream, verdicts.clone()));
                     let service = service_fn(move |req| {
                         let current = current.clone();
-                        async move { handle(current, peer, listen, req).await }
+                        let both_lengths = lock(&verdicts).pop_front().unwrap_or(false);
+                        async move { handle(current, peer, listen, req, both_lengths).await }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
                 });
             }
         }

@@ -50,34 +50,56 @@ endpoints: [{addresses: ["127.0.46.2"], conditions: {ready: true}}]
 ports: [{name: http, port: 8080}]
 "#;
 
-/// The edge cases: a name and the raw request.
-const CASES: &[(&str, &str)] = &[
+/// The edge cases: a name, the raw requests (sent at once on one connection) and how many
+/// there are.
+const CASES: &[(&str, &str, usize)] = &[
     (
         "absolute-form target: the URI's authority, not Host",
         "GET http://a.edge.test/x HTTP/1.1\r\nHost: b.edge.test\r\n\r\n",
+        1,
     ),
     (
         "CONNECT",
         "CONNECT a.edge.test:443 HTTP/1.1\r\nHost: a.edge.test:443\r\n\r\n",
+        1,
     ),
-    ("HTTP/1.1 without Host", "GET /x HTTP/1.1\r\n\r\n"),
-    ("HTTP/1.0 without Host", "GET /x HTTP/1.0\r\n\r\n"),
+    ("HTTP/1.1 without Host", "GET /x HTTP/1.1\r\n\r\n", 1),
+    ("HTTP/1.0 without Host", "GET /x HTTP/1.0\r\n\r\n", 1),
     (
         "HTTP/1.0 with Host",
         "GET /x HTTP/1.0\r\nHost: a.edge.test\r\n\r\n",
+        1,
     ),
     (
         "two Host headers",
         "GET /x HTTP/1.1\r\nHost: a.edge.test\r\nHost: b.edge.test\r\n\r\n",
+        1,
     ),
     (
         "Content-Length with Transfer-Encoding",
         "POST /x HTTP/1.1\r\nHost: a.edge.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        1,
+    ),
+    (
+        "Transfer-Encoding, then Content-Length",
+        "POST /x HTTP/1.1\r\nHost: a.edge.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        1,
+    ),
+    (
+        "both lengths on the second request of a kept-alive connection",
+        "GET /x HTTP/1.1\r\nHost: a.edge.test\r\n\r\nPOST /x HTTP/1.1\r\nHost: a.edge.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        2,
+    ),
+    (
+        "a kept-alive connection whose first body looks like a request with both lengths",
+        "POST /x HTTP/1.1\r\nHost: a.edge.test\r\nContent-Length: 66\r\n\r\nGET /y HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\nGET /z HTTP/1.1\r\nHost: b.edge.test\r\n\r\n",
+        2,
     ),
 ];
 
-/// What a raw request got: `endpoint E` when a backend answered, else `status N`, or `closed`.
-fn outcome(target: SocketAddr, raw: &str) -> String {
+/// What the last of `count` raw requests sent on one connection got: `endpoint E` when a
+/// backend answered, else `status N`, or `closed` when it got no answer.
+fn outcome(target: SocketAddr, raw: &str, count: usize) -> String {
     let Ok(mut s) = TcpStream::connect(target) else {
         return "refused".into();
     };
@@ -87,30 +109,35 @@ fn outcome(target: SocketAddr, raw: &str) -> String {
     }
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    loop {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf);
-                // One response is enough: headers and a body of the announced length.
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        break;
-                    }
-                }
+    // The responses read so far, each whole: headers and a body of the announced length.
+    let mut responses: Vec<String> = Vec::new();
+    let mut at = 0;
+    while responses.len() < count {
+        let text = String::from_utf8_lossy(&buf[at..]).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if text.len() >= end + 4 + len {
+                responses.push(text[..end + 4 + len].to_owned());
+                at += end + 4 + len;
+                continue;
             }
         }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
-    let text = String::from_utf8_lossy(&buf).into_owned();
+    if responses.len() < count {
+        return "closed".into();
+    }
+    let text = &responses[count - 1];
     let Some(status) = text.split_whitespace().nth(1) else {
         return "closed".into();
     };
@@ -176,8 +203,11 @@ async fn envoy_and_serve_answer_edge_requests_alike() {
     }
 
     let mut differ = Vec::new();
-    for (name, raw) in CASES {
-        let (envoy, serve) = (outcome(envoy_addr, raw), outcome(serve_addr, raw));
+    for (name, raw, count) in CASES {
+        let (envoy, serve) = (
+            outcome(envoy_addr, raw, *count),
+            outcome(serve_addr, raw, *count),
+        );
         println!("{name}: envoy {envoy}, serve {serve}");
         if envoy != serve {
             differ.push(format!("{name}: envoy {envoy}, serve {serve}"));
