@@ -403,3 +403,72 @@ fn egress_objects_errors_name_the_field() {
         "only the good entry is in the registry"
     );
 }
+
+/// What a cluster refuses before an object exists (the Gateway API CRDs' schema, Istio's
+/// validation, object metadata) is refused by name, the object left out and the others served —
+/// instead of reaching the routing filter, which would refuse the whole port's configuration.
+#[test]
+fn objects_a_cluster_refuses_are_left_out_by_name() {
+    let route = |hostnames: &str| {
+        format!(
+            "{BASE}---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: bad, namespace: default}}\nspec: {{parentRefs: [{{name: gw}}], hostnames: [{hostnames}], rules: [{{backendRefs: [{{name: web, port: 80}}]}}]}}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: good, namespace: default}}\nspec: {{parentRefs: [{{name: gw}}], hostnames: [good.example.com], rules: [{{backendRefs: [{{name: web, port: 80}}]}}]}}\n"
+        )
+    };
+    let t = run(&route("\"Shop.Example.com\""));
+    assert!(
+        messages(&t).iter().any(|m| m.starts_with("HTTPRoute default/bad: spec.hostnames[0]: invalid: \"Shop.Example.com\" is not a hostname")),
+        "{:?}",
+        messages(&t)
+    );
+    let routing = t.snapshot.routing(80).unwrap();
+    let hosts: Vec<&String> = routing
+        .virtual_hosts
+        .iter()
+        .flat_map(|v| &v.hosts)
+        .collect();
+    assert!(
+        hosts.contains(&&"good.example.com".to_owned()),
+        "the other route is served"
+    );
+    assert!(!hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case("shop.example.com")));
+    portico_core::Router::try_from(routing.clone()).expect("the filter takes the configuration");
+
+    let vs = |spec: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: igw, namespace: default}}\nspec: {{servers: [{{port: {{number: 8080, name: http, protocol: HTTP}}, hosts: [\"*\"]}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: default}}\nspec:\n  gateways: [igw]\n  {spec}\n"
+        )
+    };
+    for (spec, want) in [
+        (
+            "hosts: [\"a b.example.com\"]\n  http: [{route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.hosts[0]: invalid: \"a b.example.com\" is not a host name",
+        ),
+        (
+            "hosts: [\"*\"]\n  http: [{rewrite: {uriRegexRewrite: {match: \"(unclosed\", rewrite: /x}}, route: [{destination: {host: web}}]}]",
+            "VirtualService default/vs: spec.http[0].rewrite.uriRegexRewrite.match: invalid: \"(unclosed\" does not compile",
+        ),
+    ] {
+        let t = run(&vs(spec));
+        assert!(
+            messages(&t).iter().any(|m| m.starts_with(want)),
+            "{want}\n  got {:?}",
+            messages(&t)
+        );
+        let routing = t.snapshot.routing(8080).unwrap();
+        assert!(routing.virtual_hosts.iter().all(|v| v.routes.is_empty()) || routing.virtual_hosts.is_empty());
+        portico_core::Router::try_from(routing.clone()).expect("the filter takes the configuration");
+    }
+
+    let t = run(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: Shop}\nspec: {rules: [{host: a.test, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]}\n",
+    );
+    assert!(
+        messages(&t).iter().any(|m| m.starts_with(
+            "Ingress Shop/shop: metadata.namespace: invalid: \"Shop\" is not a DNS-1123 label"
+        )),
+        "{:?}",
+        messages(&t)
+    );
+}

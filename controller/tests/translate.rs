@@ -222,6 +222,9 @@ fn bad_ingresses_are_left_out_with_the_field_named() {
          "Ingress default/bad: spec.rules[0].http.paths[0].path: invalid: \"/a//b\" must not contain '//', '/./', '/../' or '%2f'"),
         ("{rules: [{host: 10.0.0.1, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}",
          "Ingress default/bad: spec.rules[0].host: invalid: \"10.0.0.1\" must be a DNS name, not an IP address"),
+        // ParseIPSloppy: leading zeros are still an address.
+        ("{rules: [{host: 010.0.0.1, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}",
+         "Ingress default/bad: spec.rules[0].host: invalid: \"010.0.0.1\" must be a DNS name, not an IP address"),
         ("{rules: [{host: \"a.*.com\", http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}",
          "Ingress default/bad: spec.rules[0].host: invalid: \"a.*.com\" must be a lower-case DNS name, optionally prefixed by '*.'"),
         ("{rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {resource: {kind: Bucket, name: x}}}]}}]}",
@@ -413,4 +416,15 @@ fn expired_certificates_are_served_and_reported() {
         matches!(&e.kind, ErrorKind::InvalidSetting(m) if m.contains("expired") && m.contains("served anyway")),
         "{e}"
     );
+}
+
+/// Kubernetes refuses only an Ingress host that is an IP address (`validateIngressRules`,
+/// `ParseIPSloppy`): a name of digits such as `1.2.3` is a host.
+#[test]
+fn a_host_of_digits_that_is_no_address_is_a_host() {
+    let t = with_services(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: digits, namespace: default}\nspec: {rules: [{host: 1.2.3, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}\n",
+    );
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    assert_eq!(route(&t, "1.2.3", "/"), "a.default.svc.cluster.local:80");
 }

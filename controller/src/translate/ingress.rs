@@ -412,10 +412,13 @@ impl<'a> Builder<'a> {
                         && tls::has_entry(&self.tls_hosts, &host)));
             let mut routes = Vec::new();
             if let Some(root) = &nginx.app_root {
-                // ingress-nginx: a request for `/` is sent to the application root.
+                // ingress-nginx: a request for `/` is sent to the application root, without
+                // its query (nginx.tmpl: `if ($uri = /) { return 302
+                // $scheme://$http_host<app-root>; }`).
                 let redirect = Redirect {
                     path: Some(PathRewrite::Full(root.clone())),
                     status: Some(302),
+                    drop_query: true,
                     ..Redirect::default()
                 };
                 routes.push((
@@ -828,11 +831,16 @@ fn validate_ingress_host(host: &str) -> Result<(), String> {
             "{host:?} must be a lower-case DNS name, optionally prefixed by '*.'"
         ));
     }
-    if name.parse::<std::net::IpAddr>().is_ok()
-        || name
-            .split('.')
-            .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
-    {
+    // `validateIngressRules`: `netutils.ParseIPSloppy(host)`, an IPv4 address whose parts may
+    // have leading zeros (`010.1.1.1`); `1.2.3` or `123` is a name.
+    let parts: Vec<&str> = host.split('.').collect();
+    let sloppy_ipv4 = parts.len() == 4
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        });
+    if host.parse::<std::net::IpAddr>().is_ok() || sloppy_ipv4 {
         return Err(format!("{host:?} must be a DNS name, not an IP address"));
     }
     Ok(())

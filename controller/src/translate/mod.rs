@@ -17,6 +17,7 @@
 //! | [`istio`] | Istio Gateway, VirtualService, DestinationRule |
 //! | [`mesh`] | the sidecar's outbound routing: every Service port, with the GAMMA routes and the routes a [`common::SidecarBindings`] (Istio's VirtualServices) binds |
 
+mod admission;
 pub mod common;
 pub mod diagnostics;
 pub(crate) mod egress;
@@ -50,8 +51,10 @@ pub struct Translation {
 
 /// Translates objects into a snapshot and the errors of the objects it could not use.
 pub fn translate(objects: &[Object], options: &Options) -> Translation {
-    let index = Index::new(objects);
     let mut errors = Vec::new();
+    let admitted = admission::admit(objects, &mut errors);
+    let objects = &*admitted;
+    let index = Index::new(objects);
     let mut certs = tls::Certificates::new(objects, options.now);
     let mut tls_ports = tls::TlsPorts::default();
     let ingress = ingress::translate(

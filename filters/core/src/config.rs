@@ -624,6 +624,10 @@ pub struct Redirect {
     /// from-to-www redirect, `ngx_srv_redirect.lua`: `scheme://host:$server_port$request_uri`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub explicit_port: bool,
+    /// Leave the request's query out of `Location` (nginx's `return 302 $scheme://$http_host/…`
+    /// for ingress-nginx's `app-root`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_query: bool,
 }
 
 /// Header changes: set (replace), add (append to an existing value with a comma), remove.

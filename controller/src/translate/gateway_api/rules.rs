@@ -295,6 +295,7 @@ pub(super) fn filters(
                     status: r.status_code,
                     strip_trailing_slash: false,
                     explicit_port: false,
+                    drop_query: false,
                 });
             }
             "URLRewrite" => {

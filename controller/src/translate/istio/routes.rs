@@ -686,6 +686,7 @@ pub(super) fn http_route(
                 status: Some(rd.redirect_code.unwrap_or(301)),
                 strip_trailing_slash: false,
                 explicit_port: false,
+                drop_query: false,
             })
         } else {
             let path_rewrite =

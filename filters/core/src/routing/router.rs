@@ -216,6 +216,11 @@ impl CompiledRoute {
             None => path.to_owned(),
             Some(rw) => self.rewrite_path(rw, path),
         };
+        if r.drop_query {
+            if let Some(q) = path.find('?') {
+                path.truncate(q);
+            }
+        }
         if r.strip_trailing_slash && path.ends_with('/') {
             path.pop();
         }
@@ -754,6 +759,8 @@ pub fn replace_prefix(path_and_query: &str, prefix: &str, replacement: &str) -> 
 }
 
 mod compile;
+
+pub use compile::validate_host_pattern;
 #[cfg(test)]
 mod explain_tests;
 #[cfg(test)]

@@ -341,7 +341,13 @@ impl TryFrom<RoutingConfig> for Router {
     }
 }
 
-fn validate_host_pattern(host: &str) -> Result<(), String> {
+/// Whether `host` is a name the router serves: `*`, a name, or `*.` and a name (letters,
+/// digits, `-` and `.`). Translators check their objects' hosts with it, so that no object can
+/// make the router refuse a whole configuration.
+///
+/// # Errors
+/// Why it is not.
+pub fn validate_host_pattern(host: &str) -> Result<(), String> {
     if host == "*" {
         return Ok(());
     }
