@@ -9,35 +9,25 @@ mod translate {
     include!("../../fuzz/checks/translate.rs");
 }
 
+mod corpus {
+    include!("../../fuzz/checks/seeds.rs");
+}
+
 #[test]
 fn translate_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/translate");
-    let mut seeds: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("seed-"))
-        })
-        .collect();
-    seeds.sort();
-    assert!(
-        seeds.len() > 100,
-        "seeds in {}: {}",
-        dir.display(),
-        seeds.len()
+    let seeds = corpus::seeds(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus"),
+        "translate",
     );
-    for seed in seeds {
-        let data = std::fs::read(&seed).unwrap();
+    assert!(seeds.len() > 100, "translate seeds: {}", seeds.len());
+    for (name, data) in seeds {
         // A seed that no longer parses would silently test nothing.
         let text = std::str::from_utf8(&data).unwrap();
         assert!(
             !portico_controller::source::documents(text)
                 .unwrap()
                 .is_empty(),
-            "{}",
-            seed.display()
+            "{name}"
         );
         translate::check(&data);
     }

@@ -64,9 +64,7 @@ fn check(o: &Object) -> Result<(), (String, String)> {
     }
     let name = &meta.name;
     let name_ok = match o {
-        Object::Service(_) => {
-            dns1123_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase())
-        }
+        Object::Service(_) => dns1035_label(name),
         _ => name.len() <= 253 && name.split('.').all(dns1123_label),
     };
     if !name_ok {
@@ -149,7 +147,7 @@ fn check(o: &Object) -> Result<(), (String, String)> {
 
 /// A DNS-1123 label: lower-case letters, digits and `-`, starting and ending with a letter or
 /// digit, at most 63 characters.
-fn dns1123_label(l: &str) -> bool {
+pub(crate) fn dns1123_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
         && l.bytes()
@@ -172,6 +170,11 @@ fn router_host(h: &str) -> Result<(), String> {
         return Err(format!("{h:?} has an empty label"));
     }
     Ok(())
+}
+
+/// A DNS-1035 label: a DNS-1123 label starting with a letter.
+pub(crate) fn dns1035_label(l: &str) -> bool {
+    dns1123_label(l) && l.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 fn hostnames(names: &[String]) -> Result<(), (String, String)> {

@@ -818,15 +818,7 @@ fn no_endpoints(backends: &[(String, Backend)]) -> bool {
 /// The Ingress API's host rules: a DNS name, optionally with one leading `*.` label; no IPs.
 fn validate_ingress_host(host: &str) -> Result<(), String> {
     let name = host.strip_prefix("*.").unwrap_or(host);
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.is_empty() || !name.split('.').all(label_ok) {
+    if name.is_empty() || !name.split('.').all(super::admission::dns1123_label) {
         return Err(format!(
             "{host:?} must be a lower-case DNS name, optionally prefixed by '*.'"
         ));

@@ -17,7 +17,7 @@
 //! | [`istio`] | Istio Gateway, VirtualService, DestinationRule |
 //! | [`mesh`] | the sidecar's outbound routing: every Service port, with the GAMMA routes and the routes a [`common::SidecarBindings`] (Istio's VirtualServices) binds |
 
-mod admission;
+pub(crate) mod admission;
 pub mod common;
 pub mod diagnostics;
 pub(crate) mod egress;

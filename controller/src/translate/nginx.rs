@@ -419,7 +419,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     // defaultbackend/main.go: validated as a Service name (parser.ValidateServiceName, a DNS-1035
     // label); an invalid one refuses the Ingress. An empty value is no annotation.
     if let Some(v) = get("default-backend").filter(|v| !v.is_empty()) {
-        if dns1035_label(v) {
+        if super::admission::dns1035_label(v) {
             a.default_backend = Some(v.to_owned());
         } else {
             problems.push((
@@ -713,18 +713,6 @@ fn cors<'a>(
         nginx: true,
         ignore_unmatched_preflights: false,
     })
-}
-
-/// A DNS-1035 label: lower-case letters, digits and `-`, starting with a letter, ending with a
-/// letter or digit, at most 63 characters.
-fn dns1035_label(v: &str) -> bool {
-    v.len() <= 63
-        && v.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-        && v.bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A nginx regex location for `path`: case-insensitive, anchored at the start only.

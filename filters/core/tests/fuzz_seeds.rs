@@ -14,23 +14,15 @@ mod egress_verdict {
     include!("../../../fuzz/checks/egress_verdict.rs");
 }
 
+mod corpus {
+    include!("../../../fuzz/checks/seeds.rs");
+}
+
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("seed-"))
-        })
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no seeds in {}", dir.display());
-    out
+    corpus::seeds(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus"),
+        target,
+    )
 }
 
 #[test]
