@@ -40,6 +40,9 @@ pub struct ServicePort {
     pub name: Option<String>,
     /// Port.
     pub port: u16,
+    /// Target port on the Pods: a number or a container port name.
+    #[serde(default)]
+    pub target_port: Option<serde_json::Value>,
     /// Protocol (TCP when absent).
     #[serde(default)]
     pub protocol: Option<String>,
@@ -47,6 +50,17 @@ pub struct ServicePort {
     /// the port name.
     #[serde(default)]
     pub app_protocol: Option<String>,
+}
+
+impl ServicePort {
+    /// `targetPort` as Kubernetes' `IntOrString.String()` writes it.
+    pub fn target_port_text(&self) -> Option<String> {
+        match self.target_port.as_ref()? {
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// `discovery.k8s.io/v1` EndpointSlice.

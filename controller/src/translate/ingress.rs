@@ -686,10 +686,19 @@ impl<'a> Builder<'a> {
             }
         };
         let service = self.index.services.get(&(ns, name)).copied();
+        // controller.go `serviceEndpoints`: the first port whose number, name or `targetPort`
+        // is the backend's port.
         let port = service.and_then(|s| {
-            s.spec.ports.iter().find(|p| match wanted {
-                PortRef::Number(n) => p.port == n,
-                PortRef::Name(want) => p.name.as_deref() == Some(want),
+            s.spec.ports.iter().find(|p| {
+                let target = p.target_port_text();
+                match wanted {
+                    PortRef::Number(n) => {
+                        p.port == n || target.as_deref() == Some(n.to_string().as_str())
+                    }
+                    PortRef::Name(want) => {
+                        p.name.as_deref() == Some(want) || target.as_deref() == Some(want)
+                    }
+                }
             })
         });
         match (service, port) {
