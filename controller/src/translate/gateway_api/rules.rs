@@ -177,8 +177,8 @@ impl<'a> From<&'a HttpBackendRef> for BackendRefView<'a> {
 }
 
 /// Resolves a Service reference of an HTTPRoute to a backend key (registering the backend).
-/// `None`, with a warning naming `field`, when it does not resolve; a port the Service does not
-/// have is registered without endpoints (its share answers 5xx) and warned about.
+/// `None`, with a warning naming `field`, when it does not resolve (a port the Service does not
+/// have included).
 pub(super) fn service_ref(
     b: &HttpBackendRef,
     field: &str,
@@ -205,10 +205,10 @@ pub(super) fn service_ref(
             ErrorKind::MissingReference(p.message.clone())
         };
         warnings.push((format!("{field}.{}", p.field), kind));
-        // Only a port the Service lacks still names a backend (without endpoints).
-        if !(p.field == "port" && b.port.is_some()) {
-            return None;
-        }
+        // An invalid reference — a port the Service lacks included (`BackendNotFound`) — gets
+        // 500 for its share (`HTTPRouteRule.BackendRefs`), not the 503 of a backend without
+        // ready endpoints.
+        return None;
     }
     let port = b.port?;
     let key = backend_key(ns, &b.name, port);
