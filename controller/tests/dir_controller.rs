@@ -389,3 +389,61 @@ fn an_unchanged_directory_is_not_read_again() {
     write("other.yaml", &ingress("b", "Prefix"), long_ago);
     assert_eq!(served(&mut c).0, "b.default.svc.cluster.local:80");
 }
+
+/// An Istio Gateway with an HTTPS server it cannot serve (no credentialName) is still served for
+/// its other servers — a warning, not an error: the reconciler must not put the Gateway's last
+/// good version back in its place.
+#[test]
+fn a_gateway_with_an_unservable_server_is_served_as_it_is() {
+    let m = tempfile::tempdir().unwrap();
+    let x = tempfile::tempdir().unwrap();
+    let gateway = |host: &str, https: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: igw, namespace: default}}\nspec:\n  servers:\n  - {{port: {{number: 8080, name: http, protocol: HTTP}}, hosts: [\"{host}\"]}}\n{https}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: default}}\nspec: {{hosts: [\"*\"], gateways: [igw], http: [{{route: [{{destination: {{host: a}}}}]}}]}}\n"
+        )
+    };
+    std::fs::write(m.path().join("services.yaml"), SERVICES).unwrap();
+    std::fs::write(m.path().join("gw.yaml"), gateway("one.test", "")).unwrap();
+    let mut c = controller(m.path(), x.path());
+    let hosts = |c: &mut DirController| -> Vec<String> {
+        let r = c.sync().unwrap();
+        r.snapshot
+            .unwrap()
+            .routing(8080)
+            .unwrap()
+            .virtual_hosts
+            .iter()
+            .flat_map(|v| v.hosts.clone())
+            .collect()
+    };
+    assert_eq!(hosts(&mut c), ["one.test"]);
+    std::fs::write(
+        m.path().join("gw.yaml"),
+        gateway(
+            "two.test",
+            "  - {port: {number: 8443, name: https, protocol: HTTPS}, hosts: [\"two.test\"], tls: {mode: SIMPLE}}\n",
+        ),
+    )
+    .unwrap();
+    let r = c.sync().unwrap();
+    assert!(r.kept_last_good.is_empty(), "{:?}", r.kept_last_good);
+    let msgs: Vec<String> = r
+        .translate_errors
+        .iter()
+        .map(|(_, e)| e.to_string())
+        .collect();
+    assert!(
+        msgs.contains(&"Gateway default/igw: spec.servers[1].tls.credentialName: invalid: required; the server's handshakes fail".to_owned()),
+        "{msgs:?}"
+    );
+    let hosts: Vec<String> = r
+        .snapshot
+        .unwrap()
+        .routing(8080)
+        .unwrap()
+        .virtual_hosts
+        .iter()
+        .flat_map(|v| v.hosts.clone())
+        .collect();
+    assert_eq!(hosts, ["two.test"], "the Gateway as it is now");
+}

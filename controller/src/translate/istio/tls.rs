@@ -288,17 +288,23 @@ fn terminate(
         .credential_name
         .clone()
         .or_else(|| tls.credential_names.first().cloned());
+    // The Gateway is kept (its other servers serve), so these are warnings: an error would make
+    // the reconciler serve the Gateway's last good version instead.
     let Some(credential) = credential else {
-        let reason = if tls.server_certificate.is_some() {
-            "serverCertificate/privateKey files are not supported (use credentialName)"
-        } else {
-            "no credentialName"
-        };
+        if tls.server_certificate.is_some() {
+            let reason =
+                "serverCertificate/privateKey files are not supported (use credentialName)";
+            report(
+                ".tls.serverCertificate",
+                ErrorKind::Ignored(format!("{reason}; the server's handshakes fail")),
+            );
+            return refuse(reason.into());
+        }
         report(
-            ".tls",
-            ErrorKind::Unsupported(format!("{reason}; the server's handshakes fail")),
+            ".tls.credentialName",
+            ErrorKind::InvalidSetting("required; the server's handshakes fail".into()),
         );
-        return refuse(reason.into());
+        return refuse("no credentialName".into());
     };
     // `kubernetes://name` and `kubernetes://ns/name` name the Secret too.
     let plain = credential
