@@ -292,7 +292,10 @@ pub async fn serve(
         .compile(&bytes)
         .map_err(|e| format!("{}: {e}", routing_wasm.display()))?;
     // The controller's directory sync, for its last-good handling; its xDS files are not used.
-    let scratch = std::env::temp_dir().join(format!("host-runner-serve-{}", std::process::id()));
+    // Removed however `serve` ends: Ctrl-C, SIGTERM or an error.
+    let scratch_dir =
+        Scratch(std::env::temp_dir().join(format!("host-runner-serve-{}", std::process::id())));
+    let scratch = scratch_dir.0.clone();
     let render = RenderOptions {
         routing_wasm: routing_wasm.clone(),
         xds_dir: scratch.clone(),
@@ -352,9 +355,12 @@ pub async fn serve(
             }
         }
     });
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let current = current.clone();
@@ -374,6 +380,15 @@ pub async fn serve(
         }
     }
     watch.abort();
-    let _ = std::fs::remove_dir_all(&scratch);
+    drop(scratch_dir);
     Ok(())
+}
+
+/// A directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
