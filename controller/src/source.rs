@@ -65,6 +65,32 @@ pub struct Loaded {
 /// levels at most.
 pub const MAX_NESTING: usize = 128;
 
+/// The largest manifest or scenario file read: 64 MiB, checked before reading (a Kubernetes
+/// object is at most 1.5 MiB in etcd; this leaves room for many in one file).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The most documents one file may hold: 100 000.
+pub const MAX_DOCUMENTS: usize = 100_000;
+
+/// A manifest or scenario file's text, refused before it is read when it is larger than
+/// [`MAX_FILE_BYTES`].
+///
+/// # Errors
+/// The file cannot be read, is too large (`InvalidData`, naming the limit) or is not UTF-8.
+pub fn read_text(file: &Path) -> std::io::Result<String> {
+    let len = std::fs::metadata(file)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{len} bytes, over the limit of {MAX_FILE_BYTES} bytes ({} MiB); the file is not read",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    std::fs::read_to_string(file)
+}
+
 /// Refuses YAML that nests collections deeper than [`MAX_NESTING`]: flow collections (`[`, `{`
 /// outside quoted scalars) and block sequences opened on one line (`- - - x`). A linear scan.
 ///
@@ -125,12 +151,17 @@ pub fn check_nesting(text: &str) -> Result<(), String> {
 ///
 /// # Errors
 /// The YAML parser's message (with line and column) for the first bad document, or
-/// [`check_nesting`]'s.
+/// [`check_nesting`]'s, or more than [`MAX_DOCUMENTS`] documents.
 pub fn documents(text: &str) -> Result<Vec<Value>, String> {
     use serde::Deserialize;
     check_nesting(text)?;
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
+    for (n, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        if n == MAX_DOCUMENTS {
+            return Err(format!(
+                "more than {MAX_DOCUMENTS} documents; the file is not parsed"
+            ));
+        }
         let value = Value::deserialize(doc).map_err(|e| e.to_string())?;
         match value {
             Value::Null => {}
@@ -261,7 +292,7 @@ impl Source for DirSource {
             let entry = match cached {
                 Some(c) if stamp == Some(c.stamp) => c.clone(),
                 _ => {
-                    let text = match std::fs::read_to_string(&file) {
+                    let text = match read_text(&file) {
                         Ok(t) => t,
                         Err(e) => {
                             self.files.remove(&file);
@@ -407,12 +438,37 @@ mod nesting_tests {
     #[test]
     fn deep_nesting_is_refused_fast() {
         let deep = format!("x: {}{}\n", "[".repeat(40_000), "]".repeat(40_000));
-        let t0 = std::time::Instant::now();
+        // Refused by the linear scan, before the parser's quadratic one (how fast is a matter for
+        // benchmarks, not this test).
         let err = documents(&deep).unwrap_err();
         assert!(err.contains("deeper than 128"), "{err}");
-        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
         let dashes = format!("{}x\n", "- ".repeat(1000));
         assert!(documents(&dashes).unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn too_many_documents_or_bytes_are_refused_naming_the_limit() {
+        let many = "---\na: 1\n".repeat(MAX_DOCUMENTS + 1);
+        let err = documents(&many).unwrap_err();
+        assert!(err.contains("more than 100000 documents"), "{err}");
+        assert_eq!(documents(&"---\na: 1\n".repeat(10)).unwrap().len(), 10);
+
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        // Sparse: the size is what is checked, nothing is read.
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        let err = read_text(&big).unwrap_err().to_string();
+        assert!(
+            err.contains("over the limit of 67108864 bytes (64 MiB)"),
+            "{err}"
+        );
+        let loaded = load_dir(dir.path()).unwrap();
+        assert!(loaded.errors[0]
+            .to_string()
+            .contains("the file is not read"));
     }
 
     #[test]

@@ -252,7 +252,8 @@ impl Observed {
 /// # Errors
 /// A message naming the file and the field at fault.
 pub fn load(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = portico_controller::source::read_text(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     portico_controller::source::check_nesting(&text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let value: Value = serde_yaml::from_str(&text)
