@@ -309,8 +309,9 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
         b
     };
+    // `CheckAnnotationRisk` looks at the annotations present, whatever their values.
     for k in CRITICAL {
-        if get(k).is_some() {
+        if annotations.contains_key(&format!("{PREFIX}{k}")) {
             problems.push((
                 field(k),
                 ErrorKind::Invalid(
@@ -360,10 +361,13 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
             .unwrap_or(1);
         let error_page = get("auth-tls-error-page").map(str::to_owned);
         if let Some(page) = &error_page {
-            let valid = regex::Regex::new(
-                r"^(@[A-Za-z0-9_-]+|((https?://)?[A-Za-z0-9\-.]+(:\d+)?)?(/[A-Za-z0-9\-_.]+)*/?)$",
-            )
-            .is_ok_and(|re| re.is_match(page));
+            static ERROR_PAGE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+                regex::Regex::new(
+                    r"^(@[A-Za-z0-9_-]+|((https?://)?[A-Za-z0-9\-.]+(:\d+)?)?(/[A-Za-z0-9\-_.]+)*/?)$",
+                )
+                .expect("a fixed regex")
+            });
+            let valid = ERROR_PAGE.is_match(page);
             if !valid {
                 problems.push((
                     field("auth-tls-error-page"),
@@ -603,16 +607,24 @@ fn cors<'a>(
     problems: &mut Vec<(String, ErrorKind)>,
 ) -> Option<portico_core::config::Cors> {
     use regex::Regex;
+    use std::sync::LazyLock;
     const METHODS: &str = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
     const HEADERS: &str = "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization";
     const MAX_AGE: i64 = 1_728_000;
-    // Go's `\s` is ASCII whitespace.
-    let re = |r: &str| Regex::new(r).expect("a fixed regex");
-    let origin_list = re(r"^((((([a-z]+://)?(\*\.)?[A-Za-z0-9\-.]*(:\d+)?,?)|null)+)|\*)?$");
-    let origin_one = re(r"^([a-z]+://(\*\.)?[A-Za-z0-9\-.]*(:\d+)?|\*|null)?$");
-    let methods = re(r"^([A-Za-z]+,?[\t\n\x0C\r ]?)+$");
-    let headers = re(r"^[A-Za-z0-9\-_, ]*$");
-    let expose = re(r"^(([A-Za-z0-9\-_]+|\*),?[\t\n\x0C\r ]?)+$");
+    // cors/main.go's regexes, compiled once (Go's `\s` is ASCII whitespace).
+    fn re(r: &str) -> Regex {
+        Regex::new(r).expect("a fixed regex")
+    }
+    static ORIGIN_LIST: LazyLock<Regex> =
+        LazyLock::new(|| re(r"^((((([a-z]+://)?(\*\.)?[A-Za-z0-9\-.]*(:\d+)?,?)|null)+)|\*)?$"));
+    static ORIGIN_ONE: LazyLock<Regex> =
+        LazyLock::new(|| re(r"^([a-z]+://(\*\.)?[A-Za-z0-9\-.]*(:\d+)?|\*|null)?$"));
+    static METHODS_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^([A-Za-z]+,?[\t\n\x0C\r ]?)+$"));
+    static HEADERS_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9\-_, ]*$"));
+    static EXPOSE_RE: LazyLock<Regex> =
+        LazyLock::new(|| re(r"^(([A-Za-z0-9\-_]+|\*),?[\t\n\x0C\r ]?)+$"));
+    let (origin_list, origin_one) = (&*ORIGIN_LIST, &*ORIGIN_ONE);
+    let (methods, headers, expose) = (&*METHODS_RE, &*HEADERS_RE, &*EXPOSE_RE);
     // parser.ValidateRegex(re, true): spaces removed, then the regex and no CR or LF; Parse
     // checks the trimmed value against the regex again.
     let text = |k: &str, r: &Regex, default: &'static str, problems: &mut Vec<_>| -> String {
@@ -632,9 +644,9 @@ fn cors<'a>(
         default.to_owned()
     };
     let list = |v: String| if v.is_empty() { Vec::new() } else { vec![v] };
-    let allow_methods = list(text("cors-allow-methods", &methods, METHODS, problems));
-    let allow_headers = list(text("cors-allow-headers", &headers, HEADERS, problems));
-    let expose_headers = list(text("cors-expose-headers", &expose, "", problems));
+    let allow_methods = list(text("cors-allow-methods", methods, METHODS, problems));
+    let allow_headers = list(text("cors-allow-headers", headers, HEADERS, problems));
+    let expose_headers = list(text("cors-expose-headers", expose, "", problems));
     let allow_credentials = match get("cors-allow-credentials") {
         None => true,
         Some(v) => go_bool(v).unwrap_or_else(|| {
