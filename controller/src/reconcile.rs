@@ -286,6 +286,7 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
             report.gateway_status = crate::translate::gateway_api::status::status(
                 as_read.as_deref().unwrap_or(&objects),
                 report.translate_errors.iter().map(|(_, e)| e),
+                self.options.mesh,
             );
         }
         Ok(report)

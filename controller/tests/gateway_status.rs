@@ -16,7 +16,11 @@ fn status(yaml: &str) -> GatewayApiStatus {
         .into_iter()
         .map(|v| Object::from_value(v).unwrap())
         .collect();
-    status::status(&objects, &translate(&objects, &Options::default()).errors)
+    status::status(
+        &objects,
+        &translate(&objects, &Options::default()).errors,
+        false,
+    )
 }
 
 fn gateway<'a>(s: &'a GatewayApiStatus, name: &str) -> &'a GatewayStatus {
@@ -398,4 +402,74 @@ spec:
         (true, "ProtocolConflict")
     );
     assert_eq!(cond(&g.conditions, "Accepted"), (true, "ListenersNotValid"));
+}
+
+/// GAMMA: an HTTPRoute whose parent is a Service gets an entry from Portico's mesh controller when
+/// Portico routes the sidecars — accepted when the Service (and the named port) exists,
+/// `NoMatchingParent` otherwise — and its `ResolvedRefs` as for a Gateway parent; none without the
+/// mesh.
+#[test]
+fn service_parents_get_the_mesh_controllers_status() {
+    let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: mesh}
+spec: {ports: [{name: http, port: 80}, {name: admin, port: 9000}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: mesh-route, namespace: mesh}
+spec:
+  parentRefs:
+  - {group: "", kind: Service, name: echo}
+  - {group: "", kind: Service, name: echo, sectionName: admin}
+  - {group: "", kind: Service, name: echo, sectionName: metrics}
+  - {group: "", kind: Service, name: missing}
+  rules:
+  - backendRefs: [{name: echo, port: 80}, {name: gone, port: 80}]
+"#;
+    let objects: Vec<Object> = documents(yaml)
+        .unwrap()
+        .into_iter()
+        .map(|v| Object::from_value(v).unwrap())
+        .collect();
+    let options = Options {
+        mesh: true,
+        ..Options::default()
+    };
+    let errors = translate(&objects, &options).errors;
+    let s = status::status(&objects, &errors, true);
+    let r = route(&s, "mesh-route");
+    assert_eq!(r.parents.len(), 4, "{r:#?}");
+    let want = [
+        (None, "echo", (true, "Accepted")),
+        (Some("admin"), "echo", (true, "Accepted")),
+        (Some("metrics"), "echo", (false, "NoMatchingParent")),
+        (None, "missing", (false, "NoMatchingParent")),
+    ];
+    for (p, (section, name, accepted)) in r.parents.iter().zip(want) {
+        assert_eq!(p.controller, status::MESH_CONTROLLER);
+        assert_eq!(
+            (p.parent_ref.group.as_str(), p.parent_ref.kind.as_str()),
+            ("", "Service")
+        );
+        assert_eq!(
+            (
+                p.parent_ref.section_name.as_deref(),
+                p.parent_ref.name.as_str()
+            ),
+            (section, name)
+        );
+        assert_eq!(cond(&p.conditions, "Accepted"), accepted, "{p:#?}");
+        assert_eq!(
+            cond(&p.conditions, "ResolvedRefs"),
+            (false, "BackendNotFound")
+        );
+    }
+    // Without the mesh, nobody routes the sidecars: no entry.
+    let s = status::status(&objects, &errors, false);
+    assert!(
+        s.routes.iter().all(|r| r.object.name != "mesh-route"),
+        "{s:#?}"
+    );
 }

@@ -46,6 +46,9 @@ fn objects() -> Vec<Value> {
                "spec": {"parentRefs": [{"name": "edge", "sectionName": "http"}],
                         "hostnames": ["shop.example.com"],
                         "rules": [{"backendRefs": [{"name": "web", "port": 8080}]}]}}),
+        json!({"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "mesh-route", "namespace": "default"},
+               "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "web", "sectionName": "http"}],
+                        "rules": [{"backendRefs": [{"name": "web", "port": 8080}]}]}}),
         json!({"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "broken", "namespace": "default"},
                "spec": {"parentRefs": [{"name": "edge"}],
                         "rules": [{"backendRefs": [{"name": "nowhere", "port": 80}]}]}}),
@@ -83,7 +86,12 @@ async fn the_leader_writes_gateway_api_status() {
     let dir = tempfile::tempdir().unwrap();
     let mut replica = test_replica("status", "default");
     replica.publish_addresses = vec!["192.0.2.10".into(), "edge.example.net".into()];
-    let task = spawn_replica(&client, dir.path(), Options::default(), replica, None);
+    // With the mesh, so that a route whose parent is a Service is reported on too.
+    let options = Options {
+        mesh: true,
+        ..Options::default()
+    };
+    let task = spawn_replica(&client, dir.path(), options, replica, None);
 
     let classes = api(&client, "GatewayClass", None);
     let class = wait_for(Duration::from_secs(10), "GatewayClass status", async || {
@@ -163,6 +171,27 @@ async fn the_leader_writes_gateway_api_status() {
         (&resolved["status"], &resolved["reason"]),
         (&json!("False"), &json!("BackendNotFound")),
         "{resolved}"
+    );
+
+    // GAMMA: the mesh controller's entry for the Service parent.
+    let mesh = wait_for(
+        Duration::from_secs(10),
+        "the mesh route's status",
+        async || {
+            let o = routes.get("mesh-route").await.ok()?;
+            o.data["status"]["parents"].as_array()?.first().cloned()
+        },
+    )
+    .await;
+    assert_eq!(mesh["controllerName"], "portico.dev/mesh-controller");
+    assert_eq!(
+        mesh["parentRef"],
+        json!({"group": "", "kind": "Service", "name": "web", "sectionName": "http"})
+    );
+    assert_eq!(condition(&mesh["conditions"], "Accepted")["status"], "True");
+    assert_eq!(
+        condition(&mesh["conditions"], "ResolvedRefs")["status"],
+        "True"
     );
 
     // An unchanged status is not written again.

@@ -16,9 +16,7 @@ use serde_json::{json, Value};
 use super::source::KubeStore;
 use crate::model::portico::{Condition, PorticoConfigStatus};
 use crate::reconcile::SyncReport;
-use crate::translate::gateway_api::status::{
-    Condition as GatewayApiCondition, GatewayApiStatus, GATEWAY_CONTROLLER,
-};
+use crate::translate::gateway_api::status::{Condition as GatewayApiCondition, GatewayApiStatus};
 use crate::translate::Severity;
 
 /// The field manager of every write.
@@ -399,7 +397,7 @@ impl StatusWriter {
             let mut parents: Vec<Value> = old_parents
                 .into_iter()
                 .flatten()
-                .filter(|p| p["controllerName"] != GATEWAY_CONTROLLER)
+                .filter(|p| !portico_entry(p))
                 .cloned()
                 .collect();
             for p in &r.parents {
@@ -417,12 +415,12 @@ impl StatusWriter {
                 }
                 let old = old_parents.and_then(|ps| {
                     ps.iter().find(|o| {
-                        o["controllerName"] == GATEWAY_CONTROLLER && o["parentRef"] == parent_ref
+                        o["controllerName"] == p.controller && o["parentRef"] == parent_ref
                     })
                 });
                 parents.push(json!({
                     "parentRef": parent_ref,
-                    "controllerName": GATEWAY_CONTROLLER,
+                    "controllerName": p.controller,
                     "conditions": merge_conditions(
                         &p.conditions,
                         old.and_then(|o| o["conditions"].as_array()),
@@ -437,7 +435,7 @@ impl StatusWriter {
             (o["kind"] == "HTTPRoute" || o["kind"] == "TLSRoute")
                 && o.pointer("/status/parents")
                     .and_then(Value::as_array)
-                    .is_some_and(|ps| ps.iter().any(|p| p["controllerName"] == GATEWAY_CONTROLLER))
+                    .is_some_and(|ps| ps.iter().any(portico_entry))
         }) {
             let reported = status.routes.iter().any(|r| {
                 raw["kind"] == r.object.kind.as_str()
@@ -453,7 +451,7 @@ impl StatusWriter {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|p| p["controllerName"] != GATEWAY_CONTROLLER)
+                .filter(|p| !portico_entry(p))
                 .cloned()
                 .collect();
             wanted.push((raw, json!({"parents": others})));
@@ -574,4 +572,11 @@ impl StatusWriter {
         }
         Ok(created)
     }
+}
+
+/// A route status entry Portico wrote (its gateway or its mesh controller).
+fn portico_entry(p: &Value) -> bool {
+    p["controllerName"]
+        .as_str()
+        .is_some_and(crate::translate::gateway_api::status::is_portico_controller)
 }

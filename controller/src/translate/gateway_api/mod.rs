@@ -137,6 +137,37 @@ pub(super) fn listener_admits(
     }
 }
 
+/// The port of a Service a route's `parentRef` names (`None`: every port). A Service parent's
+/// `sectionName` is a port name; with `port` too, both must name the same port (the spec's
+/// `ParentReference.SectionName`). A name no port has attaches to nothing (`NoMatchingParent`):
+/// the error says so.
+pub(super) fn service_parent_port(
+    service: &crate::model::core::Service,
+    parent: &crate::model::gateway::ParentRef,
+    ns: &str,
+) -> Result<Option<u16>, String> {
+    let Some(section) = parent.section_name.as_deref() else {
+        return Ok(parent.port);
+    };
+    service
+        .spec
+        .ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some(section))
+        .map(|p| p.port)
+        .filter(|named| parent.port.is_none_or(|p| p == *named))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "Service {ns}/{} has no port named {section:?}{}",
+                parent.name,
+                parent
+                    .port
+                    .map_or(String::new(), |p| format!(" with port {p}"))
+            )
+        })
+}
+
 /// The `Conflicted` reason of listeners that share a port and a hostname.
 pub(super) const HOSTNAME_CONFLICT: &str = "HostnameConflict";
 
@@ -548,34 +579,17 @@ pub(crate) fn translate(
                 });
                 continue;
             };
-            // A Service parent's `sectionName` is a port name; with `port` too, both must name the
-            // same port (the spec's ParentReference.SectionName). A name no port has attaches to
-            // nothing (NoMatchingParent).
-            let mut port = parent.port;
-            if let Some(section) = parent.section_name.as_deref() {
-                let named = service
-                    .spec
-                    .ports
-                    .iter()
-                    .find(|p| p.name.as_deref() == Some(section))
-                    .map(|p| p.port)
-                    .filter(|named| parent.port.is_none_or(|p| p == *named));
-                let Some(named) = named else {
+            let port = match service_parent_port(service, parent, ns) {
+                Ok(port) => port,
+                Err(message) => {
                     errors.push(TranslateError {
                         object: route_ref(r),
                         field: format!("spec.parentRefs[{pi}].sectionName"),
-                        kind: ErrorKind::MissingReference(format!(
-                            "Service {ns}/{} has no port named {section:?}{}",
-                            parent.name,
-                            parent
-                                .port
-                                .map_or(String::new(), |p| format!(" with port {p}"))
-                        )),
+                        kind: ErrorKind::MissingReference(message),
                     });
                     continue;
-                };
-                port = Some(named);
-            }
+                }
+            };
             if cands.is_none() {
                 match candidates(r, actions) {
                     Ok(c) => cands = Some(c),

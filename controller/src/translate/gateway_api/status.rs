@@ -32,6 +32,15 @@ use crate::translate::diagnostics::TranslateError;
 /// The `controllerName` of the GatewayClasses Portico is responsible for.
 pub const GATEWAY_CONTROLLER: &str = "portico.dev/gateway-controller";
 
+/// The `controllerName` of route status entries for Service parents (GAMMA), which Portico's
+/// sidecar routing serves (as Istio's `istio.io/mesh-controller` beside its gateway controller).
+pub const MESH_CONTROLLER: &str = "portico.dev/mesh-controller";
+
+/// Whether a route status entry's `controllerName` is one Portico writes.
+pub fn is_portico_controller(name: &str) -> bool {
+    name == GATEWAY_CONTROLLER || name == MESH_CONTROLLER
+}
+
 /// One condition: type, status, the spec's reason, a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
@@ -115,6 +124,8 @@ pub struct StatusParentRef {
 pub struct ParentStatus {
     /// The `parentRef`.
     pub parent_ref: StatusParentRef,
+    /// [`GATEWAY_CONTROLLER`] for a Gateway parent, [`MESH_CONTROLLER`] for a Service parent.
+    pub controller: &'static str,
     /// `Accepted`, `ResolvedRefs`.
     pub conditions: Vec<Condition>,
 }
@@ -150,6 +161,11 @@ struct RouteView<'a> {
 }
 
 /// The route kinds a listener of `protocol` takes.
+/// A `parentRef` to a core Service (GAMMA).
+fn is_service_parent(p: &ParentRef) -> bool {
+    p.kind.as_deref() == Some("Service") && p.group.as_deref().unwrap_or("").is_empty()
+}
+
 fn kinds_for(protocol: &str) -> &'static [&'static str] {
     match protocol {
         "HTTP" | "HTTPS" => &["HTTPRoute"],
@@ -200,10 +216,12 @@ fn responsible(g: &Gateway, classes: &HashMap<&str, &str>) -> bool {
 }
 
 /// The status of every Gateway API object Portico is responsible for. `errors` are the
-/// diagnostics of translating `objects`: a route left out is not accepted.
+/// diagnostics of translating `objects`: a route left out is not accepted. With `mesh` (Portico
+/// routes the sidecars), HTTPRoutes whose parent is a Service get an entry for it too.
 pub fn status<'e>(
     objects: &[Object],
     errors: impl IntoIterator<Item = &'e TranslateError>,
+    mesh: bool,
 ) -> GatewayApiStatus {
     let mut out = GatewayApiStatus::default();
     let mut classes: HashMap<&str, &str> = HashMap::new();
@@ -235,7 +253,10 @@ pub fn status<'e>(
             _ => None,
         })
         .collect();
-    if gateways.is_empty() && out.classes.is_empty() {
+    let service_parents = mesh && objects.iter().any(
+        |o| matches!(o, Object::HttpRoute(r) if r.spec.parent_refs.iter().any(is_service_parent)),
+    );
+    if gateways.is_empty() && out.classes.is_empty() && !service_parents {
         return out;
     }
     let namespaces: HashMap<&str, &ObjectMeta> = objects
@@ -281,7 +302,92 @@ pub fn status<'e>(
     for (ri, r) in routes.iter().enumerate() {
         let route_ns = namespace_of(r.meta);
         let mut parents = Vec::new();
+        // ResolvedRefs does not depend on the parent.
+        let resolved = || {
+            let problems: Vec<BackendProblem> = r
+                .backends
+                .iter()
+                .filter_map(|b| {
+                    backend_problem(
+                        r.kind,
+                        route_ns,
+                        r.parents,
+                        &BackendRefView::from(*b),
+                        objects,
+                        index,
+                    )
+                })
+                .collect();
+            match problems.first() {
+                None => condition(
+                    "ResolvedRefs",
+                    true,
+                    "ResolvedRefs",
+                    "every reference resolves",
+                ),
+                Some(first) => condition(
+                    "ResolvedRefs",
+                    false,
+                    first.reason,
+                    problems
+                        .iter()
+                        .map(|p| p.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            }
+        };
+        let status_ref = |p: &ParentRef, group: &str, kind: &str| StatusParentRef {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+            section_name: p.section_name.clone(),
+            port: p.port,
+        };
         for p in r.parents {
+            if is_service_parent(p) {
+                // GAMMA: the sidecars serve the route for that Service (translate's mesh
+                // attachment), HTTPRoutes only.
+                if !mesh || r.kind != "HTTPRoute" {
+                    continue;
+                }
+                let parent_ns = p.namespace.as_deref().unwrap_or(route_ns);
+                let accepted = if let Some(e) = left_out.get(&r.object) {
+                    condition(
+                        "Accepted",
+                        false,
+                        "UnsupportedValue",
+                        format!("{}: {}", e.field, e.kind),
+                    )
+                } else {
+                    match index.services.get(&(parent_ns, p.name.as_str())) {
+                        None => condition(
+                            "Accepted",
+                            false,
+                            "NoMatchingParent",
+                            format!("Service {parent_ns}/{} not found", p.name),
+                        ),
+                        Some(svc) => match super::service_parent_port(svc, p, parent_ns) {
+                            Err(message) => {
+                                condition("Accepted", false, "NoMatchingParent", message)
+                            }
+                            Ok(_) => condition(
+                                "Accepted",
+                                true,
+                                "Accepted",
+                                "the sidecars route requests to the Service",
+                            ),
+                        },
+                    }
+                };
+                parents.push(ParentStatus {
+                    parent_ref: status_ref(p, "", "Service"),
+                    controller: MESH_CONTROLLER,
+                    conditions: vec![accepted, resolved()],
+                });
+                continue;
+            }
             let group = p.group.as_deref().unwrap_or(GROUP);
             let kind = p.kind.as_deref().unwrap_or("Gateway");
             if group != GROUP || kind != "Gateway" {
@@ -353,48 +459,10 @@ pub fn status<'e>(
                     attached.entry((gi, li)).or_default().insert(ri);
                 }
             }
-            let problems: Vec<BackendProblem> = r
-                .backends
-                .iter()
-                .filter_map(|b| {
-                    backend_problem(
-                        r.kind,
-                        route_ns,
-                        r.parents,
-                        &BackendRefView::from(*b),
-                        objects,
-                        index,
-                    )
-                })
-                .collect();
-            let resolved = match problems.first() {
-                None => condition(
-                    "ResolvedRefs",
-                    true,
-                    "ResolvedRefs",
-                    "every reference resolves",
-                ),
-                Some(first) => condition(
-                    "ResolvedRefs",
-                    false,
-                    first.reason,
-                    problems
-                        .iter()
-                        .map(|p| p.message.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-            };
             parents.push(ParentStatus {
-                parent_ref: StatusParentRef {
-                    group: group.to_owned(),
-                    kind: kind.to_owned(),
-                    namespace: p.namespace.clone(),
-                    name: p.name.clone(),
-                    section_name: p.section_name.clone(),
-                    port: p.port,
-                },
-                conditions: vec![accepted, resolved],
+                parent_ref: status_ref(p, group, kind),
+                controller: GATEWAY_CONTROLLER,
+                conditions: vec![accepted, resolved()],
             });
         }
         if !parents.is_empty() {
