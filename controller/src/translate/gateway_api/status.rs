@@ -302,6 +302,17 @@ pub fn status<'e>(
     for (ri, r) in routes.iter().enumerate() {
         let route_ns = namespace_of(r.meta);
         let mut parents = Vec::new();
+        // A route translate left out is accepted by no parent.
+        let unusable = || {
+            left_out.get(&r.object).map(|e| {
+                condition(
+                    "Accepted",
+                    false,
+                    "UnsupportedValue",
+                    format!("{}: {}", e.field, e.kind),
+                )
+            })
+        };
         // ResolvedRefs does not depend on the parent.
         let resolved = || {
             let problems: Vec<BackendProblem> = r
@@ -353,13 +364,8 @@ pub fn status<'e>(
                     continue;
                 }
                 let parent_ns = p.namespace.as_deref().unwrap_or(route_ns);
-                let accepted = if let Some(e) = left_out.get(&r.object) {
-                    condition(
-                        "Accepted",
-                        false,
-                        "UnsupportedValue",
-                        format!("{}: {}", e.field, e.kind),
-                    )
+                let accepted = if let Some(c) = unusable() {
+                    c
                 } else {
                     match index.services.get(&(parent_ns, p.name.as_str())) {
                         None => condition(
@@ -423,13 +429,8 @@ pub fn status<'e>(
                     hits.push(li);
                 }
             }
-            let accepted = if let Some(e) = left_out.get(&r.object) {
-                condition(
-                    "Accepted",
-                    false,
-                    "UnsupportedValue",
-                    format!("{}: {}", e.field, e.kind),
-                )
+            let accepted = if let Some(c) = unusable() {
+                c
             } else if named == 0 {
                 condition(
                     "Accepted",
