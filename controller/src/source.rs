@@ -284,7 +284,8 @@ impl Source for DirSource {
     fn read(&mut self) -> std::io::Result<Loaded> {
         let started = std::time::SystemTime::now();
         let files = self.files()?;
-        self.files.retain(|f, _| files.contains(f));
+        let present: std::collections::HashSet<&PathBuf> = files.iter().collect();
+        self.files.retain(|f, _| present.contains(f));
         let mut loaded = Loaded::default();
         for file in files {
             let cached = self.files.get(&file);

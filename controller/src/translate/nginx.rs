@@ -422,7 +422,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
     });
     // defaultbackend/main.go: validated as a Service name (parser.ValidateServiceName, a DNS-1035
     // label); an invalid one refuses the Ingress. An empty value is no annotation.
-    if let Some(v) = get("default-backend").filter(|v| !v.is_empty()) {
+    if let Some(v) = get("default-backend") {
         if super::admission::dns1035_label(v) {
             a.default_backend = Some(v.to_owned());
         } else {
@@ -500,7 +500,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         }
         Some(out)
     };
-    let allow_key = if get("allowlist-source-range").is_some_and(|v| !v.is_empty()) {
+    let allow_key = if get("allowlist-source-range").is_some() {
         "allowlist-source-range"
     } else {
         "whitelist-source-range"
@@ -510,7 +510,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         ranges("denylist-source-range", &mut problems, &mut a.denied).unwrap_or_default();
     // upstreamhashby/main.go: the value (spaces removed) must match `^[A-Za-z0-9\-_${}]*$`, else
     // the Ingress is refused; util.lua evaluates it as text and variables.
-    if let Some(v) = get("upstream-hash-by").filter(|v| !v.is_empty()) {
+    if let Some(v) = get("upstream-hash-by") {
         let ok = v
             .bytes()
             .filter(|b| *b != b' ')
@@ -751,14 +751,14 @@ pub fn cookie_regex(name: &str, value: &str) -> String {
 /// is not a number refuses the Ingress, one out of range (temporal 300-307, permanent 300-308)
 /// is replaced by the default (302, 301); the URL must match the parser's URL characters (no
 /// nginx variables) or the Ingress is refused; a temporal URL that is not http(s) drops the
-/// redirect.
+/// redirect. `get` gives no empty value (an empty annotation is none).
 fn redirect<'a>(
     get: &dyn Fn(&str) -> Option<&'a str>,
     field: &dyn Fn(&str) -> String,
     problems: &mut Vec<(String, ErrorKind)>,
 ) -> Option<(String, u16)> {
     let code = |k: &str, default: u16, max: u16, problems: &mut Vec<(String, ErrorKind)>| {
-        let v = get(k).filter(|v| !v.is_empty())?;
+        let v = get(k)?;
         match v.parse::<i64>() {
             Ok(c) if (300..=i64::from(max)).contains(&c) => Some(c as u16),
             Ok(_) => {
@@ -797,7 +797,7 @@ fn redirect<'a>(
         }
         ok
     };
-    if let Some(url) = get("temporal-redirect").filter(|v| !v.is_empty()) {
+    if let Some(url) = get("temporal-redirect") {
         let c = code("temporal-redirect-code", 302, 307, problems).unwrap_or(302);
         if !url_ok("temporal-redirect", url, problems) {
             return None;
@@ -814,6 +814,6 @@ fn redirect<'a>(
         return Some((url.to_owned(), c));
     }
     let c = code("permanent-redirect-code", 301, 308, problems).unwrap_or(301);
-    let url = get("permanent-redirect").filter(|v| !v.is_empty())?;
+    let url = get("permanent-redirect")?;
     url_ok("permanent-redirect", url, problems).then(|| (url.to_owned(), c))
 }

@@ -81,57 +81,31 @@ impl Scanner {
                         }
                     }
                 }
-                State::Body(left) => {
-                    let n = left.min(bytes.len() as u64);
-                    bytes = &bytes[n as usize..];
-                    if n == left {
-                        State::Head(Vec::new())
-                    } else {
-                        State::Body(left - n)
-                    }
-                }
-                State::ChunkSize(mut line) => match bytes.iter().position(|b| *b == b'\n') {
-                    Some(i) => {
-                        line.extend_from_slice(&bytes[..i]);
-                        bytes = &bytes[i + 1..];
-                        match chunk_size(&line) {
-                            Some(0) => State::Trailers(Vec::new()),
-                            Some(n) => State::ChunkData(n.saturating_add(2)),
-                            None => State::Lost,
-                        }
-                    }
-                    None if line.len() + bytes.len() > 1024 => State::Lost,
-                    None => {
-                        line.extend_from_slice(bytes);
-                        bytes = &[];
-                        State::ChunkSize(line)
-                    }
+                State::Body(left) => match skip(left, &mut bytes) {
+                    0 => State::Head(Vec::new()),
+                    left => State::Body(left),
                 },
-                State::ChunkData(left) => {
-                    let n = left.min(bytes.len() as u64);
-                    bytes = &bytes[n as usize..];
-                    if n == left {
-                        State::ChunkSize(Vec::new())
-                    } else {
-                        State::ChunkData(left - n)
+                State::ChunkSize(line) => match read_line(line, &mut bytes, 1024) {
+                    Line::Whole(line) => match chunk_size(&line) {
+                        Some(0) => State::Trailers(Vec::new()),
+                        Some(n) => State::ChunkData(n.saturating_add(2)),
+                        None => State::Lost,
+                    },
+                    Line::Partial(line) => State::ChunkSize(line),
+                    Line::TooLong => State::Lost,
+                },
+                State::ChunkData(left) => match skip(left, &mut bytes) {
+                    0 => State::ChunkSize(Vec::new()),
+                    left => State::ChunkData(left),
+                },
+                State::Trailers(line) => match read_line(line, &mut bytes, MAX_HEAD) {
+                    // An empty line ends the trailers and the request.
+                    Line::Whole(line) if line.is_empty() || line == b"\r" => {
+                        State::Head(Vec::new())
                     }
-                }
-                State::Trailers(mut line) => match bytes.iter().position(|b| *b == b'\n') {
-                    Some(i) => {
-                        line.extend_from_slice(&bytes[..i]);
-                        bytes = &bytes[i + 1..];
-                        if line.is_empty() || line == b"\r" {
-                            State::Head(Vec::new())
-                        } else {
-                            State::Trailers(Vec::new())
-                        }
-                    }
-                    None if line.len() + bytes.len() > MAX_HEAD => State::Lost,
-                    None => {
-                        line.extend_from_slice(bytes);
-                        bytes = &[];
-                        State::Trailers(line)
-                    }
+                    Line::Whole(_) => State::Trailers(Vec::new()),
+                    Line::Partial(line) => State::Trailers(line),
+                    Line::TooLong => State::Lost,
                 },
             };
         }
@@ -168,6 +142,40 @@ impl Scanner {
             (Some(_), _) => State::Lost,
             (None, Some(0) | None) => State::Head(Vec::new()),
             (None, Some(n)) => State::Body(n),
+        }
+    }
+}
+
+/// Consumes up to `left` bytes from `bytes`; how many are still to come.
+fn skip(left: u64, bytes: &mut &[u8]) -> u64 {
+    let n = left.min(bytes.len() as u64);
+    *bytes = &bytes[n as usize..];
+    left - n
+}
+
+/// A line read so far.
+enum Line {
+    /// Up to its `\n` (consumed, not included).
+    Whole(Vec<u8>),
+    /// No `\n` yet: every byte was taken.
+    Partial(Vec<u8>),
+    /// Longer than the limit without a `\n`.
+    TooLong,
+}
+
+/// Continues `line` with `bytes` up to and including a `\n`, at most `max` bytes in all.
+fn read_line(mut line: Vec<u8>, bytes: &mut &[u8], max: usize) -> Line {
+    match bytes.iter().position(|b| *b == b'\n') {
+        Some(i) => {
+            line.extend_from_slice(&bytes[..i]);
+            *bytes = &bytes[i + 1..];
+            Line::Whole(line)
+        }
+        None if line.len() + bytes.len() > max => Line::TooLong,
+        None => {
+            line.extend_from_slice(bytes);
+            *bytes = &[];
+            Line::Partial(line)
         }
     }
 }

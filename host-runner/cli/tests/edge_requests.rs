@@ -5,10 +5,10 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portico_e2e::fixture::{static_bootstrap, write_bootstrap};
-use portico_e2e::proxy::{free_ports, routing_wasm, Envoy};
+use portico_e2e::proxy::{free_ports, routing_wasm, wait_listening, Envoy};
 
 const MANIFESTS: &str = r#"
 apiVersion: networking.k8s.io/v1
@@ -193,14 +193,10 @@ async fn envoy_and_serve_answer_edge_requests_alike() {
             .spawn()
             .unwrap(),
     );
-    let t0 = Instant::now();
-    while TcpStream::connect(serve_addr).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_listening(serve_addr, Duration::from_secs(30)),
+        "serve did not start"
+    );
 
     let mut differ = Vec::new();
     for (name, raw, count) in CASES {

@@ -93,14 +93,10 @@ async fn proxies_and_follows_edits() {
             .spawn()
             .unwrap(),
     );
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(listen).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "host-runner serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        portico_e2e::proxy::wait_listening(listen, Duration::from_secs(30)),
+        "host-runner serve did not start"
+    );
     let o = send(&get(listen, "serve.test", "/x?y=1")).await;
     let echo = o.echo.expect("forwarded to the echo backend");
     assert_eq!(

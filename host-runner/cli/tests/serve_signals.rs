@@ -1,11 +1,11 @@
 //! `host-runner serve` stops on SIGTERM (what a container runtime or systemd sends) as on
 //! Ctrl-C, and leaves nothing behind in the temporary directory.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use portico_e2e::proxy::{free_ports, routing_wasm};
+use portico_e2e::proxy::{free_ports, routing_wasm, wait_listening};
 
 #[test]
 fn sigterm_stops_serve_and_removes_its_scratch_directory() {
@@ -29,14 +29,10 @@ fn sigterm_stops_serve_and_removes_its_scratch_directory() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_listening(addr, Duration::from_secs(30)),
+        "serve did not start"
+    );
     let scratch = |tmp: &std::path::Path| -> Vec<String> {
         std::fs::read_dir(tmp)
             .unwrap()
