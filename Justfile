@@ -40,12 +40,15 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner, on a real Envoy (both forward modes), through a Kubernetes API server, and on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins)
+# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner (and the Ingress ones again on their `convert`ed Gateway API objects), on a real Envoy (both forward modes), through a Kubernetes API server, and on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins)
 test: build
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
     ./target/debug/host-runner scenario --cluster-mode testdata/scenarios
+    # The migration proof: the Ingress scenarios again, their Ingresses replaced by what `portico-controller convert` makes of them.
+    ./target/debug/host-runner scenario --converted testdata/scenarios/ingress testdata/scenarios/ingress-nginx testdata/scenarios/tls
     just e2e
+    ./target/debug/portico-e2e run --converted testdata/scenarios/ingress testdata/scenarios/ingress-nginx testdata/scenarios/tls
     ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
     just e2e --kube
     just e2e --istio --cluster-mode

@@ -15,6 +15,7 @@
 //! - [`attach`]: the other sink — Istio EnvoyFilters carrying the modules into istiod's proxies.
 
 pub mod attach;
+pub mod convert;
 pub mod envoy;
 pub mod kubernetes;
 pub mod model;

@@ -25,6 +25,29 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Convert the Ingresses of a directory of manifests, as ingress-nginx serves them, into
+    /// Gateway API objects (a Gateway, HTTPRoutes, ReferenceGrants) printed as YAML; each
+    /// annotation or field without an equivalent is named in a comment and a warning.
+    Convert {
+        /// Directory of Kubernetes manifests (YAML/JSON, searched recursively).
+        #[arg(long)]
+        manifests: PathBuf,
+        /// The Gateway's name.
+        #[arg(long, default_value = "portico")]
+        gateway: String,
+        /// The Gateway's namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// The Gateway's class (`gatewayClassName`).
+        #[arg(long, default_value = "portico")]
+        gateway_class: String,
+        /// Also write that GatewayClass, claimed by Portico (`portico.dev/gateway-controller`).
+        #[arg(long)]
+        with_gateway_class: bool,
+        /// Write the YAML here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Translate a directory of manifests once and write the Envoy bootstrap and xDS files.
     Render {
         /// Directory of Kubernetes manifests (YAML/JSON, searched recursively).
@@ -419,6 +442,47 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Convert {
+            manifests,
+            gateway,
+            namespace,
+            gateway_class,
+            with_gateway_class,
+            out,
+        } => {
+            let loaded = portico_controller::source::load_dir(&manifests)
+                .with_context(|| format!("reading {}", manifests.display()))?;
+            for e in &loaded.errors {
+                eprintln!("warning: {e}");
+            }
+            let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
+            let options = portico_controller::convert::ConvertOptions {
+                gateway,
+                namespace,
+                class: gateway_class,
+                gateway_class_object: with_gateway_class,
+                translate: Options::default(),
+            };
+            let conversion = portico_controller::convert::convert(&objects, &options);
+            for e in &conversion.left_out {
+                eprintln!("not converted (ingress-nginx does not serve it either): {e}");
+            }
+            for d in &conversion.differences {
+                eprintln!("warning: {d}");
+            }
+            let yaml = portico_controller::convert::to_yaml(&conversion);
+            match out {
+                Some(path) => std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{yaml}"),
+            }
+            eprintln!(
+                "{} objects, {} differences from ingress-nginx, {} Ingresses not converted",
+                conversion.objects.len(),
+                conversion.differences.len(),
+                conversion.left_out.len()
+            );
+        }
         Command::Render {
             manifests,
             out,

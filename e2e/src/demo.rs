@@ -94,12 +94,16 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
             .map(portico_controller::translate::tls::served_certificates)
             .unwrap_or_default(),
     );
+    // Port 443 only when the configuration opens it (a Gateway may have no HTTPS listener).
+    let has_https = report
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.listeners.iter().any(|l| l.port == 443));
+    let listening: Vec<SocketAddr> = std::iter::once(listener)
+        .chain(has_https.then_some(tls_listener))
+        .collect();
     let envoy = tokio::task::block_in_place(|| {
-        Envoy::start(
-            &render.xds_dir.join(BOOTSTRAP),
-            &work,
-            &[listener, tls_listener],
-        )
+        Envoy::start(&render.xds_dir.join(BOOTSTRAP), &work, &listening)
     })?;
     println!(
         "envoy {} (pid {}), listeners http://127.0.0.1:{DEMO_HTTP_PORT} https://127.0.0.1:{DEMO_HTTPS_PORT}, admin http://{}\n",
@@ -112,6 +116,13 @@ pub async fn run(manifests: PathBuf, serve: bool) -> Result<(), String> {
     println!("{:<52} ------", "-------");
     for (scheme, host, path) in DEMO_REQUESTS {
         let https = *scheme == "https";
+        if https && !has_https {
+            println!(
+                "{:<52} nothing listens on 443",
+                format!("GET {scheme}://{host}{path}")
+            );
+            continue;
+        }
         let out = Outgoing {
             target: if https { tls_listener } else { listener },
             source: None,

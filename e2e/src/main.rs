@@ -26,6 +26,10 @@ enum Command {
         /// Send to the Service's Envoy cluster instead of straight to a pod endpoint.
         #[arg(long)]
         cluster_mode: bool,
+        /// Replace the served Ingresses by what `portico-controller convert` makes of them
+        /// (Gateway API) and check the same requests.
+        #[arg(long)]
+        converted: bool,
         /// Apply each scenario's objects to a Kubernetes API server and serve what the
         /// controller's watchers read back (a test API server is started unless --kubeconfig).
         #[arg(long)]
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
             paths,
             verbose,
             cluster_mode,
+            converted,
             kube,
             kubeconfig,
             istio,
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
             &paths,
             verbose,
             cluster_mode,
+            converted,
             kube.then_some(kubeconfig),
             istio,
             wasm_plugins,
@@ -128,6 +134,7 @@ fn run(
     paths: &[PathBuf],
     verbose: bool,
     cluster_mode: bool,
+    converted: bool,
     kube: Option<Option<PathBuf>>,
     istio: bool,
     wasm_plugins: bool,
@@ -137,7 +144,11 @@ fn run(
     } else {
         ForwardMode::Endpoint
     };
-    let options = portico_scenario::RunOptions { verbose, forward };
+    let options = portico_scenario::RunOptions {
+        verbose,
+        forward,
+        converted,
+    };
     let mut host = match kube {
         Some(kubeconfig) => portico_e2e::runner::EnvoyHost::with_kube(kubeconfig)?,
         None if istio && wasm_plugins => portico_e2e::runner::EnvoyHost::istio_wasm_plugins()?,

@@ -18,6 +18,10 @@ pub struct RunOptions {
     pub verbose: bool,
     /// How the filter hands requests to Envoy.
     pub forward: ForwardMode,
+    /// Run on the objects `portico-controller convert` makes of the served Ingresses: a request
+    /// whose checks fail where the conversion declared a difference for its host counts as a
+    /// declared difference, not a failure.
+    pub converted: bool,
 }
 
 /// A test host: something that can run a scenario's configuration and send it requests.
@@ -79,6 +83,9 @@ pub struct RequestResult {
     pub failures: Vec<String>,
     /// Why the host did not send it (counts neither as passed nor as failed).
     pub skipped: Option<String>,
+    /// In a `converted` run, the declared differences that explain its failures (counts
+    /// neither as passed nor as failed).
+    pub declared: Vec<String>,
 }
 
 /// Totals over many scenarios.
@@ -97,11 +104,19 @@ impl Summary {
             .count()
     }
 
-    /// Requests that failed.
+    /// Requests that failed (without a declared difference).
     pub fn failed(&self) -> usize {
         self.results
             .iter()
-            .filter(|r| !r.failures.is_empty())
+            .filter(|r| !r.failures.is_empty() && r.declared.is_empty())
+            .count()
+    }
+
+    /// Requests answered differently where the conversion declared it (`converted` runs).
+    pub fn declared(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| !r.failures.is_empty() && !r.declared.is_empty())
             .count()
     }
 
@@ -127,6 +142,7 @@ pub fn fail_all(file: &str, scenario: &Scenario, reason: &str) -> Vec<RequestRes
             request: r.name.clone(),
             failures: vec![reason.to_owned()],
             skipped: None,
+            declared: Vec::new(),
         })
         .collect()
 }
@@ -139,6 +155,7 @@ fn file_failure(file: &str, scenario: &str, reason: String) -> Vec<RequestResult
         request: "(file)".into(),
         failures: vec![reason],
         skipped: None,
+        declared: Vec::new(),
     }]
 }
 
@@ -166,6 +183,16 @@ fn run_scenario<H: Host>(
     options: &RunOptions,
 ) -> Result<Vec<RequestResult>, String> {
     let mut notes = Vec::new();
+    let converted = if options.converted {
+        crate::convert::converted(scenario)
+    } else {
+        crate::convert::Converted {
+            scenario: scenario.clone(),
+            differences: Vec::new(),
+            default_certificate: None,
+        }
+    };
+    let (scenario, differences) = (&converted.scenario, &converted.differences);
     let prepared = prepare(scenario, options.forward, &mut notes)?;
     if options.verbose {
         for n in &notes {
@@ -188,6 +215,7 @@ fn run_scenario<H: Host>(
             request: request.name.clone(),
             failures: Vec::new(),
             skipped: None,
+            declared: Vec::new(),
         };
         match plan(request, &gateway, sidecar, &prepared.key_pairs) {
             Err(e) => result.failures.push(e),
@@ -205,7 +233,23 @@ fn run_scenario<H: Host>(
                         request.repeat.unwrap_or(1).max(1) as usize
                     ]
                 };
+                let mut observed = observed;
+                // The converted Gateway serves the default certificate from its Secret: still
+                // `default`.
+                if let Some(secret) = &converted.default_certificate {
+                    for names in observed.iter_mut().filter_map(|o| o.certificate.as_mut()) {
+                        if names.contains(secret) {
+                            names.push("default".into());
+                        }
+                    }
+                }
                 result.failures = check(&request.expect, &observed, &prepared.backends);
+                if !result.failures.is_empty() {
+                    result.declared = crate::convert::declared(differences, &plan)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                }
                 if options.verbose {
                     for t in &trace {
                         eprintln!("  {}: {t}", request.name);
@@ -232,14 +276,26 @@ fn run_scenario<H: Host>(
 
 /// Prints one file's results: a line for the file, then each failed request with its failures.
 pub fn report_file(path: &Path, results: &[RequestResult]) {
-    let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+    let failed = results
+        .iter()
+        .filter(|r| !r.failures.is_empty() && r.declared.is_empty())
+        .count();
+    let declared = results
+        .iter()
+        .filter(|r| !r.failures.is_empty() && !r.declared.is_empty())
+        .count();
     let skipped = results.iter().filter(|r| r.skipped.is_some()).count();
     println!(
-        "{} {}: {} requests, {} failed{}",
+        "{} {}: {} requests, {} failed{}{}",
         if failed == 0 { "ok  " } else { "FAIL" },
         path.display(),
         results.len(),
         failed,
+        if declared > 0 {
+            format!(", {declared} differ as declared")
+        } else {
+            String::new()
+        },
         if skipped > 0 {
             format!(", {skipped} skipped")
         } else {
@@ -247,9 +303,19 @@ pub fn report_file(path: &Path, results: &[RequestResult]) {
         }
     );
     for r in results.iter().filter(|r| !r.failures.is_empty()) {
-        println!("  FAIL {} / {}", r.scenario, r.request);
-        for m in &r.failures {
-            println!("       {m}");
+        if r.declared.is_empty() {
+            println!("  FAIL {} / {}", r.scenario, r.request);
+            for m in &r.failures {
+                println!("       {m}");
+            }
+        } else {
+            println!(
+                "  DIFFERS {} / {} ({})",
+                r.scenario, r.request, r.failures[0]
+            );
+            for d in &r.declared {
+                println!("       declared: {d}");
+            }
         }
     }
 }
@@ -268,6 +334,12 @@ pub fn report_summary(summary: &Summary) {
     }
     if summary.skipped() > 0 {
         println!("{} requests skipped", summary.skipped());
+    }
+    if summary.declared() > 0 {
+        println!(
+            "{} requests answered differently where the conversion declared a difference",
+            summary.declared()
+        );
     }
     println!("{}", summary.closing_line());
 }

@@ -7,12 +7,15 @@
 //! - [`check`]: what a host observed against what a request expects;
 //! - [`tls`]: the client side of TLS requests (a real ClientHello, the name of the certificate
 //!   a passthrough backend serves);
+//! - [`convert`]: the objects as `portico-controller convert` makes Gateway API of their Ingresses
+//!   (`--converted` runs);
 //! - [`driver`]: the [`Host`] trait and [`run_paths`], which prints each file's result and the
 //!   closing line `N passed, M failed`.
 //!
 //! Hosts: `host-runner scenario` (the filters on wasmtime) and `portico-e2e run` (a real Envoy).
 
 pub mod check;
+pub mod convert;
 pub mod driver;
 pub mod format;
 pub mod prepare;

@@ -28,7 +28,7 @@ use super::tls::{Certificates, TlsPorts};
 use crate::model::{namespace_of, Ingress, IngressBackend, Object, Resource};
 
 mod canary;
-mod tls;
+pub(crate) mod tls;
 
 /// What the Ingresses make: the routing of port 80 and (when any Ingress is served) of port 443,
 /// and the backends they use.
@@ -51,57 +51,12 @@ pub(crate) fn translate(
     tls_ports: &mut TlsPorts,
     errors: &mut Vec<TranslateError>,
 ) -> IngressRouting {
-    let mut ingresses: Vec<&Ingress> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::Ingress(i) if ingress_selected(i, objects, options) => Some(i),
-            _ => None,
-        })
-        .collect();
-    // Oldest first: conflicts go to the oldest Ingress, as in ingress-nginx; on equal creation
-    // timestamps the greater `namespace/name` first (store.go sortIngressSlice: `in > jn`).
-    ingresses.sort_by(|a, b| {
-        let time = |i: &Ingress| i.metadata.creation_timestamp.clone().unwrap_or_default();
-        let name = |i: &Ingress| format!("{}/{}", namespace_of(&i.metadata), i.metadata.name);
-        time(a).cmp(&time(b)).then_with(|| name(b).cmp(&name(a)))
-    });
-
-    // An Ingress whose annotations ingress-nginx refuses (a value its parser's validator refuses,
-    // a Critical-risk annotation) never enters its store (`store.go` `syncIngress` returns when
-    // `Extract` fails): no paths, certificates, regex hosts or canaries from it.
-    ingresses.retain(|i| {
-        let object = i.object_ref();
-        let err = |field: String, kind: ErrorKind| TranslateError {
-            object: object.clone(),
-            field,
-            kind,
-        };
-        match annotations(i, &err) {
-            Ok(_) => true,
-            Err(e) => {
-                errors.push(e);
-                false
-            }
-        }
-    });
-    // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
-    let mut regex_hosts = BTreeSet::new();
-    for i in &ingresses {
-        if nginx::parse(&i.metadata.annotations).0.wants_regex() {
-            for r in &i.spec.rules {
-                regex_hosts.insert(
-                    r.host
-                        .clone()
-                        .filter(|h| !h.is_empty())
-                        .unwrap_or_else(|| "*".into())
-                        .to_ascii_lowercase(),
-                );
-            }
-        }
-    }
-    let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses
-        .iter()
-        .partition(|i| nginx::parse(&i.metadata.annotations).0.canary.is_some());
+    let Served {
+        ingresses,
+        mains,
+        canaries,
+        regex_hosts,
+    } = served(objects, options, errors);
     // ingress-nginx listens on 80 and 443 whether or not an Ingress exists (its default server
     // answers 404 with the default certificate); so does Portico, unless the objects are only
     // another family's (Istio or Gateway API Gateways, which open their own ports).
@@ -153,6 +108,84 @@ pub(crate) fn translate(
         http: serves.then_some(http),
         https,
         backends,
+    }
+}
+
+/// The Ingresses ingress-nginx would hold in its store, as `translate` reads them.
+pub(crate) struct Served<'a> {
+    /// Every one, oldest first.
+    pub(crate) ingresses: Vec<&'a Ingress>,
+    /// The non-canary ones, oldest first.
+    pub(crate) mains: Vec<&'a Ingress>,
+    /// The canaries, oldest first.
+    pub(crate) canaries: Vec<&'a Ingress>,
+    /// Hosts whose paths are all nginx regexes (`*` for host-less rules).
+    pub(crate) regex_hosts: BTreeSet<String>,
+}
+
+/// The selected Ingresses, oldest first, without those whose annotations ingress-nginx refuses
+/// (reported in `errors`), split into mains and canaries, with the hosts in regex mode.
+pub(crate) fn served<'a>(
+    objects: &'a [Object],
+    options: &Options,
+    errors: &mut Vec<TranslateError>,
+) -> Served<'a> {
+    let mut ingresses: Vec<&Ingress> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Ingress(i) if ingress_selected(i, objects, options) => Some(i),
+            _ => None,
+        })
+        .collect();
+    // Oldest first: conflicts go to the oldest Ingress, as in ingress-nginx; on equal creation
+    // timestamps the greater `namespace/name` first (store.go sortIngressSlice: `in > jn`).
+    ingresses.sort_by(|a, b| {
+        let time = |i: &Ingress| i.metadata.creation_timestamp.clone().unwrap_or_default();
+        let name = |i: &Ingress| format!("{}/{}", namespace_of(&i.metadata), i.metadata.name);
+        time(a).cmp(&time(b)).then_with(|| name(b).cmp(&name(a)))
+    });
+
+    // An Ingress whose annotations ingress-nginx refuses (a value its parser's validator refuses,
+    // a Critical-risk annotation) never enters its store (`store.go` `syncIngress` returns when
+    // `Extract` fails): no paths, certificates, regex hosts or canaries from it.
+    ingresses.retain(|i| {
+        let object = i.object_ref();
+        let err = |field: String, kind: ErrorKind| TranslateError {
+            object: object.clone(),
+            field,
+            kind,
+        };
+        match annotations(i, &err) {
+            Ok(_) => true,
+            Err(e) => {
+                errors.push(e);
+                false
+            }
+        }
+    });
+    // ingress-nginx: a host where any Ingress uses regex paths has only regex paths.
+    let mut regex_hosts = BTreeSet::new();
+    for i in &ingresses {
+        if nginx::parse(&i.metadata.annotations).0.wants_regex() {
+            for r in &i.spec.rules {
+                regex_hosts.insert(
+                    r.host
+                        .clone()
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| "*".into())
+                        .to_ascii_lowercase(),
+                );
+            }
+        }
+    }
+    let (canaries, mains): (Vec<&Ingress>, Vec<&Ingress>) = ingresses
+        .iter()
+        .partition(|i| nginx::parse(&i.metadata.annotations).0.canary.is_some());
+    Served {
+        ingresses,
+        mains,
+        canaries,
+        regex_hosts,
     }
 }
 

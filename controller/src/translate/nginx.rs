@@ -694,10 +694,7 @@ fn cors<'a>(
                 // template.go buildOriginRegex and nginx's `$http_origin ~* (…)$`: a
                 // case-insensitive search anchored at the end only; the first `*` covers one
                 // label.
-                let re = regex::escape(o).replacen("\\*", "[A-Za-z0-9\\-]+", 1);
-                allow_origins.push(portico_core::config::StringMatch::Regex(format!(
-                    "(?i).*(?:{re})"
-                )));
+                allow_origins.push(portico_core::config::StringMatch::Regex(origin_regex(o)));
             }
         } else {
             problems.push((
@@ -725,6 +722,13 @@ fn cors<'a>(
         nginx: true,
         ignore_unmatched_preflights: false,
     })
+}
+
+/// An allowed CORS origin as nginx matches it (`~* (…)$`): a case-insensitive search anchored at
+/// the end only; the first `*` covers one label.
+pub fn origin_regex(origin: &str) -> String {
+    let re = regex::escape(origin).replacen("\\*", "[A-Za-z0-9\\-]+", 1);
+    format!("(?i).*(?:{re})")
 }
 
 /// A nginx regex location for `path`: case-insensitive, anchored at the start only.

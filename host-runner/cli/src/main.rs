@@ -46,6 +46,11 @@ enum Command {
         /// Send to the Service's cluster instead of straight to a pod endpoint.
         #[arg(long)]
         cluster_mode: bool,
+        /// Replace the served Ingresses by what `portico-controller convert` makes of them
+        /// (Gateway API) and check the same requests; failures where the conversion declared a
+        /// difference are reported as such.
+        #[arg(long)]
+        converted: bool,
         /// Print translate notes and each request's trace.
         #[arg(short, long)]
         verbose: bool,
@@ -599,6 +604,7 @@ fn main() -> ExitCode {
             paths,
             routing_wasm,
             cluster_mode,
+            converted,
             verbose,
         } => (|| {
             let runtime = Runtime::new().map_err(|e| e.to_string())?;
@@ -610,7 +616,15 @@ fn main() -> ExitCode {
                 ForwardMode::Endpoint
             };
             let mut host = WasmHost::new(runtime, modules);
-            let summary = run_paths(&mut host, &paths, &RunOptions { verbose, forward })?;
+            let summary = run_paths(
+                &mut host,
+                &paths,
+                &RunOptions {
+                    verbose,
+                    forward,
+                    converted,
+                },
+            )?;
             Ok(summary.failed() == 0)
         })(),
         Command::Call(args) => call(*args),

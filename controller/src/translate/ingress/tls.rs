@@ -81,8 +81,8 @@ fn portico_config<'a>(
 
 /// A server host's certificate entry (ingress-nginx's `certificate_servers`).
 enum Entry {
-    /// The Secret's certificate.
-    Secret(usize),
+    /// The Secret's certificate: its chain, and the Secret (`namespace`, `name`).
+    Secret(usize, (String, String)),
     /// The default certificate, set explicitly: it pins the host (a later Ingress cannot set
     /// another), and makes plain HTTP to it redirect.
     Default,
@@ -197,7 +197,7 @@ pub(crate) fn certificates(
                                     host_check: None,
                                 },
                             );
-                            Entry::Secret(chain)
+                            Entry::Secret(chain, (ns.to_owned(), secret.clone()))
                         }
                     }
                 }
@@ -208,10 +208,14 @@ pub(crate) fn certificates(
     // The default: PorticoConfig's defaultCertificate, else the fake certificate.
     let config = portico_config(objects, errors);
     let mut default = None;
+    let mut default_secret = None;
     if let Some((c, r)) = config.and_then(|c| c.spec.default_certificate.as_ref().map(|r| (c, r))) {
         let ns = r.namespace.as_deref().unwrap_or(namespace_of(&c.metadata));
         match certs.certificate(ns, &r.name, true) {
-            Ok((certificate, _)) => default = Some(certificate),
+            Ok((certificate, _)) => {
+                default = Some(certificate);
+                default_secret = Some((ns.to_owned(), r.name.clone()));
+            }
             Err(p) => errors.push(TranslateError {
                 object: c.object_ref(),
                 field: "spec.defaultCertificate".into(),
@@ -247,7 +251,7 @@ pub(crate) fn certificates(
         chain
     });
     let chain_of = |host: &str| match entries.get(host) {
-        Some(Entry::Secret(chain)) => Some(*chain),
+        Some(Entry::Secret(chain, _)) => Some(*chain),
         Some(Entry::Default) => default_chain,
         None => None,
     };
@@ -313,6 +317,14 @@ pub(crate) fn certificates(
     // A host pinned to the default with no default to serve gets no rule: refused, as nginx
     // without a certificate would fail the handshake.
     NginxTls {
+        secrets: entries
+            .iter()
+            .map(|(host, e)| match e {
+                Entry::Secret(_, secret) => (host.clone(), Some(secret.clone())),
+                Entry::Default => (host.clone(), None),
+            })
+            .collect(),
+        default_secret,
         redirects: entries.into_keys().collect(),
         client_certificates: auth.into_iter().map(|(h, (c, _, _))| (h, c)).collect(),
     }
@@ -322,6 +334,12 @@ pub(crate) fn certificates(
 pub(crate) struct NginxTls {
     /// Hosts with a certificate entry: plain HTTP to them redirects ([`has_entry`]).
     pub(crate) redirects: BTreeSet<String>,
+    /// Each host with a certificate entry → the Secret (`namespace`, `name`) that serves it, or
+    /// `None` for the default certificate.
+    pub(crate) secrets: BTreeMap<String, Option<(String, String)>>,
+    /// The PorticoConfig's `defaultCertificate` Secret, when it serves (else the fake
+    /// certificate, or none, is the default).
+    pub(crate) default_secret: Option<(String, String)>,
     /// Each host's client certificate rules (`auth-tls-*`).
     pub(crate) client_certificates: BTreeMap<String, ClientCertificate>,
 }
