@@ -54,6 +54,10 @@ test: build
     just e2e --istio --cluster-mode
     just e2e --istio --wasm-plugins --cluster-mode testdata/scenarios/istio testdata/scenarios/ingress
 
+# Each filter module as OCI images for Istio's WasmPlugin and Envoy Gateway (layouts and tarballs in target/oci, with the sha256 to pin)
+package: build
+    ./target/debug/portico-controller package --wasm-dir target/wasm32-wasip1/wasm --out target/oci
+
 # Run scenario files or folders on host-runner (default: all of testdata/scenarios)
 scenario *PATHS: build
     ./target/debug/host-runner scenario {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}

@@ -20,6 +20,7 @@ pub mod envoy;
 pub mod kubernetes;
 pub mod model;
 pub mod objects;
+pub mod package;
 pub mod reconcile;
 pub mod sink;
 pub mod snapshot;

@@ -48,6 +48,20 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write each filter module as OCI images (an image layout directory and its tarball) in
+    /// the two forms Istio's WasmPlugin and Envoy Gateway's EnvoyExtensionPolicy fetch, and print
+    /// the sha256 to pin.
+    Package {
+        /// Where `just build` put the modules.
+        #[arg(long, default_value = "target/wasm32-wasip1/wasm")]
+        wasm_dir: PathBuf,
+        /// Output directory (`NAME/` layouts and `NAME.tar` archives).
+        #[arg(long, default_value = "target/oci")]
+        out: PathBuf,
+        /// The tag in each layout's index (`org.opencontainers.image.ref.name`).
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        tag: String,
+    },
     /// Translate a directory of manifests once and write the Envoy bootstrap and xDS files.
     Render {
         /// Directory of Kubernetes manifests (YAML/JSON, searched recursively).
@@ -138,6 +152,21 @@ struct AttachArgs {
     /// it with the EnvoyFilter, which then keeps only the route and cluster patches.
     #[arg(long, value_name = "URL")]
     wasm_plugin_url: Option<String>,
+    /// The WasmPlugins' `sha256`: for an `oci://` URL, the manifest digest `package` printed.
+    #[arg(long, value_name = "HEX", requires = "wasm_plugin_url", value_parser = sha256_hex)]
+    wasm_plugin_sha256: Option<String>,
+}
+
+/// A sha256 as WasmPlugin's `sha256` takes it: 64 lower-case hex digits.
+fn sha256_hex(s: &str) -> Result<String, String> {
+    if s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 64 lower-case hex digits (the manifest sha256 `portico-controller package` prints)".into())
+    }
 }
 
 impl AttachArgs {
@@ -147,6 +176,7 @@ impl AttachArgs {
             wasm_dir: self.wasm_dir.clone(),
             sidecar: !self.no_sidecar,
             wasm_plugin_url: self.wasm_plugin_url.clone(),
+            wasm_plugin_sha256: self.wasm_plugin_sha256.clone(),
             ..Default::default()
         };
         options.gateway_labels.clear();
@@ -442,6 +472,26 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Package { wasm_dir, out, tag } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let images = portico_controller::package::package_all(&wasm_dir, &tag, &out)
+                .with_context(|| format!("packaging the modules of {}", wasm_dir.display()))?;
+            for i in images {
+                println!(
+                    "{} ({}): layout {}, archive {}\n  sha256 (manifest; WasmPlugin / EnvoyExtensionPolicy `sha256`): {}\n  module sha256: {}",
+                    i.name,
+                    match i.variant {
+                        portico_controller::package::Variant::Compat => "compat: plugin.wasm in a tar+gzip layer",
+                        portico_controller::package::Variant::Artifact => "artifact: wasm layer + runtime config",
+                    },
+                    i.layout.display(),
+                    i.tarball.display(),
+                    i.manifest_digest,
+                    i.wasm_digest
+                );
+            }
+            println!("push a layout with `crane push {}/NAME REGISTRY/NAME:{tag}` (or skopeo / oras); pin the manifest sha256", out.display());
+        }
         Command::Convert {
             manifests,
             gateway,

@@ -112,6 +112,17 @@ fn wasm_plugins_carry_the_gateway_routing_and_istiod_inserts_them_in_the_default
         "{}",
         p["spec"]["pluginConfig"]
     );
+    assert!(p["spec"].get("sha256").is_none());
+    // An OCI module is pinned by its manifest digest.
+    let pinned = AttachOptions {
+        wasm_plugin_url: Some("oci://registry.example/portico-routing:0.1.0".into()),
+        wasm_plugin_sha256: Some("ab".repeat(32)),
+        ..AttachOptions::default()
+    };
+    assert_eq!(
+        wasm_plugins(&snapshot, &pinned)[0]["spec"]["sha256"],
+        "ab".repeat(32)
+    );
     // The EnvoyFilter no longer inserts the gateway's filter, but keeps its routes and clusters.
     let filters = envoy_filters(&snapshot, &options);
     let gateway = &filters[0]["spec"]["configPatches"];

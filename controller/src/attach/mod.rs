@@ -67,6 +67,9 @@ pub struct AttachOptions {
     /// URL (`file://…`, `oci://…`) instead of inserting it with the EnvoyFilter
     /// ([`wasmplugin`]); the EnvoyFilter keeps the route and cluster patches.
     pub wasm_plugin_url: Option<String>,
+    /// The WasmPlugins' `sha256`: for an `oci://` URL the image's manifest digest (what
+    /// `portico-controller package` prints), which istio-agent checks before loading.
+    pub wasm_plugin_sha256: Option<String>,
 }
 
 impl Default for AttachOptions {
@@ -80,6 +83,7 @@ impl Default for AttachOptions {
             wasm_dir: PathBuf::from("/var/local/lib/wasm"),
             sidecar: true,
             wasm_plugin_url: None,
+            wasm_plugin_sha256: None,
         }
     }
 }

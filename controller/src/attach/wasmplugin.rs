@@ -50,7 +50,7 @@ pub fn wasm_plugins(snapshot: &Snapshot, options: &AttachOptions) -> Vec<Value> 
         .iter()
         .map(|l| {
             let config: Value = serde_json::from_str(&l.routing.to_json()).unwrap_or_default();
-            json!({
+            let mut plugin = json!({
                 "apiVersion": "extensions.istio.io/v1alpha1",
                 "kind": "WasmPlugin",
                 "metadata": {
@@ -66,7 +66,11 @@ pub fn wasm_plugins(snapshot: &Snapshot, options: &AttachOptions) -> Vec<Value> 
                     "failStrategy": "FAIL_RELOAD",
                     "match": [{"mode": "CLIENT", "ports": [{"number": l.port}]}],
                 },
-            })
+            });
+            if let Some(sha) = &options.wasm_plugin_sha256 {
+                plugin["spec"]["sha256"] = json!(sha);
+            }
+            plugin
         })
         .collect()
 }
