@@ -755,11 +755,7 @@ impl RoutingConfig {
     /// # Errors
     /// [`crate::ConfigError::Json`] naming the field path at fault (`virtualHosts[2].routes[0].path`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, crate::ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| crate::ConfigError::Json {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })
+        crate::json::from_slice(bytes)
     }
 
     /// Serializes to the JSON the filter parses.

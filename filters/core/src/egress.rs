@@ -397,12 +397,7 @@ impl Egress {
     /// # Errors
     /// The field at fault.
     pub fn from_json(bytes: &[u8]) -> Result<Egress, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let config: EgressConfig =
-            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Json {
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: EgressConfig = crate::json::from_slice(bytes)?;
         Egress::compile(&config)
     }
 

@@ -38,6 +38,7 @@
 pub mod config;
 pub mod effects;
 pub mod egress;
+pub mod json;
 pub mod lb;
 pub mod matching;
 pub mod routing;

@@ -63,12 +63,7 @@ impl Passthrough {
     /// # Errors
     /// The field at fault.
     pub fn from_json(bytes: &[u8]) -> Result<Passthrough, crate::ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let config: TlsFilterConfig =
-            serde_path_to_error::deserialize(de).map_err(|e| crate::ConfigError::Json {
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: TlsFilterConfig = crate::json::from_slice(bytes)?;
         if config.api_version != TLS_API_VERSION {
             return Err(crate::ConfigError::ApiVersion {
                 got: config.api_version,
