@@ -37,18 +37,23 @@ pub fn converted(scenario: &Scenario) -> Converted {
         translate: translate_options(portico_core::config::ForwardMode::Endpoint),
         ..ConvertOptions::default()
     };
-    let objects: Vec<Object> = scenario
+    let parsed: Vec<Option<Object>> = scenario
         .objects
         .iter()
-        .filter_map(|v| Object::from_value(v.clone()).ok())
+        .map(|v| Object::from_value(v.clone()).ok())
         .collect();
+    let objects: Vec<Object> = parsed.iter().flatten().cloned().collect();
     let served =
         portico_controller::translate::ingress::served_ingresses(&objects, &options.translate);
     let conversion = convert(&objects, &options);
     let mut out = scenario.clone();
-    out.objects.retain(|v| {
-        Object::from_value(v.clone()).map_or(true, |o| !served.contains(&o.object_ref()))
-    });
+    out.objects = scenario
+        .objects
+        .iter()
+        .zip(&parsed)
+        .filter(|(_, o)| o.as_ref().is_none_or(|o| !served.contains(&o.object_ref())))
+        .map(|(v, _)| v.clone())
+        .collect();
     let has_class = out
         .objects
         .iter()

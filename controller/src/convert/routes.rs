@@ -9,6 +9,7 @@ use super::{annotation, ingress_name, reference_grant, ConvertOptions, Differenc
 use crate::model::{Ingress, IngressBackend, ObjectRef, Resource};
 use crate::translate::common::Index;
 use crate::translate::ingress::tls::{has_entry, NginxTls};
+use crate::translate::ingress::PortRef;
 use crate::translate::nginx::{self, HeaderPattern};
 
 /// ingress-nginx's HSTS header on HTTPS answers (`hsts: true`, its defaults).
@@ -155,9 +156,13 @@ impl<'a> Converter<'a> {
     }
 
     /// Names every annotation of `ingress` whose behaviour the Gateway API cannot express.
-    fn annotation_differences(&mut self, ingress: &Ingress, nginx: &nginx::Annotations) {
+    fn annotation_differences(
+        &mut self,
+        ingress: &Ingress,
+        nginx: &nginx::Annotations,
+        problems: Vec<(String, crate::translate::ErrorKind)>,
+    ) {
         let hosts = Self::hosts(ingress);
-        let (_, problems) = nginx::parse(&ingress.metadata.annotations);
         for (field, kind) in problems {
             if matches!(kind, crate::translate::ErrorKind::Ignored(_)) {
                 self.differ(
@@ -227,8 +232,8 @@ impl<'a> Converter<'a> {
 
     /// Adds a non-canary Ingress (oldest first).
     pub(crate) fn add_ingress(&mut self, ingress: &Ingress) {
-        let (nginx, _) = nginx::parse(&ingress.metadata.annotations);
-        self.annotation_differences(ingress, &nginx);
+        let (nginx, problems) = nginx::parse(&ingress.metadata.annotations);
+        self.annotation_differences(ingress, &nginx, problems);
         let (ns, name) = ingress_name(ingress);
         let object = ingress.object_ref();
         let default_backend = ingress
@@ -282,25 +287,7 @@ impl<'a> Converter<'a> {
             for (pi, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let field = format!("spec.rules[{ri}].http.paths[{pi}]");
                 let path = p.path.clone().unwrap_or_else(|| "/".to_owned());
-                let (path_match, key) = if self.regex_hosts.contains(&host) {
-                    (
-                        json!({"type": "RegularExpression", "value": nginx::regex_path(&path)}),
-                        ("RegularExpression".to_owned(), path.clone()),
-                    )
-                } else if p.path_type == "Exact" {
-                    (
-                        json!({"type": "Exact", "value": path}),
-                        ("Exact".to_owned(), path.clone()),
-                    )
-                } else {
-                    (
-                        json!({"type": "PathPrefix", "value": path}),
-                        (
-                            "PathPrefix".to_owned(),
-                            path.trim_end_matches('/').to_owned(),
-                        ),
-                    )
-                };
+                let (path_match, key) = self.path_match(&host, &path, &p.path_type);
                 // ingress-nginx keeps the oldest Ingress's location for a host and path; of two
                 // Prefix paths that differ by a trailing `/` (they match the same requests) the
                 // longer one, whichever came first.
@@ -382,8 +369,8 @@ impl<'a> Converter<'a> {
     /// Adds a canary Ingress: for each of its host and path pairs a non-canary Ingress defines,
     /// header and cookie rules before the main rule, and its weight as backend weights.
     pub(crate) fn add_canary(&mut self, ingress: &Ingress) {
-        let (nginx, _) = nginx::parse(&ingress.metadata.annotations);
-        self.annotation_differences(ingress, &nginx);
+        let (nginx, problems) = nginx::parse(&ingress.metadata.annotations);
+        self.annotation_differences(ingress, &nginx, problems);
         let Some(canary) = nginx.canary.clone() else {
             return;
         };
@@ -392,16 +379,7 @@ impl<'a> Converter<'a> {
             let host = rule_host(rule.host.as_deref());
             for (pi, p) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let path = p.path.clone().unwrap_or_else(|| "/".to_owned());
-                let key = if self.regex_hosts.contains(&host) {
-                    ("RegularExpression".to_owned(), path.clone())
-                } else if p.path_type == "Exact" {
-                    ("Exact".to_owned(), path.clone())
-                } else {
-                    (
-                        "PathPrefix".to_owned(),
-                        path.trim_end_matches('/').to_owned(),
-                    )
-                };
+                let (_, key) = self.path_match(&host, &path, &p.path_type);
                 // The main rule: the oldest non-canary route of the host with this path.
                 let found = self.routes.iter().enumerate().find_map(|(r, hr)| {
                     (hr.host == host).then(|| {
@@ -498,6 +476,30 @@ impl<'a> Converter<'a> {
         }
     }
 
+    /// An Ingress path on `host` as an HTTPRoute path match, and its claim key: the match type
+    /// and the path (a Prefix path without its trailing `/`, which matches the same requests).
+    fn path_match(&self, host: &str, path: &str, path_type: &str) -> (Value, (String, String)) {
+        if self.regex_hosts.contains(host) {
+            (
+                json!({"type": "RegularExpression", "value": nginx::regex_path(path)}),
+                ("RegularExpression".to_owned(), path.to_owned()),
+            )
+        } else if path_type == "Exact" {
+            (
+                json!({"type": "Exact", "value": path}),
+                ("Exact".to_owned(), path.to_owned()),
+            )
+        } else {
+            (
+                json!({"type": "PathPrefix", "value": path}),
+                (
+                    "PathPrefix".to_owned(),
+                    path.trim_end_matches('/').to_owned(),
+                ),
+            )
+        }
+    }
+
     /// Removes the rule of `host` with `key` whose path is `path` without its trailing `/` (from
     /// the rules being built, or an older Ingress's route); whether there was one.
     fn remove_shorter(
@@ -539,20 +541,9 @@ impl<'a> Converter<'a> {
             return json!({"name": ""});
         };
         let service = self.index.services.get(&(ns, svc.name.as_str())).copied();
-        let port = service.and_then(|s| {
-            s.spec.ports.iter().find(|p| {
-                let target = p.target_port_text();
-                match (svc.port.number, svc.port.name.as_deref()) {
-                    (Some(n), _) => {
-                        p.port == n || target.as_deref() == Some(n.to_string().as_str())
-                    }
-                    (None, Some(want)) => {
-                        p.name.as_deref() == Some(want) || target.as_deref() == Some(want)
-                    }
-                    (None, None) => false,
-                }
-            })
-        });
+        let port = service
+            .zip(PortRef::of(&svc.port))
+            .and_then(|(s, wanted)| wanted.resolve(s));
         match port {
             Some(p) => json!({"name": svc.name, "port": p.port}),
             None => {

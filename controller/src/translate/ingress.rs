@@ -236,10 +236,41 @@ fn ingress_selected(ingress: &Ingress, objects: &[Object], options: &Options) ->
     }
 }
 
+/// An Ingress backend's Service port: by number or by name.
 #[derive(Debug, Clone, Copy)]
-enum PortRef<'a> {
+pub(crate) enum PortRef<'a> {
     Number(u16),
     Name(&'a str),
+}
+
+impl<'a> PortRef<'a> {
+    /// The port an Ingress backend names: exactly one of its number and (non-empty) name.
+    pub(crate) fn of(port: &'a crate::model::ServiceBackendPort) -> Option<Self> {
+        match (port.number, port.name.as_deref()) {
+            (Some(n), None) => Some(PortRef::Number(n)),
+            (None, Some(p)) if !p.is_empty() => Some(PortRef::Name(p)),
+            _ => None,
+        }
+    }
+
+    /// The Service port it resolves to: controller.go `serviceEndpoints`, the first port whose
+    /// number, name or `targetPort` is the backend's port.
+    pub(crate) fn resolve(
+        self,
+        service: &crate::model::Service,
+    ) -> Option<&crate::model::ServicePort> {
+        service.spec.ports.iter().find(|p| {
+            let target = p.target_port_text();
+            match self {
+                PortRef::Number(n) => {
+                    p.port == n || target.as_deref() == Some(n.to_string().as_str())
+                }
+                PortRef::Name(want) => {
+                    p.name.as_deref() == Some(want) || target.as_deref() == Some(want)
+                }
+            }
+        })
+    }
 }
 
 impl fmt::Display for PortRef<'_> {
@@ -708,32 +739,14 @@ impl<'a> Builder<'a> {
             ));
         };
         let name = svc.name.as_str();
-        let wanted = match (svc.port.number, svc.port.name.as_deref()) {
-            (Some(n), None) => PortRef::Number(n),
-            (None, Some(p)) if !p.is_empty() => PortRef::Name(p),
-            _ => {
-                return Err(err(
-                    format!("{field}.service.port"),
-                    ErrorKind::Invalid("exactly one of name and number is required".into()),
-                ))
-            }
+        let Some(wanted) = PortRef::of(&svc.port) else {
+            return Err(err(
+                format!("{field}.service.port"),
+                ErrorKind::Invalid("exactly one of name and number is required".into()),
+            ));
         };
         let service = self.index.services.get(&(ns, name)).copied();
-        // controller.go `serviceEndpoints`: the first port whose number, name or `targetPort`
-        // is the backend's port.
-        let port = service.and_then(|s| {
-            s.spec.ports.iter().find(|p| {
-                let target = p.target_port_text();
-                match wanted {
-                    PortRef::Number(n) => {
-                        p.port == n || target.as_deref() == Some(n.to_string().as_str())
-                    }
-                    PortRef::Name(want) => {
-                        p.name.as_deref() == Some(want) || target.as_deref() == Some(want)
-                    }
-                }
-            })
-        });
+        let port = service.and_then(|s| wanted.resolve(s));
         match (service, port) {
             (None, _) => warnings.push(err(
                 format!("{field}.service.name"),
