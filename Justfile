@@ -40,7 +40,7 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner (and the Ingress ones again on their `convert`ed Gateway API objects), on a real Envoy (both forward modes), through a Kubernetes API server, and on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins)
+# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner (and the Ingress ones again on their `convert`ed Gateway API objects), on a real Envoy (both forward modes), through a Kubernetes API server, on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins), and on an Envoy Gateway-shaped Envoy with Portico attached by its policies
 test: build
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
@@ -48,11 +48,13 @@ test: build
     # The migration proof: the Ingress scenarios again, their Ingresses replaced by what `portico-controller convert` makes of them.
     ./target/debug/host-runner scenario --converted testdata/scenarios/ingress testdata/scenarios/ingress-nginx testdata/scenarios/tls
     just e2e
-    ./target/debug/portico-e2e run --converted testdata/scenarios/ingress testdata/scenarios/ingress-nginx testdata/scenarios/tls
-    ./target/debug/portico-e2e run --cluster-mode testdata/scenarios
+    ./target/debug/portico-e2e run --converted testdata/scenarios/ingress-nginx testdata/scenarios/tls
+    # Forwarding to Service clusters through Envoy: the istiod-shaped pass below runs every scenario that way but the gateway's TLS ports, which this one covers.
+    ./target/debug/portico-e2e run --cluster-mode testdata/scenarios/tls
     just e2e --kube
     just e2e --istio --cluster-mode
-    just e2e --istio --wasm-plugins --cluster-mode testdata/scenarios/istio testdata/scenarios/ingress
+    just e2e --istio --wasm-plugins --cluster-mode testdata/scenarios/istio
+    just e2e --envoy-gateway testdata/scenarios/gateway-api
 
 # Each filter module as OCI images for Istio's WasmPlugin and Envoy Gateway (layouts and tarballs in target/oci, with the sha256 to pin)
 package: build
@@ -62,7 +64,7 @@ package: build
 scenario *PATHS: build
     ./target/debug/host-runner scenario {{ if PATHS == "" { "testdata/scenarios" } else { PATHS } }}
 
-# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios). `--kube`: apply each scenario's objects to a test Kubernetes API server (or `--kubeconfig FILE`'s cluster) and serve what the controller watches; `--istio`: Envoy shaped as istiod configures a gateway and a sidecar, Portico attached by its EnvoyFilters; `--cluster-mode`: forward to Service clusters
+# Run scenario files or folders through a real Envoy (default: all of testdata/scenarios). `--kube`: apply each scenario's objects to a test Kubernetes API server (or `--kubeconfig FILE`'s cluster) and serve what the controller watches; `--istio`: Envoy shaped as istiod configures a gateway and a sidecar, Portico attached by its EnvoyFilters; `--envoy-gateway`: Envoy shaped as Envoy Gateway configures a Gateway's, Portico attached by its EnvoyExtensionPolicies and EnvoyPatchPolicies; `--cluster-mode`: forward to Service clusters
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 

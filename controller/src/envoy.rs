@@ -310,21 +310,7 @@ fn resources(
         }));
     }
     let mut clusters = original_dst_clusters();
-    for c in &snapshot.clusters {
-        let endpoints: Vec<Value> = c
-            .endpoints
-            .iter()
-            .filter_map(|e| e.parse::<std::net::SocketAddr>().ok())
-            .map(|a| json!({"endpoint": {"address": {"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}}}}))
-            .collect();
-        clusters.push(json!({
-            "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-            "name": c.name,
-            "type": "STATIC",
-            "connect_timeout": "2s",
-            "load_assignment": {"cluster_name": c.name, "endpoints": [{"lb_endpoints": endpoints}]},
-        }));
-    }
+    clusters.extend(snapshot.clusters.iter().map(service_cluster));
     Resources {
         bootstrap,
         listeners,
@@ -432,6 +418,23 @@ pub(crate) fn steering_routes() -> Vec<Value> {
          "match": {"prefix": "/", "filter_state": [steered()]},
          "route": {"cluster": ORIGINAL_DST_CLUSTER, "timeout": "30s"}}),
     ]
+}
+
+/// A Service port's cluster (`outbound|PORT||FQDN`) with its ready endpoints.
+pub(crate) fn service_cluster(c: &crate::snapshot::Cluster) -> Value {
+    let endpoints: Vec<Value> = c
+        .endpoints
+        .iter()
+        .filter_map(|e| e.parse::<std::net::SocketAddr>().ok())
+        .map(|a| json!({"endpoint": {"address": {"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}}}}))
+        .collect();
+    json!({
+        "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "name": c.name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": c.name, "endpoints": [{"lb_endpoints": endpoints}]},
+    })
 }
 
 /// The clusters the steering routes and the egress filter's passthrough use besides the

@@ -120,6 +120,33 @@ enum Command {
         #[command(flatten)]
         attach: AttachArgs,
     },
+    /// Translate a directory of manifests and write the Envoy Gateway objects that attach
+    /// Portico's routing module to the Envoys Envoy Gateway runs for its Gateways: an
+    /// EnvoyExtensionPolicy per Gateway port and an EnvoyPatchPolicy per Gateway.
+    EnvoyGateway {
+        /// Directory of Kubernetes manifests (YAML/JSON, searched recursively).
+        #[arg(long)]
+        manifests: PathBuf,
+        /// Write `policies.yaml` into this directory instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The module as an OCI image (`oci://REGISTRY/portico-routing:TAG`, what `package`
+        /// wrote and you pushed).
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "wasm_http_url",
+            required_unless_present = "wasm_http_url"
+        )]
+        wasm_image: Option<String>,
+        /// The module as a `.wasm` Envoy Gateway downloads over HTTP(S).
+        #[arg(long, value_name = "URL")]
+        wasm_http_url: Option<String>,
+        /// The image's manifest sha256 (`package` prints it), or with `--wasm-http-url` the
+        /// `.wasm` file's.
+        #[arg(long, value_name = "HEX", value_parser = sha256_hex)]
+        wasm_sha256: Option<String>,
+    },
     /// Print Portico's CustomResourceDefinition (PorticoConfig), or write it into a directory.
     Crdgen {
         /// Write `portico.dev_porticoconfigs.yaml` into this directory instead of printing it.
@@ -601,39 +628,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             use portico_controller::attach::envoy_filters_yaml;
             let options = attach.options()?;
-            if !manifests.is_dir() {
-                bail!("--manifests {}: no such directory", manifests.display());
-            }
-            let loaded = portico_controller::source::load_dir(&manifests)
-                .with_context(|| format!("reading {}", manifests.display()))?;
-            for e in &loaded.errors {
-                eprintln!("error: {e}");
-            }
-            let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
-            let translation = portico_controller::translate::translate(
+            let objects = load_manifests(&manifests)?;
+            let translation = translate_reporting(
                 &objects,
                 &Options {
-                    now: portico_controller::translate::options::now(),
                     forward: ForwardMode::Cluster,
                     mesh: options.sidecar,
                     ..Options::default()
                 },
             );
-            for e in &translation.errors {
-                eprintln!("{}: {e}", e.severity());
-            }
             let yaml = envoy_filters_yaml(&translation.snapshot, &options);
-            match out {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("--out {}", dir.display()))?;
-                    let path = dir.join("envoyfilters.yaml");
-                    std::fs::write(&path, yaml)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    println!("wrote {}", path.display());
-                }
-                None => print!("{yaml}"),
+            write_or_print(out.as_deref(), "envoyfilters.yaml", &yaml)?;
+        }
+        Command::EnvoyGateway {
+            manifests,
+            out,
+            wasm_image,
+            wasm_http_url,
+            wasm_sha256,
+        } => {
+            use portico_controller::attach::envoy_gateway::{attach, attachment_yaml, WasmCode};
+            let code = match (wasm_image, wasm_http_url) {
+                (Some(url), _) => WasmCode::Image {
+                    url,
+                    sha256: wasm_sha256,
+                },
+                (None, Some(url)) => WasmCode::Http {
+                    url,
+                    sha256: wasm_sha256,
+                },
+                (None, None) => bail!("--wasm-image or --wasm-http-url is required"),
+            };
+            let objects = load_manifests(&manifests)?;
+            let translation = translate_reporting(
+                &objects,
+                &Options {
+                    forward: ForwardMode::Endpoint,
+                    ..Options::default()
+                },
+            );
+            let attachment = attach(&objects, &translation.snapshot, &code);
+            for w in &attachment.warnings {
+                eprintln!("warning: {w}");
             }
+            write_or_print(
+                out.as_deref(),
+                "policies.yaml",
+                &attachment_yaml(&attachment),
+            )?;
         }
         Command::Crdgen { out } => {
             let yaml = portico_controller::kubernetes::crd::yaml();
@@ -649,6 +691,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => print!("{yaml}"),
             }
         }
+    }
+    Ok(())
+}
+
+/// The objects of a manifests directory; what cannot be read is reported on standard error.
+fn load_manifests(
+    manifests: &std::path::Path,
+) -> anyhow::Result<Vec<portico_controller::model::Object>> {
+    if !manifests.is_dir() {
+        bail!("--manifests {}: no such directory", manifests.display());
+    }
+    let loaded = portico_controller::source::load_dir(manifests)
+        .with_context(|| format!("reading {}", manifests.display()))?;
+    for e in &loaded.errors {
+        eprintln!("error: {e}");
+    }
+    Ok(loaded.manifests.into_iter().map(|m| m.object).collect())
+}
+
+/// [`portico_controller::translate::translate`] at the current time, its diagnostics reported
+/// on standard error.
+fn translate_reporting(
+    objects: &[portico_controller::model::Object],
+    options: &Options,
+) -> portico_controller::translate::Translation {
+    let translation = portico_controller::translate::translate(
+        objects,
+        &Options {
+            now: portico_controller::translate::options::now(),
+            ..options.clone()
+        },
+    );
+    for e in &translation.errors {
+        eprintln!("{}: {e}", e.severity());
+    }
+    translation
+}
+
+/// Writes `text` as `file` in the directory `out` (created), else prints it.
+fn write_or_print(out: Option<&std::path::Path>, file: &str, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
+            let path = dir.join(file);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
     }
     Ok(())
 }

@@ -45,6 +45,11 @@ enum Command {
         /// istiod inserts them, instead of the EnvoyFilter.
         #[arg(long, requires = "istio")]
         wasm_plugins: bool,
+        /// Configure Envoy as Envoy Gateway configures a Gateway's, and attach Portico with its
+        /// EnvoyExtensionPolicies and EnvoyPatchPolicies, applied as Envoy Gateway applies them
+        /// (forwarding by endpoint; TLS ports and sidecar requests are skipped).
+        #[arg(long, conflicts_with_all = ["kube", "istio", "cluster_mode"])]
+        envoy_gateway: bool,
     },
     /// Serve the demo manifests on a local Envoy, send a few requests, print a table.
     Demo {
@@ -105,14 +110,21 @@ fn main() -> ExitCode {
             kubeconfig,
             istio,
             wasm_plugins,
+            envoy_gateway,
         } => run(
             &paths,
             verbose,
             cluster_mode,
             converted,
-            kube.then_some(kubeconfig),
-            istio,
-            wasm_plugins,
+            if kube {
+                Proxy::Kube(kubeconfig)
+            } else if istio {
+                Proxy::Istio { wasm_plugins }
+            } else if envoy_gateway {
+                Proxy::EnvoyGateway
+            } else {
+                Proxy::Plain
+            },
         ),
         Command::TestCrds => {
             for crd in portico_e2e::kube::foreign_crds() {
@@ -129,15 +141,26 @@ fn main() -> ExitCode {
     })
 }
 
+/// How `run`'s Envoy is configured.
+enum Proxy {
+    /// Portico's own configuration of the scenario's translation.
+    Plain,
+    /// What the controller reads back from a Kubernetes API server (this kubeconfig's, else a
+    /// test server's).
+    Kube(Option<PathBuf>),
+    /// istiod's shapes with Portico's EnvoyFilters (or WasmPlugins).
+    Istio { wasm_plugins: bool },
+    /// Envoy Gateway's shapes with Portico's policies.
+    EnvoyGateway,
+}
+
 /// `run`: the scenario driver is synchronous; the Envoy host runs its own async runtime.
 fn run(
     paths: &[PathBuf],
     verbose: bool,
     cluster_mode: bool,
     converted: bool,
-    kube: Option<Option<PathBuf>>,
-    istio: bool,
-    wasm_plugins: bool,
+    proxy: Proxy,
 ) -> Result<bool, String> {
     let forward = if cluster_mode {
         ForwardMode::Cluster
@@ -149,11 +172,14 @@ fn run(
         forward,
         converted,
     };
-    let mut host = match kube {
-        Some(kubeconfig) => portico_e2e::runner::EnvoyHost::with_kube(kubeconfig)?,
-        None if istio && wasm_plugins => portico_e2e::runner::EnvoyHost::istio_wasm_plugins()?,
-        None if istio => portico_e2e::runner::EnvoyHost::istio()?,
-        None => portico_e2e::runner::EnvoyHost::new()?,
+    let mut host = match proxy {
+        Proxy::Kube(kubeconfig) => portico_e2e::runner::EnvoyHost::with_kube(kubeconfig)?,
+        Proxy::Istio { wasm_plugins: true } => {
+            portico_e2e::runner::EnvoyHost::istio_wasm_plugins()?
+        }
+        Proxy::Istio { .. } => portico_e2e::runner::EnvoyHost::istio()?,
+        Proxy::EnvoyGateway => portico_e2e::runner::EnvoyHost::envoy_gateway()?,
+        Proxy::Plain => portico_e2e::runner::EnvoyHost::new()?,
     };
     let default = [portico_scenario::workspace_root().join("testdata/scenarios")];
     let paths = if paths.is_empty() {

@@ -27,6 +27,11 @@ pub struct EnvoyHost {
     istio: bool,
     /// With `istio`: the gateway's routing attached by WasmPlugins.
     wasm_plugins: bool,
+    /// Envoy shaped as Envoy Gateway configures it: where its wasm server serves the routing
+    /// module, and the module's sha256.
+    envoy_gateway: Option<(SocketAddr, String)>,
+    /// With `envoy_gateway`: the current scenario's ports the model does not serve, and why.
+    eg_skips: BTreeMap<u16, String>,
 }
 
 /// The API server scenarios are applied to.
@@ -63,7 +68,26 @@ impl EnvoyHost {
             kube: None,
             istio: false,
             wasm_plugins: false,
+            envoy_gateway: None,
+            eg_skips: BTreeMap::new(),
         })
+    }
+
+    /// A host whose Envoy is configured as Envoy Gateway configures a Gateway's, with Portico
+    /// attached by its EnvoyExtensionPolicies and EnvoyPatchPolicies (see
+    /// [`crate::envoy_gateway`]); the module is served over HTTP as Envoy Gateway serves it.
+    ///
+    /// # Errors
+    /// When the runtime cannot start or the module cannot be read.
+    pub fn envoy_gateway() -> Result<EnvoyHost, String> {
+        let mut host = EnvoyHost::new()?;
+        let wasm = routing_wasm();
+        let sha256 = portico_controller::package::sha256_hex(
+            &std::fs::read(&wasm).map_err(|e| format!("reading {}: {e}", wasm.display()))?,
+        );
+        let server = host.rt.block_on(crate::envoy_gateway::serve_file(&wasm))?;
+        host.envoy_gateway = Some((server, sha256));
+        Ok(host)
     }
 
     /// A host whose Envoy is configured as istiod configures an ingress gateway and a sidecar,
@@ -178,7 +202,49 @@ impl Host for EnvoyHost {
             sidecar_port,
         };
         let mut bootstrap = render_options.xds_dir.join(BOOTSTRAP);
+        let mut eg_attachment = None;
         match &mut self.kube {
+            None if self.envoy_gateway.is_some() => {
+                let (server, sha256) = self.envoy_gateway.clone().unwrap_or_else(|| unreachable!());
+                let objects: Vec<portico_controller::objects::Object> = scenario
+                    .objects
+                    .iter()
+                    .filter_map(|v| portico_controller::objects::Object::from_value(v.clone()).ok())
+                    .collect();
+                let (config, attachment, notes) = crate::envoy_gateway::bootstrap(
+                    &objects,
+                    snapshot,
+                    server,
+                    &sha256,
+                    &port_map,
+                    render_options.admin_port,
+                )?;
+                if options.verbose {
+                    for n in &notes {
+                        eprintln!("  envoy gateway: {n}");
+                    }
+                }
+                std::fs::create_dir_all(&render_options.xds_dir).map_err(|e| e.to_string())?;
+                bootstrap = render_options.xds_dir.join("envoy-gateway-shaped.yaml");
+                std::fs::write(
+                    &bootstrap,
+                    serde_yaml::to_string(&config).unwrap_or_default(),
+                )
+                .map_err(|e| e.to_string())?;
+                std::fs::write(
+                    render_options.xds_dir.join("policies.yaml"),
+                    portico_controller::attach::envoy_gateway::attachment_yaml(&attachment),
+                )
+                .map_err(|e| e.to_string())?;
+                self.eg_skips = port_map
+                    .keys()
+                    .filter_map(|p| {
+                        crate::envoy_gateway::unsupported(snapshot, &attachment, *p)
+                            .map(|r| (*p, r))
+                    })
+                    .collect();
+                eg_attachment = Some(attachment);
+            }
             None if self.istio => {
                 let wasm_dir = routing_wasm()
                     .parent()
@@ -245,10 +311,13 @@ impl Host for EnvoyHost {
         let listeners: Vec<SocketAddr> = port_map
             .iter()
             .filter(|(port, _)| {
-                !self.istio || crate::istio::unsupported(snapshot, **port).is_none()
+                (!self.istio || crate::istio::unsupported(snapshot, **port).is_none())
+                    && eg_attachment.as_ref().is_none_or(|a| {
+                        crate::envoy_gateway::unsupported(snapshot, a, **port).is_none()
+                    })
             })
             .map(|(_, bind)| bind)
-            .chain(&sidecar_port)
+            .chain(sidecar_port.iter().filter(|_| eg_attachment.is_none()))
             .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
             .collect();
         let envoy = Envoy::start(&bootstrap, work.path(), &listeners)?;
@@ -272,7 +341,20 @@ impl Host for EnvoyHost {
         })
     }
 
-    fn skip_request(&self, prepared: &Prepared, plan: &Plan) -> Option<String> {
+    fn skip_request(&self, prepared: &Prepared, request: &Request, plan: &Plan) -> Option<String> {
+        if self.envoy_gateway.is_some() {
+            if plan.via == Via::Sidecar {
+                return Some("through a sidecar: Envoy Gateway has none".to_owned());
+            }
+            let upstream = request.expect.upstream.as_ref();
+            if upstream.is_some_and(|u| u.headers.keys().any(|h| h.starts_with("x-envoy-"))) {
+                return Some(
+                    "expects an x-envoy-* header upstream: Envoy Gateway's router suppresses them (suppress_envoy_headers)"
+                        .to_owned(),
+                );
+            }
+            return self.eg_skips.get(&plan.url.port).cloned();
+        }
         if !self.istio || plan.via == Via::Sidecar {
             return None;
         }

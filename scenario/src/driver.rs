@@ -59,7 +59,12 @@ pub trait Host {
     }
 
     /// Why this host cannot send one request of a scenario it runs (`None`: it can).
-    fn skip_request(&self, _prepared: &Prepared, _plan: &Plan) -> Option<String> {
+    fn skip_request(
+        &self,
+        _prepared: &Prepared,
+        _request: &Request,
+        _plan: &Plan,
+    ) -> Option<String> {
         None
     }
 
@@ -219,8 +224,8 @@ fn run_scenario<H: Host>(
         };
         match plan(request, &gateway, sidecar, &prepared.key_pairs) {
             Err(e) => result.failures.push(e),
-            Ok(plan) if host.skip_request(&prepared, &plan).is_some() => {
-                result.skipped = host.skip_request(&prepared, &plan);
+            Ok(plan) if host.skip_request(&prepared, request, &plan).is_some() => {
+                result.skipped = host.skip_request(&prepared, request, &plan);
             }
             Ok(plan) => {
                 let mut trace = Vec::new();

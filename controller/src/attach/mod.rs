@@ -23,6 +23,7 @@
 //! instead ([`wasmplugin`]), and the gateway's EnvoyFilter keeps only the route and cluster
 //! patches.
 
+pub mod envoy_gateway;
 pub mod patch;
 pub mod wasmplugin;
 

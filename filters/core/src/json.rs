@@ -165,7 +165,7 @@ mod tests {
                 r#"{route},{}"#,
                 route.replace(r#""name":"r""#, r#""name":7"#)
             ))),
-            with_vhosts(&r#"{"name":"v","hosts":"a","routes":[]}"#.to_string()),
+            with_vhosts(r#"{"name":"v","hosts":"a","routes":[]}"#),
             // Missing fields.
             with_vhosts(r#"{"name":"v","routes":[]}"#),
             with_vhosts(&vhost(
