@@ -25,7 +25,8 @@
 //!   (`RequestRedirect`), `ssl-redirect` / `force-ssl-redirect` (`RequestRedirect` https 308),
 //!   `server-alias` (more hostnames), `from-to-www-redirect` (a redirecting route), canaries (header
 //!   and cookie matches before the main rule, `canary-weight` as backend weights), `enable-cors`
-//!   (the `CORS` filter). Everything else, and each way an equivalent still differs, is a
+//!   (the `CORS` filter), `ssl-passthrough` (a `Passthrough` TLS listener for the host and a
+//!   TLSRoute to its `/` path's Service). Everything else, and each way an equivalent still differs, is a
 //!   [`Difference`].
 
 mod routes;
@@ -172,6 +173,7 @@ pub fn convert(objects: &[Object], options: &ConvertOptions) -> Conversion {
     for i in &canaries {
         converter.add_canary(i);
     }
+    let passthrough = converter.passthrough_hosts();
     let (routes, grants, mut differences) = converter.finish();
 
     // The Gateway: port 80, an HTTPS listener per host a Secret serves, the default certificate's
@@ -200,6 +202,17 @@ pub fn convert(objects: &[Object], options: &ConvertOptions) -> Conversion {
                 Some(r),
             ));
         }
+    }
+    for host in &passthrough {
+        let mut l = listener(
+            &routes::passthrough_listener(host),
+            443,
+            "TLS",
+            Some(host),
+            None,
+        );
+        l["tls"] = json!({"mode": "Passthrough"});
+        listeners.push(l);
     }
     if let Some(secret) = &tls.default_secret {
         let r = certificate(secret);

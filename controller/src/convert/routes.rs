@@ -15,6 +15,11 @@ use crate::translate::nginx::{self, HeaderPattern};
 /// ingress-nginx's HSTS header on HTTPS answers (`hsts: true`, its defaults).
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
+/// The `Passthrough` TLS listener of an `ssl-passthrough` host.
+pub(crate) fn passthrough_listener(host: &str) -> String {
+    format!("tls-passthrough-{}", host.replace('*', "wildcard"))
+}
+
 /// The listener of a host whose certificate a Secret gives.
 pub(crate) fn https_listener(host: &str) -> String {
     format!("https-{}", host.replace('*', "wildcard"))
@@ -102,6 +107,8 @@ pub(crate) struct Converter<'a> {
     www: Vec<(String, ObjectRef, String)>,
     /// Cross-namespace canary backends: (Service namespace, route namespace) → Services.
     grants: BTreeMap<(String, String), BTreeSet<String>>,
+    /// `ssl-passthrough` hosts → the Ingress, its namespace and the `/` path's backendRef.
+    passthrough: BTreeMap<String, (ObjectRef, String, Value)>,
     differences: Vec<Difference>,
 }
 
@@ -124,6 +131,7 @@ impl<'a> Converter<'a> {
             aliases: Vec::new(),
             www: Vec::new(),
             grants: BTreeMap::new(),
+            passthrough: BTreeMap::new(),
             differences: Vec::new(),
         }
     }
@@ -224,10 +232,6 @@ impl<'a> Converter<'a> {
                 .collect::<Vec<_>>(),
                 "the redirect's Location has no port and keeps a trailing `/`; ingress-nginx writes the port and drops one trailing `/`");
         }
-        if nginx.ssl_passthrough {
-            self.differ(ingress, annotation("ssl-passthrough"), &hosts,
-                "not converted: TLS passthrough needs a TLS listener in Passthrough mode and a TLSRoute");
-        }
     }
 
     /// Adds a non-canary Ingress (oldest first).
@@ -246,6 +250,9 @@ impl<'a> Converter<'a> {
                 self.catch_all = Some((object.clone(), name.clone(), b));
             }
             return;
+        }
+        if nginx.ssl_passthrough {
+            self.add_passthrough(ingress, &ns);
         }
         for (ri, rule) in ingress.spec.rules.iter().enumerate() {
             let host = rule_host(rule.host.as_deref());
@@ -500,6 +507,32 @@ impl<'a> Converter<'a> {
         }
     }
 
+    /// `ssl-passthrough`: each rule host's TLS goes untouched to the Service of its `/` path
+    /// (ingress-nginx's `pkg/tcpproxy`, as `translate` reads it). Its proxy matches the SNI
+    /// exactly, so a wildcard host passes nothing through; neither does the converted Gateway.
+    fn add_passthrough(&mut self, ingress: &Ingress, ns: &str) {
+        for rule in &ingress.spec.rules {
+            let host = rule_host(rule.host.as_deref());
+            if host == "*" || host.starts_with("*.") || self.passthrough.contains_key(&host) {
+                continue;
+            }
+            // Without a `/` path to a Service port ingress-nginx passes nothing through (translate
+            // reports it); the converted objects neither.
+            if let Some((name, port)) =
+                crate::translate::ingress::tls::passthrough_backend(rule, ns, self.index)
+            {
+                self.passthrough.insert(
+                    host,
+                    (
+                        ingress.object_ref(),
+                        ns.to_owned(),
+                        json!({"name": name, "port": port}),
+                    ),
+                );
+            }
+        }
+    }
+
     /// Removes the rule of `host` with `key` whose path is `path` without its trailing `/` (from
     /// the rules being built, or an older Ingress's route); whether there was one.
     fn remove_shorter(
@@ -597,6 +630,11 @@ impl<'a> Converter<'a> {
         json!(r)
     }
 
+    /// The `ssl-passthrough` hosts.
+    pub(crate) fn passthrough_hosts(&self) -> Vec<String> {
+        self.passthrough.keys().cloned().collect()
+    }
+
     /// The routes, ReferenceGrants and differences.
     pub(crate) fn finish(mut self) -> (Vec<Value>, Vec<Value>, Vec<Difference>) {
         // Each host's unmatched paths: the default backend of the Ingress that first named it,
@@ -669,6 +707,22 @@ impl<'a> Converter<'a> {
             }) {
                 out.push(r);
             }
+        }
+        for (host, (object, ns, backend)) in &self.passthrough {
+            let mut parent = json!({"group": GROUP, "kind": "Gateway", "name": self.options.gateway, "sectionName": passthrough_listener(host)});
+            if *ns != self.options.namespace {
+                parent["namespace"] = json!(self.options.namespace);
+            }
+            out.push(json!({
+                "apiVersion": format!("{GROUP}/v1alpha2"),
+                "kind": "TLSRoute",
+                "metadata": {
+                    "name": format!("{}-{}-passthrough", object.name, host.replace('*', "wildcard")),
+                    "namespace": ns,
+                    "annotations": {"portico.dev/converted-from": object.to_string()},
+                },
+                "spec": {"parentRefs": [parent], "hostnames": [host], "rules": [{"backendRefs": [backend]}]},
+            }));
         }
         let grants = self
             .grants

@@ -127,3 +127,43 @@ fn tls_hosts_get_listeners_grants_redirects_and_hsts() {
         .iter()
         .any(|d| d.field == annotation("ssl-redirect")));
 }
+
+#[test]
+fn ssl_passthrough_hosts_get_a_passthrough_listener_and_a_tls_route() {
+    let c = convert(
+        &objects(&format!(
+            "{SERVICE}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: pass, namespace: shop, annotations: {{nginx.ingress.kubernetes.io/ssl-passthrough: 'true'}}}}\nspec:\n  rules:\n  - host: tls.example.com\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{name: http}}}}}}}}\n  - host: '*.example.com'\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}\n  - host: nopath.example.com\n    http:\n      paths:\n      - {{path: /x, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}\n"
+        )),
+        &ConvertOptions::default(),
+    );
+    let gateway = &c.objects[0];
+    let listener = gateway["spec"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "TLS")
+        .unwrap();
+    assert_eq!(listener["name"], "tls-passthrough-tls.example.com");
+    assert_eq!(listener["port"], 443);
+    assert_eq!(listener["hostname"], "tls.example.com");
+    assert_eq!(listener["tls"], json!({"mode": "Passthrough"}));
+    // Only the exact host with a `/` path: ingress-nginx's proxy matches the SNI exactly.
+    let routes: Vec<&Value> = c
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "TLSRoute")
+        .collect();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0]["metadata"]["namespace"], "shop");
+    assert_eq!(
+        routes[0]["spec"],
+        json!({"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "portico",
+                               "namespace": "default", "sectionName": "tls-passthrough-tls.example.com"}],
+               "hostnames": ["tls.example.com"],
+               "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]})
+    );
+    assert!(!c
+        .differences
+        .iter()
+        .any(|d| d.to_string().contains("ssl-passthrough")));
+}

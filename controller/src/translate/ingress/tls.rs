@@ -431,6 +431,30 @@ fn client_auth(
     out
 }
 
+/// Where an `ssl-passthrough` rule passes its host's TLS: the Service of its `/` path and that
+/// Service's port named by number or name (`None`: no such path, Service or port).
+pub(crate) fn passthrough_backend(
+    rule: &crate::model::IngressRule,
+    ns: &str,
+    index: &super::super::common::Index<'_>,
+) -> Option<(String, u16)> {
+    let svc = rule
+        .http
+        .as_ref()
+        .and_then(|h| {
+            h.paths
+                .iter()
+                .find(|p| p.path.as_deref().unwrap_or("/") == "/")
+        })
+        .and_then(|p| p.backend.service.as_ref())?;
+    let service = index.services.get(&(ns, svc.name.as_str()))?;
+    let port = service.spec.ports.iter().find(|sp| match svc.port.number {
+        Some(n) => n == sp.port,
+        None => svc.port.name.is_some() && svc.port.name == sp.name,
+    })?;
+    Some((svc.name.clone(), port.port))
+}
+
 /// `ssl-passthrough` (ingress-nginx with `--enable-ssl-passthrough`, `pkg/tcpproxy`,
 /// `controller.go` getConfiguration): its Go proxy takes port 443 and matches the SNI exactly
 /// against the passthrough hosts; a match goes untouched to the host's `/` path Service, every
@@ -455,24 +479,7 @@ fn passthrough(
             let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
                 continue;
             };
-            let root = rule
-                .http
-                .as_ref()
-                .and_then(|h| {
-                    h.paths
-                        .iter()
-                        .find(|p| p.path.as_deref().unwrap_or("/") == "/")
-                })
-                .and_then(|p| p.backend.service.as_ref());
-            let resolved = root.and_then(|svc| {
-                let service = index.services.get(&(ns, svc.name.as_str()))?;
-                let port = service.spec.ports.iter().find(|sp| match svc.port.number {
-                    Some(n) => n == sp.port,
-                    None => svc.port.name.is_some() && svc.port.name == sp.name,
-                })?;
-                Some((svc.name.clone(), port.port))
-            });
-            let Some((service, port)) = resolved else {
+            let Some((service, port)) = passthrough_backend(rule, ns, index) else {
                 errors.push(TranslateError {
                     object: ingress.object_ref(),
                     field: format!("spec.rules[{ri}]"),
