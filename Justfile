@@ -55,6 +55,8 @@ test: build
     just e2e --istio --cluster-mode
     just e2e --istio --wasm-plugins --cluster-mode testdata/scenarios/istio
     just e2e --envoy-gateway testdata/scenarios/gateway-api
+    # The Envoy bench's smoke: one second of each configuration, every one must serve with no error (measures nothing; `just bench` measures).
+    ./target/debug/portico-e2e bench-envoy --smoke --gateway-routes 1000
 
 # Each filter module as OCI images for Istio's WasmPlugin and Envoy Gateway (layouts and tarballs in target/oci, with the sha256 to pin)
 package: build
@@ -68,12 +70,12 @@ scenario *PATHS: build
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 
-# Criterion benches of the core and of host-runner, Envoy with and without the routing filter under load, and Kubernetes update latency (record results in docs/benchmarks.md)
+# Criterion benches of the core and of host-runner, the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), and Kubernetes update latency (record results in docs/benchmarks.md)
 bench: build
     cargo bench --locked -p portico-core --bench decide
     cargo bench --locked -p portico-host-runner-cli --bench routing
     cargo build --locked --release -p portico-e2e
-    ./target/release/portico-e2e bench-envoy --manifests testdata/demo --rounds 3 --seconds 5 --connections 16
+    ./target/release/portico-e2e bench-envoy --gateway-routes 1000 --rounds 3 --seconds 5 --connections 16 --concurrency 1 --concurrency 2
     ./target/release/portico-e2e bench-kube --routes 10 --routes 1000 --updates 100
 
 # Start a local test Kubernetes API server (etcd-backed Kubernetes 1.36) with the Gateway API, Istio and Portico CRDs; prints its KUBECONFIG

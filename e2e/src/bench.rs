@@ -1,11 +1,18 @@
-//! `just bench` (Envoy part): requests/s and Envoy CPU per request with and without the routing
-//! filter, on the demo config, in one run.
+//! `just bench` (Envoy part): requests/s, latency and Envoy CPU per request of the routing filter
+//! against its floors, in one run.
 //!
-//! Three Envoys serve the same request (`GET shop.example.com/cart/items`) to the same echo
-//! backend: a baseline with a native Envoy route straight to the Service's cluster and no wasm;
-//! the routing filter steering to that cluster (`cluster` mode); and the routing filter choosing
-//! the pod endpoint itself (`endpoint` mode, ORIGINAL_DST). Each runs with one worker; rounds
-//! alternate between them and the medians are reported, so outside load hits all three alike.
+//! Four Envoys serve the same request to the same echo backend:
+//! - **native RDS**: no wasm, Envoy's own route table equivalent to the benchmarked configuration
+//!   (every virtual host and route of the translated listener, with its path, header, query and
+//!   method matches, to the Service's cluster) — what Envoy Gateway or Istio would generate;
+//! - **pass-through wasm**: the same table with a proxy-wasm filter that does nothing (the probe
+//!   module's `pass-through` kind: no host call per request) — the ABI's own cost, the floor of any
+//!   proxy-wasm filter;
+//! - the **routing filter** steering to the Service's cluster (`cluster` mode) and choosing the
+//!   pod endpoint itself (`endpoint` mode, ORIGINAL_DST).
+//!
+//! Rounds alternate between them, so outside load hits all alike; min / median / max over the
+//! rounds are reported, ratios of medians against native RDS.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,13 +26,13 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use portico_controller::envoy::{render_static, RenderOptions};
 use portico_controller::translate::{translate, Options};
-use portico_core::config::ForwardMode;
+use portico_core::config::{ForwardMode, RouteAction, RoutingConfig, StringMatch};
 use serde_json::{json, Value};
 
-use crate::proxy::{free_port, free_ports, routing_wasm, Envoy};
+use crate::proxy::{free_ports, routing_wasm, Envoy};
 
 /// Result of one load run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LoadResult {
     /// Successful responses.
     pub ok: u64,
@@ -35,6 +42,8 @@ pub struct LoadResult {
     pub elapsed: Duration,
     /// Envoy CPU time (user + system) during the run.
     pub envoy_cpu: Duration,
+    /// Latency of each successful request, microseconds, sorted.
+    pub latencies_us: Vec<u32>,
 }
 
 impl LoadResult {
@@ -46,6 +55,15 @@ impl LoadResult {
     /// Envoy CPU microseconds per request.
     pub fn cpu_us_per_request(&self) -> f64 {
         self.envoy_cpu.as_secs_f64() * 1e6 / self.ok.max(1) as f64
+    }
+
+    /// The latency at quantile `q` (0–1), microseconds.
+    pub fn latency_us(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() - 1) as f64 * q).round() as usize;
+        f64::from(self.latencies_us[i])
     }
 }
 
@@ -74,13 +92,16 @@ pub async fn load(
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
     let cpu0 = cpu_time(envoy_pid);
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (stop, ok, errors) = (stop.clone(), ok.clone(), errors.clone());
+        let latencies = latencies.clone();
         let request = request.clone();
         tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let Ok(stream) = tokio::net::TcpStream::connect(target).await else {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -103,12 +124,16 @@ pub async fn load(
                     let Ok(req) = builder.body(Empty::<Bytes>::new()) else {
                         return;
                     };
+                    let sent = Instant::now();
                     match sender.send_request(req).await {
                         Ok(resp) => {
                             let good = resp.status() == 200;
                             let body = resp.into_body().collect().await;
                             if good && body.is_ok() {
                                 ok.fetch_add(1, Ordering::Relaxed);
+                                mine.push(
+                                    u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX),
+                                );
                             } else {
                                 errors.fetch_add(1, Ordering::Relaxed);
                             }
@@ -120,6 +145,9 @@ pub async fn load(
                     }
                 }
             }
+            if let Ok(mut all) = latencies.lock() {
+                all.extend(mine);
+            }
         }));
     }
     tokio::time::sleep(duration).await;
@@ -127,22 +155,109 @@ pub async fn load(
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+    let envoy_cpu = cpu_time(envoy_pid).saturating_sub(cpu0);
+    let elapsed = t0.elapsed();
+    let mut latencies_us = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    latencies_us.sort_unstable();
     LoadResult {
         ok: ok.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
-        elapsed: t0.elapsed(),
-        envoy_cpu: cpu_time(envoy_pid).saturating_sub(cpu0),
+        elapsed,
+        envoy_cpu,
+        latencies_us,
     }
 }
 
-/// The baseline: the filter's static bootstrap with the wasm filter removed and a native route
-/// for the benchmarked host and path straight to the Service's cluster.
-fn baseline(
+/// Envoy's string matcher for a Portico one (`None`: present, any value).
+fn string_match(m: &StringMatch) -> Option<Value> {
+    match m {
+        StringMatch::Exact(v) => Some(json!({"exact": v})),
+        StringMatch::Prefix(v) => Some(json!({"prefix": v})),
+        StringMatch::Regex(r) => Some(json!({"safe_regex": {"regex": r}})),
+        StringMatch::Present => None,
+    }
+}
+
+/// Envoy's native route table equivalent to a listener's routing: a virtual host per Portico
+/// virtual host (its first for a name two share), a route per route with its path, header, query
+/// and method matches, to its first backend's cluster (weighted clusters for several); redirects
+/// and fixed answers as Envoy's own. What Envoy Gateway or Istio would generate for the same
+/// rules, for the benchmark.
+pub fn native_routes(routing: &RoutingConfig) -> Value {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut hosts = Vec::new();
+    for vh in &routing.virtual_hosts {
+        let domains: Vec<&String> = vh
+            .hosts
+            .iter()
+            .filter(|h| seen.insert((*h).clone()))
+            .collect();
+        if domains.is_empty() {
+            continue;
+        }
+        let routes: Vec<Value> = vh
+            .routes
+            .iter()
+            .map(|r| {
+                let mut m = crate::envoy_gateway::path_match(&r.path);
+                let mut headers: Vec<Value> = r
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let mut v = match string_match(&h.value) {
+                            Some(sm) => json!({"name": h.name, "string_match": sm}),
+                            None => json!({"name": h.name, "present_match": true}),
+                        };
+                        v["invert_match"] = json!(h.invert);
+                        v
+                    })
+                    .collect();
+                if let Some(method) = &r.method {
+                    headers.push(json!({"name": ":method", "string_match": {"exact": method}}));
+                }
+                m["headers"] = json!(headers);
+                m["query_parameters"] = json!(r
+                    .query
+                    .iter()
+                    .map(|q| match string_match(&q.value) {
+                        Some(sm) => json!({"name": q.name, "string_match": sm}),
+                        None => json!({"name": q.name, "present_match": true}),
+                    })
+                    .collect::<Vec<_>>());
+                let cluster = |key: &Option<String>| {
+                    key.as_ref()
+                        .and_then(|k| routing.backends.get(k))
+                        .map_or_else(String::new, |b| b.cluster.clone())
+                };
+                match &r.action {
+                    RouteAction::Forward { backends, .. } if backends.len() == 1 => json!({
+                        "match": m,
+                        "route": {"cluster": cluster(&backends[0].backend), "timeout": "30s"}}),
+                    RouteAction::Forward { backends, .. } => json!({
+                        "match": m,
+                        "route": {"weighted_clusters": {"clusters": backends.iter()
+                            .map(|b| json!({"name": cluster(&b.backend), "weight": b.weight.max(1)}))
+                            .collect::<Vec<_>>()}, "timeout": "30s"}}),
+                    RouteAction::Redirect(_) => json!({"match": m, "redirect": {"https_redirect": true}}),
+                    RouteAction::Respond { status, .. } => {
+                        json!({"match": m, "direct_response": {"status": status}})
+                    }
+                }
+            })
+            .collect();
+        hosts.push(json!({"name": vh.name, "domains": domains, "routes": routes}));
+    }
+    json!(hosts)
+}
+
+/// The native-RDS configuration: the filter's static bootstrap (cluster mode) on `port` with
+/// the wasm filter removed and [`native_routes`] as its route table; with `pass_through`, the
+/// probe module's do-nothing filter before the router.
+fn native(
     static_yaml: &str,
     port: u16,
-    host: &str,
-    prefix: &str,
-    cluster: &str,
+    routing: &RoutingConfig,
+    pass_through: bool,
 ) -> Result<String, String> {
     let mut doc: Value = serde_yaml::from_str(static_yaml).map_err(|e| e.to_string())?;
     doc["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
@@ -150,41 +265,84 @@ fn baseline(
     let hcm = doc
         .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
         .ok_or("no HTTP connection manager in the rendered config")?;
-    hcm["route_config"]["virtual_hosts"] = json!([{
-        "name": "baseline", "domains": [host],
-        "routes": [{"match": {"prefix": prefix}, "route": {"cluster": cluster, "timeout": "30s"}}],
-    }]);
-    hcm["http_filters"] = json!([{"name": "envoy.filters.http.router", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]);
+    hcm["route_config"]["virtual_hosts"] = native_routes(routing);
+    let mut filters = Vec::new();
+    if pass_through {
+        let probe = routing_wasm().with_file_name("portico_host_runner_probe.wasm");
+        filters.push(json!({"name": "pass-through", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {"name": "pass-through", "vm_config": {
+                "vm_id": "pass-through", "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": probe}}},
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                  "value": "{\"kind\": \"pass-through\"}"}}}}));
+    }
+    filters.push(
+        json!({"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}),
+    );
+    hcm["http_filters"] = json!(filters);
     serde_yaml::to_string(&doc).map_err(|e| e.to_string())
 }
 
-/// Runs the comparison and prints a table; returns it as Markdown too.
+/// How long and how hard a comparison runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Alternating rounds over the configurations.
+    pub rounds: usize,
+    /// Seconds per measured run.
+    pub seconds: u64,
+    /// Concurrent keep-alive connections.
+    pub connections: usize,
+    /// Envoy worker threads (`--concurrency`).
+    pub workers: usize,
+}
+
+/// One configuration's runs.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// What it is.
+    pub label: &'static str,
+    /// Each round's result.
+    pub rounds: Vec<LoadResult>,
+}
+
+impl Measured {
+    /// Failed requests over every round.
+    pub fn errors(&self) -> u64 {
+        self.rounds.iter().map(|r| r.errors).sum()
+    }
+
+    /// Successful requests over every round.
+    pub fn ok(&self) -> u64 {
+        self.rounds.iter().map(|r| r.ok).sum()
+    }
+
+    /// (min, median, max) of `f` over the rounds.
+    fn spread(&self, f: impl Fn(&LoadResult) -> f64) -> (f64, f64, f64) {
+        let mut v: Vec<f64> = self.rounds.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1])
+    }
+}
+
+/// Runs the comparison on a manifests directory (the demo's request); see [`run_objects`].
 ///
 /// # Errors
 /// Setup failures (Envoy, ports, manifests).
-pub async fn run(
-    manifests: &Path,
-    rounds: usize,
-    seconds: u64,
-    connections: usize,
-) -> Result<String, String> {
+pub async fn run(manifests: &Path, settings: Settings) -> Result<Vec<Measured>, String> {
     let loaded = portico_controller::source::load_dir(manifests).map_err(|e| e.to_string())?;
     let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
-    run_objects(objects, Target::demo(), rounds, seconds, connections).await
+    run_objects(objects, Target::demo(), settings).await
 }
 
-/// The request a bench sends and the cluster its baseline routes it to natively.
+/// The request a bench sends.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Host header.
     pub host: String,
     /// Path.
     pub path: String,
-    /// Prefix of the native baseline route.
-    pub prefix: String,
-    /// Cluster of the native baseline route.
-    pub cluster: String,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
 }
@@ -195,8 +353,6 @@ impl Target {
         Target {
             host: "shop.example.com".into(),
             path: "/cart/items".into(),
-            prefix: "/cart".into(),
-            cluster: "outbound|80||cart.default.svc.cluster.local".into(),
             headers: vec![],
         }
     }
@@ -244,33 +400,24 @@ pub fn gateway_manifest(routes: usize) -> (String, Target) {
     let target = Target {
         host: format!("host{}.example.com", hosts / 2),
         path: format!("/api/v{last}/items"),
-        prefix: format!("/api/v{last}"),
-        cluster: "outbound|80||api.default.svc.cluster.local".into(),
         headers: vec![("x-tenant".into(), format!("t{last}"))],
     };
     (yaml, target)
 }
 
-/// Runs the comparison over `objects`; see [`run`].
+/// Runs the comparison over `objects`: native RDS, the pass-through wasm filter, the routing
+/// filter in both forward modes; prints each round and a Markdown table, and returns the runs.
 ///
 /// # Errors
 /// Setup failures (Envoy, ports).
 pub async fn run_objects(
     objects: Vec<portico_controller::objects::Object>,
     target: Target,
-    rounds: usize,
-    seconds: u64,
-    connections: usize,
-) -> Result<String, String> {
-    let (host, prefix) = (target.host.as_str(), target.prefix.as_str());
-    let cluster = target.cluster.as_str();
+    settings: Settings,
+) -> Result<Vec<Measured>, String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut configs = Vec::new();
-    let mut base = None;
-    for (label, forward) in [
-        ("endpoint", ForwardMode::Endpoint),
-        ("cluster", ForwardMode::Cluster),
-    ] {
+    let mut configs: Vec<(&'static str, String, u16)> = Vec::new();
+    for forward in [ForwardMode::Cluster, ForwardMode::Endpoint] {
         let snapshot = translate(
             &objects,
             &Options {
@@ -283,7 +430,7 @@ pub async fn run_objects(
         let port = ports[0];
         let options = RenderOptions {
             routing_wasm: routing_wasm(),
-            xds_dir: work.path().join(label),
+            xds_dir: work.path().join(format!("{forward:?}")),
             listen_address: "127.0.0.1".into(),
             admin_port: 0,
             // The HTTPS listener every Ingress gets is not under load; it binds aside.
@@ -292,25 +439,28 @@ pub async fn run_objects(
         };
         let yaml = render_static(&snapshot, &options);
         if forward == ForwardMode::Cluster {
-            let port = free_port().map_err(|e| e.to_string())?;
-            base = Some((
-                "no filter (native route)",
-                baseline(&yaml, port, host, prefix, cluster)?,
-                port,
+            let routing = &snapshot
+                .listeners
+                .iter()
+                .find(|l| l.port == 80)
+                .ok_or("no listener on port 80")?
+                .routing;
+            let ports = free_ports(2).map_err(|e| e.to_string())?;
+            configs.push((
+                "native RDS (equivalent routes)",
+                native(&yaml, ports[0], routing, false)?,
+                ports[0],
             ));
+            configs.push((
+                "pass-through wasm filter + native RDS",
+                native(&yaml, ports[1], routing, true)?,
+                ports[1],
+            ));
+            configs.push(("routing filter, cluster mode", yaml, port));
+        } else {
+            configs.push(("routing filter, endpoint mode", yaml, port));
         }
-        configs.push((
-            if label == "endpoint" {
-                "routing filter, endpoint mode"
-            } else {
-                "routing filter, cluster mode"
-            },
-            yaml,
-            port,
-        ));
     }
-    // The baseline goes first: every ratio is against it.
-    configs.insert(0, base.ok_or("no baseline")?);
     let endpoints: Vec<SocketAddr> = objects
         .iter()
         .filter_map(|o| match o {
@@ -334,17 +484,25 @@ pub async fn run_objects(
         let path = dir.join("envoy.yaml");
         std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
         let listener = SocketAddr::from(([127, 0, 0, 1], *port));
-        let envoy = tokio::task::block_in_place(|| Envoy::start(&path, &dir, &[listener]))?;
+        let envoy = tokio::task::block_in_place(|| {
+            Envoy::start_with_workers(&path, &dir, &[listener], settings.workers)
+        })?;
         envoys.push((*label, envoy, listener));
     }
-    let mut results: Vec<Vec<LoadResult>> = vec![Vec::new(); envoys.len()];
-    for round in 0..rounds {
+    let mut measured: Vec<Measured> = envoys
+        .iter()
+        .map(|(label, _, _)| Measured {
+            label,
+            rounds: Vec::new(),
+        })
+        .collect();
+    for round in 0..settings.rounds {
         for (i, (label, envoy, listener)) in envoys.iter().enumerate() {
             // Warm-up, then the measured run.
             load(
                 *listener,
                 &target,
-                connections,
+                settings.connections,
                 Duration::from_millis(500),
                 envoy.pid(),
             )
@@ -352,48 +510,58 @@ pub async fn run_objects(
             let r = load(
                 *listener,
                 &target,
-                connections,
-                Duration::from_secs(seconds),
+                settings.connections,
+                Duration::from_secs(settings.seconds),
                 envoy.pid(),
             )
             .await;
             println!(
-                "round {round} {label:<32} {:>9.0} req/s  {:>6.1} µs Envoy CPU/req  ({} ok, {} errors)",
+                "round {round} {label:<38} {:>9.0} req/s  p50 {:>6.0} µs  p99 {:>6.0} µs  {:>6.1} µs Envoy CPU/req  ({} ok, {} errors)",
                 r.rps(),
+                r.latency_us(0.5),
+                r.latency_us(0.99),
                 r.cpu_us_per_request(),
                 r.ok,
                 r.errors
             );
-            results[i].push(r);
+            measured[i].rounds.push(r);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let base_rps = median(&mut results[0].iter().map(LoadResult::rps).collect());
-    let base_cpu = median(
-        &mut results[0]
-            .iter()
-            .map(LoadResult::cpu_us_per_request)
-            .collect(),
+    println!("\n{}", table(&measured, settings.workers));
+    Ok(measured)
+}
+
+/// The comparison as Markdown: per configuration min / median / max over the rounds, ratios of
+/// medians against native RDS (the first), and the Envoy CPU each adds over native RDS, also as a
+/// multiple of what the pass-through filter (the second) adds.
+pub fn table(measured: &[Measured], workers: usize) -> String {
+    let mut out = format!(
+        "Envoy --concurrency {workers}\n\n| configuration | req/s min / median / max | req/s ÷ native | p50 / p99 µs (median) | Envoy CPU µs/req min / median / max | added CPU µs/req over native | added ÷ pass-through's | errors |\n|---|---|---|---|---|---|---|---|\n"
     );
-    let mut table = String::from("| configuration | req/s (median) | vs no filter | Envoy CPU µs/req (median) | vs no filter | errors |\n|---|---|---|---|---|---|\n");
-    for (i, (label, _, _)) in envoys.iter().enumerate() {
-        let rps = median(&mut results[i].iter().map(LoadResult::rps).collect());
-        let cpu = median(
-            &mut results[i]
-                .iter()
-                .map(LoadResult::cpu_us_per_request)
-                .collect(),
-        );
-        let errors: u64 = results[i].iter().map(|r| r.errors).sum();
-        table.push_str(&format!(
-            "| {label} | {rps:.0} | {:.2} | {cpu:.1} | {:.2} | {errors} |\n",
-            rps / base_rps,
-            cpu / base_cpu
+    let Some(native) = measured.first() else {
+        return out;
+    };
+    let (_, native_rps, _) = native.spread(LoadResult::rps);
+    let (_, native_cpu, _) = native.spread(LoadResult::cpu_us_per_request);
+    let pass_added = measured
+        .get(1)
+        .map(|m| m.spread(LoadResult::cpu_us_per_request).1 - native_cpu);
+    for m in measured {
+        let (r0, r1, r2) = m.spread(LoadResult::rps);
+        let (c0, c1, c2) = m.spread(LoadResult::cpu_us_per_request);
+        let (_, p50, _) = m.spread(|r| r.latency_us(0.5));
+        let (_, p99, _) = m.spread(|r| r.latency_us(0.99));
+        let added = c1 - native_cpu;
+        let vs_pass = match pass_added {
+            Some(p) if p > 0.0 => format!("{:.2}", added / p),
+            _ => "—".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {r0:.0} / {r1:.0} / {r2:.0} | {:.2} | {p50:.0} / {p99:.0} | {c0:.1} / {c1:.1} / {c2:.1} | {added:.1} | {vs_pass} | {} |\n",
+            m.label,
+            r1 / native_rps,
+            m.errors()
         ));
     }
-    println!("\n{table}");
-    Ok(table)
+    out
 }

@@ -123,8 +123,9 @@ fn hcm(stat_prefix: &str, rds: &str) -> Value {
     })
 }
 
-/// EG's route match for a Portico path match.
-fn path_match(path: &PathMatch) -> Value {
+/// Envoy's route match for a Portico path match, as Envoy Gateway writes it (`PathPrefix` as
+/// `path_separated_prefix`, `/` as `prefix`).
+pub(crate) fn path_match(path: &PathMatch) -> Value {
     match path {
         PathMatch::Exact(p) => json!({"path": p}),
         PathMatch::Prefix(p) => {

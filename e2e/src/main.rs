@@ -77,6 +77,13 @@ enum Command {
         /// Instead of the manifests, a generated Gateway API config with this many HTTPRoute rules.
         #[arg(long)]
         gateway_routes: Option<usize>,
+        /// Envoy worker threads (repeatable: one comparison each).
+        #[arg(long = "concurrency", default_values_t = [1usize])]
+        concurrency: Vec<usize>,
+        /// A few seconds of each configuration (one round of one second): fails unless every
+        /// configuration served requests with no error. Measures nothing.
+        #[arg(long)]
+        smoke: bool,
     },
     /// Update latency on Kubernetes: object applied to a test API server → served by Envoy,
     /// p50/p99 over `updates` updates, with `routes` HTTPRoute rules in the cluster.
@@ -207,24 +214,38 @@ async fn serve(command: Command) -> Result<bool, String> {
             seconds,
             connections,
             gateway_routes,
+            concurrency,
+            smoke,
         } => {
-            let (rounds, seconds, connections) = (
-                rounds.max(1),
-                seconds.clamp(1, 60),
-                connections.clamp(1, 256),
-            );
-            match gateway_routes {
-                Some(n) => {
-                    let (objects, target) =
-                        portico_e2e::bench::gateway_objects(n.clamp(1, 100_000))?;
-                    portico_e2e::bench::run_objects(objects, target, rounds, seconds, connections)
-                        .await
-                        .map(|_| true)
+            let (rounds, seconds) = if smoke {
+                (1, 1)
+            } else {
+                (rounds.max(1), seconds.clamp(1, 60))
+            };
+            let mut clean = true;
+            for workers in concurrency {
+                let settings = portico_e2e::bench::Settings {
+                    rounds,
+                    seconds,
+                    connections: connections.clamp(1, 256),
+                    workers: workers.clamp(1, 8),
+                };
+                let measured = match gateway_routes {
+                    Some(n) => {
+                        let (objects, target) =
+                            portico_e2e::bench::gateway_objects(n.clamp(1, 100_000))?;
+                        portico_e2e::bench::run_objects(objects, target, settings).await?
+                    }
+                    None => portico_e2e::bench::run(&manifests, settings).await?,
+                };
+                for m in &measured {
+                    if m.errors() > 0 || m.ok() == 0 {
+                        eprintln!("{}: {} served, {} errors", m.label, m.ok(), m.errors());
+                        clean = false;
+                    }
                 }
-                None => portico_e2e::bench::run(&manifests, rounds, seconds, connections)
-                    .await
-                    .map(|_| true),
             }
+            Ok(!smoke || clean)
         }
         Command::BenchKube { routes, updates } => {
             for n in routes {

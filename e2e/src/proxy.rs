@@ -70,6 +70,19 @@ impl Envoy {
         workdir: &Path,
         listeners: &[SocketAddr],
     ) -> Result<Envoy, String> {
+        Envoy::start_with_workers(bootstrap, workdir, listeners, 1)
+    }
+
+    /// [`Envoy::start`] with `workers` worker threads (`--concurrency`).
+    ///
+    /// # Errors
+    /// As [`Envoy::start`].
+    pub fn start_with_workers(
+        bootstrap: &Path,
+        workdir: &Path,
+        listeners: &[SocketAddr],
+        workers: usize,
+    ) -> Result<Envoy, String> {
         let bin = envoy_binary();
         if !bin.is_file() {
             return Err(format!(
@@ -83,15 +96,9 @@ impl Envoy {
         let child = Command::new(&bin)
             .arg("-c")
             .arg(bootstrap)
-            .args([
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "-l",
-                "info",
-                "--drain-time-s",
-                "1",
-            ])
+            .arg("--concurrency")
+            .arg(workers.to_string())
+            .args(["--disable-hot-restart", "-l", "info", "--drain-time-s", "1"])
             .arg("--admin-address-path")
             .arg(&admin_path)
             .arg("--log-path")

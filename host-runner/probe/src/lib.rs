@@ -1,6 +1,8 @@
 //! A proxy-wasm test filter built with the Rust SDK, exercising one ABI area per request header
 //! `x-probe`, so host-runner's tests can assert what the host observed. Configuration (JSON):
-//! `{"kind": "http" | "stream", "tick_ms": N}`.
+//! `{"kind": "http" | "stream" | "pass-through", "tick_ms": N}`. `pass-through` is an HTTP filter
+//! that does nothing at all — no host call per request: the proxy-wasm ABI's own cost, the floor
+//! `portico-e2e bench-envoy` measures the routing filter against.
 //!
 //! | `x-probe` | what the filter does |
 //! |---|---|
@@ -123,6 +125,9 @@ impl RootContext for ProbeRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if self.config.kind == "pass-through" {
+            return Some(Box::new(PassThrough));
+        }
         Some(Box::new(ProbeHttp {
             probe: String::new(),
         }))
@@ -144,6 +149,13 @@ impl RootContext for ProbeRoot {
 struct ProbeHttp {
     probe: String,
 }
+
+/// Every callback the SDK's default: `Continue`, no host call.
+struct PassThrough;
+
+impl Context for PassThrough {}
+
+impl HttpContext for PassThrough {}
 
 impl Context for ProbeHttp {
     fn on_http_call_response(
