@@ -296,4 +296,16 @@ mod tests {
         assert_ne!(a.manifest_digest, c.manifest_digest);
         assert_eq!(a.wasm_digest, c.wasm_digest);
     }
+
+    #[test]
+    fn a_missing_module_is_named_and_nothing_is_half_written() {
+        let wasm_dir = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let err = package_all(wasm_dir.path(), "v1", out.path()).unwrap_err();
+        let message = err.to_string();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert!(message.contains(MODULES[0].0), "{message}");
+        assert!(message.contains("run `just build`"), "{message}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
 }
