@@ -80,6 +80,16 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Resident memory of a process in KiB, from `/proc/PID/status` (`VmRSS`; 0 when unreadable).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Sends keep-alive requests on `connections` connections for `duration` (bounded), counting
 /// successes.
 pub async fn load(
@@ -305,6 +315,8 @@ pub struct Measured {
     pub label: &'static str,
     /// Each round's result.
     pub rounds: Vec<LoadResult>,
+    /// Envoy's resident memory after the last round, KiB.
+    pub rss_kib: u64,
 }
 
 impl Measured {
@@ -494,6 +506,7 @@ pub async fn run_objects(
         .map(|(label, _, _)| Measured {
             label,
             rounds: Vec::new(),
+            rss_kib: 0,
         })
         .collect();
     for round in 0..settings.rounds {
@@ -527,6 +540,9 @@ pub async fn run_objects(
             measured[i].rounds.push(r);
         }
     }
+    for (m, (_, envoy, _)) in measured.iter_mut().zip(&envoys) {
+        m.rss_kib = rss_kib(envoy.pid());
+    }
     println!("\n{}", table(&measured, settings.workers));
     Ok(measured)
 }
@@ -536,7 +552,7 @@ pub async fn run_objects(
 /// multiple of what the pass-through filter (the second) adds.
 pub fn table(measured: &[Measured], workers: usize) -> String {
     let mut out = format!(
-        "Envoy --concurrency {workers}\n\n| configuration | req/s min / median / max | req/s ÷ native | p50 / p99 µs (median) | Envoy CPU µs/req min / median / max | added CPU µs/req over native | added ÷ pass-through's | errors |\n|---|---|---|---|---|---|---|---|\n"
+        "Envoy --concurrency {workers}\n\n| configuration | req/s min / median / max | req/s ÷ native | p50 / p99 µs (median) | Envoy CPU µs/req min / median / max | added CPU µs/req over native | added ÷ pass-through's | Envoy RSS MiB | errors |\n|---|---|---|---|---|---|---|---|---|\n"
     );
     let Some(native) = measured.first() else {
         return out;
@@ -557,9 +573,10 @@ pub fn table(measured: &[Measured], workers: usize) -> String {
             _ => "—".into(),
         };
         out.push_str(&format!(
-            "| {} | {r0:.0} / {r1:.0} / {r2:.0} | {:.2} | {p50:.0} / {p99:.0} | {c0:.1} / {c1:.1} / {c2:.1} | {added:.1} | {vs_pass} | {} |\n",
+            "| {} | {r0:.0} / {r1:.0} / {r2:.0} | {:.2} | {p50:.0} / {p99:.0} | {c0:.1} / {c1:.1} / {c2:.1} | {added:.1} | {vs_pass} | {:.1} | {} |\n",
             m.label,
             r1 / native_rps,
+            m.rss_kib as f64 / 1024.0,
             m.errors()
         ));
     }
