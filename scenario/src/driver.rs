@@ -68,10 +68,32 @@ pub trait Host {
         None
     }
 
-    /// Why the request went where it did, step by step, added to a failed check's report
-    /// (nothing by default).
-    fn explain(&self, _prepared: &Prepared, _request: &Request, _plan: &Plan) -> Vec<String> {
-        Vec::new()
+    /// Why the request went where it did, step by step, added to a failed check's report: the
+    /// explainer's trace ([`crate::explain::trace`]) on the scenario's configuration.
+    fn explain(&self, prepared: &Prepared, request: &Request, plan: &Plan) -> Vec<String> {
+        let question = crate::explain::Question {
+            request: String::new(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            sidecar: plan.via == crate::format::Via::Sidecar,
+            source: Some(
+                plan.source
+                    .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+            ),
+            sni: plan.tls.as_ref().map(|t| t.sni.clone().unwrap_or_default()),
+            destination: Some(plan.destination),
+        };
+        let (verdict, mut steps) = crate::explain::trace(
+            &prepared.translation.snapshot,
+            &plan.method,
+            &plan.url,
+            &question,
+        );
+        steps.push(format!("verdict: {verdict}"));
+        steps
     }
 }
 

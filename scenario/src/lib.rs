@@ -9,6 +9,8 @@
 //!   a passthrough backend serves);
 //! - [`convert`]: the objects as `portico-controller convert` makes Gateway API of their Ingresses
 //!   (`--converted` runs);
+//! - [`explain`]: one request against objects, step by step (`host-runner explain`, the
+//!   playground);
 //! - [`driver`]: the [`Host`] trait and [`run_paths`], which prints each file's result and the
 //!   closing line `N passed, M failed`.
 //!
@@ -17,6 +19,7 @@
 pub mod check;
 pub mod convert;
 pub mod driver;
+pub mod explain;
 pub mod format;
 pub mod prepare;
 pub mod tls;

@@ -56,6 +56,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     let objects = &*admitted;
     let index = Index::new(objects);
     let mut certs = tls::Certificates::new(objects, options.now);
+    certs.keys_withheld = options.keys_withheld;
     let mut tls_ports = tls::TlsPorts::default();
     let ingress = ingress::translate(
         objects,

@@ -24,6 +24,10 @@ pub struct Options {
     /// all the same, as ingress-nginx and Istio do); `None`: not checked. `translate` reads no
     /// clock itself.
     pub now: Option<i64>,
+    /// The Secrets come without their private keys (the explainer in the browser, where nobody
+    /// pastes a key): a certificate Secret with no key is read for its names and dates, and its
+    /// key is not checked. Off everywhere a proxy is configured.
+    pub keys_withheld: bool,
 }
 
 impl Default for Options {
@@ -38,12 +42,18 @@ impl Default for Options {
             forward: ForwardMode::Endpoint,
             mesh: false,
             now: None,
+            keys_withheld: false,
         }
     }
 }
 
-/// The current time in seconds since the epoch, for [`Options::now`].
+/// The current time in seconds since the epoch, for [`Options::now`]; `None` where the platform
+/// has no clock (`wasm32-unknown-unknown`, whose `SystemTime::now` panics: the browser passes
+/// its own).
 pub fn now() -> Option<i64> {
+    if cfg!(all(target_arch = "wasm32", target_os = "unknown")) {
+        return None;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()

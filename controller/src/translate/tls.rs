@@ -114,8 +114,9 @@ impl KeyPair {
 
 /// The generated self-signed certificate ingress-nginx serves when nothing else applies (its
 /// `ssl.GetFakeSSLCert`: subject `O=Acme Co, CN=Kubernetes Ingress Controller Fake
-/// Certificate`, DNS name `ingress.local`). One per process.
-pub fn fake_key_pair() -> &'static KeyPair {
+/// Certificate`, DNS name `ingress.local`), valid for a year from `now` (the clock when `None`).
+/// One per process.
+pub fn fake_key_pair(now: Option<i64>) -> &'static KeyPair {
     static FAKE: OnceLock<KeyPair> = OnceLock::new();
     FAKE.get_or_init(|| {
         let mut params =
@@ -128,9 +129,7 @@ pub fn fake_key_pair() -> &'static KeyPair {
         );
         params.distinguished_name = dn;
         // Valid for a year from now, as nginx's (rcgen's default is a fixed 1975–4096 span).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = now.or_else(super::options::now).unwrap_or(0);
         let at = |secs: i64| {
             rcgen::date_time_ymd(1970, 1, 1)
                 + std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))
@@ -319,13 +318,27 @@ pub fn read_key_pair_from(
     crt_key: &str,
     key_key: &str,
 ) -> Result<KeyPair, SecretProblem> {
+    read_key_pair_checked(secret, crt_key, key_key, false)
+}
+
+/// [`read_key_pair_from`]; with `keys_withheld`, a Secret without `key_key` is read for its
+/// certificate alone ([`super::Options::keys_withheld`]).
+fn read_key_pair_checked(
+    secret: &Secret,
+    crt_key: &str,
+    key_key: &str,
+    keys_withheld: bool,
+) -> Result<KeyPair, SecretProblem> {
     let name = format!(
         "{}/{}",
         namespace_of(&secret.metadata),
         secret.metadata.name
     );
     let chain_pem = value(secret, &name, crt_key)?;
-    let key_pem = value(secret, &name, key_key)?;
+    let key_pem = match value(secret, &name, key_key) {
+        Err(SecretProblem::MissingKey { .. }) if keys_withheld => String::new(),
+        other => other?,
+    };
     let pem_err = |key: &str, message: String| SecretProblem::Pem {
         secret: name.clone(),
         key: key.into(),
@@ -339,16 +352,18 @@ pub fn read_key_pair_from(
     let Some(leaf) = chain.first() else {
         return Err(pem_err(crt_key, "holds no CERTIFICATE block".into()));
     };
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| pem_err(key_key, format!("not a PEM private key: {e}")))?;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
         .map_err(|e| pem_err(crt_key, format!("not an X.509 certificate: {e}")))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| pem_err(key_key, format!("unsupported private key: {e}")))?;
-    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
-    match certified.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(_) => return Err(SecretProblem::KeyMismatch(name)),
+    if !key_pem.is_empty() {
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| pem_err(key_key, format!("not a PEM private key: {e}")))?;
+        let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+            .map_err(|e| pem_err(key_key, format!("unsupported private key: {e}")))?;
+        let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+        match certified.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(_) => return Err(SecretProblem::KeyMismatch(name)),
+        }
     }
     let dns_names = sans_of(&parsed, false);
     let common_name = parsed
@@ -397,6 +412,8 @@ fn value(secret: &Secret, name: &str, key: &str) -> Result<String, SecretProblem
 pub(crate) struct Certificates<'a> {
     /// The time expiry is checked against ([`super::Options::now`]).
     now: Option<i64>,
+    /// [`super::Options::keys_withheld`].
+    pub(crate) keys_withheld: bool,
     secrets: HashMap<(&'a str, &'a str), &'a Secret>,
     /// By namespace, name and the two keys read.
     read: HashMap<(String, String, &'static str), Result<Rc<KeyPair>, SecretProblem>>,
@@ -417,6 +434,7 @@ impl<'a> Certificates<'a> {
             .collect();
         Certificates {
             now,
+            keys_withheld: false,
             secrets,
             read: HashMap::new(),
             sds: BTreeMap::new(),
@@ -441,7 +459,7 @@ impl<'a> Certificates<'a> {
         }
         let r = match self.secrets.get(&(ns, name)) {
             None => Err(SecretProblem::Missing(format!("{ns}/{name}"))),
-            Some(s) => read_key_pair_from(s, crt, key).map(Rc::new),
+            Some(s) => read_key_pair_checked(s, crt, key, self.keys_withheld).map(Rc::new),
         };
         self.read.insert(cache, r.clone());
         r
@@ -522,7 +540,7 @@ impl<'a> Certificates<'a> {
 
     /// The fake certificate (registering its SDS resource); `None` if it could not be generated.
     pub(crate) fn fake(&mut self) -> Option<Certificate> {
-        let pair = fake_key_pair();
+        let pair = fake_key_pair(self.now);
         if pair.chain_pem.is_empty() {
             return None;
         }
@@ -667,8 +685,8 @@ mod tests {
 
     #[test]
     fn the_fake_certificate_is_generated_once_and_reads_back() {
-        let fake = fake_key_pair();
-        assert!(std::ptr::eq(fake, fake_key_pair()));
+        let fake = fake_key_pair(None);
+        assert!(std::ptr::eq(fake, fake_key_pair(None)));
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "fake", "namespace": "x"},
             "type": "kubernetes.io/tls",
@@ -686,7 +704,7 @@ mod tests {
 
     #[test]
     fn problems_name_the_secret_and_key() {
-        let fake = fake_key_pair();
+        let fake = fake_key_pair(None);
         let other = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let secret = |data: serde_json::Value| -> Secret {
@@ -722,5 +740,30 @@ mod tests {
             serde_json::json!({"tls.crt": b64(&other.cert.pem()), "tls.key": b64(&other.signing_key.serialize_pem())}),
         );
         assert_eq!(read_key_pair(&ok).unwrap().dns_names, ["x.test"]);
+    }
+
+    #[test]
+    fn withheld_keys_read_the_certificate_alone() {
+        let other = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "namespace": "n"},
+            "stringData": {"tls.crt": other.cert.pem()}}))
+        .unwrap();
+        let err = read_key_pair(&secret).unwrap_err().to_string();
+        assert!(err.contains("has no \"tls.key\""), "{err}");
+        let read = read_key_pair_checked(&secret, "tls.crt", "tls.key", true).unwrap();
+        assert_eq!(read.dns_names, ["x.test"]);
+        assert!(read.key_pem.is_empty());
+        // A key that is there is still checked, and a certificate is still required.
+        let mismatched: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "namespace": "n"},
+            "stringData": {"tls.crt": other.cert.pem(), "tls.key": fake_key_pair(None).key_pem}}))
+        .unwrap();
+        assert!(read_key_pair_checked(&mismatched, "tls.crt", "tls.key", true).is_err());
+        let empty: Secret = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "s", "namespace": "n"}}),
+        )
+        .unwrap();
+        assert!(read_key_pair_checked(&empty, "tls.crt", "tls.key", true).is_err());
     }
 }

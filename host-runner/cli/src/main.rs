@@ -11,7 +11,6 @@ use portico_host_runner::envoy::{
 };
 use portico_host_runner::Runtime;
 use portico_scenario::format::Url;
-use portico_scenario::prepare::authority as request_authority;
 use portico_scenario::{run_paths, RunOptions};
 
 mod framing;
@@ -77,6 +76,10 @@ enum Command {
         /// The SNI of an `https://` request (default: the URL's host; `""`: none).
         #[arg(long)]
         sni: Option<String>,
+        /// With `--sidecar`: the address the client connected to, `IP:PORT` (default: the
+        /// URL's host when it is an address, and its port).
+        #[arg(long)]
+        destination: Option<std::net::SocketAddr>,
     },
     /// A local HTTP proxy: runs the filters on each request and forwards to the endpoint they
     /// chose; follows the manifests directory and reloads on change ("run host-runner locally").
@@ -521,6 +524,7 @@ fn explain(
     sidecar: bool,
     source: Option<std::net::IpAddr>,
     sni: Option<String>,
+    destination: Option<std::net::SocketAddr>,
 ) -> Result<bool, String> {
     let loaded = portico_controller::source::load_dir(&manifests)
         .map_err(|e| format!("--manifests {}: {e}", manifests.display()))?;
@@ -528,72 +532,34 @@ fn explain(
         println!("note: {e}");
     }
     let objects: Vec<_> = loaded.manifests.into_iter().map(|m| m.object).collect();
-    let options = portico_controller::translate::Options {
-        now: portico_controller::translate::options::now(),
-        mesh: sidecar,
-        ..Default::default()
-    };
-    let translation = portico_controller::translate::translate(&objects, &options);
-    for e in &translation.errors {
-        println!("note: {e}");
-    }
-    let (method, url) = request
-        .split_once(' ')
-        .ok_or("--request: expected `METHOD URL`, e.g. `GET http://a.example.com/`")?;
-    let url = Url::parse(url.trim()).map_err(|e| format!("--request: {e}"))?;
-    let mut extra = BTreeMap::new();
+    let mut parsed = Vec::new();
     for h in &headers {
         let (k, v) = h
             .split_once(':')
             .ok_or_else(|| format!("-H {h:?}: expected `name: value`"))?;
-        extra.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        parsed.push((k.to_owned(), v.to_owned()));
     }
-    let config = if sidecar {
-        translation.snapshot.sidecar_routing(url.port)
-    } else {
-        translation.snapshot.routing(url.port)
+    let options = portico_controller::translate::Options {
+        now: portico_controller::translate::options::now(),
+        ..Default::default()
     };
-    let Some(config) = config else {
-        println!(
-            "no {} on port {}",
-            if sidecar { "sidecar route" } else { "listener" },
-            url.port
-        );
-        return Ok(false);
+    let question = portico_scenario::explain::Question {
+        request,
+        headers: parsed,
+        sidecar,
+        source,
+        sni,
+        destination,
     };
-    let authority = request_authority(&url, &extra);
-    // The handshake first: which chain the SNI picks (only the SNI picks a certificate).
-    let table = translation
-        .snapshot
-        .listeners
-        .iter()
-        .find(|l| l.port == url.port && !sidecar)
-        .and_then(|l| l.tls.as_ref());
-    match (url.scheme.as_str(), table) {
-        ("https", Some(table)) => {
-            let sni = match sni {
-                Some(s) if s.is_empty() => None,
-                Some(s) => Some(s),
-                None => Some(url.host.clone()),
-            };
-            let selection = table.select(sni.as_deref());
-            println!(
-                "tls ({}, SNI {}): {selection}",
-                table.family,
-                sni.as_deref().unwrap_or("none")
-            );
-            if selection.chain.is_none() {
-                return Ok(true);
-            }
-        }
-        ("https", None) => println!("tls: port {} is plain HTTP: the handshake fails", url.port),
-        (_, Some(_)) => println!("tls: port {} speaks TLS: plain HTTP is closed", url.port),
-        _ => {}
+    let answer = portico_scenario::explain::explain(&objects, &options, &question)
+        .map_err(|e| format!("--{e}"))?;
+    for d in &answer.diagnostics {
+        println!("note: {d}");
     }
-    let headers: Vec<(String, String)> = extra.into_iter().collect();
-    for line in scenario::explain(config, method, &authority, &url.path, &headers, source) {
-        println!("{line}");
+    for step in &answer.steps {
+        println!("{step}");
     }
+    println!("verdict: {}", answer.verdict);
     Ok(true)
 }
 
@@ -635,7 +601,16 @@ fn main() -> ExitCode {
             sidecar,
             source,
             sni,
-        } => explain(manifests, request, headers, sidecar, source, sni),
+            destination,
+        } => explain(
+            manifests,
+            request,
+            headers,
+            sidecar,
+            source,
+            sni,
+            destination,
+        ),
         Command::Serve {
             listen,
             manifests,

@@ -562,34 +562,6 @@ impl Host for WasmHost {
         }
         observed
     }
-
-    fn explain(&self, prepared: &Prepared, request: &Request, plan: &Plan) -> Vec<String> {
-        let snapshot = &prepared.translation.snapshot;
-        let config = match plan.via {
-            Via::Gateway => snapshot.routing(plan.url.port),
-            Via::Sidecar => snapshot.sidecar_routing(plan.destination.port()),
-        };
-        let Some(config) = config else {
-            return Vec::new();
-        };
-        let headers: Vec<(String, String)> = request
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect();
-        let source = Some(
-            plan.source
-                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-        );
-        explain(
-            config,
-            &plan.method,
-            &plan.authority,
-            &plan.url.path,
-            &headers,
-            source,
-        )
-    }
 }
 
 /// [`Observed::ended`], boxed.
@@ -875,32 +847,6 @@ fn handshake(
                 Some(t.certificate.source.names()),
             ))
         }
-    }
-}
-
-/// The routing decision for a request, step by step, from the same configuration the filter runs.
-pub fn explain(
-    config: &portico_core::config::RoutingConfig,
-    method: &str,
-    authority: &str,
-    path: &str,
-    headers: &Vec<(String, String)>,
-    source: Option<std::net::IpAddr>,
-) -> Vec<String> {
-    match portico_core::Router::try_from(config.clone()) {
-        Ok(router) => {
-            let path = normalize_path(path);
-            router
-                .explain(&portico_core::Request {
-                    authority,
-                    path: &path,
-                    method,
-                    headers,
-                    source,
-                })
-                .1
-        }
-        Err(e) => vec![format!("the configuration does not compile: {e}")],
     }
 }
 

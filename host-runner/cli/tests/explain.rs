@@ -38,3 +38,22 @@ fn https_requests_explain_the_certificate_first() {
     let text = explain(&["--request", "GET http://shop.example.com:443/"]);
     assert!(text.contains("plain HTTP is closed"), "{text}");
 }
+
+#[test]
+fn the_verdict_closes_the_explanation() {
+    let text = explain(&["--request", "GET http://shop.example.com/cart/items"]);
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("verdict: ") && last.contains("cart.default.svc.cluster.local:80"),
+        "{text}"
+    );
+    assert!(
+        text.contains("endpoints of cart.default.svc.cluster.local:80"),
+        "{text}"
+    );
+    let text = explain(&["--request", "GET http://shop.example.com:8080/"]);
+    assert!(
+        text.ends_with("verdict: refused: the gateway has no listener on port 8080\n"),
+        "{text}"
+    );
+}

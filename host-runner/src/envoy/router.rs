@@ -14,32 +14,7 @@ pub fn connect_failure() -> Response {
     )
 }
 
-/// Envoy's `normalize_path` + `merge_slashes` on a `:path`: merges slashes and resolves dot
-/// segments (RFC 3986 §5.2.4); the query is kept as is.
-pub fn normalize_path(path_and_query: &str) -> String {
-    let (path, query) = match path_and_query.find('?') {
-        Some(i) => (&path_and_query[..i], &path_and_query[i..]),
-        None => (path_and_query, ""),
-    };
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    let trailing =
-        path.len() > 1 && (path.ends_with('/') || path.ends_with("/.") || path.ends_with("/.."));
-    for seg in segments {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
-        }
-    }
-    let mut p = format!("/{}", out.join("/"));
-    if trailing && p != "/" {
-        p.push('/');
-    }
-    format!("{p}{query}")
-}
+pub use portico_envoy_path::normalize_path;
 
 /// The router behind the chain, over a snapshot's clusters and the endpoints that answer.
 #[derive(Debug, Clone, Default)]
@@ -144,28 +119,6 @@ impl Upstreams {
         match routed {
             Routed::Endpoint(e) if !self.live.contains(&e) => Routed::Reply(connect_failure()),
             routed => routed,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalizes_paths() {
-        for (input, want) in [
-            ("/a//b", "/a/b"),
-            ("/a/./b", "/a/b"),
-            ("/a/../b", "/b"),
-            ("/../a", "/a"),
-            ("/a/b/..", "/a/"),
-            ("/a/", "/a/"),
-            ("/", "/"),
-            ("//", "/"),
-            ("/a?x=/../y", "/a?x=/../y"),
-        ] {
-            assert_eq!(normalize_path(input), want, "{input}");
         }
     }
 }
