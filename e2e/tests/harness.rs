@@ -55,14 +55,39 @@ fn wrong_expectations_fail_with_expected_and_got() {
          - {{name: wrong body, url: http://nobody.example.com/, expect: {{status: 404, body: nope}}}}\n"
     ));
     assert_eq!(results[0], ("right".into(), vec![]));
-    assert_eq!(results[1].1, ["backend: expected api.default.svc.cluster.local:80, got web.default.svc.cluster.local:80"]);
+    // Each failure is its expected-and-got line, then the explainer's trace of the request on the
+    // scenario's configuration, ending with the verdict.
+    let checks = |i: usize| -> Vec<&str> {
+        let lines = &results[i].1;
+        let (checks, trace): (Vec<_>, Vec<_>) =
+            lines.iter().partition(|l| !l.starts_with("explain: "));
+        assert!(
+            trace
+                .last()
+                .is_some_and(|l| l.starts_with("explain: verdict: ")),
+            "{lines:?}"
+        );
+        checks.into_iter().map(String::as_str).collect()
+    };
+    assert_eq!(checks(1), ["backend: expected api.default.svc.cluster.local:80, got web.default.svc.cluster.local:80"]);
+    assert!(results[1]
+        .1
+        .iter()
+        .any(|l| l.contains("→ forward to web.default.svc.cluster.local:80")));
     assert_eq!(
-        results[2].1,
+        checks(2),
         ["status: expected 200, got 404 \"404 page not found\\n\""]
     );
-    assert_eq!(results[3].1, ["upstream path: expected \"/b\", got \"/a\""]);
+    assert!(
+        results[2]
+            .1
+            .contains(&"explain: verdict: no route → 404".to_owned()),
+        "{:?}",
+        results[2].1
+    );
+    assert_eq!(checks(3), ["upstream path: expected \"/b\", got \"/a\""]);
     assert_eq!(
-        results[4].1,
+        checks(4),
         ["body: expected \"nope\", got \"404 page not found\\n\""]
     );
 }

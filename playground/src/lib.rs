@@ -174,7 +174,7 @@ pub const SAMPLES: &[Sample] = &[
         via: "gateway",
     },
     Sample {
-        name: "Istio sidecar egress: REGISTRY_ONLY and a ServiceEntry",
+        name: "Istio sidecar: VirtualService subsets, REGISTRY_ONLY egress, a ServiceEntry",
         objects: include_str!("../samples/istio-egress.yaml"),
         request: "GET http://unknown.example.org/",
         headers: "",

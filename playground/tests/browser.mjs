@@ -76,6 +76,11 @@ try {
   check("REGISTRY_ONLY blocks an unknown host", v.startsWith("blocked: 502"), v);
   s = await steps();
   check("the egress step says why", s.some((l) => l.includes("no ServiceEntry or Service has host unknown.example.org")), s);
+  await page.fill("#request", "GET http://reviews.default.svc.cluster.local:9080/");
+  await page.fill("#headers", "end-user: jason");
+  await page.click("#explain");
+  v = await verdict();
+  check("a VirtualService match picks a DestinationRule subset in the sidecar", v.includes("v2"), v);
 
   await page.selectOption("#sample", "1");
   await page.fill("#objects", (await page.inputValue("#objects")) + "---\nkind: HTTPRoute\napiVersion: gateway.networking.k8s.io/v1\nmetadata: {name: bad, namespace: default}\nspec: {rules: 7}\n");
