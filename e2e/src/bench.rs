@@ -9,7 +9,12 @@
 //!   module's `pass-through` kind: no host call per request) — the ABI's own cost, the floor of any
 //!   proxy-wasm filter;
 //! - the **routing filter** steering to the Service's cluster (`cluster` mode) and choosing the
-//!   pod endpoint itself (`endpoint` mode, ORIGINAL_DST).
+//!   pod endpoint itself (`endpoint` mode, ORIGINAL_DST);
+//! - **every filter**: cluster mode with the tls and egress modules loaded too (a Passthrough
+//!   listener, the sidecar), for Envoy's memory with all three.
+//!
+//! [`instructions`] counts the instructions one request costs in host-runner under callgrind:
+//! the figure that does not move with the machine's load.
 //!
 //! Rounds alternate between them, so outside load hits all alike; min / median / max over the
 //! rounds are reported, ratios of medians against native RDS.
@@ -417,8 +422,25 @@ pub fn gateway_manifest(routes: usize) -> (String, Target) {
     (yaml, target)
 }
 
+/// What [`run_objects`] adds to a configuration so that Envoy loads every filter: a Gateway with a
+/// Passthrough TLS listener and a TLSRoute (the tls filter), and a ServiceEntry with a TLS port
+/// (with the mesh on, the sidecar's egress filter on its HTTP and TLS chains).
+fn every_filter_objects() -> Result<Vec<portico_controller::objects::Object>, String> {
+    let yaml = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw-tls, namespace: default}\n\
+        spec: {gatewayClassName: portico, listeners: [{name: tls, port: 443, protocol: TLS, tls: {mode: Passthrough}}]}\n---\n\
+        apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: tls, namespace: default}\n\
+        spec: {parentRefs: [{name: gw-tls}], hostnames: [secure.example.com], rules: [{backendRefs: [{name: api, port: 80}]}]}\n---\n\
+        apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: external, namespace: default}\n\
+        spec: {hosts: [api.external.example], ports: [{number: 443, name: tls, protocol: TLS}], resolution: NONE}\n";
+    portico_controller::source::documents(yaml)?
+        .into_iter()
+        .map(|v| portico_controller::objects::Object::from_value(v).map_err(|e| e.to_string()))
+        .collect()
+}
+
 /// Runs the comparison over `objects`: native RDS, the pass-through wasm filter, the routing
-/// filter in both forward modes; prints each round and a Markdown table, and returns the runs.
+/// filter in both forward modes, and every filter loaded; prints each round and a Markdown table,
+/// and returns the runs.
 ///
 /// # Errors
 /// Setup failures (Envoy, ports).
@@ -473,6 +495,42 @@ pub async fn run_objects(
             configs.push(("routing filter, endpoint mode", yaml, port));
         }
     }
+    // Every filter loaded: the same gateway routes, a Passthrough TLS listener (the tls filter)
+    // and the sidecar (the egress filter in front of mesh routing, and on a TLS chain), with
+    // the load on the same port-80 listener — what Envoy holds with all three modules.
+    let mut every = objects.clone();
+    every.extend(every_filter_objects()?);
+    let snapshot = translate(
+        &every,
+        &Options {
+            forward: ForwardMode::Cluster,
+            mesh: true,
+            ..Options::default()
+        },
+    )
+    .snapshot;
+    let ports = free_ports(3).map_err(|e| e.to_string())?;
+    let options = RenderOptions {
+        routing_wasm: routing_wasm(),
+        xds_dir: work.path().join("every"),
+        listen_address: "127.0.0.1".into(),
+        admin_port: 0,
+        port_map: BTreeMap::from([(80, ports[0]), (443, ports[1])]),
+        sidecar_port: Some(ports[2]),
+    };
+    let yaml = render_static(&snapshot, &options);
+    for module in ["portico_filter_tls.wasm", "portico_filter_egress.wasm"] {
+        if !yaml.contains(module) {
+            return Err(format!(
+                "the every-filter configuration does not load {module}"
+            ));
+        }
+    }
+    configs.push((
+        "every filter (routing, tls, egress), cluster mode",
+        yaml,
+        ports[0],
+    ));
     let endpoints: Vec<SocketAddr> = objects
         .iter()
         .filter_map(|o| match o {
@@ -581,4 +639,69 @@ pub fn table(measured: &[Measured], workers: usize) -> String {
         ));
     }
     out
+}
+
+/// Instructions per request of the routing filter in host-runner (host and module, wasmtime's
+/// compiled code), counted by `valgrind --tool=callgrind`: host-runner's `call` on the routing
+/// configuration of `routes` Gateway API rules ([`gateway_objects`]), once with one request and
+/// once with `1 + extra` on the same worker; the difference over `extra` is one request's cost,
+/// start-up and compilation cancelled out. `host_runner` is the host-runner binary.
+///
+/// # Errors
+/// valgrind missing or failing, or a run that does not route.
+pub fn instructions(host_runner: &Path, routes: usize, extra: u32) -> Result<String, String> {
+    let (objects, target) = gateway_objects(routes)?;
+    let snapshot = translate(
+        &objects,
+        &Options {
+            forward: ForwardMode::Cluster,
+            ..Options::default()
+        },
+    )
+    .snapshot;
+    let config = snapshot
+        .routing(80)
+        .ok_or("no listener on port 80")?
+        .to_json();
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config_file = work.path().join("routing.json");
+    std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
+    let count = |repeat: u32| -> Result<u64, String> {
+        let mut cmd = std::process::Command::new("valgrind");
+        cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(host_runner)
+            .arg("call")
+            .arg("--module")
+            .arg(routing_wasm())
+            .arg("--config")
+            .arg(&config_file)
+            .args(["--root-id", "portico-routing", "--request"])
+            .arg(format!("GET http://{}{}", target.host, target.path));
+        for (k, v) in &target.headers {
+            cmd.arg("-H").arg(format!("{k}: {v}"));
+        }
+        cmd.arg("--repeat").arg(repeat.to_string());
+        let out = cmd
+            .output()
+            .map_err(|e| format!("valgrind: {e} (install it: apt-get install valgrind)"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || !stdout.contains("decision: continue") {
+            return Err(format!(
+                "host-runner call under callgrind did not route:\n{stdout}\n{stderr}"
+            ));
+        }
+        stderr
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("no `Collected :` line from callgrind:\n{stderr}"))
+    };
+    let one = count(1)?;
+    let many = count(1 + extra)?;
+    let per = many.saturating_sub(one) as f64 / f64::from(extra.max(1));
+    Ok(format!(
+        "routing filter in host-runner, {routes} routes: {per:.0} instructions per request (callgrind: {one} for 1 request, {many} for {})",
+        1 + extra
+    ))
 }

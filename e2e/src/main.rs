@@ -85,6 +85,17 @@ enum Command {
         #[arg(long)]
         smoke: bool,
     },
+    /// Instructions per request of the routing filter in host-runner, counted by valgrind's
+    /// callgrind (two runs of `host-runner call --repeat`, subtracted): stable whatever the
+    /// machine's load.
+    BenchInstructions {
+        /// Generated Gateway API HTTPRoute rules (repeatable: one count each).
+        #[arg(long = "gateway-routes", default_values_t = [1000usize])]
+        gateway_routes: Vec<usize>,
+        /// Requests counted beyond the first.
+        #[arg(long, default_value_t = 200)]
+        requests: u32,
+    },
     /// Update latency on Kubernetes: object applied to a test API server → served by Envoy,
     /// p50/p99 over `updates` updates, with `routes` HTTPRoute rules in the cluster.
     BenchKube {
@@ -246,6 +257,23 @@ async fn serve(command: Command) -> Result<bool, String> {
                 }
             }
             Ok(!smoke || clean)
+        }
+        Command::BenchInstructions {
+            gateway_routes,
+            requests,
+        } => {
+            let host_runner = std::env::current_exe()
+                .map_err(|e| e.to_string())?
+                .with_file_name("host-runner");
+            for n in gateway_routes {
+                let line = portico_e2e::bench::instructions(
+                    &host_runner,
+                    n.clamp(1, 100_000),
+                    requests.clamp(1, 100_000),
+                )?;
+                println!("{line}");
+            }
+            Ok(true)
         }
         Command::BenchKube { routes, updates } => {
             for n in routes {

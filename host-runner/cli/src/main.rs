@@ -259,6 +259,11 @@ struct CallArgs {
     /// are this text; prints the filter state it set and whether it closed or paused.
     #[arg(long, value_name = "DATA", conflicts_with = "request")]
     tcp: Option<String>,
+    /// Send the request this many times on the same worker (the module's VM and configuration
+    /// reused, as on an Envoy worker); only the last one is printed. For counting instructions
+    /// per request under `valgrind --tool=callgrind` (two runs, subtract).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    repeat: u32,
 }
 
 fn print_headers(headers: &[(String, String)]) {
@@ -419,6 +424,18 @@ fn call(a: CallArgs) -> Result<bool, String> {
         println!("request headers:");
         print_headers(&request_headers);
         let body = a.body.clone().unwrap_or_default().into_bytes();
+        for _ in 1..a.repeat {
+            let mut quiet = Vec::new();
+            let (decoded, contexts) = worker.decode(request_headers.clone(), &body, &mut quiet);
+            if matches!(decoded, Decoded::Forward(_)) {
+                let response = Response {
+                    status: a.response_status,
+                    headers: vec![("content-length".into(), "0".into())],
+                    body: Vec::new(),
+                };
+                worker.encode(response, &contexts, &mut quiet);
+            }
+        }
         let (decoded, contexts) = worker.decode(request_headers, &body, &mut trace);
         let response = match &decoded {
             Decoded::Forward(h) => {
