@@ -170,7 +170,7 @@ fn decide(
                         match hello {
                             Ok(bytes) => match egress.decide_tls(q.source, destination, &bytes) {
                                 Hello::Decided(v, _) => v,
-                                Hello::Wait => unreachable_wait(),
+                                Hello::Wait => incomplete_hello(),
                             },
                             Err(e) => {
                                 steps.push(format!("tls: no ClientHello for SNI {sni:?}: {e}"));
@@ -243,8 +243,9 @@ fn decide(
     )
 }
 
-/// `Egress::decide_tls` waits only for a ClientHello cut short; ours is whole.
-fn unreachable_wait() -> Verdict {
+/// `Egress::decide_tls` waits only for a ClientHello cut short; ours is whole, so this is
+/// never returned, but a wait is refused rather than taken for a verdict.
+fn incomplete_hello() -> Verdict {
     Verdict {
         outcome: Outcome::Blocked,
         entry: String::new(),
