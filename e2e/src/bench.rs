@@ -381,11 +381,7 @@ pub fn gateway_objects(
     routes: usize,
 ) -> Result<(Vec<portico_controller::objects::Object>, Target), String> {
     let (yaml, target) = gateway_manifest(routes);
-    let objects = portico_controller::source::documents(&yaml)?
-        .into_iter()
-        .map(|v| portico_controller::objects::Object::from_value(v).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((objects, target))
+    Ok((objects_of(&yaml)?, target))
 }
 
 /// The manifests of [`gateway_objects`] (a Gateway, Service `api` with one endpoint at
@@ -432,6 +428,11 @@ fn every_filter_objects() -> Result<Vec<portico_controller::objects::Object>, St
         spec: {parentRefs: [{name: gw-tls}], hostnames: [secure.example.com], rules: [{backendRefs: [{name: api, port: 80}]}]}\n---\n\
         apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: external, namespace: default}\n\
         spec: {hosts: [api.external.example], ports: [{number: 443, name: tls, protocol: TLS}], resolution: NONE}\n";
+    objects_of(yaml)
+}
+
+/// The objects of a YAML stream the bench generated.
+fn objects_of(yaml: &str) -> Result<Vec<portico_controller::objects::Object>, String> {
     portico_controller::source::documents(yaml)?
         .into_iter()
         .map(|v| portico_controller::objects::Object::from_value(v).map_err(|e| e.to_string()))
