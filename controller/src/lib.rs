@@ -28,4 +28,4 @@ pub mod snapshot;
 pub mod source;
 pub mod translate;
 
-pub use reconcile::{DirController, Reconciler, SyncReport};
+pub use reconcile::{DirController, Reconciler, SyncReport, SyncTimings};

@@ -473,6 +473,10 @@ fn follow_kube(
                         tracing::info!(
                             generation = r.snapshot.as_ref().map_or("?", |s| s.generation.as_str()),
                             took_ms = took.as_millis() as u64,
+                            read_us = r.timings.read.as_micros() as u64,
+                            translate_us = r.timings.translate.as_micros() as u64,
+                            render_us = r.timings.render.as_micros() as u64,
+                            write_us = r.timings.write.as_micros() as u64,
                             files = ?r.written,
                             "pushed"
                         );

@@ -34,6 +34,23 @@ pub struct SyncReport {
     /// ([`Source::unchanged`]): nothing was read, translated or written, and the report holds
     /// nothing else.
     pub unchanged: bool,
+    /// Where this sync's time went (zero for a sync that read nothing).
+    pub timings: SyncTimings,
+}
+
+/// How long each step of a sync took: the figures behind the push latency (`run --kube` logs
+/// them with each push; `bench-kube` reports them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncTimings {
+    /// Reading the source: the objects held, parsed into Portico's model.
+    pub read: std::time::Duration,
+    /// `translate` (twice when a last good object stood in for a bad one) and the last-good
+    /// bookkeeping around it.
+    pub translate: std::time::Duration,
+    /// Rendering the snapshot into Envoy's files.
+    pub render: std::time::Duration,
+    /// Comparing, writing (with `fsync`) and renaming the changed files.
+    pub write: std::time::Duration,
 }
 
 impl SyncReport {
@@ -193,8 +210,10 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
                 });
             }
         }
+        let started = std::time::Instant::now();
         let mut loaded = self.source.read()?;
         let mut report = SyncReport::default();
+        report.timings.read = started.elapsed();
         let fingerprint = loaded.fingerprint;
         let seen = self.seen.replace(fingerprint);
         if self.settle
@@ -232,6 +251,7 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
         }
 
         let mut objects: Vec<Object> = loaded.manifests.iter().map(|m| m.object.clone()).collect();
+        let translating = std::time::Instant::now();
         let mut translation = translate(&objects, &self.options);
         // Objects translate dropped: serve their last good version if they had one.
         let dropped: Vec<ObjectRef> = translation
@@ -278,8 +298,13 @@ impl<S: Source, K: Sink> Reconciler<S, K> {
             .map(|e| (file_of(&e.object), e))
             .collect();
         report.load_errors = loaded.errors;
+        report.timings.translate = translating.elapsed();
+        let rendering = std::time::Instant::now();
         let rendered = render(&translation.snapshot, &self.render);
+        report.timings.render = rendering.elapsed();
+        let writing = std::time::Instant::now();
         report.written = self.sink.write(&rendered)?;
+        report.timings.write = writing.elapsed();
         self.synced = Some(fingerprint);
         report.snapshot = Some(translation.snapshot);
         if self.gateway_status {

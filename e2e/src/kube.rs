@@ -596,6 +596,8 @@ pub struct Push {
     pub took: Duration,
     /// The snapshot's generation.
     pub generation: String,
+    /// Where the sync's own time went.
+    pub timings: portico_controller::SyncTimings,
 }
 
 /// The controller following a cluster in a task, as `portico-controller run --kube` does; stops
@@ -638,6 +640,7 @@ impl Following {
                                 p.push(Push {
                                     at: Instant::now(),
                                     took,
+                                    timings: r.timings,
                                     generation: r
                                         .snapshot
                                         .map(|s| s.generation)

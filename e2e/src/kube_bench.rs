@@ -21,12 +21,18 @@ use crate::proxy::{free_ports, routing_wasm, Envoy};
 const A: &str = "127.0.10.1:8080";
 const B: &str = "127.0.10.2:8080";
 
-fn probe(service: &str) -> Value {
+/// The probe HTTPRoute to `service`; `update` goes into a request header it sets, so that every
+/// update is a configuration Envoy has not seen: Envoy checks a new filter configuration in a
+/// throwaway VM first (its canary), but only once per configuration — updates alternating
+/// between two configurations would skip that step after the first two.
+fn probe(service: &str, update: usize) -> Value {
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "metadata": {"name": "probe", "namespace": "default"},
         "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["probe.example.com"],
-                 "rules": [{"backendRefs": [{"name": service, "port": 80}]}]},
+                 "rules": [{"backendRefs": [{"name": service, "port": 80}],
+                            "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier":
+                                {"set": [{"name": "x-bench-update", "value": update.to_string()}]}}]}]},
     })
 }
 
@@ -61,7 +67,7 @@ pub async fn update_latency(routes: usize, updates: usize) -> Result<String, Str
     let (yaml, _) = crate::bench::gateway_manifest(routes);
     let mut objects = portico_controller::source::documents(&yaml)?;
     objects.extend(api2());
-    objects.push(probe("api"));
+    objects.push(probe("api", 0));
     let applied = apply_objects(&client, &objects).await?;
     if !applied.refused.is_empty() {
         return Err(format!("refused: {:?}", applied.refused));
@@ -84,7 +90,7 @@ pub async fn update_latency(routes: usize, updates: usize) -> Result<String, Str
     let following = Following::start(&client, Options::default(), render);
     following.wait_push(1, Duration::from_secs(30)).await?;
     let listener = SocketAddr::from(([127, 0, 0, 1], port));
-    let _envoy = Envoy::start(
+    let envoy = Envoy::start(
         &work.path().join("xds").join(BOOTSTRAP),
         work.path(),
         &[listener],
@@ -118,34 +124,104 @@ pub async fn update_latency(routes: usize, updates: usize) -> Result<String, Str
     };
     served(A).await?;
     let mut latencies = Vec::with_capacity(updates);
+    let mut times = Vec::with_capacity(updates);
     for i in 0..updates {
         let (service, want) = if i % 2 == 0 { ("api2", B) } else { ("api", A) };
         let t0 = Instant::now();
-        let r = apply_now(&client, &[probe(service)]).await?;
+        let r = apply_now(&client, &[probe(service, i + 1)]).await?;
         if !r.refused.is_empty() {
             return Err(format!("refused: {:?}", r.refused));
         }
         served(want).await?;
         latencies.push(t0.elapsed());
+        times.push((t0, Instant::now()));
     }
     latencies.sort();
     // The controller's share: first change of a burst → files written (the rest is the API
     // server's watch delivery, Envoy's reload and the client's poll).
-    let mut pushes: Vec<Duration> = following
+    let measured: Vec<crate::kube::Push> = following
         .pushes
         .lock()
-        .map(|p| p.iter().skip(1).map(|p| p.took).collect())
+        .map(|p| p.iter().skip(1).cloned().collect())
         .unwrap_or_default();
-    pushes.sort();
+    let sorted = |f: &dyn Fn(&crate::kube::Push) -> Duration| {
+        let mut v: Vec<Duration> = measured.iter().map(f).collect();
+        v.sort();
+        v
+    };
+    let pushes = sorted(&|p| p.took);
+    // Around the controller: the apply's start → the burst's first change (the API server and
+    // its watch), and files written → served (Envoy's reload and the poll); only when each
+    // update made one push, so that pushes and updates pair up.
+    let around = |f: &dyn Fn(&crate::kube::Push, (Instant, Instant)) -> Duration| {
+        let mut v: Vec<Duration> = measured.iter().zip(&times).map(|(p, t)| f(p, *t)).collect();
+        v.sort();
+        v
+    };
+    let (watch, reload) = if measured.len() == updates {
+        (
+            around(&|p, (t0, _)| (p.at - p.took).saturating_duration_since(t0)),
+            around(&|p, (_, served)| served.saturating_duration_since(p.at)),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    // The sync's own steps, at the median.
+    let steps = [
+        ("read", sorted(&|p| p.timings.read)),
+        ("translate", sorted(&|p| p.timings.translate)),
+        ("render", sorted(&|p| p.timings.render)),
+        ("write", sorted(&|p| p.timings.write)),
+    ]
+    .iter()
+    .map(|(name, v)| format!("{name} {:.2} ms", percentile(v, 0.5).as_secs_f64() * 1000.0))
+    .collect::<Vec<_>>()
+    .join(", ");
+    // Envoy's share: the routing filter logs each compile of a configuration — Envoy runs one
+    // in a throwaway VM to check it, then one per thread (the main thread and the worker) — the
+    // last `3 * updates` of them.
+    tokio::time::sleep(Duration::from_millis(400)).await; // Envoy flushes its log every 200 ms.
+    let compiles: Vec<Duration> = envoy
+        .log_text()
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("portico-routing: configuration of ").nth(1)?;
+            let us = rest.split(" compiled in ").nth(1)?.split(' ').next()?;
+            us.parse::<u64>().ok().map(Duration::from_micros)
+        })
+        .collect();
+    let mut compiles = compiles[compiles.len().saturating_sub(3 * updates)..].to_vec();
+    compiles.sort();
+    let compile = if compiles.is_empty() {
+        "no compile logged".to_owned()
+    } else {
+        format!(
+            "the filter's compile p50 {:.2} ms p99 {:.2} ms ({} compiles)",
+            percentile(&compiles, 0.5).as_secs_f64() * 1000.0,
+            percentile(&compiles, 0.99).as_secs_f64() * 1000.0,
+            compiles.len()
+        )
+    };
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let pct = |v: &[Duration], p: f64| {
+        if v.is_empty() {
+            "n/a".to_owned()
+        } else {
+            ms(percentile(v, p))
+        }
+    };
     Ok(format!(
         "{routes} routes, {updates} updates: applied → served p50 {} p99 {} max {}; {} pushes, \
-         change → files written p50 {} p99 {}",
+         apply → first change p50 {}, change → files written p50 {} p99 {} (sync p50: {steps}), \
+         files written → served p50 {} p99 {} ({compile})",
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
         ms(latencies[latencies.len() - 1]),
         following.push_count(),
+        pct(&watch, 0.5),
         ms(percentile(&pushes, 0.5)),
         ms(percentile(&pushes, 0.99)),
+        pct(&reload, 0.5),
+        pct(&reload, 0.99),
     ))
 }

@@ -99,6 +99,9 @@ impl Envoy {
             .arg("--concurrency")
             .arg(workers.to_string())
             .args(["--disable-hot-restart", "-l", "info", "--drain-time-s", "1"])
+            // The log file is flushed every 10 s by default: a failure's log tail (and the
+            // bench's reading of the filter's compile times) would miss the last lines.
+            .args(["--file-flush-interval-msec", "200"])
             .arg("--admin-address-path")
             .arg(&admin_path)
             .arg("--log-path")
@@ -184,6 +187,11 @@ impl Envoy {
                 })
             })
             .unwrap_or(0)
+    }
+
+    /// Envoy's whole log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The last lines of Envoy's log.

@@ -30,7 +30,9 @@ pub fn install(filter: &'static str) {
 
 /// Reads the plugin configuration and compiles it with `compile`. A refusal is logged as an
 /// error naming the filter and returned as `None`: the caller's `on_configure` returns `false`,
-/// and Envoy keeps serving the last good configuration.
+/// and Envoy keeps serving the last good configuration. A success is logged at info with the
+/// configuration's size and the time its compile took (Envoy runs it once to check a new
+/// configuration and once per worker: the time is part of every update's latency).
 pub fn load_config<T, E: std::fmt::Display>(
     filter: &str,
     compile: impl FnOnce(&[u8]) -> Result<T, E>,
@@ -43,8 +45,21 @@ pub fn load_config<T, E: std::fmt::Display>(
     .ok()
     .flatten()
     .unwrap_or_default();
+    let started = hostcalls::get_current_time().ok();
     match compile(&raw) {
-        Ok(config) => Some(config),
+        Ok(config) => {
+            let took = started.and_then(|t0| {
+                hostcalls::get_current_time()
+                    .ok()
+                    .and_then(|t1| t1.duration_since(t0).ok())
+            });
+            let took = took.map_or(String::new(), |d| format!(" in {} µs", d.as_micros()));
+            log::info!(
+                "{filter}: configuration of {} bytes compiled{took}",
+                raw.len()
+            );
+            Some(config)
+        }
         Err(e) => {
             log::error!("{filter}: rejected configuration: {e}");
             None
