@@ -65,11 +65,14 @@ impl RenderOptions {
     }
 }
 
+pub mod ecds;
+
 /// The rendered files, by name relative to the xDS directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// `(relative path, contents)`, bootstrap first.
-    pub files: Vec<(String, String)>,
+    /// `(relative path, contents)`, bootstrap first: YAML text, and the filter configurations
+    /// as binary protobuf ([`ecds`]).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Relative path of the bootstrap.
@@ -78,11 +81,11 @@ pub const BOOTSTRAP: &str = "envoy.yaml";
 pub const LDS: &str = "lds.yaml";
 /// Relative path of the CDS file.
 pub const CDS: &str = "cds.yaml";
-/// Relative path of the ECDS file of the filter `name`. ECDS files are JSON (Envoy picks the
-/// parser by the extension): a filter configuration is one large string, which Envoy reads
-/// several times faster as JSON than as YAML, and the controller writes faster too.
+/// Relative path of the ECDS file of the filter `name`. ECDS files are binary protobuf ([`ecds`];
+/// Envoy picks the parser by the extension): a filter configuration is one large string, which
+/// Envoy reads in ~2 ms as protobuf, ~20 ms as JSON and slower still as YAML at 1 000 rules.
 pub fn ecds_file(name: &str) -> String {
-    format!("ecds/{name}.json")
+    format!("ecds/{name}.pb")
 }
 
 /// Relative path of the routing filter's ECDS file for the listener on `port`.
@@ -339,8 +342,8 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
     r.bootstrap["dynamic_resources"] =
         json!({"lds_config": path_source(dir, LDS), "cds_config": path_source(dir, CDS)});
     let mut files = vec![
-        (BOOTSTRAP.to_owned(), to_yaml(&r.bootstrap)),
-        (CDS.to_owned(), to_yaml(&discovery(r.clusters))),
+        (BOOTSTRAP.to_owned(), to_yaml(&r.bootstrap).into_bytes()),
+        (CDS.to_owned(), to_yaml(&discovery(r.clusters)).into_bytes()),
     ];
     // Secrets before the listeners that name them, like the filter configurations.
     for (name, secret) in &snapshot.secrets {
@@ -349,7 +352,8 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
         let resources = json!([message]);
         files.push((
             sds_file(name),
-            to_yaml(&json!({"version_info": content_hash(&resources.to_string()), "resources": resources})),
+            to_yaml(&json!({"version_info": content_hash(&resources.to_string()), "resources": resources}))
+                .into_bytes(),
         ));
     }
     // Filter configurations before the listeners that name them: a new listener's ECDS file
@@ -363,9 +367,17 @@ pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Rendered {
                 "typed_config": f.config,
             }],
         });
-        files.push((f.ecds, ecds.to_string()));
+        // Every field the renderer writes is in the encoder's schema (its tests and every
+        // scenario's Envoy check that), so this cannot fail for a rendered document.
+        let bytes = ecds::encode(&ecds).unwrap_or_else(|e| {
+            unreachable!("the ECDS document of {} has no protobuf form: {e}", f.name)
+        });
+        files.push((f.ecds, bytes));
     }
-    files.push((LDS.to_owned(), to_yaml(&discovery(r.listeners))));
+    files.push((
+        LDS.to_owned(),
+        to_yaml(&discovery(r.listeners)).into_bytes(),
+    ));
     Rendered { files }
 }
 

@@ -46,7 +46,7 @@ impl FileSink {
         let mut written = Vec::new();
         for (name, contents) in &rendered.files {
             let target = self.dir.join(name);
-            if std::fs::read_to_string(&target).is_ok_and(|old| &old == contents) {
+            if std::fs::read(&target).is_ok_and(|old| &old == contents) {
                 continue;
             }
             if let Some(parent) = target.parent() {
@@ -54,7 +54,7 @@ impl FileSink {
             }
             let tmp = tmp_dir.join(name.replace('/', "_"));
             let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(contents.as_bytes())?;
+            f.write_all(contents)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &target)?;
             written.push(name.clone());

@@ -80,8 +80,8 @@ fn writes_only_what_changed() {
             "envoy.yaml",
             "cds.yaml",
             "sds/portico-fake-certificate.yaml",
-            "ecds/routing-80.json",
-            "ecds/routing-443.json",
+            "ecds/routing-80.pb",
+            "ecds/routing-443.pb",
             "lds.yaml"
         ]
     );

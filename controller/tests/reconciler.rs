@@ -30,7 +30,7 @@ impl Source for Listed {
 }
 
 #[derive(Default)]
-struct Memory(BTreeMap<String, String>);
+struct Memory(BTreeMap<String, Vec<u8>>);
 
 impl Sink for Memory {
     fn write(&mut self, rendered: &Rendered) -> std::io::Result<Vec<String>> {

@@ -252,8 +252,7 @@ async fn policy_switches_and_new_entries_under_load_none_fails() {
 /// Rewrites the egress filter's ECDS file with a configuration it refuses.
 fn break_ecds(xds: &Path, name: &str) {
     let path = xds.join(portico_controller::envoy::ecds_file(name));
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut doc = portico_controller::envoy::ecds::decode(&std::fs::read(&path).unwrap()).unwrap();
     let config = doc
         .pointer_mut("/resources/0/typed_config/config/configuration/value")
         .unwrap();
@@ -266,7 +265,7 @@ fn break_ecds(xds: &Path, name: &str) {
     *config = egress.to_string().into();
     doc["version_info"] = "bad".into();
     let tmp = xds.join(".tmp/ecds-edit");
-    std::fs::write(&tmp, doc.to_string()).unwrap();
+    std::fs::write(&tmp, portico_controller::envoy::ecds::encode(&doc).unwrap()).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
 }
 

@@ -197,8 +197,7 @@ async fn twenty_edits_under_load_none_fails() {
 
 fn rewrite_ecds(xds: &Path, edit: impl Fn(&mut serde_json::Value)) {
     let path = xds.join(ecds_routing(80));
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut doc = portico_controller::envoy::ecds::decode(&std::fs::read(&path).unwrap()).unwrap();
     let config = doc
         .pointer_mut("/resources/0/typed_config/config/configuration/value")
         .unwrap();
@@ -207,7 +206,7 @@ fn rewrite_ecds(xds: &Path, edit: impl Fn(&mut serde_json::Value)) {
     *config = routing.to_string().into();
     doc["version_info"] = "bad".into();
     let tmp = xds.join(".tmp/ecds-edit");
-    std::fs::write(&tmp, doc.to_string()).unwrap();
+    std::fs::write(&tmp, portico_controller::envoy::ecds::encode(&doc).unwrap()).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
 }
 
