@@ -5,4 +5,5 @@
 pub mod cidr;
 pub mod host;
 pub mod path;
+pub mod re2;
 pub mod string;

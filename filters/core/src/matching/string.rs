@@ -50,10 +50,11 @@ impl Matcher {
     }
 }
 
-/// Compiles `re` anchored: the whole value must match, as in Envoy's `safe_regex` and the
-/// Gateway API. A regex that does not compile is an error naming `field`.
+/// Compiles `re` (RE2 syntax, [`super::re2`]) anchored: the whole value must match, as in
+/// Envoy's `safe_regex` and the Gateway API. A regex that does not compile is an error naming
+/// `field`.
 pub fn compile_regex(field: String, re: &str) -> Result<Regex, ConfigError> {
-    Regex::new(&format!("^(?:{re})$")).map_err(|e| ConfigError::Invalid {
+    Regex::new(&format!("^(?:{})$", super::re2::to_rust(re))).map_err(|e| ConfigError::Invalid {
         field,
         message: format!("regex {re:?} does not compile: {e}"),
     })

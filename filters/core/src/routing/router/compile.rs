@@ -2,6 +2,7 @@
 //! compiled, virtual hosts indexed. Every refusal names the field at fault.
 
 use super::*;
+use crate::matching::re2;
 
 /// A percentage as the weights `[share, rest]` out of 10 000, for the weighted round robin that
 /// samples faults and mirrors deterministically.
@@ -233,21 +234,26 @@ impl TryFrom<RoutingConfig> for Router {
                     }) => Some(regex),
                     _ => None,
                 };
-                let rewrite_regex = match rewrite_source {
-                    Some(re) => Some(Regex::new(re).map_err(|e| ConfigError::Invalid {
-                        field: field(".action"),
-                        message: format!("rewrite regex {re:?} does not compile: {e}"),
-                    })?),
-                    None => None,
-                };
+                let rewrite_regex =
+                    match rewrite_source {
+                        Some(re) => Some(Regex::new(&re2::to_rust(re)).map_err(|e| {
+                            ConfigError::Invalid {
+                                field: field(".action"),
+                                message: format!("rewrite regex {re:?} does not compile: {e}"),
+                            }
+                        })?),
+                        None => None,
+                    };
                 let client_certificate = match route.client_certificate {
                     None => None,
                     Some(c) => {
                         let re = match &c.match_subject {
                             None => None,
-                            Some(re) => Some(Regex::new(re).map_err(|e| ConfigError::Invalid {
-                                field: field(".clientCertificate.matchSubject"),
-                                message: format!("{re:?} does not compile: {e}"),
+                            Some(re) => Some(Regex::new(&re2::to_rust(re)).map_err(|e| {
+                                ConfigError::Invalid {
+                                    field: field(".clientCertificate.matchSubject"),
+                                    message: format!("{re:?} does not compile: {e}"),
+                                }
                             })?),
                         };
                         Some((c, re))
