@@ -119,3 +119,78 @@ fn the_committed_crd_is_what_crdgen_prints() {
         path.display()
     );
 }
+
+#[test]
+fn an_object_is_read_again_only_when_its_version_changes() {
+    let route = find("gateway.networking.k8s.io", "HTTPRoute").unwrap();
+    let store = KubeStore::new();
+    let mut source = KubeSource::new(store.clone());
+    let http_route = |rv: &str, spec: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "metadata": {"name": "r", "namespace": "default", "resourceVersion": rv},
+            "spec": spec,
+        }))
+        .unwrap()
+    };
+    store.apply(route, "v1", Event::Init);
+    store.apply(
+        route,
+        "v1",
+        Event::InitApply(http_route(
+            "1",
+            json!({"parentRefs": [{"name": "gw"}], "bogus": 1}),
+        )),
+    );
+    store.apply(route, "v1", Event::InitDone);
+    for _ in 0..2 {
+        // Read twice: the second read reuses the first's result, error included.
+        let loaded = source.read().unwrap();
+        assert!(loaded.manifests.is_empty());
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert!(
+            loaded.errors[0].message.contains("bogus"),
+            "{:?}",
+            loaded.errors
+        );
+    }
+    store.apply(
+        route,
+        "v1",
+        Event::Apply(http_route("2", json!({"parentRefs": [{"name": "gw"}]}))),
+    );
+    let loaded = source.read().unwrap();
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.manifests.len(), 1);
+
+    // Istio's Gateway and the Gateway API's share a kind name, not an identity.
+    let gateway = |group: &str| find(group, "Gateway").unwrap();
+    let gw = |rv: &str, spec: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "metadata": {"name": "gw", "namespace": "default", "resourceVersion": rv},
+            "spec": spec,
+        }))
+        .unwrap()
+    };
+    for (group, rv, spec) in [
+        (
+            "gateway.networking.k8s.io",
+            "3",
+            json!({"gatewayClassName": "portico", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}),
+        ),
+        (
+            "networking.istio.io",
+            "4",
+            json!({"selector": {"istio": "ingressgateway"}, "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}),
+        ),
+    ] {
+        let kind = gateway(group);
+        store.apply(kind, "v1", Event::Init);
+        store.apply(kind, "v1", Event::InitApply(gw(rv, spec)));
+        store.apply(kind, "v1", Event::InitDone);
+    }
+    for _ in 0..2 {
+        let loaded = source.read().unwrap();
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.manifests.len(), 3, "{:?}", names(&mut source));
+    }
+}

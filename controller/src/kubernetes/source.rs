@@ -234,10 +234,11 @@ impl KubeStore {
 #[derive(Debug, Clone)]
 pub struct KubeSource {
     store: Arc<KubeStore>,
-    /// What each object parsed to, by origin, with the resource version it was parsed at: an
+    /// What each object parsed to, by group, kind, namespace and name (Istio's and the Gateway
+    /// API's `Gateway` share a kind name), with the resource version it was parsed at: an
     /// object the watch has not changed is not parsed again (at 1 000 HTTPRoute rules, parsing
     /// every object was a quarter of a sync).
-    parsed: HashMap<PathBuf, (String, Loaded)>,
+    parsed: HashMap<(&'static str, &'static str, String), (String, Loaded)>,
 }
 
 impl KubeSource {
@@ -261,8 +262,10 @@ impl Source for KubeSource {
         let mut previous = std::mem::take(&mut self.parsed);
         let parsed = &mut self.parsed;
         loaded.fingerprint = self.store.visit(|kind, rv, value| {
-            let origin = PathBuf::from(format!("kube:{}/{}", kind.kind, key_of(value)));
-            let one = match previous.remove(&origin) {
+            let key = key_of(value);
+            let origin = PathBuf::from(format!("kube:{}/{key}", kind.kind));
+            let id = (kind.group, kind.kind, key);
+            let one = match previous.remove(&id) {
                 Some((was, one)) if !rv.is_empty() && was == rv => one,
                 _ => {
                     let mut one = Loaded::default();
@@ -272,7 +275,7 @@ impl Source for KubeSource {
             };
             loaded.manifests.extend(one.manifests.iter().cloned());
             loaded.errors.extend(one.errors.iter().cloned());
-            parsed.insert(origin, (rv.to_owned(), one));
+            parsed.insert(id, (rv.to_owned(), one));
         });
         Ok(loaded)
     }
