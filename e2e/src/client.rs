@@ -208,22 +208,53 @@ async fn old_hello(mut stream: tokio::net::TcpStream, tls: &ClientTls) -> Observ
     }
 }
 
+/// How far an exchange got: named in the error when it runs out of time.
+#[derive(Debug, Default)]
+struct Progress(std::sync::atomic::AtomicU8);
+
+impl Progress {
+    const STAGES: [&'static str; 5] = [
+        "connecting",
+        "writing the PROXY header",
+        "in the TLS handshake",
+        "sending the request or waiting for the response head",
+        "reading the response body",
+    ];
+
+    fn at(&self, stage: usize) {
+        self.0
+            .store(stage as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn name(&self) -> &'static str {
+        Self::STAGES[usize::from(self.0.load(std::sync::atomic::Ordering::Relaxed))]
+    }
+}
+
+/// The prefix of [`Observed::error`] when an exchange ran out of time.
+pub const TIMED_OUT: &str = "no response within";
+
 /// Sends one request and reports what came back; never fails, errors are in [`Observed::error`].
 pub async fn send(out: &Outgoing) -> Observed {
-    match tokio::time::timeout(out.timeout, exchange(out)).await {
+    let progress = Progress::default();
+    match tokio::time::timeout(out.timeout, exchange(out, &progress)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => Observed {
             error: Some(e),
             ..Observed::default()
         },
         Err(_) => Observed {
-            error: Some(format!("no response within {:?}", out.timeout)),
+            error: Some(format!(
+                "{TIMED_OUT} {:?} (stalled {})",
+                out.timeout,
+                progress.name()
+            )),
             ..Observed::default()
         },
     }
 }
 
-async fn exchange(out: &Outgoing) -> Result<Observed, String> {
+async fn exchange(out: &Outgoing, progress: &Progress) -> Result<Observed, String> {
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     if let Some(ip) = out.source {
         socket
@@ -242,6 +273,7 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
     };
     if let Some(dst) = out.proxy_destination {
         use tokio::io::AsyncWriteExt;
+        progress.at(1);
         let src = stream.local_addr().map_err(|e| e.to_string())?;
         let header = format!(
             "PROXY TCP4 {} {} {} {}\r\n",
@@ -276,8 +308,11 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
         .body(Full::new(Bytes::new()))
         .map_err(|e| format!("bad request: {e}"))?;
     match &out.tls {
-        None => respond(out, TokioIo::new(stream), request, None).await,
-        Some(tls) => match handshake(stream, tls, out.http2).await {
+        None => respond(out, TokioIo::new(stream), request, None, progress).await,
+        Some(tls) => match {
+            progress.at(2);
+            handshake(stream, tls, out.http2).await
+        } {
             Err(ended) => Ok(ended),
             Ok((_, names))
                 if tls.handshake_only
@@ -290,7 +325,9 @@ async fn exchange(out: &Outgoing) -> Result<Observed, String> {
                     ..Observed::default()
                 })
             }
-            Ok((stream, names)) => respond(out, TokioIo::new(stream), request, Some(names)).await,
+            Ok((stream, names)) => {
+                respond(out, TokioIo::new(stream), request, Some(names), progress).await
+            }
         },
     }
 }
@@ -302,6 +339,7 @@ async fn respond<T>(
     io: TokioIo<T>,
     request: hyper::Request<Full<Bytes>>,
     certificate: Option<Vec<String>>,
+    progress: &Progress,
 ) -> Result<Observed, String>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -311,6 +349,7 @@ where
         o.certificate = certificate.clone();
         o
     };
+    progress.at(3);
     let response = if out.http2 {
         let (mut sender, conn) =
             match hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await {
@@ -345,6 +384,7 @@ where
         })
         .collect();
     let from_echo = response.headers().contains_key(ECHO_HEADER);
+    progress.at(4);
     let body = response
         .into_body()
         .collect()
@@ -367,4 +407,44 @@ where
         certificate,
         connection: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(target: SocketAddr) -> Outgoing {
+        Outgoing {
+            target,
+            source: None,
+            method: "GET".into(),
+            authority: "stall.example".into(),
+            path: "/".into(),
+            headers: BTreeMap::new(),
+            http2: false,
+            timeout: Duration::from_millis(300),
+            proxy_destination: None,
+            tls: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stall_names_how_far_the_exchange_got() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        // Accepts and reads, never answers.
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            while tokio::io::AsyncReadExt::read(&mut s, &mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let o = send(&outgoing(target)).await;
+        let error = o.error.expect("a stalled exchange is an error");
+        assert!(error.starts_with(TIMED_OUT), "{error}");
+        assert!(
+            error.ends_with("(stalled sending the request or waiting for the response head)"),
+            "{error}"
+        );
+        server.abort();
+    }
 }
