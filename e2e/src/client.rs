@@ -436,7 +436,10 @@ mod tests {
         let server = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
             let mut buf = vec![0u8; 4096];
-            while tokio::io::AsyncReadExt::read(&mut s, &mut buf).await.is_ok_and(|n| n > 0) {}
+            while tokio::io::AsyncReadExt::read(&mut s, &mut buf)
+                .await
+                .is_ok_and(|n| n > 0)
+            {}
         });
         let o = send(&outgoing(target)).await;
         let error = o.error.expect("a stalled exchange is an error");
