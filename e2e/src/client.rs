@@ -307,28 +307,26 @@ async fn exchange(out: &Outgoing, progress: &Progress) -> Result<Observed, Strin
     let request = builder
         .body(Full::new(Bytes::new()))
         .map_err(|e| format!("bad request: {e}"))?;
-    match &out.tls {
-        None => respond(out, TokioIo::new(stream), request, None, progress).await,
-        Some(tls) => match {
-            progress.at(2);
-            handshake(stream, tls, out.http2).await
-        } {
-            Err(ended) => Ok(ended),
-            Ok((_, names))
-                if tls.handshake_only
-                    && !names
-                        .iter()
-                        .any(|n| n == portico_scenario::tls::BACKEND_CERTIFICATE) =>
-            {
-                Ok(Observed {
-                    certificate: Some(names),
-                    ..Observed::default()
-                })
-            }
-            Ok((stream, names)) => {
-                respond(out, TokioIo::new(stream), request, Some(names), progress).await
-            }
-        },
+    let Some(tls) = &out.tls else {
+        return respond(out, TokioIo::new(stream), request, None, progress).await;
+    };
+    progress.at(2);
+    match handshake(stream, tls, out.http2).await {
+        Err(ended) => Ok(ended),
+        Ok((_, names))
+            if tls.handshake_only
+                && !names
+                    .iter()
+                    .any(|n| n == portico_scenario::tls::BACKEND_CERTIFICATE) =>
+        {
+            Ok(Observed {
+                certificate: Some(names),
+                ..Observed::default()
+            })
+        }
+        Ok((stream, names)) => {
+            respond(out, TokioIo::new(stream), request, Some(names), progress).await
+        }
     }
 }
 

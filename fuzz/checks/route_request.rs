@@ -106,6 +106,10 @@ pub fn check(data: &[u8]) {
         ..FixedPeer::default()
     };
     PLANNER.with(|p| {
+        let headers = headers
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let plan = p.request(headers, &peer);
         assert!(
             plan.reply.is_none() || plan.steer.is_none(),

@@ -84,8 +84,15 @@ impl Runtime {
     ///
     /// # Errors
     /// When the engine or linker cannot be built.
+    /// With `HOST_RUNNER_PERF_MAP` set, the engine writes `/tmp/perf-PID.map` (each compiled
+    /// function's address range and name, from the module's name section) for `perf` or
+    /// callgrind to name the module's functions.
     pub fn new() -> Result<Runtime, HostError> {
-        let engine = Engine::default();
+        let mut config = wasmtime::Config::new();
+        if std::env::var_os("HOST_RUNNER_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config).map_err(|e| HostError::Instantiate(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
             .map_err(|e| HostError::Instantiate(e.to_string()))?;

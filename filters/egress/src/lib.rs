@@ -186,9 +186,11 @@ impl HttpContext for EgressHttp {
             blocked();
             return Action::Pause;
         };
-        let authority = self
-            .get_http_request_header(":authority")
-            .unwrap_or_default();
+        let authority = portico_glue::header_value(
+            proxy_wasm::types::MapType::HttpRequestHeaders,
+            ":authority",
+        )
+        .unwrap_or_default();
         let Some(destination) = portico_glue::destination() else {
             log::info!("{FILTER}: blocked http host={authority}: no destination address");
             blocked();

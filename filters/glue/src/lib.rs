@@ -7,6 +7,8 @@
 //!   caller returns `false` from `on_configure`, so Envoy keeps the last good configuration);
 //! - [`Counters`]: counters defined once per VM, bumped by index;
 //! - [`send_reply`], [`edit_request_headers`], [`edit_response_headers`]: carry out a plan;
+//! - [`HeaderMap`], [`header_value`]: headers read without the SDK's copies and without its panic
+//!   on bytes that are not UTF-8;
 //! - [`property_string`], [`now_ns`], [`seed`]: what the host knows about the stream and time.
 #![cfg_attr(
     not(test),
@@ -14,6 +16,9 @@
 )]
 
 use std::time::{Duration, UNIX_EPOCH};
+
+mod headers;
+pub use headers::{header_value, HeaderMap};
 
 pub use portico_core::effects::{HeaderEdit, Reply};
 use proxy_wasm::hostcalls;

@@ -26,7 +26,7 @@ use portico_core::routing::plan::{Memo, MirrorCopy, Outcome, Peer, Plan, Planner
 use portico_core::Router;
 use portico_glue::Counters;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::types::{Action, ContextType, MapType};
 
 const FILTER: &str = "portico-routing";
 
@@ -258,9 +258,10 @@ impl HttpContext for RoutingHttp {
             // on_configure never succeeded; Envoy would not run us, but never forward unrouted.
             return self.finish(Some(Reply::text(500, "routing not configured\n")), None);
         };
-        // One host call for every header: the planner reads them locally.
-        let headers = self.get_http_request_headers();
-        let plan = shared.planner.request(headers, &StreamPeer);
+        // One host call for every header: the planner reads them locally, borrowed from the
+        // host's buffer (not the SDK's copies, which also abort on bytes that are not UTF-8).
+        let headers = portico_glue::HeaderMap::request();
+        let plan = shared.planner.request(headers.pairs(), &StreamPeer);
         self.carry_out(&shared, plan, end_of_stream)
     }
 
@@ -289,9 +290,9 @@ impl HttpContext for RoutingHttp {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(shared) = self.shared.as_ref() {
-            let edits = shared
-                .planner
-                .response(&self.memo, &|name| self.get_http_response_header(name));
+            let edits = shared.planner.response(&self.memo, &|name| {
+                portico_glue::header_value(MapType::HttpResponseHeaders, name)
+            });
             portico_glue::edit_response_headers(&edits);
         }
         Action::Continue

@@ -11,6 +11,7 @@
 //! then the picked backend's, the upstream policy headers, a rewrite, mirror copies of the final
 //! request, and the endpoint (or cluster) Envoy's router goes to.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
 
@@ -21,7 +22,9 @@ pub use crate::effects::{HeaderEdit, Reply};
 use crate::lb::{rendezvous, InFlight, Random, RoundRobin, WeightedRoundRobin};
 use crate::matching::cidr;
 use crate::routing::nginx_var;
-use crate::routing::router::{Action, BackendId, Decision, Request, Router};
+use crate::routing::router::{
+    Action, BackendId, Decision, HeaderSource, Request, RequestHeaders, Router,
+};
 
 /// The counters the routing filter keeps, in metric-id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,17 +198,14 @@ pub struct Planner {
 }
 
 /// The request headers as the plan edits them: reads see earlier edits.
-struct Working {
-    headers: Vec<(String, String)>,
+struct Working<'h> {
+    headers: RequestHeaders<'h>,
     edits: Vec<HeaderEdit>,
 }
 
-impl Working {
+impl Working<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.header(name)
     }
 
     fn set(&mut self, name: &str, value: Option<&str>) {
@@ -220,15 +220,17 @@ impl Working {
             keep
         });
         match (value, first) {
-            (Some(v), Some(at)) => self.headers[at].1 = v.to_owned(),
-            (Some(v), None) => self.headers.push((name.to_owned(), v.to_owned())),
+            (Some(v), Some(at)) => self.headers[at].1 = Cow::Owned(v.to_owned()),
+            (Some(v), None) => self
+                .headers
+                .push((Cow::Owned(name.to_owned()), Cow::Owned(v.to_owned()))),
             (None, _) => {}
         }
         self.edits.push((name.to_owned(), value.map(str::to_owned)));
     }
 }
 
-impl HeaderAccess for Working {
+impl HeaderAccess for Working<'_> {
     fn get(&self, name: &str) -> Option<String> {
         Working::get(self, name).map(str::to_owned)
     }
@@ -341,8 +343,8 @@ impl Planner {
         self.state.borrow_mut().samplers.pick(key, weights) == Some(0)
     }
 
-    /// Plans a request from all its headers (pseudo-headers included).
-    pub fn request(&self, headers: Vec<(String, String)>, peer: &dyn Peer) -> Plan {
+    /// Plans a request from all its headers (pseudo-headers included; see [`RequestHeaders`]).
+    pub fn request(&self, headers: RequestHeaders<'_>, peer: &dyn Peer) -> Plan {
         let mut plan = Plan::new();
         let mut w = Working {
             headers,
@@ -822,7 +824,7 @@ impl Planner {
 }
 
 /// A mirror copy's headers: the request's, without steering headers, with Envoy's shadow host.
-fn mirror_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+fn mirror_headers(headers: &[(Cow<'_, str>, Cow<'_, str>)]) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(k, _)| {
@@ -832,9 +834,9 @@ fn mirror_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
             let v = if k == ":authority" {
                 shadow_host(v)
             } else {
-                v.clone()
+                v.to_string()
             };
-            (k.clone(), v)
+            (k.to_string(), v)
         })
         .collect()
 }

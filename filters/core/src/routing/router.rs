@@ -1,5 +1,6 @@
 //! The compiled routing table and the per-request decision.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use regex::Regex;
@@ -256,7 +257,7 @@ impl CompiledRoute {
             }
         }
         for (i, (name, m, invert)) in self.headers.iter().enumerate() {
-            let ok = req.headers.header(name).is_some_and(|v| m.matches(&v));
+            let ok = req.headers.header(name).is_some_and(|v| m.matches(v));
             if ok == *invert {
                 return Err(Miss::Header(i));
             }
@@ -379,7 +380,7 @@ pub struct Router {
 /// Request headers, read on demand (each read may be a host call).
 pub trait HeaderSource {
     /// The value of a header (name lower-case), if present.
-    fn header(&self, name: &str) -> Option<String>;
+    fn header(&self, name: &str) -> Option<&str>;
 }
 
 /// No headers at all.
@@ -387,16 +388,28 @@ pub trait HeaderSource {
 pub struct NoHeaders;
 
 impl HeaderSource for NoHeaders {
-    fn header(&self, _name: &str) -> Option<String> {
+    fn header(&self, _name: &str) -> Option<&str> {
         None
     }
 }
 
-impl HeaderSource for Vec<(String, String)> {
-    fn header(&self, name: &str) -> Option<String> {
+/// Request headers as the filter reads them from its host: each name and value borrowed from
+/// the host's buffer, owned only where it was not UTF-8 (replaced lossily) or was edited.
+pub type RequestHeaders<'h> = Vec<(Cow<'h, str>, Cow<'h, str>)>;
+
+impl HeaderSource for RequestHeaders<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
         self.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl HeaderSource for Vec<(String, String)> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -36,17 +36,17 @@ fn planner(routes: Vec<Route>, tweak: impl FnOnce(&mut RoutingConfig)) -> Planne
     Planner::new(Router::try_from(c).unwrap(), 7)
 }
 
-fn req(method: &str, url_path: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut h = vec![
-        (":method".to_owned(), method.to_owned()),
-        (":scheme".to_owned(), "http".to_owned()),
-        (":authority".to_owned(), "shop.example.com".to_owned()),
-        (":path".to_owned(), url_path.to_owned()),
+fn req(method: &str, url_path: &str, extra: &[(&str, &str)]) -> RequestHeaders<'static> {
+    let mut h: RequestHeaders<'static> = vec![
+        (":method".into(), method.to_owned().into()),
+        (":scheme".into(), "http".into()),
+        (":authority".into(), "shop.example.com".into()),
+        (":path".into(), url_path.to_owned().into()),
     ];
     h.extend(
         extra
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            .map(|(k, v)| ((*k).to_owned().into(), (*v).to_owned().into())),
     );
     h
 }
@@ -565,10 +565,10 @@ fn header_reads_and_parsers() {
     w.set("a", Some("x"));
     assert_eq!(
         w.headers,
-        vec![("a".to_owned(), "x".to_owned()), ("b".into(), "2".into())]
+        vec![("a".into(), "x".into()), ("b".into(), "2".into())] as RequestHeaders
     );
     w.set("b", None);
-    assert_eq!(w.headers, vec![("a".to_owned(), "x".to_owned())]);
+    assert_eq!(w.headers, vec![("a".into(), "x".into())] as RequestHeaders);
 }
 
 #[test]
