@@ -224,13 +224,18 @@ impl RoutingHttp {
     }
 
     fn carry_out(&mut self, shared: &Shared, plan: Plan, end_of_stream: bool) -> Action {
-        portico_glue::edit_request_headers(&plan.edits);
         if let Some(steer) = &plan.steer {
             // The listener's routes forward only what carries this state (a client cannot set
             // it); the route is picked again with it.
             if let Err(e) = portico_glue::set_filter_state(STEER_STATE, steer) {
                 log::warn!("{FILTER}: setting {STEER_STATE}: {e:?}; the request is not forwarded");
             }
+        }
+        portico_glue::edit_request_headers(&plan.edits);
+        if plan.steer.is_some() && plan.edits.is_empty() {
+            // Envoy clears the route cache itself on every request header change a wasm filter
+            // makes (and picks the route when the router asks, after this filter): a plan with
+            // edits needs no call of its own, which saves a host call per request.
             portico_glue::clear_route_cache();
         }
         for outcome in &plan.counts {

@@ -203,9 +203,18 @@ struct Working<'h> {
     edits: Vec<HeaderEdit>,
 }
 
-impl Working<'_> {
+impl<'h> Working<'h> {
     fn get(&self, name: &str) -> Option<&str> {
         self.headers.header(name)
+    }
+
+    /// A header's value ("" when absent) outliving later edits: borrowed from the host's buffer
+    /// when it came from there, so no copy.
+    fn value(&self, name: &str) -> Cow<'h, str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map_or(Cow::Borrowed(""), |(_, v)| v.clone())
     }
 
     fn set(&mut self, name: &str, value: Option<&str>) {
@@ -361,14 +370,10 @@ impl Planner {
         plan
     }
 
-    fn decide(&self, plan: &mut Plan, w: &mut Working, peer: &dyn Peer) {
+    fn decide(&self, plan: &mut Plan, w: &mut Working<'_>, peer: &dyn Peer) {
         let router = &self.router;
-        let pseudo = |w: &Working, name: &str| w.get(name).unwrap_or("").to_owned();
-        let (authority, path, method) = (
-            pseudo(w, ":authority"),
-            pseudo(w, ":path"),
-            pseudo(w, ":method"),
-        );
+        let (authority, path, method) =
+            (w.value(":authority"), w.value(":path"), w.value(":method"));
         // Over TLS: the Host must belong to the chain the SNI chose (Istio: 404, Gateway API:
         // 421), and every response gets the port's TLS headers.
         if let Some(table) = router.tls() {
@@ -505,7 +510,7 @@ impl Planner {
         // Envoy's CORS filter (before faults and the router): answer an allowed preflight,
         // remember an allowed origin for the response.
         if let Some(cors) = &route.cors {
-            let origin = pseudo(w, "origin");
+            let origin = w.value("origin");
             if cors.allows(&origin) {
                 if cors.nginx() {
                     // ingress-nginx: every OPTIONS from an allowed origin gets 204 and the headers.
@@ -520,12 +525,12 @@ impl Planner {
                         return plan.reply(Outcome::Responded, r);
                     }
                 } else {
-                    let asked = pseudo(w, "access-control-request-method");
+                    let asked = w.value("access-control-request-method");
                     if method == "OPTIONS" && !asked.is_empty() {
                         let headers = cors.preflight(
                             &origin,
                             &asked,
-                            &pseudo(w, "access-control-request-headers"),
+                            &w.value("access-control-request-headers"),
                         );
                         let r = Reply {
                             status: 200,
@@ -535,12 +540,12 @@ impl Planner {
                         return plan.reply(Outcome::Responded, r);
                     }
                 }
-                plan.memo.cors_origin = Some(origin);
+                plan.memo.cors_origin = Some(origin.into_owned());
             } else if method == "OPTIONS" && !origin.is_empty() {
-                let asked = pseudo(w, "access-control-request-method");
+                let asked = w.value("access-control-request-method");
                 if !asked.is_empty() {
-                    if let Some(headers) = cors
-                        .unmatched_preflight(&asked, &pseudo(w, "access-control-request-headers"))
+                    if let Some(headers) =
+                        cors.unmatched_preflight(&asked, &w.value("access-control-request-headers"))
                     {
                         let r = Reply {
                             status: 200,
@@ -574,8 +579,8 @@ impl Planner {
                 return plan.reply(Outcome::Responded, r);
             }
         }
-        let scheme = match pseudo(w, ":scheme") {
-            s if s.is_empty() => "http".to_owned(),
+        let scheme = match w.value(":scheme") {
+            s if s.is_empty() => Cow::Borrowed("http"),
             s => s,
         };
         let redirect = |r: &crate::config::Redirect| Reply {
