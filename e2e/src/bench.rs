@@ -439,22 +439,16 @@ fn objects_of(yaml: &str) -> Result<Vec<portico_controller::objects::Object>, St
         .collect()
 }
 
-/// Runs the comparison over `objects`: native RDS, the pass-through wasm filter, the routing
-/// filter in both forward modes, and every filter loaded; prints each round and a Markdown table,
-/// and returns the runs.
-///
-/// # Errors
-/// Setup failures (Envoy, ports).
-pub async fn run_objects(
-    objects: Vec<portico_controller::objects::Object>,
-    target: Target,
-    settings: Settings,
-) -> Result<Vec<Measured>, String> {
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+/// The configurations compared, in order: native RDS, the pass-through filter, the routing filter
+/// in cluster and endpoint mode, every filter — each as (label, Envoy YAML, the port under load).
+fn configurations(
+    objects: &[portico_controller::objects::Object],
+    work: &Path,
+) -> Result<Vec<(&'static str, String, u16)>, String> {
     let mut configs: Vec<(&'static str, String, u16)> = Vec::new();
     for forward in [ForwardMode::Cluster, ForwardMode::Endpoint] {
         let snapshot = translate(
-            &objects,
+            objects,
             &Options {
                 forward,
                 ..Options::default()
@@ -465,7 +459,7 @@ pub async fn run_objects(
         let port = ports[0];
         let options = RenderOptions {
             routing_wasm: routing_wasm(),
-            xds_dir: work.path().join(format!("{forward:?}")),
+            xds_dir: work.join(format!("{forward:?}")),
             listen_address: "127.0.0.1".into(),
             admin_port: 0,
             // The HTTPS listener every Ingress gets is not under load; it binds aside.
@@ -499,7 +493,7 @@ pub async fn run_objects(
     // Every filter loaded: the same gateway routes, a Passthrough TLS listener (the tls filter)
     // and the sidecar (the egress filter in front of mesh routing, and on a TLS chain), with
     // the load on the same port-80 listener — what Envoy holds with all three modules.
-    let mut every = objects.clone();
+    let mut every = objects.to_vec();
     every.extend(every_filter_objects()?);
     let snapshot = translate(
         &every,
@@ -513,7 +507,7 @@ pub async fn run_objects(
     let ports = free_ports(3).map_err(|e| e.to_string())?;
     let options = RenderOptions {
         routing_wasm: routing_wasm(),
-        xds_dir: work.path().join("every"),
+        xds_dir: work.join("every"),
         listen_address: "127.0.0.1".into(),
         admin_port: 0,
         port_map: BTreeMap::from([(80, ports[0]), (443, ports[1])]),
@@ -532,7 +526,12 @@ pub async fn run_objects(
         yaml,
         ports[0],
     ));
-    let endpoints: Vec<SocketAddr> = objects
+    Ok(configs)
+}
+
+/// The endpoints the objects' EndpointSlices name (the echo backends to start).
+fn endpoints_of(objects: &[portico_controller::objects::Object]) -> Vec<SocketAddr> {
+    objects
         .iter()
         .filter_map(|o| match o {
             portico_controller::objects::Object::EndpointSlice(s) => Some(s),
@@ -546,8 +545,23 @@ pub async fn run_objects(
                     .filter_map(move |a| format!("{a}:{port}").parse().ok())
             })
         })
-        .collect();
-    let _echo = crate::echo::start(endpoints).await?;
+        .collect()
+}
+
+/// Runs the comparison over `objects`: native RDS, the pass-through wasm filter, the routing
+/// filter in both forward modes, and every filter loaded; prints each round and a Markdown table,
+/// and returns the runs.
+///
+/// # Errors
+/// Setup failures (Envoy, ports).
+pub async fn run_objects(
+    objects: Vec<portico_controller::objects::Object>,
+    target: Target,
+    settings: Settings,
+) -> Result<Vec<Measured>, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let configs = configurations(&objects, work.path())?;
+    let _echo = crate::echo::start(endpoints_of(&objects)).await?;
     let mut envoys = Vec::new();
     for (i, (label, yaml, port)) in configs.iter().enumerate() {
         let dir = work.path().join(format!("envoy-{i}"));
@@ -705,4 +719,170 @@ pub fn instructions(host_runner: &Path, routes: usize, extra: u32) -> Result<Str
         "routing filter in host-runner, {routes} routes: {per:.0} instructions per request (callgrind: {one} for 1 request, {many} for {})",
         1 + extra
     ))
+}
+
+/// Sends `count` requests for `target`, one after another on one keep-alive connection; the
+/// number answered 200.
+async fn sequential(listener: SocketAddr, target: &Target, count: u32) -> Result<u32, String> {
+    let stream = tokio::net::TcpStream::connect(listener)
+        .await
+        .map_err(|e| format!("connect {listener}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut ok = 0;
+    for _ in 0..count {
+        let mut builder =
+            hyper::Request::get(target.path.as_str()).header("host", target.host.as_str());
+        for (k, v) in &target.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let req = builder
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
+            .await
+            .map_err(|_| "no answer within 60 s".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let good = resp.status() == 200;
+        if resp.into_body().collect().await.is_ok() && good {
+            ok += 1;
+        }
+    }
+    Ok(ok)
+}
+
+/// Runs `callgrind_control ARGS PID`.
+fn callgrind_control(args: &[&str], pid: u32) -> Result<(), String> {
+    let out = std::process::Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .output()
+        .map_err(|e| format!("callgrind_control: {e} (install valgrind)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "callgrind_control {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Envoy's own instructions per request, for each configuration of the comparison but the last
+/// (every filter: the load goes to the same listener as cluster mode's): each Envoy runs under
+/// valgrind's callgrind with instrumentation off (start-up, the modules' compile and a warm-up of
+/// 50 requests are not counted), then `requests` requests one after another on one keep-alive
+/// connection are counted alone. Envoy's user-space instructions only (the kernel's are not
+/// counted, nor the load generator's or the backend's): the figure does not move with the
+/// machine's load, unlike the CPU time `run_objects` measures.
+///
+/// # Errors
+/// Setup failures, valgrind missing, a request not answered 200.
+pub async fn envoy_instructions(
+    objects: Vec<portico_controller::objects::Object>,
+    target: Target,
+    requests: u32,
+) -> Result<String, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut configs = configurations(&objects, work.path())?;
+    configs.truncate(4);
+    let _echo = crate::echo::start(endpoints_of(&objects)).await?;
+    let requests = requests.max(1);
+    let mut rows: Vec<(&'static str, f64)> = Vec::new();
+    for (i, (label, yaml, port)) in configs.iter().enumerate() {
+        let dir = work.path().join(format!("envoy-{i}"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join("envoy.yaml");
+        std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
+        let listener = SocketAddr::from(([127, 0, 0, 1], *port));
+        let dump = dir.join("callgrind.out");
+        let wrapper = [
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            "--instr-atstart=no".to_owned(),
+            // V8 writes and rewrites its generated code.
+            "--smc-check=all-non-file".to_owned(),
+            format!("--callgrind-out-file={}", dump.display()),
+        ];
+        let envoy = tokio::task::block_in_place(|| {
+            Envoy::start_wrapped(
+                &path,
+                &dir,
+                &[listener],
+                1,
+                &wrapper,
+                Duration::from_secs(600),
+            )
+        })?;
+        let pid = envoy.pid();
+        // Under valgrind a worker may still be building its VM when the listener accepts (the
+        // connection is then closed): the first request is tried until it is answered.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while sequential(listener, &target, 1).await.ok() != Some(1) {
+            if Instant::now() > deadline {
+                return Err(format!("{label}: not serving within 600 s\n{}", envoy.log_tail()));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let warm = sequential(listener, &target, 50)
+            .await
+            .map_err(|e| format!("{label}: warm-up: {e}\n{}", envoy.log_tail()))?;
+        if warm != 50 {
+            return Err(format!("{label}: {warm} of 50 warm-up requests answered 200"));
+        }
+        callgrind_control(&["--zero"], pid)?;
+        callgrind_control(&["--instr=on"], pid)?;
+        let ok = sequential(listener, &target, requests)
+            .await
+            .map_err(|e| format!("{label}: {e}\n{}", envoy.log_tail()))?;
+        callgrind_control(&["--instr=off"], pid)?;
+        callgrind_control(&["--dump"], pid)?;
+        if ok != requests {
+            return Err(format!("{label}: {ok} of {requests} requests answered 200"));
+        }
+        // The dump is written as `callgrind.out.N` next to the output file's name.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let total = loop {
+            let found = std::fs::read_dir(&dir)
+                .map_err(|e| e.to_string())?
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out."))
+                .find_map(|e| {
+                    std::fs::read_to_string(e.path()).ok()?.lines().find_map(|l| {
+                        l.strip_prefix("totals:")
+                            .or_else(|| l.strip_prefix("summary:"))
+                            .and_then(|n| n.trim().parse::<u64>().ok())
+                            .filter(|n| *n > 0)
+                    })
+                });
+            match found {
+                Some(n) => break n,
+                None if Instant::now() > deadline => {
+                    return Err(format!("{label}: no callgrind dump in {}", dir.display()))
+                }
+                None => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        let per = total as f64 / f64::from(requests);
+        println!("{label:<38} {per:>9.0} Envoy instructions per request ({total} for {requests})");
+        rows.push((label, per));
+        drop(envoy);
+    }
+    let native = rows.first().map_or(0.0, |r| r.1);
+    let pass_through = rows.get(1).map_or(0.0, |r| r.1 - native);
+    let mut table = String::from(
+        "| configuration | Envoy instructions per request | added over native RDS | added ÷ pass-through's |\n|---|---|---|---|\n",
+    );
+    for (label, per) in &rows {
+        let added = per - native;
+        let ratio = if pass_through > 0.0 {
+            format!("{:.2}", added / pass_through)
+        } else {
+            "—".to_owned()
+        };
+        table.push_str(&format!("| {label} | {per:.0} | {added:.0} | {ratio} |\n"));
+    }
+    Ok(table)
 }

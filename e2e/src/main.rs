@@ -96,6 +96,17 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         requests: u32,
     },
+    /// Envoy's own instructions per request (valgrind's callgrind, start-up and warm-up not
+    /// counted) for native RDS, the pass-through wasm filter and the routing filter in both
+    /// forward modes, on a generated Gateway API configuration: stable whatever the machine's load
+    BenchEnvoyInstructions {
+        /// Generated Gateway API HTTPRoute rules.
+        #[arg(long = "gateway-routes", default_value_t = 1000)]
+        gateway_routes: usize,
+        /// Requests counted (after 50 not counted).
+        #[arg(long, default_value_t = 200)]
+        requests: u32,
+    },
     /// Update latency on Kubernetes: object applied to a test API server → served by Envoy,
     /// p50/p99 over `updates` updates, with `routes` HTTPRoute rules in the cluster.
     BenchKube {
@@ -273,6 +284,21 @@ async fn serve(command: Command) -> Result<bool, String> {
                 )?;
                 println!("{line}");
             }
+            Ok(true)
+        }
+        Command::BenchEnvoyInstructions {
+            gateway_routes,
+            requests,
+        } => {
+            let (objects, target) =
+                portico_e2e::bench::gateway_objects(gateway_routes.clamp(1, 100_000))?;
+            let table = portico_e2e::bench::envoy_instructions(
+                objects,
+                target,
+                requests.clamp(1, 100_000),
+            )
+            .await?;
+            println!("\n{table}");
             Ok(true)
         }
         Command::BenchKube { routes, updates } => {

@@ -83,6 +83,22 @@ impl Envoy {
         listeners: &[SocketAddr],
         workers: usize,
     ) -> Result<Envoy, String> {
+        Envoy::start_wrapped(bootstrap, workdir, listeners, workers, &[], Duration::from_secs(20))
+    }
+
+    /// [`Envoy::start_with_workers`] with Envoy run by `wrapper` (a command and its arguments,
+    /// e.g. valgrind; empty: none) and `ready_within` to become ready.
+    ///
+    /// # Errors
+    /// As [`Envoy::start`].
+    pub fn start_wrapped(
+        bootstrap: &Path,
+        workdir: &Path,
+        listeners: &[SocketAddr],
+        workers: usize,
+        wrapper: &[String],
+        ready_within: Duration,
+    ) -> Result<Envoy, String> {
         let bin = envoy_binary();
         if !bin.is_file() {
             return Err(format!(
@@ -93,7 +109,15 @@ impl Envoy {
         let admin_path = workdir.join("admin-address");
         let _ = std::fs::remove_file(&admin_path);
         let log = workdir.join("envoy.log");
-        let child = Command::new(&bin)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = command
             .arg("-c")
             .arg(bootstrap)
             .arg("--concurrency")
@@ -116,13 +140,16 @@ impl Envoy {
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + ready_within;
         loop {
             if let Ok(Some(status)) = envoy.child.try_wait() {
                 return Err(format!("Envoy exited with {status}\n{}", envoy.log_tail()));
             }
             if Instant::now() > deadline {
-                return Err(format!("Envoy not ready within 20 s\n{}", envoy.log_tail()));
+                return Err(format!(
+                    "Envoy not ready within {ready_within:?}\n{}",
+                    envoy.log_tail()
+                ));
             }
             if envoy.admin.port() == 0 {
                 if let Ok(text) = std::fs::read_to_string(&admin_path) {
