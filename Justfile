@@ -109,12 +109,13 @@ scenario *PATHS: build
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 
-# Criterion benches of the core and of host-runner, instructions per request under callgrind, the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), and Kubernetes update latency (record results in docs/benchmarks.md)
+# Criterion benches of the core and of host-runner, instructions per request under callgrind (the module in host-runner, and Envoy's own), the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), and Kubernetes update latency (record results in docs/benchmarks.md)
 bench: build
     cargo bench --locked -p portico-core --bench decide
     cargo bench --locked -p portico-host-runner-cli --bench routing
     cargo build --locked --release -p portico-e2e -p portico-host-runner-cli
     ./target/release/portico-e2e bench-instructions --gateway-routes 1000
+    ./target/release/portico-e2e bench-envoy-instructions --gateway-routes 1000 --requests 200
     ./target/release/portico-e2e bench-envoy --gateway-routes 1000 --rounds 3 --seconds 5 --connections 16 --concurrency 1 --concurrency 2
     ./target/release/portico-e2e bench-kube --routes 10 --routes 1000 --updates 100
 

@@ -721,18 +721,24 @@ pub fn instructions(host_runner: &Path, routes: usize, extra: u32) -> Result<Str
     ))
 }
 
-/// Sends `count` requests for `target`, one after another on one keep-alive connection; the
-/// number answered 200.
+/// Sends `count` requests for `target`, one after another on one keep-alive connection (a new
+/// one if Envoy closes it, at most 3 times); the number answered 200.
 async fn sequential(listener: SocketAddr, target: &Target, count: u32) -> Result<u32, String> {
-    let stream = tokio::net::TcpStream::connect(listener)
-        .await
-        .map_err(|e| format!("connect {listener}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut ok = 0;
-    for _ in 0..count {
+    async fn connect(
+        listener: SocketAddr,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, String> {
+        let stream = tokio::net::TcpStream::connect(listener)
+            .await
+            .map_err(|e| format!("connect {listener}: {e}"))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+    let mut sender = connect(listener).await?;
+    let (mut ok, mut sent, mut reconnects) = (0, 0, 0);
+    while sent < count {
         let mut builder =
             hyper::Request::get(target.path.as_str()).header("host", target.host.as_str());
         for (k, v) in &target.headers {
@@ -741,13 +747,23 @@ async fn sequential(listener: SocketAddr, target: &Target, count: u32) -> Result
         let req = builder
             .body(Empty::<Bytes>::new())
             .map_err(|e| e.to_string())?;
-        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
+        let answer = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
             .await
-            .map_err(|_| "no answer within 60 s".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let good = resp.status() == 200;
-        if resp.into_body().collect().await.is_ok() && good {
-            ok += 1;
+            .map_err(|_| "no answer within 60 s".to_owned())?;
+        match answer {
+            Ok(resp) => {
+                let good = resp.status() == 200;
+                if resp.into_body().collect().await.is_ok() && good {
+                    ok += 1;
+                }
+                sent += 1;
+            }
+            Err(e) if reconnects < 3 => {
+                reconnects += 1;
+                eprintln!("connection closed after {sent} requests ({e}); connecting again");
+                sender = connect(listener).await?;
+            }
+            Err(e) => return Err(format!("after {sent} requests: {e}")),
         }
     }
     Ok(ok)
@@ -822,7 +838,10 @@ pub async fn envoy_instructions(
         let deadline = Instant::now() + Duration::from_secs(600);
         while sequential(listener, &target, 1).await.ok() != Some(1) {
             if Instant::now() > deadline {
-                return Err(format!("{label}: not serving within 600 s\n{}", envoy.log_tail()));
+                return Err(format!(
+                    "{label}: not serving within 600 s\n{}",
+                    envoy.log_tail()
+                ));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -830,7 +849,9 @@ pub async fn envoy_instructions(
             .await
             .map_err(|e| format!("{label}: warm-up: {e}\n{}", envoy.log_tail()))?;
         if warm != 50 {
-            return Err(format!("{label}: {warm} of 50 warm-up requests answered 200"));
+            return Err(format!(
+                "{label}: {warm} of 50 warm-up requests answered 200"
+            ));
         }
         callgrind_control(&["--zero"], pid)?;
         callgrind_control(&["--instr=on"], pid)?;
@@ -848,14 +869,21 @@ pub async fn envoy_instructions(
             let found = std::fs::read_dir(&dir)
                 .map_err(|e| e.to_string())?
                 .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("callgrind.out."))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("callgrind.out.")
+                })
                 .find_map(|e| {
-                    std::fs::read_to_string(e.path()).ok()?.lines().find_map(|l| {
-                        l.strip_prefix("totals:")
-                            .or_else(|| l.strip_prefix("summary:"))
-                            .and_then(|n| n.trim().parse::<u64>().ok())
-                            .filter(|n| *n > 0)
-                    })
+                    std::fs::read_to_string(e.path())
+                        .ok()?
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("totals:")
+                                .or_else(|| l.strip_prefix("summary:"))
+                                .and_then(|n| n.trim().parse::<u64>().ok())
+                                .filter(|n| *n > 0)
+                        })
                 });
             match found {
                 Some(n) => break n,

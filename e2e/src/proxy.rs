@@ -83,7 +83,14 @@ impl Envoy {
         listeners: &[SocketAddr],
         workers: usize,
     ) -> Result<Envoy, String> {
-        Envoy::start_wrapped(bootstrap, workdir, listeners, workers, &[], Duration::from_secs(20))
+        Envoy::start_wrapped(
+            bootstrap,
+            workdir,
+            listeners,
+            workers,
+            &[],
+            Duration::from_secs(20),
+        )
     }
 
     /// [`Envoy::start_with_workers`] with Envoy run by `wrapper` (a command and its arguments,
