@@ -529,6 +529,21 @@ fn configurations(
     Ok(configs)
 }
 
+/// Writes configuration `i` into its own directory under `work`: the directory, the file, and
+/// the listener under load.
+fn write_config(
+    work: &Path,
+    i: usize,
+    yaml: &str,
+    port: u16,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, SocketAddr), String> {
+    let dir = work.join(format!("envoy-{i}"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("envoy.yaml");
+    std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
+    Ok((dir, path, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
 /// The endpoints the objects' EndpointSlices name (the echo backends to start).
 fn endpoints_of(objects: &[portico_controller::objects::Object]) -> Vec<SocketAddr> {
     objects
@@ -564,11 +579,7 @@ pub async fn run_objects(
     let _echo = crate::echo::start(endpoints_of(&objects)).await?;
     let mut envoys = Vec::new();
     for (i, (label, yaml, port)) in configs.iter().enumerate() {
-        let dir = work.path().join(format!("envoy-{i}"));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let path = dir.join("envoy.yaml");
-        std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
-        let listener = SocketAddr::from(([127, 0, 0, 1], *port));
+        let (dir, path, listener) = write_config(work.path(), i, yaml, *port)?;
         let envoy = tokio::task::block_in_place(|| {
             Envoy::start_with_workers(&path, &dir, &[listener], settings.workers)
         })?;
@@ -808,11 +819,7 @@ pub async fn envoy_instructions(
     let requests = requests.max(1);
     let mut rows: Vec<(&'static str, f64)> = Vec::new();
     for (i, (label, yaml, port)) in configs.iter().enumerate() {
-        let dir = work.path().join(format!("envoy-{i}"));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let path = dir.join("envoy.yaml");
-        std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
-        let listener = SocketAddr::from(([127, 0, 0, 1], *port));
+        let (dir, path, listener) = write_config(work.path(), i, yaml, *port)?;
         let dump = dir.join("callgrind.out");
         let wrapper = [
             "valgrind".to_owned(),
