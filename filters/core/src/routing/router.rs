@@ -377,7 +377,7 @@ pub struct Router {
     unknown_host_status: Option<u16>,
 }
 
-/// Request headers, read on demand (each read may be a host call).
+/// Request headers as the router reads them (borrowed: the filter has read the whole map once).
 pub trait HeaderSource {
     /// The value of a header (name lower-case), if present.
     fn header(&self, name: &str) -> Option<&str>;
