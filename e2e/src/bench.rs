@@ -137,12 +137,7 @@ pub async fn load(
                         errors.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
-                    let mut builder = hyper::Request::get(request.path.as_str())
-                        .header("host", request.host.as_str());
-                    for (k, v) in &request.headers {
-                        builder = builder.header(k.as_str(), v.as_str());
-                    }
-                    let Ok(req) = builder.body(Empty::<Bytes>::new()) else {
+                    let Ok(req) = request.request() else {
                         return;
                     };
                     let sent = Instant::now();
@@ -371,6 +366,19 @@ pub struct Target {
 }
 
 impl Target {
+    /// The request to send, as HTTP/1.1 on a keep-alive connection.
+    ///
+    /// # Errors
+    /// A host, path or header the `http` crate refuses.
+    pub fn request(&self) -> Result<hyper::Request<Empty<Bytes>>, hyper::http::Error> {
+        let mut builder =
+            hyper::Request::get(self.path.as_str()).header("host", self.host.as_str());
+        for (k, v) in &self.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        builder.body(Empty::<Bytes>::new())
+    }
+
     /// `GET shop.example.com/cart/items` on the demo manifests.
     pub fn demo() -> Target {
         Target {
@@ -756,14 +764,7 @@ async fn sequential(listener: SocketAddr, target: &Target, count: u32) -> Result
     let mut sender = connect(listener).await?;
     let (mut ok, mut sent, mut reconnects) = (0, 0, 0);
     while sent < count {
-        let mut builder =
-            hyper::Request::get(target.path.as_str()).header("host", target.host.as_str());
-        for (k, v) in &target.headers {
-            builder = builder.header(k.as_str(), v.as_str());
-        }
-        let req = builder
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+        let req = target.request().map_err(|e| e.to_string())?;
         let answer = tokio::time::timeout(Duration::from_secs(60), async {
             // Only once the last exchange is finished on the connection's side too.
             sender.ready().await?;
