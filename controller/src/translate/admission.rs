@@ -132,7 +132,7 @@ fn check(o: &Object) -> Result<(), (String, String)> {
                 if rr.regex.is_empty() || rr.rewrite.is_empty() {
                     return Err((field, "both match and rewrite are required".into()));
                 }
-                regex::Regex::new(&rr.regex).map_err(|e| {
+                portico_core::matching::re2::compile(&rr.regex).map_err(|e| {
                     (
                         format!("{field}.match"),
                         format!("{:?} does not compile: {e}", rr.regex),

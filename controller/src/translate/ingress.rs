@@ -379,7 +379,7 @@ impl<'a> Builder<'a> {
         field: &str,
     ) -> Result<(PathMatch, (usize, u8)), (String, ErrorKind)> {
         if self.regex_hosts.contains(host) {
-            regex::Regex::new(&nginx::regex_path(path)).map_err(|e| {
+            portico_core::matching::re2::compile(&nginx::regex_path(path)).map_err(|e| {
                 (
                     format!("{field}.path"),
                     ErrorKind::Invalid(format!("regex does not compile: {e}")),

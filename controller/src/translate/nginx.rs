@@ -200,7 +200,7 @@ fn canary<'a>(
     });
     let cookie = text("canary-by-cookie", true, &basic);
     let header_pattern = match pattern {
-        Some(p) if header_value.is_none() => Some(match regex::Regex::new(&p) {
+        Some(p) if header_value.is_none() => Some(match portico_core::matching::re2::compile(&p) {
             Ok(_) => HeaderPattern::Regex(p),
             Err(e) => {
                 warn(
@@ -385,7 +385,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Annotations, Vec<(Strin
         if let Some(cn) = &match_cn {
             let valid = cn
                 .strip_prefix("CN=")
-                .is_some_and(|rest| regex::Regex::new(rest).is_ok());
+                .is_some_and(|rest| portico_core::matching::re2::compile(rest).is_ok());
             if !valid {
                 problems.push((
                     field("auth-tls-match-cn"),

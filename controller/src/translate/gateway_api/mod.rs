@@ -333,7 +333,7 @@ fn candidates(
                 ));
             }
             if kind == "RegularExpression" {
-                regex::Regex::new(&value).map_err(|e| {
+                portico_core::matching::re2::compile(&value).map_err(|e| {
                     (
                         format!("{field}.path.value"),
                         ErrorKind::Invalid(format!("regex does not compile: {e}")),
@@ -349,7 +349,7 @@ fn candidates(
                 let value = string_match(h.type_.as_deref(), &h.value)
                     .map_err(|e| (format!("{field}.headers[{hi}].type"), ErrorKind::Invalid(e)))?;
                 if let StringMatch::Regex(r) = &value {
-                    regex::Regex::new(r).map_err(|e| {
+                    portico_core::matching::re2::compile(r).map_err(|e| {
                         (
                             format!("{field}.headers[{hi}].value"),
                             ErrorKind::Invalid(format!("regex does not compile: {e}")),
@@ -374,7 +374,7 @@ fn candidates(
                     )
                 })?;
                 if let StringMatch::Regex(r) = &value {
-                    regex::Regex::new(r).map_err(|e| {
+                    portico_core::matching::re2::compile(r).map_err(|e| {
                         (
                             format!("{field}.queryParams[{qi}].value"),
                             ErrorKind::Invalid(format!("regex does not compile: {e}")),

@@ -69,7 +69,8 @@ pub(super) fn string_match(m: &StringMatchSpec, ignore_case: bool) -> Result<Str
         }
         (None, Some(p), None) => Ok(StringMatch::Prefix(p.clone())),
         (None, None, Some(r)) => {
-            regex::Regex::new(r).map_err(|e| format!("regex does not compile: {e}"))?;
+            portico_core::matching::re2::compile(r)
+                .map_err(|e| format!("regex does not compile: {e}"))?;
             Ok(StringMatch::Regex(ci(r)))
         }
         _ => Err("exactly one of exact, prefix and regex".into()),

@@ -2,6 +2,7 @@
 //! prefixes, exact paths), string matches (exact, prefix, regex, present) and address ranges.
 //! Pure functions and tables; no policy.
 
+pub mod casefold;
 pub mod cidr;
 pub mod host;
 pub mod path;

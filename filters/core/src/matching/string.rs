@@ -1,6 +1,6 @@
 //! String matchers (exact, prefix, regex, present) as every filter compiles them.
 
-use regex::Regex;
+use super::re2::{self, Regex};
 
 use crate::config::StringMatch;
 use crate::ConfigError;
@@ -54,7 +54,7 @@ impl Matcher {
 /// Envoy's `safe_regex` and the Gateway API. A regex that does not compile is an error naming
 /// `field`.
 pub fn compile_regex(field: String, re: &str) -> Result<Regex, ConfigError> {
-    Regex::new(&format!("^(?:{})$", super::re2::to_rust(re))).map_err(|e| ConfigError::Invalid {
+    re2::compile_anchored(re).map_err(|e| ConfigError::Invalid {
         field,
         message: format!("regex {re:?} does not compile: {e}"),
     })

@@ -24,8 +24,6 @@
 //! Regex routes whose key is empty are candidates for every path: a host of N such regexes is
 //! still a scan of N regexes (those before the first route that matches).
 
-use regex_syntax::hir::{Class, Hir, HirKind, Look};
-
 /// No parent.
 const NONE: u32 = u32::MAX;
 
@@ -251,43 +249,117 @@ fn regex_key(pattern: &str) -> (Vec<u8>, Tail) {
     plain_regex_key(pattern).unwrap_or_else(|| regex_key_parsed(pattern))
 }
 
-/// [`regex_key`] through the parser.
+/// [`regex_key`] by reading the pattern: the body of `^(?:…)$` (the router's anchoring) as a
+/// sequence of atoms, the literal ones from the start making the key. A literal that repeats
+/// ends the key (included when it must occur: `+`, `{n,…}` with n ≥ 1); an alternation of the
+/// whole body, a flag group (case-insensitivity changes what a literal matches) or anything not
+/// read here gives the empty key.
 fn regex_key_parsed(pattern: &str) -> (Vec<u8>, Tail) {
     let fallback = (Vec::new(), Tail::Regex);
-    // The regex crate's default syntax options are regex-syntax's defaults.
-    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
+    let Some(body) = pattern
+        .strip_prefix("^(?:")
+        .and_then(|b| b.strip_suffix(")$"))
+    else {
         return fallback;
     };
-    let parts: &[Hir] = match hir.kind() {
-        HirKind::Concat(parts) => parts,
-        _ => return fallback,
-    };
-    // `^(?:…)$` as the router compiles it: starts at the text's start, ends at its end.
-    if !matches!(
-        parts.first().map(Hir::kind),
-        Some(HirKind::Look(Look::Start))
-    ) {
-        return fallback;
-    }
-    let mut key = Vec::new();
-    let mut i = 1;
-    while let Some(part) = parts.get(i) {
-        match part.kind() {
-            HirKind::Literal(lit) => key.extend_from_slice(&lit.0),
-            _ => break,
+    let chars: Vec<char> = body.chars().collect();
+    // The `(?:` must close at the end: the body's groups balance and it has no alternation of
+    // its own.
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            '[' => match class_end(&chars, i) {
+                Some(end) => i = end,
+                None => return fallback,
+            },
+            '(' => depth += 1,
+            ')' if depth == 0 => return fallback,
+            ')' => depth -= 1,
+            '|' if depth == 0 => return fallback,
+            _ => {}
         }
         i += 1;
     }
-    let tail = match &parts[i..] {
-        [end] if is_end(end) => Tail::Empty,
-        [rep, end] if is_end(end) => match dot_star(rep) {
-            Some(true) => Tail::Any,
-            Some(false) => Tail::AnyButLf,
-            None => Tail::Regex,
-        },
+    if depth != 0 {
+        return fallback;
+    }
+    let mut key = String::new();
+    let mut at = 0;
+    while let Some((c, len)) = literal_at(&chars, at) {
+        match chars.get(at + len) {
+            Some('*' | '?') => break,
+            Some('+') => {
+                key.push(c);
+                break;
+            }
+            Some('{') => {
+                if chars
+                    .get(at + len + 1)
+                    .is_some_and(|d| ('1'..='9').contains(d))
+                {
+                    key.push(c);
+                }
+                break;
+            }
+            _ => {
+                key.push(c);
+                at += len;
+            }
+        }
+    }
+    let rest: String = chars[at..].iter().collect();
+    let tail = match rest.as_str() {
+        "" => Tail::Empty,
+        ".*" | ".*?" | "(?-s:.*)" | "(?-s:.*?)" => Tail::AnyButLf,
+        "(?s:.*)" | "(?s:.*?)" => Tail::Any,
         _ => Tail::Regex,
     };
-    (key, tail)
+    (key.into_bytes(), tail)
+}
+
+/// The literal character at `chars[at]` and its length: a plain character, escaped punctuation
+/// or `\x{…}` (what [`crate::matching::re2`] writes). `None` for anything else.
+fn literal_at(chars: &[char], at: usize) -> Option<(char, usize)> {
+    match *chars.get(at)? {
+        '\\' => match *chars.get(at + 1)? {
+            p if p.is_ascii_punctuation() => Some((p, 2)),
+            'x' if chars.get(at + 2) == Some(&'{') => {
+                let close = chars[at + 3..].iter().position(|&c| c == '}')?;
+                let hex: String = chars[at + 3..at + 3 + close].iter().collect();
+                let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                Some((c, close + 4))
+            }
+            _ => None,
+        },
+        '.' | '^' | '$' | '|' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' => None,
+        c => Some((c, 1)),
+    }
+}
+
+/// The index of the `]` closing the class opened at `chars[open]` (a `]` first is text, `[:…:]`
+/// inside is one item), `None` if it does not close.
+fn class_end(chars: &[char], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    if chars.get(i) == Some(&'^') {
+        i += 1;
+    }
+    if chars.get(i) == Some(&']') {
+        i += 1;
+    }
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            '[' if chars.get(i + 1) == Some(&':') => {
+                i += chars[i..].windows(2).position(|w| w == [':', ']'])? + 1;
+            }
+            ']' => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// [`regex_key`] without parsing, for the shape the controller emits most (Istio `prefix` URIs):
@@ -317,36 +389,6 @@ fn plain_regex_key(pattern: &str) -> Option<(Vec<u8>, Tail)> {
         _ => return None,
     };
     Some((key.into_bytes(), tail))
-}
-
-fn is_end(hir: &Hir) -> bool {
-    matches!(hir.kind(), HirKind::Look(Look::End))
-}
-
-/// `Some(true)` for `(?s:.*)` (any character), `Some(false)` for `.*` (any but `\n`), greedy or
-/// not; `None` for anything else.
-fn dot_star(hir: &Hir) -> Option<bool> {
-    let HirKind::Repetition(rep) = hir.kind() else {
-        return None;
-    };
-    if rep.min != 0 || rep.max.is_some() {
-        return None;
-    }
-    let HirKind::Class(Class::Unicode(class)) = rep.sub.kind() else {
-        return None;
-    };
-    let ranges: Vec<(char, char)> = class
-        .ranges()
-        .iter()
-        .map(|r| (r.start(), r.end()))
-        .collect();
-    if ranges == [('\0', char::MAX)] {
-        Some(true)
-    } else if ranges == [('\0', '\t'), ('\u{b}', char::MAX)] {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use regex::Regex;
+use crate::matching::re2::Regex;
 
 use crate::config::{
     ForwardMode, HeaderMods, PathMatch, PathRewrite, Redirect, Rewrite, RouteAction, RouteOrder,

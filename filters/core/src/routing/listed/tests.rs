@@ -21,10 +21,14 @@ fn regex_keys_and_tails() {
     assert_eq!(key(".*"), k("", Tail::AnyButLf));
     assert_eq!(key("/r/[0-9]+"), k("/r/", Tail::Regex));
     assert_eq!(key("/a?b"), k("/", Tail::Regex));
-    assert_eq!(key("/ab+"), k("/a", Tail::Regex));
+    assert_eq!(key("/ab+"), k("/ab", Tail::Regex));
+    assert_eq!(key("/ab{0,2}"), k("/a", Tail::Regex));
+    assert_eq!(key("/ab{2}"), k("/ab", Tail::Regex));
     assert_eq!(key("/a|/b"), k("", Tail::Regex));
     assert_eq!(key("(/a|/b)/x"), k("", Tail::Regex));
-    assert_eq!(key("(?i)/api/.*"), k("/", Tail::Regex));
+    assert_eq!(key("(?i)/api/.*"), k("", Tail::Regex));
+    assert_eq!(key(r"/\x{E9}\[.*"), k("/é[", Tail::AnyButLf));
+    assert_eq!(key("/a[]x].*"), k("/a", Tail::Regex));
     assert_eq!(key("/é/.*"), k("/é/", Tail::AnyButLf));
     assert_eq!(key(r"/a\b.*"), k("/a", Tail::Regex));
     assert_eq!(key("/a(?-s:.*)"), k("/a", Tail::AnyButLf));
@@ -32,6 +36,11 @@ fn regex_keys_and_tails() {
     // The router never compiles unanchored regexes; anything unexpected is a plain regex.
     assert_eq!(regex_key("/api/.*"), (Vec::new(), Tail::Regex));
     assert_eq!(regex_key("("), (Vec::new(), Tail::Regex));
+    // The `(?:` the router opens must close at the end: a pattern that closes it early and
+    // alternates is not one of the shapes above.
+    assert_eq!(regex_key("^(?:/a)|(?:/b)$"), (Vec::new(), Tail::Regex));
+    assert_eq!(regex_key("^(?:/a)(/b)$"), (Vec::new(), Tail::Regex));
+    assert_eq!(regex_key("^(?:/a[)$"), (Vec::new(), Tail::Regex));
 }
 
 /// The shortcut for plain shapes gives what the parser gives, and declines everything else.

@@ -234,27 +234,24 @@ impl TryFrom<RoutingConfig> for Router {
                     }) => Some(regex),
                     _ => None,
                 };
-                let rewrite_regex =
-                    match rewrite_source {
-                        Some(re) => Some(Regex::new(&re2::to_rust(re)).map_err(|e| {
-                            ConfigError::Invalid {
-                                field: field(".action"),
-                                message: format!("rewrite regex {re:?} does not compile: {e}"),
-                            }
-                        })?),
-                        None => None,
-                    };
+                let rewrite_regex = match rewrite_source {
+                    Some(re) => Some(re2::compile(re).map_err(|e| ConfigError::Invalid {
+                        field: field(".action"),
+                        message: format!("rewrite regex {re:?} does not compile: {e}"),
+                    })?),
+                    None => None,
+                };
                 let client_certificate = match route.client_certificate {
                     None => None,
                     Some(c) => {
                         let re = match &c.match_subject {
                             None => None,
-                            Some(re) => Some(Regex::new(&re2::to_rust(re)).map_err(|e| {
-                                ConfigError::Invalid {
+                            Some(re) => {
+                                Some(re2::compile(re).map_err(|e| ConfigError::Invalid {
                                     field: field(".clientCertificate.matchSubject"),
                                     message: format!("{re:?} does not compile: {e}"),
-                                }
-                            })?),
+                                })?)
+                            }
                         };
                         Some((c, re))
                     }
