@@ -755,7 +755,10 @@ impl RoutingConfig {
     /// # Errors
     /// [`crate::ConfigError::Json`] naming the field path at fault (`virtualHosts[2].routes[0].path`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, crate::ConfigError> {
-        crate::json::from_slice(bytes)
+        crate::json::decode::from_slice(bytes).map_err(|e| crate::ConfigError::Json {
+            path: e.path(),
+            message: e.message().to_owned(),
+        })
     }
 
     /// Serializes to the JSON the filter parses.
@@ -764,6 +767,8 @@ impl RoutingConfig {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
+
+mod decode;
 
 #[cfg(test)]
 mod tests {

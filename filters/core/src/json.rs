@@ -6,6 +6,8 @@
 //! was a sixth of the routing module's code and slowed every parse. `tests` compare the two on
 //! every kind of error.
 
+pub mod decode;
+
 use serde::de::DeserializeOwned;
 
 use crate::ConfigError;
