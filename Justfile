@@ -59,6 +59,8 @@ demo mode="": build
 
 # Unit, integration, live-update and Kubernetes tests, the explainer in headless Chromium, then every scenario on host-runner (and the Ingress ones again on their `convert`ed Gateway API objects), on a real Envoy (both forward modes), through a Kubernetes API server, on an istiod-shaped Envoy with Portico attached by its EnvoyFilters (and by WasmPlugins), and on an Envoy Gateway-shaped Envoy with Portico attached by its policies
 test: build
+    # Issue 14's size budget: every release module at most 400 000 bytes (docs/benchmarks.md, "Filter size").
+    @for m in target/wasm32-wasip1/wasm/portico_filter_*.wasm; do s=$(stat -c %s "$m"); [ "$s" -le 400000 ] || { echo "$m is $s bytes, over the 400 000-byte budget"; exit 1; }; done
     cargo test --locked --workspace
     ./target/debug/host-runner scenario testdata/scenarios
     ./target/debug/host-runner scenario --cluster-mode testdata/scenarios

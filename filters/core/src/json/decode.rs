@@ -429,10 +429,13 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
         let Value::Object(members) = v else {
             return Err(Error::invalid_type(v, "a map"));
         };
-        members
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), T::decode(v).map_err(|e| e.in_field(k))?)))
-            .collect()
+        // Inserted one by one (a later duplicate replaces an earlier one, as in serde_json):
+        // collecting would sort, and each sort is kilobytes of code in the module.
+        let mut map = BTreeMap::new();
+        for (k, v) in members {
+            map.insert(k.clone(), T::decode(v).map_err(|e| e.in_field(k))?);
+        }
+        Ok(map)
     }
 }
 

@@ -82,16 +82,21 @@ const POSIX: &[(&str, Ranges)] = &[
     ("xdigit", &[('0', '9'), ('A', 'F'), ('a', 'f')]),
 ];
 
-/// The code points not in `items` (ranges in any order, overlapping or not).
-fn complement(mut items: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
-    items.sort_unstable();
+/// The code points not in `items` (ranges in any order, overlapping or not). A few dozen
+/// ranges at most: each step takes the lowest range not yet passed, without a sort (a sort is
+/// kilobytes of code in the module).
+fn complement(items: &[(u32, u32)]) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     let mut next = 0u32;
-    for (lo, hi) in items {
+    while let Some(&(lo, hi)) = items
+        .iter()
+        .filter(|&&(_, hi)| hi >= next)
+        .min_by_key(|&&(lo, _)| lo)
+    {
         if lo > next {
             out.push((next, lo - 1));
         }
-        next = next.max(hi + 1);
+        next = hi + 1;
     }
     if next <= 0x10_FFFF {
         out.push((next, 0x10_FFFF));
@@ -386,7 +391,7 @@ impl Writer {
             }
         }
         if negated {
-            items = complement(items);
+            items = complement(&items);
         }
         if !in_class {
             self.out.push('[');

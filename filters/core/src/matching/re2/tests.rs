@@ -189,3 +189,13 @@ fn matches_equal_the_regex_crate_s_where_both_read_re2() {
         }
     }
 }
+
+#[test]
+fn complements_ranges_in_any_order() {
+    assert_eq!(
+        super::complement(&[(5, 10), (0, 2), (8, 20), (9, 9)]),
+        [(3, 4), (21, 0x10_FFFF)]
+    );
+    assert_eq!(super::complement(&[(0, 0x10_FFFF)]), []);
+    assert_eq!(super::complement(&[]), [(0, 0x10_FFFF)]);
+}
