@@ -254,7 +254,7 @@ impl Decode for Mirror {
 
 /// An adjacently tagged enum's object (`{"type": …, CONTENT: …}`): its variant name and content
 /// (absent or null for a unit variant).
-fn adjacent<'v>(v: &'v Value, content: &str) -> Result<(String, Fields<'v>), Error> {
+fn adjacent<'v>(v: &'v Value<'v>, content: &str) -> Result<(String, Fields<'v>), Error> {
     let f = fields(v, Some(&["type", content]))?;
     let kind: String = f.req("type")?;
     Ok((kind, f))

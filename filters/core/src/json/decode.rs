@@ -9,25 +9,27 @@
 //! An error names the field path (`virtualHosts[0].routes[2].action.backends`) and says what is
 //! wrong there.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Deepest nesting read (serde_json's limit): a hostile document cannot exhaust the stack.
 const MAX_DEPTH: usize = 128;
 
-/// A JSON value. Numbers keep their text: each field reads it as its own type.
+/// A JSON value, borrowing from the document: numbers keep their text (each field reads it as
+/// its own type), strings and names are copied only where they have escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'t> {
     Null,
     Bool(bool),
-    Number(String),
-    String(String),
-    Array(Vec<Value>),
+    Number(&'t str),
+    String(Cow<'t, str>),
+    Array(Vec<Value<'t>>),
     /// Members in document order.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Cow<'t, str>, Value<'t>)>),
 }
 
-impl Value {
+impl Value<'_> {
     fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
@@ -111,11 +113,12 @@ impl Error {
 ///
 /// # Errors
 /// Not UTF-8, not JSON (with the line and column), nested deeper than 128, or text after it.
-pub fn parse(bytes: &[u8]) -> Result<Value, Error> {
-    let text = std::str::from_utf8(bytes)
+pub fn parse(bytes: &[u8]) -> Result<Value<'_>, Error> {
+    let src = std::str::from_utf8(bytes)
         .map_err(|e| Error::new(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
     let mut p = Parser {
-        text: text.as_bytes(),
+        src,
+        text: bytes,
         at: 0,
         depth: 0,
     };
@@ -136,12 +139,13 @@ pub fn from_slice<T: Decode>(bytes: &[u8]) -> Result<T, Error> {
 }
 
 struct Parser<'t> {
+    src: &'t str,
     text: &'t [u8],
     at: usize,
     depth: usize,
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
     fn error(&self, message: &str) -> Error {
         let before = &self.text[..self.at.min(self.text.len())];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -171,7 +175,7 @@ impl Parser<'_> {
         ok
     }
 
-    fn value(&mut self) -> Result<Value, &'static str> {
+    fn value(&mut self) -> Result<Value<'t>, &'static str> {
         self.space();
         let Some(&b) = self.text.get(self.at) else {
             return Err("EOF while parsing a value");
@@ -200,7 +204,7 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self) -> Result<Value, &'static str> {
+    fn object(&mut self) -> Result<Value<'t>, &'static str> {
         let mut members = Vec::new();
         self.space();
         if self.eat(b"}") {
@@ -229,7 +233,7 @@ impl Parser<'_> {
         }
     }
 
-    fn array(&mut self) -> Result<Value, &'static str> {
+    fn array(&mut self) -> Result<Value<'t>, &'static str> {
         let mut items = Vec::new();
         self.space();
         if self.eat(b"]") {
@@ -248,7 +252,7 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Value, &'static str> {
+    fn number(&mut self) -> Result<Value<'t>, &'static str> {
         let start = self.at;
         let digits = |p: &mut Self| {
             let from = p.at;
@@ -274,15 +278,14 @@ impl Parser<'_> {
                 return Err("invalid number");
             }
         }
-        // ASCII by construction.
-        let text = String::from_utf8_lossy(&self.text[start..self.at]).into_owned();
-        Ok(Value::Number(text))
+        // ASCII by construction: character boundaries.
+        Ok(Value::Number(&self.src[start..self.at]))
     }
 
-    fn string(&mut self) -> Result<String, &'static str> {
+    fn string(&mut self) -> Result<Cow<'t, str>, &'static str> {
         // At the opening quote.
         self.at += 1;
-        let mut out = String::new();
+        let mut out: Option<String> = None;
         loop {
             let start = self.at;
             while self
@@ -292,17 +295,23 @@ impl Parser<'_> {
             {
                 self.at += 1;
             }
-            // Whole UTF-8 sequences: the text is UTF-8 and the stops are ASCII.
-            out.push_str(
-                std::str::from_utf8(&self.text[start..self.at]).map_err(|_| "invalid UTF-8")?,
-            );
+            // Character boundaries: the text is UTF-8 and the stops are ASCII.
+            let run = &self.src[start..self.at];
             match self.text.get(self.at) {
                 None => return Err("EOF while parsing a string"),
                 Some(b'"') => {
                     self.at += 1;
-                    return Ok(out);
+                    return Ok(match out {
+                        None => Cow::Borrowed(run),
+                        Some(mut s) => {
+                            s.push_str(run);
+                            Cow::Owned(s)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let out = out.get_or_insert_with(String::new);
+                    out.push_str(run);
                     self.at += 1;
                     let e = *self.text.get(self.at).ok_or("EOF while parsing a string")?;
                     self.at += 1;
@@ -357,13 +366,13 @@ impl Parser<'_> {
 pub trait Decode: Sized {
     /// # Errors
     /// What is wrong with `v`, with its path inside `v`.
-    fn decode(v: &Value) -> Result<Self, Error>;
+    fn decode(v: &Value<'_>) -> Result<Self, Error>;
 }
 
 impl Decode for String {
     fn decode(v: &Value) -> Result<Self, Error> {
         match v {
-            Value::String(s) => Ok(s.clone()),
+            Value::String(s) => Ok(s.clone().into_owned()),
             _ => Err(Error::invalid_type(v, "a string")),
         }
     }
@@ -433,7 +442,7 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
         // collecting would sort, and each sort is kilobytes of code in the module.
         let mut map = BTreeMap::new();
         for (k, v) in members {
-            map.insert(k.clone(), T::decode(v).map_err(|e| e.in_field(k))?);
+            map.insert(k.to_string(), T::decode(v).map_err(|e| e.in_field(k))?);
         }
         Ok(map)
     }
@@ -458,20 +467,20 @@ impl<A: Decode, B: Decode> Decode for (A, B) {
 /// The members of an object being decoded as a struct.
 #[derive(Debug)]
 pub struct Fields<'v> {
-    members: &'v [(String, Value)],
+    members: &'v [(Cow<'v, str>, Value<'v>)],
 }
 
 /// `v` as an object whose member names are all in `known` (`None`: any name), each once.
 ///
 /// # Errors
 /// Not an object, an unknown member (`unknown field`), a repeated one (`duplicate field`).
-pub fn fields<'v>(v: &'v Value, known: Option<&[&str]>) -> Result<Fields<'v>, Error> {
+pub fn fields<'v>(v: &'v Value<'v>, known: Option<&[&str]>) -> Result<Fields<'v>, Error> {
     let Value::Object(members) = v else {
         return Err(Error::invalid_type(v, "an object"));
     };
     for (i, (k, _)) in members.iter().enumerate() {
         if let Some(known) = known {
-            if !known.contains(&k.as_str()) {
+            if !known.contains(&k.as_ref()) {
                 return Err(
                     Error::new(format!("unknown field `{k}`, expected {}", one_of(known)))
                         .in_field(k),
@@ -505,7 +514,7 @@ fn one_of(names: &[&str]) -> String {
 
 impl<'v> Fields<'v> {
     /// The member `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&'v Value> {
+    pub fn get(&self, key: &str) -> Option<&'v Value<'v>> {
         self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
@@ -553,7 +562,7 @@ pub fn unit<T: Copy>(v: &Value, variants: &[(&str, T)]) -> Result<T, Error> {
     };
     variants
         .iter()
-        .find(|(name, _)| name == s)
+        .find(|(name, _)| *name == s.as_ref())
         .map(|(_, t)| *t)
         .ok_or_else(|| unknown_variant(s, variants.iter().map(|(n, _)| *n)))
 }
@@ -572,7 +581,7 @@ pub fn unknown_variant<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> 
 ///
 /// # Errors
 /// Neither a string nor an object of one member.
-pub fn external(v: &Value) -> Result<(&str, Option<&Value>), Error> {
+pub fn external<'v>(v: &'v Value<'v>) -> Result<(&'v str, Option<&'v Value<'v>>), Error> {
     match v {
         Value::String(s) => Ok((s, None)),
         Value::Object(members) if members.len() == 1 => Ok((&members[0].0, Some(&members[0].1))),

@@ -12,8 +12,8 @@ fn reads_json() {
             (
                 "a".into(),
                 Value::Array(vec![
-                    Value::Number("1".into()),
-                    Value::Number("-2.5e3".into()),
+                    Value::Number("1"),
+                    Value::Number("-2.5e3"),
                     Value::Bool(true),
                     Value::Bool(false),
                     Value::Null,
