@@ -144,7 +144,7 @@ lint:
     cargo clippy --locked -p portico-filter-routing -p portico-filter-tls -p portico-filter-egress -p portico-host-runner-probe --target wasm32-wasip1 -- -D warnings
     cargo clippy --locked -p portico-playground --target wasm32-unknown-unknown -- -D warnings
 
-# Fuzz one target for `seconds` (installs nightly and cargo-fuzz if missing): client_hello, route_request, configs, egress_verdict, translate. Seeds: fuzz/corpus/TARGET; what the fuzzer finds goes to fuzz/corpus-work/TARGET, crashes to fuzz/artifacts/TARGET
+# Fuzz one target for `seconds` (installs nightly and cargo-fuzz if missing): client_hello, route_request, configs, egress_verdict, re2, translate. Seeds: fuzz/corpus/TARGET; what the fuzzer finds goes to fuzz/corpus-work/TARGET, crashes to fuzz/artifacts/TARGET
 fuzz target="client_hello" seconds="60":
     #!/usr/bin/env bash
     set -euo pipefail

@@ -13,6 +13,9 @@ mod configs {
 mod egress_verdict {
     include!("../../../fuzz/checks/egress_verdict.rs");
 }
+mod re2 {
+    include!("../../../fuzz/checks/re2.rs");
+}
 
 mod corpus {
     include!("../../../fuzz/checks/seeds.rs");
@@ -46,5 +49,13 @@ fn egress_verdict_seeds() {
     for (name, data) in seeds("egress_verdict") {
         eprintln!("{name}");
         egress_verdict::check(&data);
+    }
+}
+
+#[test]
+fn re2_seeds() {
+    for (name, data) in seeds("re2") {
+        eprintln!("{name}");
+        re2::check(&data);
     }
 }

@@ -8,37 +8,181 @@ use crate::tls::select::{
     PassthroughBackend, PeerHeader, SniPattern, SniRule, Terminate, TlsTable, TlsVersion,
 };
 
-impl Decode for RoutingConfig {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "apiVersion",
-                "generation",
-                "forward",
-                "port",
-                "virtualHosts",
-                "defaultBackend",
-                "backends",
-                "passthrough",
-                "hostDefaultsOnly",
-                "tls",
-                "unknownHostStatus",
-            ]),
-        )?;
-        Ok(RoutingConfig {
-            api_version: f.req("apiVersion")?,
-            generation: f.req("generation")?,
-            forward: f.def("forward")?,
-            port: f.or("port", default_port)?,
-            virtual_hosts: f.def("virtualHosts")?,
-            default_backend: f.def("defaultBackend")?,
-            backends: f.def("backends")?,
-            passthrough: f.def("passthrough")?,
-            host_defaults_only: f.def("hostDefaultsOnly")?,
-            tls: f.def("tls")?,
-            unknown_host_status: f.def("unknownHostStatus")?,
-        })
+/// `Decode` for structs: each field with its JSON name and whether it is `req`uired (an
+/// `Option` may still be absent), `def`aulted when absent, or `or` a default function — the
+/// serde attributes' meaning (`deny_unknown_fields` on all: any other member is an error).
+macro_rules! structs {
+    ($($t:ident { $($field:ident: $name:literal $how:ident $($default:ident)?,)* })*) => {$(
+        impl Decode for $t {
+            fn decode(v: &Value) -> Result<Self, Error> {
+                let f = fields(v, Some(&[$($name),*]))?;
+                Ok($t { $($field: structs!(@get f $name $how $($default)?),)* })
+            }
+        }
+    )*};
+    (@get $f:ident $name:literal req) => { $f.req($name)? };
+    (@get $f:ident $name:literal def) => { $f.def($name)? };
+    (@get $f:ident $name:literal or $default:ident) => { $f.or($name, $default)? };
+}
+
+structs! {
+    RoutingConfig {
+        api_version: "apiVersion" req,
+        generation: "generation" req,
+        forward: "forward" def,
+        port: "port" or default_port,
+        virtual_hosts: "virtualHosts" def,
+        default_backend: "defaultBackend" def,
+        backends: "backends" def,
+        passthrough: "passthrough" def,
+        host_defaults_only: "hostDefaultsOnly" def,
+        tls: "tls" def,
+        unknown_host_status: "unknownHostStatus" def,
+    }
+    VirtualHost {
+        name: "name" req,
+        hosts: "hosts" req,
+        wildcard: "wildcard" def,
+        order: "order" def,
+        routes: "routes" def,
+        default_backend: "defaultBackend" def,
+    }
+    Route {
+        name: "name" req,
+        path: "path" req,
+        headers: "headers" def,
+        query: "query" def,
+        method: "method" def,
+        sources: "sources" def,
+        client_ranges: "clientRanges" def,
+        upstream: "upstream" def,
+        cors: "cors" def,
+        action: "action" req,
+        request_headers: "requestHeaders" def,
+        response_headers: "responseHeaders" def,
+        abort: "abort" def,
+        delay: "delay" def,
+        mirrors: "mirrors" def,
+        client_certificate: "clientCertificate" def,
+    }
+    UpstreamPolicy {
+        timeout_ms: "timeoutMs" def,
+        per_try_timeout_ms: "perTryTimeoutMs" def,
+        retries: "retries" def,
+        retry_on: "retryOn" def,
+        retriable_status_codes: "retriableStatusCodes" def,
+    }
+    ClientRanges {
+        allow: "allow" def,
+        deny: "deny" def,
+    }
+    Abort {
+        status: "status" req,
+        percent: "percent" req,
+    }
+    Delay {
+        millis: "millis" req,
+        percent: "percent" req,
+    }
+    Mirror {
+        backend: "backend" req,
+        percent: "percent" req,
+    }
+    HeaderMatch {
+        name: "name" req,
+        value: "value" req,
+        invert: "invert" def,
+    }
+    QueryMatch {
+        name: "name" req,
+        value: "value" req,
+    }
+    WeightedBackend {
+        backend: "backend" req,
+        weight: "weight" req,
+        filters: "filters" def,
+    }
+    BackendFilters {
+        request_headers: "requestHeaders" def,
+        response_headers: "responseHeaders" def,
+        rewrite: "rewrite" def,
+        host: "host" def,
+        redirect: "redirect" def,
+        mirrors: "mirrors" def,
+    }
+    Rewrite {
+        host: "host" def,
+        path: "path" def,
+    }
+    HeaderMods {
+        set: "set" def,
+        add: "add" def,
+        remove: "remove" def,
+    }
+    Backend {
+        cluster: "cluster" req,
+        endpoints: "endpoints" def,
+        lb: "lb" def,
+        original_destination: "originalDestination" def,
+    }
+    TlsTable {
+        family: "family" req,
+        chains: "chains" req,
+        rules: "rules" req,
+        default_chain: "defaultChain" def,
+        response_headers: "responseHeaders" def,
+    }
+    Certificate {
+        sds: "sds" req,
+        source: "source" req,
+    }
+    ClientValidation {
+        ca_sds: "caSds" req,
+        required: "required" req,
+        subject_alt_names: "subjectAltNames" def,
+        accept_untrusted: "acceptUntrusted" def,
+        max_depth: "maxDepth" def,
+    }
+    Terminate {
+        certificate: "certificate" req,
+        min_version: "minVersion" req,
+        max_version: "maxVersion" req,
+        cipher_suites: "cipherSuites" def,
+        client: "client" def,
+        request_headers: "requestHeaders" def,
+    }
+    PassthroughBackend {
+        backend: "backend" req,
+        cluster: "cluster" req,
+        weight: "weight" req,
+    }
+    Chain {
+        name: "name" req,
+        origin: "origin" req,
+        action: "action" req,
+        hosts: "hosts" def,
+        host_check: "hostCheck" def,
+    }
+    SniRule {
+        pattern: "pattern" req,
+        chain: "chain" req,
+    }
+    ClientCertificate {
+        denied: "denied" def,
+        required: "required" def,
+        error_page: "errorPage" def,
+        match_subject: "matchSubject" def,
+        headers: "headers" def,
+    }
+    Cors {
+        allow_origins: "allowOrigins" def,
+        allow_methods: "allowMethods" def,
+        allow_headers: "allowHeaders" def,
+        expose_headers: "exposeHeaders" def,
+        max_age: "maxAge" def,
+        allow_credentials: "allowCredentials" def,
+        nginx: "nginx" def,
+        ignore_unmatched_preflights: "ignoreUnmatchedPreflights" def,
     }
 }
 
@@ -51,30 +195,6 @@ impl Decode for ForwardMode {
                 ("cluster", ForwardMode::Cluster),
             ],
         )
-    }
-}
-
-impl Decode for VirtualHost {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "name",
-                "hosts",
-                "wildcard",
-                "order",
-                "routes",
-                "defaultBackend",
-            ]),
-        )?;
-        Ok(VirtualHost {
-            name: f.req("name")?,
-            hosts: f.req("hosts")?,
-            wildcard: f.def("wildcard")?,
-            order: f.def("order")?,
-            routes: f.def("routes")?,
-            default_backend: f.def("defaultBackend")?,
-        })
     }
 }
 
@@ -99,156 +219,6 @@ impl Decode for WildcardMode {
                 ("multiLabel", WildcardMode::MultiLabel),
             ],
         )
-    }
-}
-
-impl Decode for Route {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "name",
-                "path",
-                "headers",
-                "query",
-                "method",
-                "sources",
-                "clientRanges",
-                "upstream",
-                "cors",
-                "action",
-                "requestHeaders",
-                "responseHeaders",
-                "abort",
-                "delay",
-                "mirrors",
-                "clientCertificate",
-            ]),
-        )?;
-        Ok(Route {
-            name: f.req("name")?,
-            path: f.req("path")?,
-            headers: f.def("headers")?,
-            query: f.def("query")?,
-            method: f.def("method")?,
-            sources: f.def("sources")?,
-            client_ranges: f.def("clientRanges")?,
-            upstream: f.def("upstream")?,
-            cors: f.def("cors")?,
-            action: f.req("action")?,
-            request_headers: f.def("requestHeaders")?,
-            response_headers: f.def("responseHeaders")?,
-            abort: f.def("abort")?,
-            delay: f.def("delay")?,
-            mirrors: f.def("mirrors")?,
-            client_certificate: f.def("clientCertificate")?,
-        })
-    }
-}
-
-impl Decode for ClientCertificate {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&["denied", "required", "errorPage", "matchSubject", "headers"]),
-        )?;
-        Ok(ClientCertificate {
-            denied: f.def("denied")?,
-            required: f.def("required")?,
-            error_page: f.def("errorPage")?,
-            match_subject: f.def("matchSubject")?,
-            headers: f.def("headers")?,
-        })
-    }
-}
-
-impl Decode for Cors {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "allowOrigins",
-                "allowMethods",
-                "allowHeaders",
-                "exposeHeaders",
-                "maxAge",
-                "allowCredentials",
-                "nginx",
-                "ignoreUnmatchedPreflights",
-            ]),
-        )?;
-        Ok(Cors {
-            allow_origins: f.def("allowOrigins")?,
-            allow_methods: f.def("allowMethods")?,
-            allow_headers: f.def("allowHeaders")?,
-            expose_headers: f.def("exposeHeaders")?,
-            max_age: f.def("maxAge")?,
-            allow_credentials: f.def("allowCredentials")?,
-            nginx: f.def("nginx")?,
-            ignore_unmatched_preflights: f.def("ignoreUnmatchedPreflights")?,
-        })
-    }
-}
-
-impl Decode for UpstreamPolicy {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "timeoutMs",
-                "perTryTimeoutMs",
-                "retries",
-                "retryOn",
-                "retriableStatusCodes",
-            ]),
-        )?;
-        Ok(UpstreamPolicy {
-            timeout_ms: f.def("timeoutMs")?,
-            per_try_timeout_ms: f.def("perTryTimeoutMs")?,
-            retries: f.def("retries")?,
-            retry_on: f.def("retryOn")?,
-            retriable_status_codes: f.def("retriableStatusCodes")?,
-        })
-    }
-}
-
-impl Decode for ClientRanges {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["allow", "deny"]))?;
-        Ok(ClientRanges {
-            allow: f.def("allow")?,
-            deny: f.def("deny")?,
-        })
-    }
-}
-
-impl Decode for Abort {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["status", "percent"]))?;
-        Ok(Abort {
-            status: f.req("status")?,
-            percent: f.req("percent")?,
-        })
-    }
-}
-
-impl Decode for Delay {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["millis", "percent"]))?;
-        Ok(Delay {
-            millis: f.req("millis")?,
-            percent: f.req("percent")?,
-        })
-    }
-}
-
-impl Decode for Mirror {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["backend", "percent"]))?;
-        Ok(Mirror {
-            backend: f.req("backend")?,
-            percent: f.req("percent")?,
-        })
     }
 }
 
@@ -292,27 +262,6 @@ impl Decode for PathMatch {
                 unknown_variant(other, ["exact", "prefix", "regex"].into_iter()).in_field("type"),
             ),
         }
-    }
-}
-
-impl Decode for HeaderMatch {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["name", "value", "invert"]))?;
-        Ok(HeaderMatch {
-            name: f.req("name")?,
-            value: f.req("value")?,
-            invert: f.def("invert")?,
-        })
-    }
-}
-
-impl Decode for QueryMatch {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["name", "value"]))?;
-        Ok(QueryMatch {
-            name: f.req("name")?,
-            value: f.req("value")?,
-        })
     }
 }
 
@@ -361,51 +310,6 @@ impl Decode for RouteAction {
                     .in_field("type"),
             ),
         }
-    }
-}
-
-impl Decode for WeightedBackend {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["backend", "weight", "filters"]))?;
-        Ok(WeightedBackend {
-            backend: f.req("backend")?,
-            weight: f.req("weight")?,
-            filters: f.def("filters")?,
-        })
-    }
-}
-
-impl Decode for BackendFilters {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "requestHeaders",
-                "responseHeaders",
-                "rewrite",
-                "host",
-                "redirect",
-                "mirrors",
-            ]),
-        )?;
-        Ok(BackendFilters {
-            request_headers: f.def("requestHeaders")?,
-            response_headers: f.def("responseHeaders")?,
-            rewrite: f.def("rewrite")?,
-            host: f.def("host")?,
-            redirect: f.def("redirect")?,
-            mirrors: f.def("mirrors")?,
-        })
-    }
-}
-
-impl Decode for Rewrite {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["host", "path"]))?;
-        Ok(Rewrite {
-            host: f.def("host")?,
-            path: f.def("path")?,
-        })
     }
 }
 
@@ -469,32 +373,6 @@ impl Decode for Redirect {
     }
 }
 
-impl Decode for HeaderMods {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["set", "add", "remove"]))?;
-        Ok(HeaderMods {
-            set: f.def("set")?,
-            add: f.def("add")?,
-            remove: f.def("remove")?,
-        })
-    }
-}
-
-impl Decode for Backend {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&["cluster", "endpoints", "lb", "originalDestination"]),
-        )?;
-        Ok(Backend {
-            cluster: f.req("cluster")?,
-            endpoints: f.def("endpoints")?,
-            lb: f.def("lb")?,
-            original_destination: f.def("originalDestination")?,
-        })
-    }
-}
-
 impl Decode for LoadBalancer {
     fn decode(v: &Value) -> Result<Self, Error> {
         // serde reads an internally tagged unit variant's other members and ignores them.
@@ -539,30 +417,6 @@ impl Decode for HashKey {
             )
             .in_field("type")),
         }
-    }
-}
-
-// The TLS table a routing configuration may carry.
-
-impl Decode for TlsTable {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "family",
-                "chains",
-                "rules",
-                "defaultChain",
-                "responseHeaders",
-            ]),
-        )?;
-        Ok(TlsTable {
-            family: f.req("family")?,
-            chains: f.req("chains")?,
-            rules: f.req("rules")?,
-            default_chain: f.def("defaultChain")?,
-            response_headers: f.def("responseHeaders")?,
-        })
     }
 }
 
@@ -638,62 +492,6 @@ impl Decode for CertificateSource {
     }
 }
 
-impl Decode for Certificate {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["sds", "source"]))?;
-        Ok(Certificate {
-            sds: f.req("sds")?,
-            source: f.req("source")?,
-        })
-    }
-}
-
-impl Decode for ClientValidation {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "caSds",
-                "required",
-                "subjectAltNames",
-                "acceptUntrusted",
-                "maxDepth",
-            ]),
-        )?;
-        Ok(ClientValidation {
-            ca_sds: f.req("caSds")?,
-            required: f.req("required")?,
-            subject_alt_names: f.def("subjectAltNames")?,
-            accept_untrusted: f.def("acceptUntrusted")?,
-            max_depth: f.def("maxDepth")?,
-        })
-    }
-}
-
-impl Decode for Terminate {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(
-            v,
-            Some(&[
-                "certificate",
-                "minVersion",
-                "maxVersion",
-                "cipherSuites",
-                "client",
-                "requestHeaders",
-            ]),
-        )?;
-        Ok(Terminate {
-            certificate: f.req("certificate")?,
-            min_version: f.req("minVersion")?,
-            max_version: f.req("maxVersion")?,
-            cipher_suites: f.def("cipherSuites")?,
-            client: f.def("client")?,
-            request_headers: f.def("requestHeaders")?,
-        })
-    }
-}
-
 impl Decode for PeerHeader {
     fn decode(v: &Value) -> Result<Self, Error> {
         unit(
@@ -740,30 +538,6 @@ impl Decode for ChainAction {
     }
 }
 
-impl Decode for PassthroughBackend {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["backend", "cluster", "weight"]))?;
-        Ok(PassthroughBackend {
-            backend: f.req("backend")?,
-            cluster: f.req("cluster")?,
-            weight: f.req("weight")?,
-        })
-    }
-}
-
-impl Decode for Chain {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["name", "origin", "action", "hosts", "hostCheck"]))?;
-        Ok(Chain {
-            name: f.req("name")?,
-            origin: f.req("origin")?,
-            action: f.req("action")?,
-            hosts: f.def("hosts")?,
-            host_check: f.def("hostCheck")?,
-        })
-    }
-}
-
 impl Decode for HostCheck {
     fn decode(v: &Value) -> Result<Self, Error> {
         unit(
@@ -773,15 +547,5 @@ impl Decode for HostCheck {
                 ("listener", HostCheck::Listener),
             ],
         )
-    }
-}
-
-impl Decode for SniRule {
-    fn decode(v: &Value) -> Result<Self, Error> {
-        let f = fields(v, Some(&["pattern", "chain"]))?;
-        Ok(SniRule {
-            pattern: f.req("pattern")?,
-            chain: f.req("chain")?,
-        })
     }
 }
