@@ -16,7 +16,8 @@
 //!   back-references, which RE2 refuses); `\x{…}` and `\xHH` are characters (folded too).
 //! - Inside a class, `[` (other than `[:name:]`), `&&` and `~~` are literal text, not nested
 //!   classes or set operations.
-//! - A `{` or `}` that does not make a counted repetition (`a{`, `{x}`) is a literal.
+//! - A `{` or `}` that does not make a counted repetition (`a{`, `{x}`) is a literal; a count
+//!   above 1 000 is an error, as in RE2.
 //!
 //! What RE2 has and this does not — Unicode classes (`\pL`, `\p{Greek}`) — fails to compile,
 //! with the regex engine's message.
@@ -51,6 +52,9 @@ pub fn to_lite(re: &str) -> Result<String, String> {
     w.pattern()?;
     Ok(w.out)
 }
+
+/// The largest count RE2 reads in `{n,m}`.
+const MAX_REPEAT: u64 = 1000;
 
 /// An ASCII class's ranges.
 type Ranges = &'static [(char, char)];
@@ -135,9 +139,19 @@ impl Writer {
                 _ => None,
             };
             if let Some(mut n) = repetition {
+                let op: String = self.chars[self.at..self.at + n].iter().collect();
                 if repeated {
-                    let op: String = self.chars[self.at..self.at + n].iter().collect();
                     return Err(format!("bad repetition operator: {op} after a repetition"));
+                }
+                // RE2's `kMaxRepeat`: a count above 1 000 is refused.
+                let mut counts = op.trim_matches(['{', '}']).split(',');
+                if c == '{'
+                    && counts
+                        .any(|c| !c.is_empty() && c.parse::<u64>().map_or(true, |c| c > MAX_REPEAT))
+                {
+                    return Err(format!(
+                        "bad repetition operator: {op} (counts above {MAX_REPEAT})"
+                    ));
                 }
                 if self.peek(n) == Some('?') {
                     n += 1;

@@ -65,6 +65,18 @@ fn braces_that_are_not_repetitions_are_text() {
     assert!(matches(r"a{,2}", "a{,2}"));
     assert!(matches(r"a{2}", "aa") && !matches(r"a{2}", "a{2}"));
     assert!(matches(r"a{1,}", "aaa") && matches(r"a{1,2}b", "aab"));
+    assert!(matches(r"a{1000}", &"a".repeat(1000)));
+    for re in [
+        r"a{1001}",
+        r"a{2,1001}",
+        r"a{1001,}",
+        r"a{99999999999999999999}",
+    ] {
+        assert!(
+            compile_anchored(re).is_err(),
+            "{re}: RE2 refuses counts above 1 000"
+        );
+    }
 }
 
 #[test]
