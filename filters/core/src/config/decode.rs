@@ -433,15 +433,20 @@ impl Decode for Family {
     }
 }
 
+/// The content of the externally tagged newtype variant `name`.
+fn external_newtype<T: Decode>(name: &str, content: Option<&Value>) -> Result<T, Error> {
+    match content {
+        Some(c) => T::decode(c).map_err(|e| e.in_field(name)),
+        None => Err(Error::new(
+            "invalid type: unit variant, expected newtype variant",
+        )),
+    }
+}
+
 impl Decode for SniPattern {
     fn decode(v: &Value) -> Result<Self, Error> {
         let (name, content) = external(v)?;
-        let text = || match content {
-            Some(c) => String::decode(c).map_err(|e| e.in_field(name)),
-            None => Err(Error::new(
-                "invalid type: unit variant, expected newtype variant",
-            )),
-        };
+        let text = || external_newtype::<String>(name, content);
         match name {
             "exact" => Ok(SniPattern::Exact(text()?)),
             "oneLabel" => Ok(SniPattern::OneLabel(text()?)),
@@ -471,12 +476,7 @@ impl Decode for TlsVersion {
 impl Decode for CertificateSource {
     fn decode(v: &Value) -> Result<Self, Error> {
         let (name, content) = external(v)?;
-        let text = || match content {
-            Some(c) => String::decode(c).map_err(|e| e.in_field(name)),
-            None => Err(Error::new(
-                "invalid type: unit variant, expected newtype variant",
-            )),
-        };
+        let text = || external_newtype::<String>(name, content);
         match name {
             "secret" => Ok(CertificateSource::Secret(text()?)),
             "default" => Ok(CertificateSource::Default(text()?)),
