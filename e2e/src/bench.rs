@@ -267,13 +267,14 @@ pub fn native_routes(routing: &RoutingConfig) -> Value {
 }
 
 /// The native-RDS configuration: the filter's static bootstrap (cluster mode) on `port` with
-/// the wasm filter removed and [`native_routes`] as its route table; with `pass_through`, the
-/// probe module's do-nothing filter before the router.
+/// the wasm filter removed and [`native_routes`] as its route table; with `probe`, the probe
+/// module before the router with that configuration (`{"kind": "pass-through"}`: the
+/// do-nothing filter).
 fn native(
     static_yaml: &str,
     port: u16,
     routing: &RoutingConfig,
-    pass_through: bool,
+    probe: Option<&str>,
 ) -> Result<String, String> {
     let mut doc: Value = serde_yaml::from_str(static_yaml).map_err(|e| e.to_string())?;
     doc["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
@@ -283,15 +284,15 @@ fn native(
         .ok_or("no HTTP connection manager in the rendered config")?;
     hcm["route_config"]["virtual_hosts"] = native_routes(routing);
     let mut filters = Vec::new();
-    if pass_through {
-        let probe = routing_wasm().with_file_name("portico_host_runner_probe.wasm");
+    if let Some(configuration) = probe {
+        let module = routing_wasm().with_file_name("portico_host_runner_probe.wasm");
         filters.push(json!({"name": "pass-through", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {"name": "pass-through", "vm_config": {
                 "vm_id": "pass-through", "runtime": "envoy.wasm.runtime.v8",
-                "code": {"local": {"filename": probe}}},
+                "code": {"local": {"filename": module}}},
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                  "value": "{\"kind\": \"pass-through\"}"}}}}));
+                                  "value": configuration}}}}));
     }
     filters.push(
         json!({"name": "envoy.filters.http.router", "typed_config": {
@@ -455,9 +456,25 @@ fn objects_of(yaml: &str) -> Result<Vec<portico_controller::objects::Object>, St
 
 /// The configurations compared, in order: native RDS, the pass-through filter, the routing filter
 /// in cluster and endpoint mode, every filter — each as (label, Envoy YAML, the port under load).
+/// The probe module's host calls `bench-envoy-instructions --abi-calls` prices one by one, each
+/// made alone by a filter that otherwise does nothing, in front of native RDS: the call, and
+/// its configuration's label.
+pub const ABI_CALLS: [(&str, &str); 6] = [
+    ("header-pairs", "pass-through + every request header read"),
+    ("header-value", "pass-through + one request header read"),
+    ("set-header", "pass-through + one request header set"),
+    ("filter-state", "pass-through + set_envoy_filter_state"),
+    ("clear-route-cache", "pass-through + clear_route_cache"),
+    ("metric", "pass-through + one counter bumped"),
+];
+
+/// The configurations of the comparison: native RDS, the pass-through filter, then (after
+/// `abi_calls`, each a configuration of the probe making that one call) the routing filter in
+/// cluster and endpoint mode, and every filter.
 fn configurations(
     objects: &[portico_controller::objects::Object],
     work: &Path,
+    abi_calls: &[(&'static str, &'static str)],
 ) -> Result<Vec<(&'static str, String, u16)>, String> {
     let mut configs: Vec<(&'static str, String, u16)> = Vec::new();
     for forward in [ForwardMode::Cluster, ForwardMode::Endpoint] {
@@ -491,14 +508,19 @@ fn configurations(
             let ports = free_ports(2).map_err(|e| e.to_string())?;
             configs.push((
                 "native RDS (equivalent routes)",
-                native(&yaml, ports[0], routing, false)?,
+                native(&yaml, ports[0], routing, None)?,
                 ports[0],
             ));
             configs.push((
                 "pass-through wasm filter + native RDS",
-                native(&yaml, ports[1], routing, true)?,
+                native(&yaml, ports[1], routing, Some(r#"{"kind": "pass-through"}"#))?,
                 ports[1],
             ));
+            for (call, label) in abi_calls {
+                let port = free_ports(1).map_err(|e| e.to_string())?[0];
+                let probe = format!(r#"{{"kind": "calls", "calls": ["{call}"]}}"#);
+                configs.push((label, native(&yaml, port, routing, Some(&probe))?, port));
+            }
             configs.push(("routing filter, cluster mode", yaml, port));
         } else {
             configs.push(("routing filter, endpoint mode", yaml, port));
@@ -589,7 +611,7 @@ pub async fn run_objects(
     settings: Settings,
 ) -> Result<Vec<Measured>, String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let configs = configurations(&objects, work.path())?;
+    let configs = configurations(&objects, work.path(), &[])?;
     let _echo = crate::echo::start(endpoints_of(&objects)).await?;
     let mut envoys = Vec::new();
     for (i, (label, yaml, port)) in configs.iter().enumerate() {
@@ -814,7 +836,8 @@ fn callgrind_control(args: &[&str], pid: u32) -> Result<(), String> {
 /// 50 requests are not counted), then `requests` requests one after another on one keep-alive
 /// connection are counted alone. Envoy's user-space instructions only (the kernel's are not
 /// counted, nor the load generator's or the backend's): the figure does not move with the
-/// machine's load, unlike the CPU time `run_objects` measures.
+/// machine's load, unlike the CPU time `run_objects` measures. With `dumps`, each
+/// configuration's callgrind dump is copied there as `N-label.callgrind`.
 ///
 /// # Errors
 /// Setup failures, valgrind missing, a request not answered 200.
@@ -822,10 +845,20 @@ pub async fn envoy_instructions(
     objects: Vec<portico_controller::objects::Object>,
     target: Target,
     requests: u32,
+    dumps: Option<&Path>,
+    abi_calls: bool,
 ) -> Result<String, String> {
+    if let Some(dir) = dumps {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut configs = configurations(&objects, work.path())?;
-    configs.truncate(4);
+    let mut configs = configurations(
+        &objects,
+        work.path(),
+        if abi_calls { &ABI_CALLS } else { &[] },
+    )?;
+    // Every filter: its load goes to the same listener as cluster mode's.
+    configs.pop();
     let _echo = crate::echo::start(endpoints_of(&objects)).await?;
     let requests = requests.max(1);
     let mut rows: Vec<(&'static str, f64)> = Vec::new();
@@ -893,7 +926,7 @@ pub async fn envoy_instructions(
                         .starts_with("callgrind.out.")
                 })
                 .find_map(|e| {
-                    std::fs::read_to_string(e.path())
+                    let total = std::fs::read_to_string(e.path())
                         .ok()?
                         .lines()
                         .find_map(|l| {
@@ -901,10 +934,21 @@ pub async fn envoy_instructions(
                                 .or_else(|| l.strip_prefix("summary:"))
                                 .and_then(|n| n.trim().parse::<u64>().ok())
                                 .filter(|n| *n > 0)
-                        })
+                        })?;
+                    Some((total, e.path()))
                 });
             match found {
-                Some(n) => break n,
+                Some((n, file)) => {
+                    if let Some(to) = dumps {
+                        let name: String = label
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                            .collect();
+                        let to = to.join(format!("{i}-{name}.callgrind"));
+                        std::fs::copy(&file, &to).map_err(|e| format!("{}: {e}", to.display()))?;
+                    }
+                    break n;
+                }
                 None if Instant::now() > deadline => {
                     return Err(format!("{label}: no callgrind dump in {}", dir.display()))
                 }
@@ -919,16 +963,21 @@ pub async fn envoy_instructions(
     let native = rows.first().map_or(0.0, |r| r.1);
     let pass_through = rows.get(1).map_or(0.0, |r| r.1 - native);
     let mut table = String::from(
-        "| configuration | Envoy instructions per request | added over native RDS | added ÷ pass-through's |\n|---|---|---|---|\n",
+        "| configuration | Envoy instructions per request | added over native RDS | added over pass-through | added ÷ pass-through's |\n|---|---|---|---|---|\n",
     );
-    for (label, per) in &rows {
+    for (i, (label, per)) in rows.iter().enumerate() {
         let added = per - native;
-        let ratio = if pass_through > 0.0 {
-            format!("{:.2}", added / pass_through)
+        let (over, ratio) = if i >= 1 && pass_through > 0.0 {
+            (
+                format!("{:.0}", added - pass_through),
+                format!("{:.2}", added / pass_through),
+            )
         } else {
-            "—".to_owned()
+            ("—".to_owned(), "—".to_owned())
         };
-        table.push_str(&format!("| {label} | {per:.0} | {added:.0} | {ratio} |\n"));
+        table.push_str(&format!(
+            "| {label} | {per:.0} | {added:.0} | {over} | {ratio} |\n"
+        ));
     }
     Ok(table)
 }

@@ -106,6 +106,15 @@ enum Command {
         /// Requests counted (after 50 not counted).
         #[arg(long, default_value_t = 200)]
         requests: u32,
+        /// Keep each configuration's callgrind dump in this directory (`N-label.callgrind`),
+        /// to read with `callgrind_annotate --inclusive=yes`: where the instructions go.
+        #[arg(long)]
+        dumps: Option<std::path::PathBuf>,
+        /// Also price single proxy-wasm host calls: the probe module making one call per
+        /// request (every header read, one header read, one set, the steering filter state,
+        /// a route-cache clear, a counter) in front of native RDS, each against the pass-through.
+        #[arg(long)]
+        abi_calls: bool,
     },
     /// Update latency on Kubernetes: object applied to a test API server → served by Envoy,
     /// p50/p99 over `updates` updates, with `routes` HTTPRoute rules in the cluster.
@@ -289,12 +298,20 @@ async fn serve(command: Command) -> Result<bool, String> {
         Command::BenchEnvoyInstructions {
             gateway_routes,
             requests,
+            dumps,
+            abi_calls,
         } => {
             let (objects, target) =
                 portico_e2e::bench::gateway_objects(gateway_routes.clamp(1, 100_000))?;
             let table =
-                portico_e2e::bench::envoy_instructions(objects, target, requests.clamp(1, 100_000))
-                    .await?;
+                portico_e2e::bench::envoy_instructions(
+                objects,
+                target,
+                requests.clamp(1, 100_000),
+                dumps.as_deref(),
+                abi_calls,
+            )
+            .await?;
             println!("\n{table}");
             Ok(true)
         }

@@ -1,8 +1,14 @@
 //! A proxy-wasm test filter built with the Rust SDK, exercising one ABI area per request header
 //! `x-probe`, so host-runner's tests can assert what the host observed. Configuration (JSON):
-//! `{"kind": "http" | "stream" | "pass-through", "tick_ms": N}`. `pass-through` is an HTTP filter
-//! that does nothing at all — no host call per request: the proxy-wasm ABI's own cost, the floor
-//! `portico-e2e bench-envoy` measures the routing filter against.
+//! `{"kind": "http" | "stream" | "pass-through" | "calls", "tick_ms": N, "calls": [...]}`.
+//! `pass-through` is an HTTP filter that does nothing at all — no host call per request: the
+//! proxy-wasm ABI's own cost, the floor `portico-e2e bench-envoy` measures the routing filter
+//! against. `calls` makes exactly the host calls listed, in order, on each request's headers and
+//! nothing else, each the way the Portico filters make it (`portico-glue`), so `portico-e2e
+//! bench-envoy-instructions --abi-calls` can price each call in Envoy: `header-pairs` (every
+//! request header, read and decoded), `header-value` (`:path` alone), `set-header`
+//! (`x-probe-call: 1`, which also clears Envoy's route cache), `filter-state` (the steering
+//! filter state, `0.0.0.0:0`), `clear-route-cache`, `metric` (a counter bumped).
 //!
 //! | `x-probe` | what the filter does |
 //! |---|---|
@@ -24,7 +30,7 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType, Status};
 use serde::Deserialize;
 
 // ABI 0.2.1 calls the SDK (0.2.5) declares no wrapper for.
@@ -65,12 +71,29 @@ struct Config {
     kind: String,
     #[serde(default)]
     tick_ms: u64,
+    /// For kind `calls`: the host calls made on each request's headers.
+    #[serde(default)]
+    calls: Vec<Call>,
+}
+
+/// One host call of kind `calls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Call {
+    HeaderPairs,
+    HeaderValue,
+    SetHeader,
+    FilterState,
+    ClearRouteCache,
+    Metric,
 }
 
 #[derive(Debug, Default)]
 struct ProbeRoot {
     config: Config,
     queue: Option<u32>,
+    /// The counter kind `calls` bumps.
+    counter: Option<u32>,
 }
 
 impl Context for ProbeRoot {}
@@ -104,6 +127,10 @@ impl RootContext for ProbeRoot {
                     self.set_tick_period(Duration::from_millis(c.tick_ms));
                 }
                 self.queue = hostcalls::register_shared_queue("paths").ok();
+                if c.calls.contains(&Call::Metric) {
+                    self.counter =
+                        hostcalls::define_metric(MetricType::Counter, "probe_calls_total").ok();
+                }
                 self.config = c;
                 true
             }
@@ -127,6 +154,12 @@ impl RootContext for ProbeRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         if self.config.kind == "pass-through" {
             return Some(Box::new(PassThrough));
+        }
+        if self.config.kind == "calls" {
+            return Some(Box::new(Calls {
+                calls: self.config.calls.clone(),
+                counter: self.counter,
+            }));
         }
         Some(Box::new(ProbeHttp {
             probe: String::new(),
@@ -156,6 +189,49 @@ struct PassThrough;
 impl Context for PassThrough {}
 
 impl HttpContext for PassThrough {}
+
+/// Kind `calls`: the listed host calls on the request headers, nothing else.
+struct Calls {
+    calls: Vec<Call>,
+    counter: Option<u32>,
+}
+
+impl Context for Calls {}
+
+impl HttpContext for Calls {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for call in &self.calls {
+            match call {
+                Call::HeaderPairs => {
+                    let map = portico_glue::HeaderMap::request();
+                    std::hint::black_box(map.pairs());
+                }
+                Call::HeaderValue => {
+                    std::hint::black_box(portico_glue::header_value(
+                        MapType::HttpRequestHeaders,
+                        ":path",
+                    ));
+                }
+                Call::SetHeader => {
+                    portico_glue::edit_request_headers(&[("x-probe-call".into(), Some("1".into()))]);
+                }
+                Call::FilterState => {
+                    let _ = portico_glue::set_filter_state(
+                        portico_core::config::STEER_STATE,
+                        portico_core::config::CLUSTER_STEER,
+                    );
+                }
+                Call::ClearRouteCache => portico_glue::clear_route_cache(),
+                Call::Metric => {
+                    if let Some(id) = self.counter {
+                        let _ = hostcalls::increment_metric(id, 1);
+                    }
+                }
+            }
+        }
+        Action::Continue
+    }
+}
 
 impl Context for ProbeHttp {
     fn on_http_call_response(
