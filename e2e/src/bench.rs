@@ -513,7 +513,12 @@ fn configurations(
             ));
             configs.push((
                 "pass-through wasm filter + native RDS",
-                native(&yaml, ports[1], routing, Some(r#"{"kind": "pass-through"}"#))?,
+                native(
+                    &yaml,
+                    ports[1],
+                    routing,
+                    Some(r#"{"kind": "pass-through"}"#),
+                )?,
                 ports[1],
             ));
             for (call, label) in abi_calls {

@@ -303,8 +303,7 @@ async fn serve(command: Command) -> Result<bool, String> {
         } => {
             let (objects, target) =
                 portico_e2e::bench::gateway_objects(gateway_routes.clamp(1, 100_000))?;
-            let table =
-                portico_e2e::bench::envoy_instructions(
+            let table = portico_e2e::bench::envoy_instructions(
                 objects,
                 target,
                 requests.clamp(1, 100_000),

@@ -117,7 +117,7 @@ pub fn check(data: &[u8]) {
         );
         if let Some(steer) = &plan.steer {
             assert!(
-                ["127.0.0.1:1", "127.0.0.2:1", "127.0.0.3:1", CLUSTER_STEER].contains(&steer.as_str()),
+                ["127.0.0.1:1", "127.0.0.2:1", "127.0.0.3:1", CLUSTER_STEER].contains(&steer.as_ref()),
                 "steered outside the configuration: {steer}"
             );
         }

@@ -86,7 +86,8 @@ fn decode(raw: &[u8]) -> RequestHeaders<'_> {
     };
     // At least 10 bytes per pair (two lengths, two NULs): a count past that is a lie.
     let count = count.min(raw.len() / 10);
-    let mut pairs = Vec::with_capacity(count);
+    // Room for the one header a plan usually adds (the cluster steering header): no regrowth.
+    let mut pairs = Vec::with_capacity(count + 1);
     let mut at = 4 + count * 8;
     for n in 0..count {
         let (Some(k), Some(v)) = (word(4 + n * 8), word(8 + n * 8)) else {

@@ -213,7 +213,10 @@ impl HttpContext for Calls {
                     ));
                 }
                 Call::SetHeader => {
-                    portico_glue::edit_request_headers(&[("x-probe-call".into(), Some("1".into()))]);
+                    portico_glue::edit_request_headers(&[(
+                        "x-probe-call".into(),
+                        Some("1".into()),
+                    )]);
                 }
                 Call::FilterState => {
                     let _ = portico_glue::set_filter_state(

@@ -10,8 +10,12 @@ use std::collections::HashMap;
 
 /// Strips the query string and fragment from a `:path`.
 pub fn path_only(path_and_query: &str) -> &str {
+    // Bytes, not chars: both delimiters are ASCII, so the cut is a char boundary, and a search
+    // by `char` decodes UTF-8 on every request (2 000 instructions of the module's ~27 000 in
+    // host-runner's count for a 13-byte path).
     let end = path_and_query
-        .find(['?', '#'])
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
         .unwrap_or(path_and_query.len());
     &path_and_query[..end]
 }

@@ -20,7 +20,7 @@ use crate::config::{
 };
 pub use crate::effects::{HeaderEdit, Reply};
 use crate::lb::{rendezvous, InFlight, Random, RoundRobin, WeightedRoundRobin};
-use crate::matching::cidr;
+use crate::matching::{cidr, same_header_name};
 use crate::routing::nginx_var;
 use crate::routing::router::{
     Action, BackendId, Decision, HeaderSource, Request, RequestHeaders, Router,
@@ -93,7 +93,7 @@ pub struct Plan {
     /// The value of the [`crate::config::STEER_STATE`] filter state to set before the request
     /// goes on: the endpoint (`ip:port`), or [`crate::config::CLUSTER_STEER`] with the
     /// cluster header. `None`: nothing is forwarded.
-    pub steer: Option<String>,
+    pub steer: Option<Cow<'static, str>>,
     /// A local answer; `None`: continue to Envoy's router.
     pub reply: Option<Reply>,
     /// Hold the request (and its reply, if any) this many milliseconds first.
@@ -213,7 +213,7 @@ impl<'h> Working<'h> {
     fn value(&self, name: &str) -> Cow<'h, str> {
         self.headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(k, _)| same_header_name(k, name))
             .map_or(Cow::Borrowed(""), |(_, v)| v.clone())
     }
 
@@ -221,8 +221,9 @@ impl<'h> Working<'h> {
         let mut first = None;
         let mut i = 0;
         self.headers.retain(|(k, _)| {
-            let keep = !k.eq_ignore_ascii_case(name) || (first.is_none() && value.is_some());
-            if keep && first.is_none() && k.eq_ignore_ascii_case(name) {
+            let same = same_header_name(k, name);
+            let keep = !same || (first.is_none() && value.is_some());
+            if keep && first.is_none() && same {
                 first = Some(i);
             }
             i += usize::from(keep);
@@ -260,7 +261,7 @@ impl HeaderAccess for ResponseOverlay<'_> {
             .edits
             .iter()
             .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(k, _)| same_header_name(k, name))
         {
             Some((_, v)) => v.clone(),
             None => (self.get)(name),
@@ -407,7 +408,7 @@ impl Planner {
             w.set(crate::config::EGRESS_VERDICT_HEADER, None);
             match peer.destination() {
                 Some(dst) => {
-                    plan.steer = Some(dst);
+                    plan.steer = Some(Cow::Owned(dst));
                     plan.counts.push(Outcome::Forwarded);
                 }
                 None => plan.reply(Outcome::NoRoute, Reply::text(404, "404 page not found\n")),
@@ -433,7 +434,7 @@ impl Planner {
                 // redirect's original destination), as Istio's PassthroughCluster.
                 match peer.destination() {
                     Some(dst) => {
-                        plan.steer = Some(dst);
+                        plan.steer = Some(Cow::Owned(dst));
                         plan.counts.push(Outcome::Forwarded);
                     }
                     None => {
@@ -720,7 +721,7 @@ impl Planner {
         if backend.original_destination {
             // Envoy's ORIGINAL_DST: where the client connected, in either mode.
             match peer.destination() {
-                Some(dst) => plan.steer = Some(dst),
+                Some(dst) => plan.steer = Some(Cow::Owned(dst)),
                 None => return no_endpoints(plan),
             }
             plan.counts.push(Outcome::Forwarded);
@@ -756,14 +757,14 @@ impl Planner {
                 let Some(endpoint) = pick.and_then(|i| backend.endpoints.get(i)) else {
                     return no_endpoints(plan);
                 };
-                plan.steer = Some(endpoint.clone());
+                plan.steer = Some(Cow::Owned(endpoint.clone()));
             }
             ForwardMode::Cluster => {
                 if backend.endpoints.is_empty() {
                     return no_endpoints(plan);
                 }
                 w.set(CLUSTER_HEADER, Some(&backend.cluster));
-                plan.steer = Some(crate::config::CLUSTER_STEER.to_owned());
+                plan.steer = Some(Cow::Borrowed(crate::config::CLUSTER_STEER));
             }
         }
         plan.counts.push(Outcome::Forwarded);

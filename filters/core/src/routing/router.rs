@@ -400,7 +400,7 @@ pub type RequestHeaders<'h> = Vec<(Cow<'h, str>, Cow<'h, str>)>;
 impl HeaderSource for RequestHeaders<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(k, _)| crate::matching::same_header_name(k, name))
             .map(|(_, v)| v.as_ref())
     }
 }
@@ -408,7 +408,7 @@ impl HeaderSource for RequestHeaders<'_> {
 impl HeaderSource for Vec<(String, String)> {
     fn header(&self, name: &str) -> Option<&str> {
         self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(k, _)| crate::matching::same_header_name(k, name))
             .map(|(_, v)| v.as_str())
     }
 }

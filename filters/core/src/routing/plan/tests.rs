@@ -635,7 +635,7 @@ fn an_nginx_hash_key_reads_the_request_as_sent_and_always_has_a_value() {
     let peer = FixedPeer::default();
     let dst = |path: &str, extra: &[(&str, &str)]| {
         let plan = p.request(req("GET", path, extra), &peer);
-        plan.steer.clone().unwrap()
+        plan.steer.clone().unwrap().into_owned()
     };
     // No x-user header: an empty value, still one endpoint for every such request.
     let first = dst("/a", &[]);
