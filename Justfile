@@ -111,14 +111,16 @@ scenario *PATHS: build
 e2e *ARGS: build
     ./target/debug/portico-e2e run {{ARGS}}
 
-# Criterion benches of the core and of host-runner, instructions per request under callgrind (the module in host-runner, and Envoy's own), the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), and Kubernetes update latency (record results in docs/benchmarks.md)
+# Criterion benches of the core and of host-runner (short runs: `just bench` stays under 10 minutes), instructions per request under callgrind (the module in host-runner; Envoy's own, with each proxy-wasm host call priced alone), the routing filter in Envoy against native RDS and a pass-through wasm filter at 1 000 routes (one and two workers), Envoy's memory at 10 000 routes, and Kubernetes update latency (record results in docs/benchmarks.md)
 bench: build
-    cargo bench --locked -p portico-core --bench decide
-    cargo bench --locked -p portico-host-runner-cli --bench routing
+    cargo bench --locked -p portico-core --bench decide -- --warm-up-time 1 --measurement-time 2
+    cargo bench --locked -p portico-host-runner-cli --bench routing -- --warm-up-time 1 --measurement-time 2
     cargo build --locked --release -p portico-e2e -p portico-host-runner-cli
     ./target/release/portico-e2e bench-instructions --gateway-routes 1000
-    ./target/release/portico-e2e bench-envoy-instructions --gateway-routes 1000 --requests 200
+    ./target/release/portico-e2e bench-envoy-instructions --gateway-routes 1000 --requests 200 --abi-calls
     ./target/release/portico-e2e bench-envoy --gateway-routes 1000 --rounds 3 --seconds 5 --connections 16 --concurrency 1 --concurrency 2
+    # Memory at 10 000 routes (read the RSS column; one short round is not a CPU figure).
+    ./target/release/portico-e2e bench-envoy --gateway-routes 10000 --rounds 1 --seconds 1 --connections 16 --concurrency 1 --concurrency 2
     ./target/release/portico-e2e bench-kube --routes 10 --routes 1000 --updates 100
 
 # Start a local test Kubernetes API server (etcd-backed Kubernetes 1.36) with the Gateway API, Istio and Portico CRDs; prints its KUBECONFIG

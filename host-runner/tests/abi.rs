@@ -303,6 +303,47 @@ fn metrics_by_kind() {
 }
 
 #[test]
+fn the_calls_kind_makes_exactly_the_listed_host_calls() {
+    // What `portico-e2e bench-envoy-instructions --abi-calls` prices, one call per configuration.
+    let runtime = Runtime::new().unwrap();
+    let (mut vm, root) = vm(
+        &runtime,
+        r#"{"kind": "calls", "calls": ["header-pairs", "header-value", "set-header", "filter-state", "clear-route-cache", "metric"]}"#,
+    );
+    let ctx = vm.create_http_context(root).unwrap();
+    let a = vm
+        .on_request_headers(ctx, headers("ignored", &[]), true)
+        .unwrap();
+    assert_eq!(a, Action::Continue);
+    let s = vm.stream(ctx).unwrap();
+    assert_eq!(header(&s.request_headers, "x-probe-call"), Some("1"));
+    assert_eq!(s.request_edits.len(), 1);
+    assert_eq!(
+        s.filter_state
+            .iter()
+            .map(|(k, v, _)| (k.as_str(), v.as_slice()))
+            .collect::<Vec<_>>(),
+        [(
+            "envoy.network.transport_socket.original_dst_address",
+            b"0.0.0.0:0".as_slice()
+        )]
+    );
+    assert_eq!(s.route_cache_cleared, 1);
+    assert_eq!(
+        runtime.shared().metric("probe_calls_total").unwrap().value,
+        1
+    );
+    // With no calls listed, nothing at all: the pass-through.
+    let (mut vm, root) = self::vm(&runtime, r#"{"kind": "calls", "calls": []}"#);
+    let ctx = vm.create_http_context(root).unwrap();
+    vm.on_request_headers(ctx, headers("ignored", &[]), true)
+        .unwrap();
+    let s = vm.stream(ctx).unwrap();
+    assert!(s.request_edits.is_empty() && s.filter_state.is_empty());
+    assert_eq!(s.route_cache_cleared, 0);
+}
+
+#[test]
 fn ticks_follow_the_clock() {
     let runtime = Runtime::new().unwrap();
     let (mut vm, root) = vm(&runtime, r#"{"kind": "http", "tick_ms": 100}"#);

@@ -238,8 +238,8 @@ impl RoutingHttp {
             // edits needs no call of its own, which saves a host call per request.
             portico_glue::clear_route_cache();
         }
-        for outcome in &plan.counts {
-            shared.count(*outcome);
+        for outcome in plan.counts.iter() {
+            shared.count(outcome);
         }
         self.memo = plan.memo;
         if !plan.mirrors.is_empty() {

@@ -50,6 +50,19 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in metric-id order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Forwarded,
+        Outcome::NoRoute,
+        Outcome::NoEndpoints,
+        Outcome::Redirected,
+        Outcome::Responded,
+        Outcome::NoBackend,
+        Outcome::Mirrored,
+        Outcome::Delayed,
+        Outcome::Misdirected,
+    ];
+
     /// Prometheus names of the counters, indexed by `Outcome as usize`.
     pub const METRIC_NAMES: [&'static str; 9] = [
         "portico_routing_forwarded_total",
@@ -62,6 +75,33 @@ impl Outcome {
         "portico_routing_delayed_total",
         "portico_routing_misdirected_total",
     ];
+}
+
+/// The counters a plan bumps, each at most once: a set of [`Outcome`]s (no allocation per
+/// request, as a `Vec` would be).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts(u16);
+
+impl Counts {
+    /// Adds `outcome` to the set.
+    pub fn push(&mut self, outcome: Outcome) {
+        self.0 |= 1 << outcome as u16;
+    }
+
+    /// Whether `outcome` is in the set.
+    pub fn contains(self, outcome: Outcome) -> bool {
+        self.0 & (1 << outcome as u16) != 0
+    }
+
+    /// The outcomes in the set, in metric-id order.
+    pub fn iter(self) -> impl Iterator<Item = Outcome> {
+        Outcome::ALL.into_iter().filter(move |o| self.contains(*o))
+    }
+
+    /// [`Counts::iter`], collected.
+    pub fn to_vec(self) -> Vec<Outcome> {
+        self.iter().collect()
+    }
 }
 
 /// A copy of the request for a mirror backend: the cluster and the headers to send (the body
@@ -101,7 +141,7 @@ pub struct Plan {
     /// Copies to send once the request body is complete.
     pub mirrors: Vec<MirrorCopy>,
     /// Counters to bump.
-    pub counts: Vec<Outcome>,
+    pub counts: Counts,
     /// Kept for [`Planner::response`] and [`Planner::done`].
     pub memo: Memo,
 }
@@ -114,7 +154,7 @@ impl Plan {
             reply: None,
             delay_ms: None,
             mirrors: Vec::new(),
-            counts: Vec::new(),
+            counts: Counts::default(),
             memo: Memo::default(),
         }
     }

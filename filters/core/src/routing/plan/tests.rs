@@ -89,7 +89,7 @@ fn unknown_host_is_404_and_client_steering_headers_are_dropped() {
     let peer = Counting::default();
     let plan = p.request(h, &peer);
     assert_eq!(plan.reply.as_ref().map(|r| r.status), Some(404));
-    assert_eq!(plan.counts, vec![Outcome::NoRoute]);
+    assert_eq!(plan.counts.to_vec(), vec![Outcome::NoRoute]);
     assert_eq!(edit(&plan, ORIGINAL_DST_HEADER), Some(None));
     assert_eq!(plan.steer, None, "nothing is forwarded");
     assert_eq!(
@@ -107,7 +107,7 @@ fn forwards_round_robin_to_endpoints_or_to_the_cluster() {
         .map(|_| {
             let plan = p.request(req("GET", "/x", &[]), &peer);
             assert!(plan.reply.is_none());
-            assert_eq!(plan.counts, vec![Outcome::Forwarded]);
+            assert_eq!(plan.counts.to_vec(), vec![Outcome::Forwarded]);
             plan.steer.clone().unwrap()
         })
         .collect();
@@ -144,10 +144,10 @@ fn no_ready_endpoint_is_503_and_no_usable_backend_is_500() {
     let p = planner(vec![empty, zero], |_| {});
     let plan = p.request(req("GET", "/e", &[]), &FixedPeer::default());
     assert_eq!(plan.reply.map(|r| r.status), Some(503));
-    assert_eq!(plan.counts, vec![Outcome::NoEndpoints]);
+    assert_eq!(plan.counts.to_vec(), vec![Outcome::NoEndpoints]);
     let plan = p.request(req("GET", "/z", &[]), &FixedPeer::default());
     assert_eq!(plan.reply.map(|r| r.status), Some(500));
-    assert_eq!(plan.counts, vec![Outcome::NoBackend]);
+    assert_eq!(plan.counts.to_vec(), vec![Outcome::NoBackend]);
 }
 
 #[test]
@@ -301,7 +301,7 @@ fn redirects_use_the_request_and_the_listener_port() {
             "https://shop.example.com/a?b=1".to_owned()
         )]
     );
-    assert_eq!(plan.counts, vec![Outcome::Redirected]);
+    assert_eq!(plan.counts.to_vec(), vec![Outcome::Redirected]);
 }
 
 #[test]
@@ -474,7 +474,7 @@ fn faults_are_sampled_exactly_and_independently() {
     assert_eq!((aborted, delayed), (2, 4));
     for plan in plans.iter().filter(|p| p.reply.is_some()) {
         assert_eq!(plan.reply.as_ref().unwrap().status, 418);
-        assert!(plan.counts.contains(&Outcome::Responded));
+        assert!(plan.counts.contains(Outcome::Responded));
     }
 }
 
@@ -648,4 +648,19 @@ fn an_nginx_hash_key_reads_the_request_as_sent_and_always_has_a_value() {
         .map(|i| dst(&format!("/u{i}"), &[("x-user", "ann")]))
         .collect();
     assert!(spread.len() > 1, "{spread:?}");
+}
+
+#[test]
+fn counts_are_a_set_read_in_metric_id_order() {
+    for (i, o) in Outcome::ALL.iter().enumerate() {
+        assert_eq!(*o as usize, i);
+    }
+    assert_eq!(Outcome::ALL.len(), Outcome::METRIC_NAMES.len());
+    let mut c = Counts::default();
+    assert!(c.to_vec().is_empty());
+    c.push(Outcome::Delayed);
+    c.push(Outcome::Forwarded);
+    c.push(Outcome::Delayed);
+    assert_eq!(c.to_vec(), [Outcome::Forwarded, Outcome::Delayed]);
+    assert!(c.contains(Outcome::Forwarded) && !c.contains(Outcome::NoRoute));
 }
