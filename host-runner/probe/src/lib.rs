@@ -26,6 +26,7 @@
 //! The root context sets a tick (`tick_ms`) whose callback increments shared-data key `ticks`,
 //! and dequeues queue `paths` into shared-data key `last_path` when notified.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
@@ -94,6 +95,9 @@ struct ProbeRoot {
     queue: Option<u32>,
     /// The counter kind `calls` bumps.
     counter: Option<u32>,
+    /// Kind `calls`'s list, shared by every HTTP context: a context costs no copy of it (an
+    /// allocation per request would be counted in each call's price).
+    calls: Rc<[Call]>,
 }
 
 impl Context for ProbeRoot {}
@@ -127,6 +131,7 @@ impl RootContext for ProbeRoot {
                     self.set_tick_period(Duration::from_millis(c.tick_ms));
                 }
                 self.queue = hostcalls::register_shared_queue("paths").ok();
+                self.calls = c.calls.as_slice().into();
                 if c.calls.contains(&Call::Metric) {
                     self.counter =
                         hostcalls::define_metric(MetricType::Counter, "probe_calls_total").ok();
@@ -157,7 +162,7 @@ impl RootContext for ProbeRoot {
         }
         if self.config.kind == "calls" {
             return Some(Box::new(Calls {
-                calls: self.config.calls.clone(),
+                calls: Rc::clone(&self.calls),
                 counter: self.counter,
             }));
         }
@@ -192,7 +197,7 @@ impl HttpContext for PassThrough {}
 
 /// Kind `calls`: the listed host calls on the request headers, nothing else.
 struct Calls {
-    calls: Vec<Call>,
+    calls: Rc<[Call]>,
     counter: Option<u32>,
 }
 
@@ -200,7 +205,7 @@ impl Context for Calls {}
 
 impl HttpContext for Calls {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        for call in &self.calls {
+        for call in self.calls.iter() {
             match call {
                 Call::HeaderPairs => {
                     let map = portico_glue::HeaderMap::request();
